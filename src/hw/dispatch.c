@@ -1,0 +1,157 @@
+/* SPDX-License-Identifier: MIT */
+/* ENCLS/ENCLU decode: leaf number -> one function, and the mode checks before it. */
+#include <stdlib.h>
+
+#include "internal.h"
+
+static bool sgx2_leaf_missing(const struct hw_machine *m, uint64_t leaf, bool encls)
+{
+	if (!m->cfg.sgx1_only)
+		return false;
+	if (encls)
+		return leaf == ENCLS_EAUG || leaf == ENCLS_EMODPR || leaf == ENCLS_EMODT;
+	return leaf == ENCLU_EACCEPT || leaf == ENCLU_EMODPE || leaf == ENCLU_EACCEPTCOPY;
+}
+
+/* Fold an outcome into RAX and the arithmetic flags as hardware leaves them. */
+static void set_flags(struct hw_regs *regs, struct hw_result r)
+{
+	if (r.kind == HW_FAULT)
+		return;
+	const uint64_t arith = (1u << 0) | (1u << 2) | (1u << 4) | (1u << 6) | (1u << 7) | (1u << 11);
+	regs->rflags &= ~arith;
+	if (r.zf)
+		regs->rflags |= 1u << 6;
+	if (r.cf)
+		regs->rflags |= 1u << 0;
+	regs->rax = r.rax;
+}
+
+struct hw_result hw_encls(struct hw_machine *m, const struct hw_mmu *mmu, struct hw_regs *regs)
+{
+	uint64_t leaf = regs->rax;
+	struct hw_result r;
+	if (sgx2_leaf_missing(m, leaf, true))
+		return hw_gp();
+	switch (leaf) {
+	case ENCLS_ECREATE:
+		r = encls_ecreate(m, mmu, regs->rbx, regs->rcx);
+		break;
+	case ENCLS_EADD:
+		r = encls_eadd(m, mmu, regs->rbx, regs->rcx);
+		break;
+	case ENCLS_EINIT:
+		r = encls_einit(m, mmu, regs->rbx, regs->rcx, regs->rdx);
+		break;
+	case ENCLS_EREMOVE:
+		r = encls_eremove(m, regs->rcx);
+		break;
+	case ENCLS_EDBGRD:
+		r = encls_edbgrd(m, regs->rcx, &regs->rbx);
+		break;
+	case ENCLS_EDBGWR:
+		r = encls_edbgwr(m, regs->rcx, regs->rbx);
+		break;
+	case ENCLS_EEXTEND:
+		r = encls_eextend(m, mmu, regs->rbx, regs->rcx);
+		break;
+	case ENCLS_ELDB:
+		r = encls_eldb(m, mmu, regs->rbx, regs->rcx, regs->rdx);
+		break;
+	case ENCLS_ELDU:
+		r = encls_eldu(m, mmu, regs->rbx, regs->rcx, regs->rdx);
+		break;
+	case ENCLS_EBLOCK:
+		r = encls_eblock(m, regs->rcx);
+		break;
+	case ENCLS_EPA:
+		r = encls_epa(m, regs->rbx, regs->rcx);
+		break;
+	case ENCLS_EWB:
+		r = encls_ewb(m, mmu, regs->rbx, regs->rcx, regs->rdx);
+		break;
+	case ENCLS_ETRACK:
+		r = encls_etrack(m, regs->rcx);
+		break;
+	case ENCLS_EAUG:
+		r = encls_eaug(m, mmu, regs->rbx, regs->rcx);
+		break;
+	case ENCLS_EMODPR:
+		r = encls_emodpr(m, mmu, regs->rbx, regs->rcx);
+		break;
+	case ENCLS_EMODT:
+		r = encls_emodt(m, mmu, regs->rbx, regs->rcx);
+		break;
+	default:
+		return hw_gp();
+	}
+	set_flags(regs, r);
+	return r;
+}
+
+struct hw_result hw_enclu(struct hw_thread *t)
+{
+	uint64_t leaf = t->regs.rax;
+	struct hw_result r;
+	if (sgx2_leaf_missing(t->m, leaf, false))
+		return hw_gp();
+	bool inside_only = leaf == ENCLU_EREPORT || leaf == ENCLU_EGETKEY || leaf == ENCLU_EEXIT ||
+			   leaf == ENCLU_EACCEPT || leaf == ENCLU_EMODPE || leaf == ENCLU_EACCEPTCOPY;
+	bool outside_only = leaf == ENCLU_EENTER || leaf == ENCLU_ERESUME;
+	if ((inside_only && !t->in_enclave) || (outside_only && t->in_enclave))
+		return hw_gp();
+	switch (leaf) {
+	case ENCLU_EREPORT:
+		r = enclu_ereport(t);
+		break;
+	case ENCLU_EGETKEY:
+		r = enclu_egetkey(t);
+		break;
+	case ENCLU_EENTER:
+		return enclu_eenter(t);
+	case ENCLU_ERESUME:
+		return enclu_eresume(t);
+	case ENCLU_EEXIT:
+		return enclu_eexit(t);
+	case ENCLU_EACCEPT:
+		r = enclu_eaccept(t);
+		break;
+	case ENCLU_EMODPE:
+		r = enclu_emodpe(t);
+		break;
+	case ENCLU_EACCEPTCOPY:
+		r = enclu_eacceptcopy(t);
+		break;
+	default:
+		return hw_gp();
+	}
+	set_flags(&t->regs, r);
+	return r;
+}
+
+int hw_thread_init(struct hw_thread *t, struct hw_machine *m, const struct hw_mmu *mmu)
+{
+	memset(t, 0, sizeof(*t));
+	t->m = m;
+	t->mmu = mmu;
+	/* Room for the largest image any XFRM this machine allows can need. */
+	t->xsave_size = hw_xsave_size(m->cfg.xcr0 | m->cfg.xfrm_allowed);
+	size_t alloc = (t->xsave_size + 63) & ~(size_t)63;
+	t->xsave = aligned_alloc(64, alloc);
+	if (!t->xsave)
+		return -1;
+	memset(t->xsave, 0, alloc);
+	/* FXSAVE defaults: FCW 0x37F, MXCSR 0x1F80. */
+	t->xsave[0] = 0x7F;
+	t->xsave[1] = 0x03;
+	t->xsave[24] = 0x80;
+	t->xsave[25] = 0x1F;
+	t->regs.rflags = 0x2;
+	return 0;
+}
+
+void hw_thread_fini(struct hw_thread *t)
+{
+	free(t->xsave);
+	t->xsave = NULL;
+}

@@ -1,0 +1,198 @@
+/* SPDX-License-Identifier: MIT */
+/* The EPCM, per-enclave hardware state, and operand access for all leaves. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "internal.h"
+
+struct epcm_entry *epcm_peek(struct hw_machine *m, uint64_t pa)
+{
+	uint64_t f = hw_frame_index(m, pa);
+	struct epcm_entry *chunk = m->epcm[f >> EPCM_CHUNK_SHIFT];
+	return chunk ? &chunk[f & (EPCM_CHUNK_FRAMES - 1)] : NULL;
+}
+
+struct epcm_entry *epcm_entry(struct hw_machine *m, uint64_t pa)
+{
+	uint64_t f = hw_frame_index(m, pa);
+	struct epcm_entry **chunk = &m->epcm[f >> EPCM_CHUNK_SHIFT];
+	if (!*chunk) {
+		*chunk = calloc(EPCM_CHUNK_FRAMES, sizeof(**chunk));
+		if (!*chunk) {
+			/* The EPCM is the CPU's own memory: without it there is no machine. */
+			fprintf(stderr, "sgxemu: out of memory for the EPCM\n");
+			abort();
+		}
+	}
+	return &(*chunk)[f & (EPCM_CHUNK_FRAMES - 1)];
+}
+
+void epcm_set_valid(struct hw_machine *m, uint64_t pa, struct epcm_entry *e)
+{
+	(void)pa;
+	e->valid = 1;
+	if (e->pt != SGX_PT_SECS && e->pt != SGX_PT_VA) {
+		struct secs_priv *p = secs_priv_of(m, e->enclave_secs);
+		p->child_count++;
+	}
+}
+
+void epcm_invalidate(struct hw_machine *m, uint64_t pa, struct epcm_entry *e)
+{
+	if (e->pt != SGX_PT_SECS && e->pt != SGX_PT_VA) {
+		struct secs_priv *p = secs_priv_of(m, e->enclave_secs);
+		if (p->child_count == 0) {
+			fprintf(stderr, "sgxemu: EPCM child count underflow\n");
+			abort();
+		}
+		p->child_count--;
+	}
+	*e = (struct epcm_entry){ 0 };
+	/* The frame's memory goes back to the system; a later user sees zeros. */
+	fallocate(m->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)hw_epc_offset(m, HW_PAGE_DOWN(pa)),
+		  SGX_PAGE_SIZE);
+}
+
+bool hw_secs_valid(struct hw_machine *m, uint64_t secs_pa)
+{
+	if (!hw_is_epc(m, secs_pa) || !HW_ALIGNED(secs_pa, SGX_PAGE_SIZE))
+		return false;
+	struct epcm_entry *e = epcm_peek(m, secs_pa);
+	return e && e->valid && e->pt == SGX_PT_SECS;
+}
+
+struct secs_priv *secs_priv_of(struct hw_machine *m, uint64_t secs_pa)
+{
+	struct secs_priv *p;
+	memcpy(&p, (uint8_t *)hw_pa_ptr(m, secs_pa) + SECS_PRIV_OFFSET, sizeof(p));
+	return p;
+}
+
+struct secs_priv *secs_priv_new(struct hw_machine *m, uint64_t secs_pa)
+{
+	struct secs_priv *p = calloc(1, sizeof(*p));
+	if (!p) {
+		fprintf(stderr, "sgxemu: out of memory for enclave state\n");
+		abort();
+	}
+	p->eid = m->next_eid++;
+	p->mr = crypto_sha256_new();
+	p->next_all = m->all_secs;
+	if (m->all_secs)
+		m->all_secs->prev_all = &p->next_all;
+	p->prev_all = &m->all_secs;
+	m->all_secs = p;
+	memcpy((uint8_t *)hw_pa_ptr(m, secs_pa) + SECS_PRIV_OFFSET, &p, sizeof(p));
+	return p;
+}
+
+void secs_priv_free(struct hw_machine *m, struct secs_priv *p)
+{
+	(void)m;
+	*p->prev_all = p->next_all;
+	if (p->next_all)
+		p->next_all->prev_all = p->prev_all;
+	crypto_sha256_free(p->mr);
+	free(p);
+}
+
+bool hw_epcm_get(struct hw_machine *m, uint64_t pa, struct hw_epcm_view *out)
+{
+	if (!hw_is_epc(m, pa))
+		return false;
+	pthread_mutex_lock(&m->lock);
+	struct epcm_entry *e = epcm_peek(m, pa);
+	struct hw_epcm_view v = { 0 };
+	if (e) {
+		v = (struct hw_epcm_view){ .valid = e->valid, .r = e->r, .w = e->w, .x = e->x,
+					   .blocked = e->blocked, .pending = e->pending, .modified = e->modified,
+					   .pr = e->pr, .pt = e->pt, .enclave_address = e->enclave_address,
+					   .enclave_secs = e->enclave_secs };
+	}
+	pthread_mutex_unlock(&m->lock);
+	*out = v;
+	return true;
+}
+
+bool hw_secs_get(struct hw_machine *m, uint64_t secs_pa, struct hw_secs_view *out)
+{
+	pthread_mutex_lock(&m->lock);
+	bool ok = hw_secs_valid(m, secs_pa);
+	if (ok) {
+		struct secs_priv *p = secs_priv_of(m, secs_pa);
+		memset(out, 0, sizeof(*out));
+		memcpy(&out->secs, secs_of(m, secs_pa), sizeof(out->secs));
+		memset(out->secs.reserved4, 0, sizeof(out->secs.reserved4));
+		out->eid = p->eid;
+		out->initialized = (out->secs.attributes & SGX_ATTR_INIT) != 0;
+		out->child_count = p->child_count;
+		out->epoch = p->epoch;
+		if (out->initialized)
+			memcpy(out->mrenclave_now, out->secs.mrenclave, 32);
+		else
+			crypto_sha256_peek(p->mr, out->mrenclave_now);
+		for (struct hw_thread *t = p->inside; t; t = t->next_inside)
+			out->threads_inside++;
+	}
+	pthread_mutex_unlock(&m->lock);
+	return ok;
+}
+
+bool hw_translate(const struct hw_mmu *mmu, uint64_t lin, unsigned acc, uint64_t *pa, struct hw_result *fault)
+{
+	if (!mmu) {
+		*pa = lin;
+		return true;
+	}
+	uint32_t err = 0;
+	if (mmu->translate(mmu, lin, acc, pa, &err))
+		return true;
+	if (acc & HW_ACC_USER)
+		err |= PF_U;
+	if (acc & HW_ACC_W)
+		err |= PF_W;
+	if (acc & HW_ACC_X)
+		err |= PF_I;
+	*fault = hw_pf(lin, err);
+	return false;
+}
+
+/* Copy between a buffer and linear memory; EPC seen from outside reads all-ones, drops writes. */
+static bool hw_copy_mem(struct hw_machine *m, const struct hw_mmu *mmu, uint64_t lin, void *buf, size_t len,
+			unsigned acc, bool write, struct hw_result *fault)
+{
+	uint8_t *b = buf;
+	while (len) {
+		size_t n = SGX_PAGE_SIZE - (lin & 0xFFF);
+		if (n > len)
+			n = len;
+		uint64_t pa;
+		if (!hw_translate(mmu, lin, acc | (write ? HW_ACC_W : HW_ACC_R), &pa, fault))
+			return false;
+		if (hw_is_epc(m, pa)) {
+			if (!write)
+				memset(b, 0xFF, n);
+		} else if (write) {
+			memcpy((void *)(uintptr_t)pa, b, n);
+		} else {
+			memcpy(b, (const void *)(uintptr_t)pa, n);
+		}
+		b += n;
+		lin += n;
+		len -= n;
+	}
+	return true;
+}
+
+bool hw_read_mem(struct hw_machine *m, const struct hw_mmu *mmu, uint64_t lin, void *buf, size_t len, unsigned acc,
+		 struct hw_result *fault)
+{
+	return hw_copy_mem(m, mmu, lin, buf, len, acc & ~HW_ACC_W, false, fault);
+}
+
+bool hw_write_mem(struct hw_machine *m, const struct hw_mmu *mmu, uint64_t lin, const void *buf, size_t len,
+		  unsigned acc, struct hw_result *fault)
+{
+	return hw_copy_mem(m, mmu, lin, (void *)buf, len, acc, true, fault);
+}

@@ -1,0 +1,330 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The hw layer's interface: an SGX1+SGX2 CPU in user space.
+ *
+ * Every leaf takes the register operands hardware takes and returns a typed
+ * outcome: success, an SGX error code (RAX with ZF or CF), or a fault
+ * (vector, error code, linear address).  No leaf ever mixes the kinds.
+ *
+ * "Physical" addresses: EPC frames live in one memfd, mapped once at
+ * m->alias.  The physical address of a frame is its address in that alias
+ * mapping, so an ENCLS operand naming an EPC page is simply an alias
+ * pointer, and "not EPC" means "outside the alias".
+ *
+ * Locking: all leaves of a machine are serialised by m->lock (the SDM's
+ * concurrency conflicts therefore never occur; see docs/hw.md).  The mmu
+ * callbacks are called with m->lock held: they must not call back into hw
+ * and must not take a lock that is held across calls into hw.
+ */
+#ifndef SGXEMU_HW_H
+#define SGXEMU_HW_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sgxemu/arch.h"
+
+/* ---- outcomes ---------------------------------------------------------- */
+
+enum hw_kind {
+	HW_OK = 0,   /* leaf completed; rax holds the value left in RAX (0, or a CF warning) */
+	HW_CODE = 1, /* leaf failed with an SGX error code in rax (ZF or CF set) */
+	HW_FAULT = 2 /* leaf raised an exception; nothing changed */
+};
+
+struct hw_result {
+	enum hw_kind kind;
+	uint64_t rax;     /* SGX code (HW_CODE) or the completed leaf's RAX */
+	bool zf, cf;      /* RFLAGS.ZF / RFLAGS.CF as the leaf leaves them */
+	uint8_t vector;   /* HW_FAULT: X86_GP, X86_PF or X86_UD */
+	uint32_t errcode; /* HW_FAULT: #PF error code (PF_* bits); 0 for #GP(0) */
+	uint64_t addr;    /* HW_FAULT #PF: the faulting linear address (full) */
+};
+
+static inline struct hw_result hw_ok(void)
+{
+	return (struct hw_result){ .kind = HW_OK };
+}
+
+/* Failure with an error code and ZF=1. */
+static inline struct hw_result hw_code(uint64_t code)
+{
+	return (struct hw_result){ .kind = HW_CODE, .rax = code, .zf = true };
+}
+
+/* Failure reported through CF=1 (EBLOCK's BLKSTATE/NOTBLOCKABLE/PG_IS_SECS). */
+static inline struct hw_result hw_code_cf(uint64_t code)
+{
+	return (struct hw_result){ .kind = HW_CODE, .rax = code, .cf = true };
+}
+
+static inline struct hw_result hw_gp(void)
+{
+	return (struct hw_result){ .kind = HW_FAULT, .vector = X86_GP };
+}
+
+static inline struct hw_result hw_ud(void)
+{
+	return (struct hw_result){ .kind = HW_FAULT, .vector = X86_UD };
+}
+
+static inline struct hw_result hw_pf(uint64_t addr, uint32_t errcode)
+{
+	return (struct hw_result){ .kind = HW_FAULT, .vector = X86_PF, .errcode = errcode, .addr = addr };
+}
+
+static inline bool hw_is_ok(struct hw_result r)
+{
+	return r.kind == HW_OK;
+}
+
+static inline bool hw_is_code(struct hw_result r, uint64_t code)
+{
+	return r.kind == HW_CODE && r.rax == code;
+}
+
+static inline bool hw_is_fault(struct hw_result r, uint8_t vector)
+{
+	return r.kind == HW_FAULT && r.vector == vector;
+}
+
+/* Print an outcome as "OK", "SGX_NOT_TRACKED (11)", "#GP(0)", "#PF(0x..., err=0x8007)". */
+int hw_result_format(struct hw_result r, char *buf, size_t len);
+const char *hw_error_name(uint64_t code);
+
+/* ---- address translation ----------------------------------------------- */
+
+/* Access kinds for translation and EPCM checks. */
+#define HW_ACC_R 0x1U
+#define HW_ACC_W 0x2U
+#define HW_ACC_X 0x4U
+#define HW_ACC_USER 0x8U /* CPL 3 access (ENCLU operands, enclave code) */
+
+/*
+ * The page tables.  translate() maps linear address `lin` for an access of
+ * kind `acc` to a physical address (a host address: an alias address for
+ * EPC, an ordinary pointer otherwise) and returns true, or returns false
+ * with *err = PF_P when a present entry forbids the access and 0 when
+ * nothing is mapped; the leaf adds W/U/I and the address.  A NULL mmu is
+ * the identity (ENCLS operands are kernel pointers).
+ */
+struct hw_mmu {
+	bool (*translate)(const struct hw_mmu *mmu, uint64_t lin, unsigned acc, uint64_t *pa, uint32_t *err);
+};
+
+/* ---- machine ------------------------------------------------------------ */
+
+struct hw_config {
+	uint64_t epc_size;         /* EPC capacity in bytes (CPUID sections), default 128 MiB */
+	unsigned epc_sections;     /* sections the capacity is split into (1..8), default 1 */
+	uint64_t space_size;       /* sparse physical space (memfd size), default 1 TiB */
+	bool sgx1_only;            /* hide SGX2: its leaves are unknown leaves (#GP) */
+	uint32_t misc_supported;   /* CPUID.(0x12,0).EBX, default EXINFO */
+	uint64_t attr_allowed;     /* CPUID.(0x12,1).EAX/EBX */
+	uint64_t xfrm_allowed;     /* CPUID.(0x12,1).ECX/EDX */
+	uint64_t xcr0;             /* XCR0 the enclave threads run with */
+	uint8_t max_size_log2_64;  /* CPUID.(0x12,0).EDX[15:8] */
+	uint8_t max_size_log2_32;  /* CPUID.(0x12,0).EDX[7:0] */
+	uint8_t cpusvn[16];        /* the CPU's security version */
+	bool lehash_locked;        /* IA32_SGXLEPUBKEYHASH fixed (no flexible LC) */
+	uint8_t lehash[32];        /* initial IA32_SGXLEPUBKEYHASH0..3 */
+	bool root_secret_set;      /* use root_secret instead of a random one */
+	uint8_t root_secret[32];   /* derives report/seal/paging keys */
+};
+
+/* Defaults as documented in docs/hw.md. */
+void hw_config_default(struct hw_config *cfg);
+
+struct hw_machine;
+
+/* Create a machine. Return: 0, or -1 with a message in err (memfd/mmap failed, bad config). */
+int hw_machine_create(const struct hw_config *cfg, struct hw_machine **out, char *err, size_t errlen);
+void hw_machine_destroy(struct hw_machine *m);
+const struct hw_config *hw_machine_config(const struct hw_machine *m);
+
+/* ---- EPC: physical frames ------------------------------------------------ */
+
+/* The memfd holding every frame (the kernel layer maps enclave ranges from it). */
+int hw_epc_fd(const struct hw_machine *m);
+/* Offset in the memfd of the frame at physical address pa. */
+uint64_t hw_epc_offset(const struct hw_machine *m, uint64_t pa);
+/* Physical address of the frame at memfd offset off. */
+uint64_t hw_epc_pa(const struct hw_machine *m, uint64_t off);
+/* Is pa inside the EPC (any frame of the physical space)? */
+bool hw_is_epc(const struct hw_machine *m, uint64_t pa);
+
+/*
+ * Windows: a contiguous, size-aligned run of frames reserved for one
+ * enclave (size = its ELRANGE), so that adjacent enclave pages get adjacent
+ * frames.  Return: the physical address of the window, or 0 when the
+ * physical space is exhausted.
+ */
+uint64_t hw_epc_window_alloc(struct hw_machine *m, uint64_t size);
+void hw_epc_window_free(struct hw_machine *m, uint64_t pa, uint64_t size);
+
+/*
+ * Capacity accounting: the configured EPC size is a number of frames that
+ * may be valid at once.  The OS reserves one before the leaf that makes a
+ * frame valid and releases it after the leaf that invalidates one (or when
+ * the leaf failed).  Return: true if a frame was free.
+ */
+bool hw_epc_reserve(struct hw_machine *m);
+void hw_epc_release(struct hw_machine *m);
+uint64_t hw_epc_frames_total(const struct hw_machine *m);
+uint64_t hw_epc_frames_free(const struct hw_machine *m);
+
+/* ---- EPCM (read-only view, for the OS model's assertions and scripts) ---- */
+
+struct hw_epcm_view {
+	bool valid, r, w, x, blocked, pending, modified, pr;
+	uint8_t pt;
+	uint64_t enclave_address;
+	uint64_t enclave_secs; /* physical address of the owner's SECS */
+};
+bool hw_epcm_get(struct hw_machine *m, uint64_t pa, struct hw_epcm_view *out);
+
+/* Enclave identity and state as hardware keeps it (for tests/scripts). */
+struct hw_secs_view {
+	uint64_t eid;
+	bool initialized;
+	uint64_t child_count;
+	uint64_t epoch;
+	unsigned threads_inside;
+	uint8_t mrenclave_now[32]; /* before EINIT: what EINIT would finalise now; after: MRENCLAVE */
+	struct sgx_secs secs;      /* architectural fields, copy of the page */
+};
+bool hw_secs_get(struct hw_machine *m, uint64_t secs_pa, struct hw_secs_view *out);
+
+/* ---- MSRs ---------------------------------------------------------------- */
+
+/* Write IA32_SGXLEPUBKEYHASHn (n 0..3). Return: false (#GP) when locked. */
+bool hw_wrmsr_lehash(struct hw_machine *m, unsigned n, uint64_t value);
+uint64_t hw_rdmsr_lehash(struct hw_machine *m, unsigned n);
+
+/* ---- CPUID leaf 0x12 --------------------------------------------------- */
+
+struct hw_cpuid {
+	uint32_t eax, ebx, ecx, edx;
+};
+/* CPUID.(0x12, subleaf); also leaf 7 SGX bits via hw_cpuid7. */
+struct hw_cpuid hw_cpuid12(const struct hw_machine *m, uint32_t subleaf);
+/* Size of the standard-format XSAVE image for the features in xfrm. */
+uint32_t hw_xsave_size(uint64_t xfrm);
+/* Is xfrm a legal XCR0 value (x87+SSE set, dependent bits together)? */
+bool hw_xfrm_legal(uint64_t xfrm);
+
+/* ---- ENCLS ------------------------------------------------------------- */
+
+/* Registers in and out of ENCLS/ENCLU. */
+struct hw_regs {
+	uint64_t rax, rcx, rdx, rbx, rsp, rbp, rsi, rdi;
+	uint64_t r8, r9, r10, r11, r12, r13, r14, r15;
+	uint64_t rflags, rip;
+	uint64_t fsbase, gsbase;
+};
+
+/*
+ * ENCLS[rax] with operands rbx/rcx/rdx, as the kernel executes it (CPL 0).
+ * Operands are host pointers through `mmu` (NULL = identity).  On return
+ * regs->rax and RFLAGS.ZF/CF are updated as hardware does, and EDBGRD's
+ * RBX output is stored.  Unknown leaves -> #GP.
+ */
+struct hw_result hw_encls(struct hw_machine *m, const struct hw_mmu *mmu, struct hw_regs *regs);
+
+/* One entry point per leaf (take m->lock, run the SDM's checks in order). */
+struct hw_result encls_ecreate(struct hw_machine *m, const struct hw_mmu *mmu, uint64_t pageinfo, uint64_t epc);
+struct hw_result encls_eadd(struct hw_machine *m, const struct hw_mmu *mmu, uint64_t pageinfo, uint64_t epc);
+struct hw_result encls_eextend(struct hw_machine *m, const struct hw_mmu *mmu, uint64_t secs, uint64_t chunk);
+struct hw_result encls_einit(struct hw_machine *m, const struct hw_mmu *mmu, uint64_t sigstruct, uint64_t secs,
+			     uint64_t token);
+struct hw_result encls_eremove(struct hw_machine *m, uint64_t epc);
+struct hw_result encls_edbgrd(struct hw_machine *m, uint64_t epc, uint64_t *data);
+struct hw_result encls_edbgwr(struct hw_machine *m, uint64_t epc, uint64_t data);
+struct hw_result encls_epa(struct hw_machine *m, uint64_t rbx, uint64_t epc);
+struct hw_result encls_eblock(struct hw_machine *m, uint64_t epc);
+struct hw_result encls_etrack(struct hw_machine *m, uint64_t secs);
+struct hw_result encls_ewb(struct hw_machine *m, const struct hw_mmu *mmu, uint64_t pageinfo, uint64_t epc,
+			   uint64_t va_slot);
+struct hw_result encls_eldb(struct hw_machine *m, const struct hw_mmu *mmu, uint64_t pageinfo, uint64_t epc,
+			    uint64_t va_slot);
+struct hw_result encls_eldu(struct hw_machine *m, const struct hw_mmu *mmu, uint64_t pageinfo, uint64_t epc,
+			    uint64_t va_slot);
+struct hw_result encls_eaug(struct hw_machine *m, const struct hw_mmu *mmu, uint64_t pageinfo, uint64_t epc);
+struct hw_result encls_emodpr(struct hw_machine *m, const struct hw_mmu *mmu, uint64_t secinfo, uint64_t epc);
+struct hw_result encls_emodt(struct hw_machine *m, const struct hw_mmu *mmu, uint64_t secinfo, uint64_t epc);
+
+/* ---- enclave threads (ENCLU) ---------------------------------------------- */
+
+/* An exception or interrupt that causes an AEX. */
+struct hw_event {
+	uint8_t vector;   /* X86_* vector */
+	bool software;    /* INT3/INTO: EXITINFO type 6, else 3 */
+	bool has_errcode; /* vector pushes an error code */
+	uint32_t errcode; /* #PF/#GP error code */
+	uint64_t addr;    /* #PF: CR2 (full address) */
+	bool interrupt;   /* external interrupt/NMI/VM exit: not reported in EXITINFO */
+};
+
+/*
+ * A logical processor running CPL-3 code.  The exec layer keeps one per host
+ * thread; tests and scripts create them directly.  `regs` and `xsave` are
+ * the live register state: ENCLU reads its operands from regs and writes its
+ * results back; AEX saves them to the SSA and loads the synthetic state.
+ */
+struct hw_thread {
+	struct hw_machine *m;
+	const struct hw_mmu *mmu; /* the process page tables (user accesses) */
+	struct hw_regs regs;
+	uint8_t *xsave;           /* standard-format XSAVE image, 64-byte aligned */
+	uint32_t xsave_size;      /* bytes valid in xsave (>= hw_xsave_size(xcr0)) */
+
+	/* Enclave mode: set by EENTER/ERESUME, cleared by EEXIT/AEX. */
+	bool in_enclave;
+	uint64_t tcs_lin;         /* linear address of the current TCS */
+	uint64_t tcs_pa;          /* physical address of the current TCS */
+	uint64_t secs_pa;         /* the current enclave's SECS */
+	uint64_t aep;             /* AEP given at entry */
+	uint64_t entry_epoch;     /* tracking: enclave epoch at this entry */
+	uint64_t out_fsbase, out_gsbase; /* host FS/GS, restored at exit */
+	struct hw_thread *next_inside;   /* list of threads inside one enclave */
+};
+
+/* Initialise a thread model with a zeroed XSAVE image for m's XCR0. Return: 0 or -1 (ENOMEM). */
+int hw_thread_init(struct hw_thread *t, struct hw_machine *m, const struct hw_mmu *mmu);
+void hw_thread_fini(struct hw_thread *t);
+
+/*
+ * ENCLU[regs.rax] on thread t.  On success the registers are those after
+ * the instruction (EENTER: in the enclave at OENTRY; EEXIT: at the target).
+ * A fault leaves registers unchanged; if the thread was in enclave mode the
+ * caller then performs the AEX (hw_aex) as the CPU would deliver it.
+ */
+struct hw_result hw_enclu(struct hw_thread *t);
+
+struct hw_result enclu_ereport(struct hw_thread *t);
+struct hw_result enclu_egetkey(struct hw_thread *t);
+struct hw_result enclu_eenter(struct hw_thread *t);
+struct hw_result enclu_eresume(struct hw_thread *t);
+struct hw_result enclu_eexit(struct hw_thread *t);
+struct hw_result enclu_eaccept(struct hw_thread *t);
+struct hw_result enclu_emodpe(struct hw_thread *t);
+struct hw_result enclu_eacceptcopy(struct hw_thread *t);
+
+/*
+ * Asynchronous exit of a thread in enclave mode: save regs/xsave and the
+ * event to SSA[CSSA], CSSA++, load the synthetic state (RIP=AEP, RSP/RBP =
+ * URSP/URBP, RAX=3 ...).  Returns the event as the OS sees it: for #PF the
+ * address with its low 12 bits cleared.
+ */
+struct hw_event hw_aex(struct hw_thread *t, const struct hw_event *ev);
+
+/*
+ * Enclave-mode data/instruction access to linear address `lin` (what the
+ * CPU checks on every ordinary access, SDM 37.3): translation through the
+ * thread's mmu, then the EPCM.  Return: hw_ok with *pa set, or the #PF.
+ */
+struct hw_result hw_access_check(struct hw_thread *t, uint64_t lin, unsigned acc, uint64_t *pa);
+
+#endif /* SGXEMU_HW_H */

@@ -1,0 +1,171 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Private to src/hw: the machine, the EPCM, per-enclave hardware state and
+ * the helpers every leaf uses for its operand checks.  All functions here
+ * expect m->lock to be held unless they say otherwise.
+ */
+#ifndef SGXEMU_HW_INTERNAL_H
+#define SGXEMU_HW_INTERNAL_H
+
+#include <stdatomic.h>
+#include <string.h>
+
+#include "crypto.h"
+#include "hw.h"
+
+#define HW_ALIGNED(x, a) (((x) & ((uint64_t)(a)-1)) == 0)
+#define HW_PAGE_DOWN(x) ((x) & ~(uint64_t)0xFFF)
+
+/* One EPCM entry (SDM 34.11.1) plus the emulator's tracking stamp. */
+struct epcm_entry {
+	uint8_t valid : 1, r : 1, w : 1, x : 1, blocked : 1, pending : 1, modified : 1, pr : 1;
+	uint8_t pt;
+	uint64_t enclave_address; /* ENCLAVEADDRESS */
+	uint64_t enclave_secs;    /* ENCLAVESECS: physical address of the owner SECS */
+	uint64_t stamp;           /* epoch of the last EBLOCK/EMODPR/EMODT (tracking) */
+};
+
+/* EPCM entries are allocated per chunk of frames, as pages appear. */
+#define EPCM_CHUNK_SHIFT 12
+#define EPCM_CHUNK_FRAMES (1ULL << EPCM_CHUNK_SHIFT)
+
+/*
+ * Per-enclave hardware state.  Real hardware keeps it in the SECS page's
+ * reserved area; we keep a pointer to it there (secs_priv_of), so it follows
+ * the SECS through EWB/ELDU like the real page contents do.  Software never
+ * reads a SECS (EDBGRD refuses it), so the pointer is invisible.
+ */
+struct secs_priv {
+	uint64_t eid;
+	struct hw_sha256 *mr;      /* running MRENCLAVE until EINIT */
+	uint64_t child_count;      /* valid child pages (EREMOVE of the SECS needs 0) */
+	uint64_t epoch;            /* ETRACK epoch */
+	struct hw_thread *inside;  /* threads in enclave mode in this enclave */
+	uint8_t isv_family_id[16]; /* from SIGSTRUCT at EINIT (KSS) */
+	uint8_t isv_ext_prod_id[16];
+	struct secs_priv *next_all, **prev_all; /* machine's list, freed at destroy */
+};
+
+/* Offset in the SECS page where the secs_priv pointer lives (inside reserved4). */
+#define SECS_PRIV_OFFSET 4088
+
+struct hw_machine {
+	struct hw_config cfg;
+	pthread_mutex_t lock; /* serialises every leaf */
+
+	int memfd;
+	uint8_t *alias;       /* physical space: frame f at alias + f*4096 */
+	uint64_t space;       /* bytes of physical space */
+
+	struct epcm_entry **epcm; /* chunk table, NULL where no frame was used */
+	uint64_t epcm_chunks;
+
+	pthread_mutex_t alloc_lock; /* windows and capacity (not a leaf) */
+	uint64_t frames_total;
+	_Atomic uint64_t frames_used;
+	struct window *windows;     /* free list of windows, sorted by address */
+
+	uint64_t lehash[4];         /* IA32_SGXLEPUBKEYHASH0..3 */
+	uint64_t next_eid;
+	struct secs_priv *all_secs;
+
+	uint8_t paging_key[32];     /* AES-256-GCM for EWB/ELDU */
+	uint8_t key_root[32];       /* root of EGETKEY derivations */
+	uint64_t ewb_counter;       /* version source for EWB */
+};
+
+/* ---- physical memory ---- */
+
+static inline void *hw_pa_ptr(struct hw_machine *m, uint64_t pa)
+{
+	(void)m;
+	return (void *)(uintptr_t)pa;
+}
+
+static inline uint64_t hw_frame_index(const struct hw_machine *m, uint64_t pa)
+{
+	return (pa - (uint64_t)(uintptr_t)m->alias) >> 12;
+}
+
+/* EPCM entry of the frame holding pa (allocating its chunk); pa must be EPC. */
+struct epcm_entry *epcm_entry(struct hw_machine *m, uint64_t pa);
+/* Entry for pa if its chunk exists, else NULL (a never-used frame is invalid). */
+struct epcm_entry *epcm_peek(struct hw_machine *m, uint64_t pa);
+
+/* Make a frame valid / invalid: accounting of children and memory release. */
+void epcm_set_valid(struct hw_machine *m, uint64_t pa, struct epcm_entry *e);
+/* Invalidate the entry and give the frame's memory back (contents lost). */
+void epcm_invalidate(struct hw_machine *m, uint64_t pa, struct epcm_entry *e);
+
+/* ---- enclave state ---- */
+
+struct secs_priv *secs_priv_of(struct hw_machine *m, uint64_t secs_pa);
+static inline struct sgx_secs *secs_of(struct hw_machine *m, uint64_t secs_pa)
+{
+	return (struct sgx_secs *)hw_pa_ptr(m, secs_pa);
+}
+struct secs_priv *secs_priv_new(struct hw_machine *m, uint64_t secs_pa);
+void secs_priv_free(struct hw_machine *m, struct secs_priv *p);
+
+/* ---- operand access ---- */
+
+/*
+ * Translate an operand's linear address; on failure fill *fault with the
+ * #PF (the walk's bits, plus PF_U for user accesses) and return false.
+ */
+bool hw_translate(const struct hw_mmu *mmu, uint64_t lin, unsigned acc, uint64_t *pa, struct hw_result *fault);
+
+/*
+ * Read/write `len` bytes of ordinary (non-EPC) memory at linear `lin`,
+ * page by page through mmu.  Return false with *fault on a failed walk.
+ */
+bool hw_read_mem(struct hw_machine *m, const struct hw_mmu *mmu, uint64_t lin, void *buf, size_t len,
+		 unsigned acc, struct hw_result *fault);
+bool hw_write_mem(struct hw_machine *m, const struct hw_mmu *mmu, uint64_t lin, const void *buf, size_t len,
+		  unsigned acc, struct hw_result *fault);
+
+/* #PF for an EPCM-caused failure on address lin (P=1, SGX=1, W/I/U per acc). */
+static inline struct hw_result hw_pf_epcm(uint64_t lin, unsigned acc)
+{
+	uint32_t err = PF_P | PF_SGX;
+	if (acc & HW_ACC_W)
+		err |= PF_W;
+	if (acc & HW_ACC_X)
+		err |= PF_I;
+	if (acc & HW_ACC_USER)
+		err |= PF_U;
+	return hw_pf(lin, err);
+}
+
+/* Is EPCM entry e a valid child page of type pt owned by secs at address lin? */
+static inline bool epcm_is(const struct epcm_entry *e, uint8_t pt, uint64_t secs, uint64_t lin)
+{
+	return e && e->valid && e->pt == pt && e->enclave_secs == secs && e->enclave_address == lin;
+}
+
+/* Is the SECS at secs_pa a valid PT_SECS page? */
+bool hw_secs_valid(struct hw_machine *m, uint64_t secs_pa);
+
+/* ---- tracking (track.c) ---- */
+
+/* Tracking complete for a page stamped `stamp` in enclave p? */
+bool track_done(const struct secs_priv *p, uint64_t stamp);
+
+/* ---- measurement (measure.c) ---- */
+
+void measure_ecreate(struct hw_sha256 *mr, uint32_t ssaframesize, uint64_t size);
+void measure_eadd(struct hw_sha256 *mr, uint64_t offset, uint64_t secinfo_flags);
+void measure_eextend(struct hw_sha256 *mr, uint64_t offset, const uint8_t data[256]);
+
+/* ---- ENCLU helpers (enclu_*.c) ---- */
+
+/*
+ * Check an ENCLU memory operand inside the current enclave: aligned by the
+ * caller; must lie in ELRANGE (else #GP), translate (else #PF), be EPC and
+ * a VALID PT_REG page of this enclave at that address, not PENDING /
+ * MODIFIED / BLOCKED, with EPCM R (and W for acc & HW_ACC_W) (else #PF with
+ * the SGX bit).  On success *pa is the physical address of lin.
+ */
+struct hw_result enclu_operand(struct hw_thread *t, uint64_t lin, unsigned acc, uint64_t *pa);
+
+#endif /* SGXEMU_HW_INTERNAL_H */

@@ -1,0 +1,357 @@
+/* SPDX-License-Identifier: MIT */
+/* The machine: configuration, the physical space (EPC memfd), windows, capacity, MSRs. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+/* A free range of the physical space, [start, start+len) as memfd offsets. */
+struct window {
+	uint64_t start, len;
+	struct window *next;
+};
+
+void hw_config_default(struct hw_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->epc_size = 128ULL << 20;
+	cfg->epc_sections = 1;
+	cfg->space_size = 1ULL << 40;
+	cfg->misc_supported = SGX_MISC_EXINFO;
+	cfg->attr_allowed = SGX_ATTR_DEBUG | SGX_ATTR_MODE64BIT | SGX_ATTR_PROVISIONKEY | SGX_ATTR_EINITTOKENKEY |
+			    SGX_ATTR_KSS | SGX_ATTR_AEXNOTIFY;
+	cfg->xfrm_allowed = 0x3; /* x87 | SSE; a host may widen it to its XCR0 */
+	cfg->xcr0 = 0x3;
+	cfg->max_size_log2_64 = 36;
+	cfg->max_size_log2_32 = 31;
+	for (unsigned i = 0; i < 16; i++)
+		cfg->cpusvn[i] = 0x01;
+}
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	if (err && errlen)
+		vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+int hw_machine_create(const struct hw_config *cfg, struct hw_machine **out, char *err, size_t errlen)
+{
+	struct hw_config c = *cfg;
+	if (c.epc_size < 2 * SGX_PAGE_SIZE || (c.epc_size & 0xFFF))
+		return fail(err, errlen, "EPC size %#llx: must be a multiple of 4096 and at least 8 KiB",
+			    (unsigned long long)c.epc_size);
+	if (c.epc_sections < 1 || c.epc_sections > 8)
+		return fail(err, errlen, "EPC sections %u: must be 1..8", c.epc_sections);
+	if (c.space_size < c.epc_size || (c.space_size & (c.space_size - 1)))
+		return fail(err, errlen, "physical space %#llx: must be a power of two >= the EPC size",
+			    (unsigned long long)c.space_size);
+	if ((c.xcr0 & 3) != 3 || !hw_xfrm_legal(c.xcr0))
+		return fail(err, errlen, "XCR0 %#llx is not a legal XCR0 value", (unsigned long long)c.xcr0);
+
+	struct hw_machine *m = calloc(1, sizeof(*m));
+	if (!m)
+		return fail(err, errlen, "out of memory");
+	m->cfg = c;
+	m->memfd = memfd_create("sgxemu-epc", MFD_CLOEXEC);
+	if (m->memfd < 0) {
+		fail(err, errlen, "memfd_create: %s", strerror(errno));
+		goto err_free;
+	}
+	if (ftruncate(m->memfd, (off_t)c.space_size) < 0) {
+		fail(err, errlen, "ftruncate EPC memfd to %#llx: %s", (unsigned long long)c.space_size,
+		     strerror(errno));
+		goto err_fd;
+	}
+	m->alias = mmap(NULL, c.space_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, m->memfd, 0);
+	if (m->alias == MAP_FAILED) {
+		fail(err, errlen, "mmap of the EPC alias (%#llx bytes): %s", (unsigned long long)c.space_size,
+		     strerror(errno));
+		goto err_fd;
+	}
+	/* A forked child must not see (and change) the parent's EPC. */
+	madvise(m->alias, c.space_size, MADV_DONTFORK);
+	m->space = c.space_size;
+	m->epcm_chunks = (c.space_size >> 12) >> EPCM_CHUNK_SHIFT;
+	if (m->epcm_chunks == 0)
+		m->epcm_chunks = 1;
+	m->epcm = calloc(m->epcm_chunks, sizeof(*m->epcm));
+	m->windows = malloc(sizeof(*m->windows));
+	if (!m->epcm || !m->windows) {
+		fail(err, errlen, "out of memory");
+		goto err_map;
+	}
+	*m->windows = (struct window){ .start = 0, .len = c.space_size, .next = NULL };
+	m->frames_total = c.epc_size >> 12;
+	pthread_mutex_init(&m->lock, NULL);
+	pthread_mutex_init(&m->alloc_lock, NULL);
+	for (unsigned i = 0; i < 4; i++)
+		memcpy(&m->lehash[i], c.lehash + 8 * i, 8);
+	if (c.root_secret_set)
+		memcpy(m->key_root, c.root_secret, 32);
+	else
+		crypto_random(m->key_root, 32);
+	/* The paging key is derived from the root, so a fixed root gives reproducible blobs. */
+	static const char label[] = "sgxemu paging key";
+	uint8_t buf[32 + sizeof(label)];
+	memcpy(buf, m->key_root, 32);
+	memcpy(buf + 32, label, sizeof(label));
+	crypto_sha256(buf, sizeof(buf), m->paging_key);
+	m->next_eid = 1;
+	*out = m;
+	return 0;
+
+err_map:
+	free(m->epcm);
+	free(m->windows);
+	munmap(m->alias, c.space_size);
+err_fd:
+	close(m->memfd);
+err_free:
+	free(m);
+	return -1;
+}
+
+void hw_machine_destroy(struct hw_machine *m)
+{
+	if (!m)
+		return;
+	while (m->all_secs)
+		secs_priv_free(m, m->all_secs);
+	for (uint64_t i = 0; i < m->epcm_chunks; i++)
+		free(m->epcm[i]);
+	free(m->epcm);
+	while (m->windows) {
+		struct window *w = m->windows;
+		m->windows = w->next;
+		free(w);
+	}
+	munmap(m->alias, m->space);
+	close(m->memfd);
+	pthread_mutex_destroy(&m->lock);
+	pthread_mutex_destroy(&m->alloc_lock);
+	free(m);
+}
+
+const struct hw_config *hw_machine_config(const struct hw_machine *m)
+{
+	return &m->cfg;
+}
+
+int hw_epc_fd(const struct hw_machine *m)
+{
+	return m->memfd;
+}
+
+uint64_t hw_epc_offset(const struct hw_machine *m, uint64_t pa)
+{
+	return pa - (uint64_t)(uintptr_t)m->alias;
+}
+
+uint64_t hw_epc_pa(const struct hw_machine *m, uint64_t off)
+{
+	return (uint64_t)(uintptr_t)m->alias + off;
+}
+
+bool hw_is_epc(const struct hw_machine *m, uint64_t pa)
+{
+	uint64_t base = (uint64_t)(uintptr_t)m->alias;
+	return pa >= base && pa - base < m->space;
+}
+
+uint64_t hw_epc_window_alloc(struct hw_machine *m, uint64_t size)
+{
+	if (size < SGX_PAGE_SIZE || (size & (size - 1)))
+		return 0;
+	uint64_t pa = 0;
+	pthread_mutex_lock(&m->alloc_lock);
+	for (struct window **pw = &m->windows; *pw; pw = &(*pw)->next) {
+		struct window *w = *pw;
+		uint64_t start = (w->start + size - 1) & ~(size - 1);
+		if (start < w->start || start + size > w->start + w->len)
+			continue;
+		uint64_t tail = w->start + w->len - (start + size);
+		if (start > w->start) {
+			/* Keep the head; put the tail after it. */
+			uint64_t head = start - w->start;
+			if (tail) {
+				struct window *t = malloc(sizeof(*t));
+				if (!t)
+					break;
+				*t = (struct window){ .start = start + size, .len = tail, .next = w->next };
+				w->next = t;
+			}
+			w->len = head;
+		} else if (tail) {
+			w->start += size;
+			w->len = tail;
+		} else {
+			*pw = w->next;
+			free(w);
+		}
+		pa = hw_epc_pa(m, start);
+		break;
+	}
+	pthread_mutex_unlock(&m->alloc_lock);
+	return pa;
+}
+
+void hw_epc_window_free(struct hw_machine *m, uint64_t pa, uint64_t size)
+{
+	uint64_t start = hw_epc_offset(m, pa);
+	/* Whatever is left in the window goes back to the system. */
+	fallocate(m->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)start, (off_t)size);
+	pthread_mutex_lock(&m->alloc_lock);
+	struct window *prev = NULL, *next = m->windows;
+	while (next && next->start < start) {
+		prev = next;
+		next = next->next;
+	}
+	if (prev && prev->start + prev->len == start) {
+		prev->len += size;
+		if (next && prev->start + prev->len == next->start) {
+			prev->len += next->len;
+			prev->next = next->next;
+			free(next);
+		}
+	} else if (next && start + size == next->start) {
+		next->start = start;
+		next->len += size;
+	} else {
+		struct window *w = malloc(sizeof(*w));
+		if (!w) {
+			/* Losing a window only shrinks the physical space; nothing stored is affected. */
+			pthread_mutex_unlock(&m->alloc_lock);
+			return;
+		}
+		*w = (struct window){ .start = start, .len = size, .next = next };
+		if (prev)
+			prev->next = w;
+		else
+			m->windows = w;
+	}
+	pthread_mutex_unlock(&m->alloc_lock);
+}
+
+bool hw_epc_reserve(struct hw_machine *m)
+{
+	uint64_t used = atomic_load(&m->frames_used);
+	do {
+		if (used >= m->frames_total)
+			return false;
+	} while (!atomic_compare_exchange_weak(&m->frames_used, &used, used + 1));
+	return true;
+}
+
+void hw_epc_release(struct hw_machine *m)
+{
+	uint64_t prev = atomic_fetch_sub(&m->frames_used, 1);
+	if (prev == 0) {
+		fprintf(stderr, "sgxemu: EPC capacity released more often than reserved\n");
+		abort();
+	}
+}
+
+uint64_t hw_epc_frames_total(const struct hw_machine *m)
+{
+	return m->frames_total;
+}
+
+uint64_t hw_epc_frames_free(const struct hw_machine *m)
+{
+	return m->frames_total - atomic_load(&((struct hw_machine *)m)->frames_used);
+}
+
+bool hw_wrmsr_lehash(struct hw_machine *m, unsigned n, uint64_t value)
+{
+	if (n > 3 || m->cfg.lehash_locked)
+		return false;
+	pthread_mutex_lock(&m->lock);
+	m->lehash[n] = value;
+	pthread_mutex_unlock(&m->lock);
+	return true;
+}
+
+uint64_t hw_rdmsr_lehash(struct hw_machine *m, unsigned n)
+{
+	if (n > 3)
+		return 0;
+	pthread_mutex_lock(&m->lock);
+	uint64_t v = m->lehash[n];
+	pthread_mutex_unlock(&m->lock);
+	return v;
+}
+
+static const char *const error_names[] = {
+	[SGX_SUCCESS] = "SGX_SUCCESS",
+	[SGX_INVALID_SIG_STRUCT] = "SGX_INVALID_SIG_STRUCT",
+	[SGX_INVALID_ATTRIBUTE] = "SGX_INVALID_ATTRIBUTE",
+	[SGX_BLKSTATE] = "SGX_BLKSTATE",
+	[SGX_INVALID_MEASUREMENT] = "SGX_INVALID_MEASUREMENT",
+	[SGX_NOTBLOCKABLE] = "SGX_NOTBLOCKABLE",
+	[SGX_PG_INVLD] = "SGX_PG_INVLD",
+	[SGX_EPC_PAGE_CONFLICT] = "SGX_EPC_PAGE_CONFLICT",
+	[SGX_INVALID_SIGNATURE] = "SGX_INVALID_SIGNATURE",
+	[SGX_MAC_COMPARE_FAIL] = "SGX_MAC_COMPARE_FAIL",
+	[SGX_PAGE_NOT_BLOCKED] = "SGX_PAGE_NOT_BLOCKED",
+	[SGX_NOT_TRACKED] = "SGX_NOT_TRACKED",
+	[SGX_VA_SLOT_OCCUPIED] = "SGX_VA_SLOT_OCCUPIED",
+	[SGX_CHILD_PRESENT] = "SGX_CHILD_PRESENT",
+	[SGX_ENCLAVE_ACT] = "SGX_ENCLAVE_ACT",
+	[SGX_ENTRYEPOCH_LOCKED] = "SGX_ENTRYEPOCH_LOCKED",
+	[SGX_INVALID_EINITTOKEN] = "SGX_INVALID_EINITTOKEN",
+	[SGX_PREV_TRK_INCMPL] = "SGX_PREV_TRK_INCMPL",
+	[SGX_PG_IS_SECS] = "SGX_PG_IS_SECS",
+	[SGX_PAGE_ATTRIBUTES_MISMATCH] = "SGX_PAGE_ATTRIBUTES_MISMATCH",
+	[SGX_PAGE_NOT_MODIFIABLE] = "SGX_PAGE_NOT_MODIFIABLE",
+	[SGX_PAGE_NOT_DEBUGGABLE] = "SGX_PAGE_NOT_DEBUGGABLE",
+	[SGX_TRACK_NOT_REQUIRED] = "SGX_TRACK_NOT_REQUIRED",
+};
+
+const char *hw_error_name(uint64_t code)
+{
+	switch (code) {
+	case SGX_INVALID_CPUSVN:
+		return "SGX_INVALID_CPUSVN";
+	case SGX_INVALID_ISVSVN:
+		return "SGX_INVALID_ISVSVN";
+	case SGX_UNMASKED_EVENT:
+		return "SGX_UNMASKED_EVENT";
+	case SGX_INVALID_KEYNAME:
+		return "SGX_INVALID_KEYNAME";
+	}
+	if (code < sizeof(error_names) / sizeof(error_names[0]) && error_names[code])
+		return error_names[code];
+	return "SGX_UNKNOWN_ERROR";
+}
+
+int hw_result_format(struct hw_result r, char *buf, size_t len)
+{
+	switch (r.kind) {
+	case HW_OK:
+		if (r.rax)
+			return snprintf(buf, len, "OK %s (%llu)%s", hw_error_name(r.rax), (unsigned long long)r.rax,
+					r.cf ? " CF" : "");
+		return snprintf(buf, len, "OK");
+	case HW_CODE:
+		return snprintf(buf, len, "%s (%llu)%s", hw_error_name(r.rax), (unsigned long long)r.rax,
+				r.cf ? " CF" : " ZF");
+	case HW_FAULT:
+		if (r.vector == X86_PF)
+			return snprintf(buf, len, "#PF(%#llx, err=%#x)", (unsigned long long)r.addr, r.errcode);
+		if (r.vector == X86_GP)
+			return snprintf(buf, len, "#GP(0)");
+		if (r.vector == X86_UD)
+			return snprintf(buf, len, "#UD");
+		return snprintf(buf, len, "#%u", r.vector);
+	}
+	return snprintf(buf, len, "?");
+}

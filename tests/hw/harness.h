@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Test harness for the hw model: a machine with a small EPC, an enclave's
+ * frames laid out like the kernel will lay them out (enclave offset o at
+ * window + o; the SECS in a window of its own), and a page table playing the
+ * process's for ENCLU.
+ */
+#ifndef SGXEMU_TEST_HARNESS_H
+#define SGXEMU_TEST_HARNESS_H
+
+#include <criterion/criterion.h>
+
+#include "hw.h"
+#include "pagetable.h"
+
+struct th {
+	struct hw_machine *m;
+	struct pagetable pt; /* identity for host memory, enclave pages as mapped */
+	uint64_t base, size; /* ELRANGE */
+	uint64_t window;     /* physical frames of the ELRANGE */
+	uint64_t secs_pa;    /* the SECS frame */
+	struct sgx_secs secs;
+};
+
+/* Machine with a 1 MiB EPC and a fixed root secret. Aborts the test on failure. */
+struct hw_machine *th_machine(void);
+
+/* A default 64-bit SECS: base 0x7f0000000000 + size, SSAFRAMESIZE 1, XFRM 3, EXINFO. */
+void th_secs_default(struct sgx_secs *s, uint64_t base, uint64_t size);
+
+/* Allocate the windows and ECREATE with t->secs (filled by the caller, or default). */
+struct hw_result th_ecreate(struct th *t);
+/* Set up t with a default SECS of `size` and ECREATE it; asserts success. */
+void th_setup(struct th *t, uint64_t size);
+void th_teardown(struct th *t);
+
+/* Physical address of the frame of enclave offset off. */
+static inline uint64_t th_pa(const struct th *t, uint64_t off)
+{
+	return t->window + off;
+}
+
+/* EADD one page at offset off with SECINFO flags and contents (NULL = zeros). */
+struct hw_result th_eadd(struct th *t, uint64_t off, uint64_t flags, const void *content);
+/* EEXTEND all 16 chunks of the page at off; returns the first failure. */
+struct hw_result th_eextend_page(struct th *t, uint64_t off);
+
+/* Map enclave offset off in the page table with prot (HW_ACC_*). */
+void th_map(struct th *t, uint64_t off, unsigned prot);
+
+/* Hex of 32 bytes into out[65]. */
+void th_hex32(const uint8_t *d, char out[65]);
+
+/* Assert helpers on outcomes. */
+#define th_assert_ok(r) cr_assert(hw_is_ok(r), "expected OK, got %s", th_fmt(r))
+#define th_assert_gp(r) cr_assert(hw_is_fault(r, X86_GP), "expected #GP(0), got %s", th_fmt(r))
+#define th_assert_pf(r, a, e)                                                                                    \
+	cr_assert(hw_is_fault(r, X86_PF) && (r).addr == (a) && (r).errcode == (e), "expected #PF(%#llx, %#x), got %s", \
+		  (unsigned long long)(a), (unsigned)(e), th_fmt(r))
+#define th_assert_code(r, c) cr_assert(hw_is_code(r, c), "expected %s, got %s", hw_error_name(c), th_fmt(r))
+
+/* Format an outcome (static buffer rotated among 4, for assertion messages). */
+const char *th_fmt(struct hw_result r);
+
+#endif

@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: MIT */
+/* Machine configuration, physical windows, capacity accounting, outcome formatting, CPUID. */
+#include <string.h>
+
+#include "harness.h"
+
+Test(machine, rejects_bad_config)
+{
+	struct hw_config c;
+	struct hw_machine *m = NULL;
+	char err[256];
+	hw_config_default(&c);
+	c.epc_size = 0x1234;
+	cr_assert_eq(hw_machine_create(&c, &m, err, sizeof(err)), -1);
+	cr_assert(strstr(err, "EPC size"), "message names the problem: %s", err);
+	hw_config_default(&c);
+	c.epc_sections = 9;
+	cr_assert_eq(hw_machine_create(&c, &m, err, sizeof(err)), -1);
+	cr_assert(strstr(err, "sections"), "%s", err);
+	hw_config_default(&c);
+	c.xcr0 = 0x5;
+	cr_assert_eq(hw_machine_create(&c, &m, err, sizeof(err)), -1);
+	cr_assert(strstr(err, "XCR0"), "%s", err);
+}
+
+Test(machine, windows_are_aligned_and_reused)
+{
+	struct hw_machine *m = th_machine();
+	uint64_t a = hw_epc_window_alloc(m, 0x10000);
+	uint64_t b = hw_epc_window_alloc(m, 0x1000);
+	uint64_t c = hw_epc_window_alloc(m, 0x40000);
+	cr_assert(a && b && c);
+	cr_assert_eq(hw_epc_offset(m, a) & 0xFFFF, 0);
+	cr_assert_eq(hw_epc_offset(m, c) & 0x3FFFF, 0);
+	cr_assert(hw_is_epc(m, a) && hw_is_epc(m, c + 0x3FFFF) && !hw_is_epc(m, (uint64_t)(uintptr_t)&a));
+	hw_epc_window_free(m, a, 0x10000);
+	hw_epc_window_free(m, b, 0x1000);
+	hw_epc_window_free(m, c, 0x40000);
+	/* Everything coalesced: the whole space is one window again. */
+	uint64_t all = hw_epc_window_alloc(m, 1ULL << 36);
+	cr_assert_eq(all, hw_epc_pa(m, 0));
+	cr_assert_eq(hw_epc_window_alloc(m, 0x1000), 0, "space exhausted gives 0");
+	cr_assert_eq(hw_epc_window_alloc(m, 0x3000), 0, "not a power of two gives 0");
+	hw_machine_destroy(m);
+}
+
+Test(machine, capacity_accounting)
+{
+	struct hw_machine *m = th_machine();
+	uint64_t total = hw_epc_frames_total(m);
+	cr_assert_eq(total, 256);
+	for (uint64_t i = 0; i < total; i++)
+		cr_assert(hw_epc_reserve(m));
+	cr_assert(!hw_epc_reserve(m), "a full EPC refuses");
+	cr_assert_eq(hw_epc_frames_free(m), 0);
+	hw_epc_release(m);
+	cr_assert_eq(hw_epc_frames_free(m), 1);
+	cr_assert(hw_epc_reserve(m));
+	hw_machine_destroy(m);
+}
+
+Test(machine, result_format)
+{
+	char b[96];
+	hw_result_format(hw_ok(), b, sizeof(b));
+	cr_assert_str_eq(b, "OK");
+	hw_result_format(hw_code(SGX_NOT_TRACKED), b, sizeof(b));
+	cr_assert_str_eq(b, "SGX_NOT_TRACKED (11) ZF");
+	hw_result_format(hw_code_cf(SGX_BLKSTATE), b, sizeof(b));
+	cr_assert_str_eq(b, "SGX_BLKSTATE (3) CF");
+	hw_result_format(hw_gp(), b, sizeof(b));
+	cr_assert_str_eq(b, "#GP(0)");
+	hw_result_format(hw_pf(0x7f0000001000ULL, 0x8007), b, sizeof(b));
+	cr_assert_str_eq(b, "#PF(0x7f0000001000, err=0x8007)");
+	cr_assert_str_eq(hw_error_name(SGX_INVALID_KEYNAME), "SGX_INVALID_KEYNAME");
+	cr_assert_str_eq(hw_error_name(9999), "SGX_UNKNOWN_ERROR");
+}
+
+Test(cpuid, leaf12_reports_configuration)
+{
+	struct hw_config c;
+	hw_config_default(&c);
+	c.epc_size = 64ULL << 20;
+	c.epc_sections = 2;
+	struct hw_machine *m = NULL;
+	char err[128];
+	cr_assert_eq(hw_machine_create(&c, &m, err, sizeof(err)), 0, "%s", err);
+	struct hw_cpuid r0 = hw_cpuid12(m, 0);
+	cr_assert_eq(r0.eax & 3, 3, "SGX1 and SGX2");
+	cr_assert_eq(r0.ebx, SGX_MISC_EXINFO);
+	cr_assert_eq((r0.edx >> 8) & 0xFF, 36);
+	struct hw_cpuid r1 = hw_cpuid12(m, 1);
+	cr_assert_eq(r1.eax & SGX_ATTR_INIT, 0, "INIT is never an allowed ECREATE attribute");
+	cr_assert(r1.eax & SGX_ATTR_MODE64BIT);
+	uint64_t sum = 0;
+	for (uint32_t s = 2; s < 10; s++) {
+		struct hw_cpuid r = hw_cpuid12(m, s);
+		if ((r.eax & 0xF) == 0)
+			break;
+		sum += (r.ecx & 0xFFFFF000u) | ((uint64_t)(r.edx & 0xFFFFF) << 32);
+	}
+	cr_assert_eq(sum, 64ULL << 20, "sections add up to the EPC size");
+	hw_machine_destroy(m);
+	hw_config_default(&c);
+	c.sgx1_only = true;
+	cr_assert_eq(hw_machine_create(&c, &m, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(hw_cpuid12(m, 0).eax & 3, 1, "SGX1 only");
+	hw_machine_destroy(m);
+}
+
+Test(cpuid, xsave_sizes)
+{
+	cr_assert_eq(hw_xsave_size(3), 576);
+	cr_assert_eq(hw_xsave_size(7), 832);
+	cr_assert_eq(hw_xsave_size(0xE7), 2688);
+	cr_assert_eq(hw_xsave_size(0x2E7), 2696);
+	cr_assert(hw_xfrm_legal(3) && hw_xfrm_legal(7) && hw_xfrm_legal(0xE7));
+	cr_assert(!hw_xfrm_legal(1) && !hw_xfrm_legal(0x23) && !hw_xfrm_legal(0x63) && !hw_xfrm_legal(0x8003));
+}

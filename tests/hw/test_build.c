@@ -1,0 +1,434 @@
+/* SPDX-License-Identifier: MIT */
+/* ECREATE, EADD, EEXTEND: every check of spec/leaves.md, and the MRENCLAVE vectors. */
+#include <string.h>
+
+#include "harness.h"
+
+static struct th t;
+
+static void fresh(void)
+{
+	memset(&t, 0, sizeof(t));
+	t.m = th_machine();
+	cr_assert_eq(pagetable_init(&t.pt, true), 0);
+	t.base = 0x7f0000000000ULL;
+	t.size = 0x10000;
+	th_secs_default(&t.secs, t.base, t.size);
+}
+
+static void done(void)
+{
+	th_teardown(&t);
+}
+
+static void mr_now(char hex[65])
+{
+	struct hw_secs_view v;
+	cr_assert(hw_secs_get(t.m, t.secs_pa, &v));
+	th_hex32(v.mrenclave_now, hex);
+}
+
+TestSuite(mrenclave, .init = fresh, .fini = done);
+
+Test(mrenclave, ecreate_only_vector)
+{
+	t.secs.size = 0x2000;
+	t.secs.base = 0x7f0000000000ULL;
+	th_assert_ok(th_ecreate(&t));
+	char hex[65];
+	mr_now(hex);
+	cr_assert_str_eq(hex, "9e197c8837c6d65632dbdd59cd7df4f1a25b68d8e4e5eb6ca3b20b05311fecb8");
+}
+
+Test(mrenclave, example_a)
+{
+	t.secs.size = 0x2000;
+	th_assert_ok(th_ecreate(&t));
+	th_assert_ok(th_eadd(&t, 0, 0x203, NULL));
+	th_assert_ok(th_eextend_page(&t, 0));
+	th_assert_ok(th_eadd(&t, 0x1000, 0x201, NULL));
+	char hex[65];
+	mr_now(hex);
+	cr_assert_str_eq(hex, "db4307a5c49226e8aed7b060854ba2399dd903093aeb52e51a30b28118501882");
+}
+
+Test(mrenclave, example_b)
+{
+	t.secs.size = 0x4000;
+	t.secs.ssa_frame_size = 2;
+	th_assert_ok(th_ecreate(&t));
+	uint8_t page[4096];
+	for (int i = 0; i < 4096; i++)
+		page[i] = (uint8_t)i;
+	th_assert_ok(th_eadd(&t, 0x1000, 0x205, page));
+	th_assert_ok(th_eextend_page(&t, 0x1000));
+	char hex[65];
+	mr_now(hex);
+	cr_assert_str_eq(hex, "aa27d873dabb7b2f65092fd2775843c011e1fb6499e05f322da68fb78da55bdf");
+}
+
+Test(mrenclave, base_address_not_measured)
+{
+	t.secs.size = 0x2000;
+	t.secs.base = 0x100000000ULL;
+	th_assert_ok(th_ecreate(&t));
+	char hex[65];
+	mr_now(hex);
+	cr_assert_str_eq(hex, "9e197c8837c6d65632dbdd59cd7df4f1a25b68d8e4e5eb6ca3b20b05311fecb8");
+}
+
+Test(mrenclave, tcs_measured_without_permissions)
+{
+	/* A TCS EADDed with SECINFO 0x107 measures as 0x100, same as one added with 0x100. */
+	t.secs.size = 0x2000;
+	th_assert_ok(th_ecreate(&t));
+	th_assert_ok(th_eadd(&t, 0, 0x107, NULL));
+	char a[65], b[65];
+	mr_now(a);
+	th_teardown(&t);
+	fresh();
+	t.secs.size = 0x2000;
+	th_assert_ok(th_ecreate(&t));
+	th_assert_ok(th_eadd(&t, 0, 0x100, NULL));
+	mr_now(b);
+	cr_assert_str_eq(a, b);
+	struct hw_epcm_view e;
+	cr_assert(hw_epcm_get(t.m, th_pa(&t, 0), &e));
+	cr_assert(e.valid && e.pt == SGX_PT_TCS && !e.r && !e.w && !e.x);
+}
+
+/* ---- ECREATE checks ---- */
+
+TestSuite(ecreate, .init = fresh, .fini = done);
+
+static struct sgx_secinfo g_si;
+static struct sgx_pageinfo g_pi;
+
+static struct hw_result ecreate_raw(uint64_t rbx, uint64_t rcx)
+{
+	return encls_ecreate(t.m, NULL, rbx, rcx);
+}
+
+static struct sgx_secs g_secs __attribute__((aligned(4096)));
+
+static void prepare_ecreate(void)
+{
+	t.window = hw_epc_window_alloc(t.m, t.secs.size <= (1 << 20) ? t.secs.size : 0x10000);
+	t.secs_pa = hw_epc_window_alloc(t.m, 4096);
+	memset(&g_si, 0, sizeof(g_si));
+	g_si.flags = SGX_SECINFO_PT(SGX_PT_SECS);
+	g_secs = t.secs;
+	g_pi = (struct sgx_pageinfo){ .srcpge = (uint64_t)(uintptr_t)&g_secs, .secinfo = (uint64_t)(uintptr_t)&g_si };
+}
+
+Test(ecreate, success_sets_epcm_secs)
+{
+	th_assert_ok(th_ecreate(&t));
+	struct hw_epcm_view e;
+	cr_assert(hw_epcm_get(t.m, t.secs_pa, &e));
+	cr_assert(e.valid && e.pt == SGX_PT_SECS && !e.r && !e.w && !e.x && e.enclave_address == 0);
+	struct hw_secs_view v;
+	cr_assert(hw_secs_get(t.m, t.secs_pa, &v));
+	cr_assert(!v.initialized && v.child_count == 0 && v.secs.size == t.size && v.secs.base == t.base);
+}
+
+Test(ecreate, pageinfo_misaligned_gp)
+{
+	prepare_ecreate();
+	th_assert_gp(ecreate_raw((uint64_t)(uintptr_t)&g_pi + 8, t.secs_pa));
+}
+
+Test(ecreate, epc_misaligned_gp)
+{
+	prepare_ecreate();
+	th_assert_gp(ecreate_raw((uint64_t)(uintptr_t)&g_pi, t.secs_pa + 64));
+}
+
+Test(ecreate, target_not_epc_pf)
+{
+	prepare_ecreate();
+	static uint8_t plain[4096] __attribute__((aligned(4096)));
+	uint64_t a = (uint64_t)(uintptr_t)plain;
+	th_assert_pf(ecreate_raw((uint64_t)(uintptr_t)&g_pi, a), a, PF_P | PF_W | PF_SGX);
+}
+
+Test(ecreate, srcpge_misaligned_gp)
+{
+	prepare_ecreate();
+	g_pi.srcpge += 16;
+	th_assert_gp(ecreate_raw((uint64_t)(uintptr_t)&g_pi, t.secs_pa));
+}
+
+Test(ecreate, linaddr_nonzero_gp)
+{
+	prepare_ecreate();
+	g_pi.linaddr = t.base;
+	th_assert_gp(ecreate_raw((uint64_t)(uintptr_t)&g_pi, t.secs_pa));
+}
+
+Test(ecreate, secinfo_not_secs_gp)
+{
+	prepare_ecreate();
+	g_si.flags = SGX_SECINFO_PT(SGX_PT_REG) | 3;
+	th_assert_gp(ecreate_raw((uint64_t)(uintptr_t)&g_pi, t.secs_pa));
+}
+
+Test(ecreate, secinfo_reserved_gp)
+{
+	prepare_ecreate();
+	g_si.reserved[3] = 1;
+	th_assert_gp(ecreate_raw((uint64_t)(uintptr_t)&g_pi, t.secs_pa));
+}
+
+Test(ecreate, target_already_valid_pf)
+{
+	th_assert_ok(th_ecreate(&t));
+	prepare_ecreate();
+	uint64_t used = t.secs_pa;
+	t.secs_pa = used;
+	struct th keep = t;
+	(void)keep;
+	/* ECREATE again onto the frame that now holds a SECS. */
+	struct hw_result r = encls_ecreate(t.m, NULL, (uint64_t)(uintptr_t)&g_pi, hw_epc_pa(t.m, 0) + 0);
+	(void)r;
+	struct sgx_pageinfo pi = g_pi;
+	r = ecreate_raw((uint64_t)(uintptr_t)&pi, hw_epc_pa(t.m, 0));
+	th_assert_pf(r, hw_epc_pa(t.m, 0), PF_P | PF_W | PF_SGX);
+}
+
+#define SECS_GP_TEST(name, mutate)                                    \
+	Test(ecreate, name)                                          \
+	{                                                            \
+		mutate;                                              \
+		prepare_ecreate();                                   \
+		g_secs = t.secs;                                     \
+		th_assert_gp(ecreate_raw((uint64_t)(uintptr_t)&g_pi, t.secs_pa)); \
+		struct hw_epcm_view e;                               \
+		cr_assert(hw_epcm_get(t.m, t.secs_pa, &e) && !e.valid); \
+	}
+
+SECS_GP_TEST(xfrm_without_sse_gp, t.secs.xfrm = 1)
+SECS_GP_TEST(xfrm_not_allowed_gp, t.secs.xfrm = 7)
+SECS_GP_TEST(miscselect_unsupported_gp, t.secs.miscselect = 2)
+SECS_GP_TEST(ssa_frame_too_small_gp, t.secs.ssa_frame_size = 0)
+SECS_GP_TEST(base_noncanonical_gp, (t.secs.base = 0x0000800000000000ULL))
+SECS_GP_TEST(size_too_large_gp, (t.secs.size = 1ULL << 36, t.secs.base = 0))
+SECS_GP_TEST(size_too_small_gp, t.secs.size = 0x1000)
+SECS_GP_TEST(size_not_power_of_two_gp, t.secs.size = 0x3000)
+SECS_GP_TEST(base_misaligned_gp, t.secs.base += 0x1000)
+SECS_GP_TEST(init_attribute_gp, t.secs.attributes |= SGX_ATTR_INIT)
+SECS_GP_TEST(reserved_attribute_gp, t.secs.attributes |= 1ULL << 3)
+SECS_GP_TEST(cet_not_allowed_gp, t.secs.attributes |= SGX_ATTR_CET)
+SECS_GP_TEST(reserved_field_gp, t.secs.reserved1[5] = 1)
+SECS_GP_TEST(reserved_tail_gp, t.secs.reserved4[3830] = 1)
+SECS_GP_TEST(configid_without_kss_gp, t.secs.config_id[0] = 1)
+SECS_GP_TEST(configsvn_without_kss_gp, t.secs.config_svn = 1)
+SECS_GP_TEST(base_32bit_too_high_gp, (t.secs.attributes &= ~SGX_ATTR_MODE64BIT))
+
+Test(ecreate, configid_with_kss_ok)
+{
+	t.secs.attributes |= SGX_ATTR_KSS;
+	t.secs.config_id[0] = 1;
+	t.secs.config_svn = 2;
+	th_assert_ok(th_ecreate(&t));
+}
+
+Test(ecreate, enclave_32bit_ok)
+{
+	t.secs.attributes &= ~SGX_ATTR_MODE64BIT;
+	t.secs.base = 0x10000;
+	th_assert_ok(th_ecreate(&t));
+}
+
+/* ---- EADD checks ---- */
+
+TestSuite(eadd, .init = fresh, .fini = done);
+
+static uint8_t g_page[4096] __attribute__((aligned(4096)));
+
+static void prepare_eadd(uint64_t off, uint64_t flags)
+{
+	th_assert_ok(th_ecreate(&t));
+	memset(&g_si, 0, sizeof(g_si));
+	g_si.flags = flags;
+	memset(g_page, 0, sizeof(g_page));
+	g_pi = (struct sgx_pageinfo){ .linaddr = t.base + off,
+				      .srcpge = (uint64_t)(uintptr_t)g_page,
+				      .secinfo = (uint64_t)(uintptr_t)&g_si,
+				      .secs = t.secs_pa };
+}
+
+static struct hw_result eadd_raw(uint64_t rcx)
+{
+	return encls_eadd(t.m, NULL, (uint64_t)(uintptr_t)&g_pi, rcx);
+}
+
+Test(eadd, reg_page_epcm_and_contents)
+{
+	prepare_eadd(0x3000, 0x205);
+	g_page[7] = 0xAB;
+	th_assert_ok(eadd_raw(th_pa(&t, 0x3000)));
+	struct hw_epcm_view e;
+	cr_assert(hw_epcm_get(t.m, th_pa(&t, 0x3000), &e));
+	cr_assert(e.valid && e.pt == SGX_PT_REG && e.r && !e.w && e.x && !e.pending && !e.modified && !e.pr);
+	cr_assert_eq(e.enclave_address, t.base + 0x3000);
+	cr_assert_eq(e.enclave_secs, t.secs_pa);
+	cr_assert_eq(((uint8_t *)(uintptr_t)th_pa(&t, 0x3000))[7], 0xAB);
+	struct hw_secs_view v;
+	cr_assert(hw_secs_get(t.m, t.secs_pa, &v) && v.child_count == 1);
+}
+
+Test(eadd, pageinfo_misaligned_gp)
+{
+	prepare_eadd(0, 0x203);
+	th_assert_gp(encls_eadd(t.m, NULL, (uint64_t)(uintptr_t)&g_pi + 4, th_pa(&t, 0)));
+}
+
+Test(eadd, target_not_epc_pf)
+{
+	prepare_eadd(0, 0x203);
+	uint64_t a = (uint64_t)(uintptr_t)g_page;
+	th_assert_pf(eadd_raw(a), a, PF_P | PF_W | PF_SGX);
+}
+
+Test(eadd, linaddr_misaligned_gp)
+{
+	prepare_eadd(0, 0x203);
+	g_pi.linaddr += 8;
+	th_assert_gp(eadd_raw(th_pa(&t, 0)));
+}
+
+Test(eadd, secs_not_epc_pf)
+{
+	prepare_eadd(0, 0x203);
+	g_pi.secs = (uint64_t)(uintptr_t)g_page;
+	th_assert_pf(eadd_raw(th_pa(&t, 0)), g_pi.secs, PF_P | PF_SGX);
+}
+
+Test(eadd, secinfo_reserved_flag_gp)
+{
+	prepare_eadd(0, 0x203 | (1ULL << 16));
+	th_assert_gp(eadd_raw(th_pa(&t, 0)));
+}
+
+Test(eadd, secinfo_type_va_gp)
+{
+	prepare_eadd(0, SGX_SECINFO_PT(SGX_PT_VA));
+	th_assert_gp(eadd_raw(th_pa(&t, 0)));
+}
+
+Test(eadd, target_already_valid_pf)
+{
+	prepare_eadd(0, 0x203);
+	th_assert_ok(eadd_raw(th_pa(&t, 0)));
+	g_pi.linaddr += 0x1000;
+	th_assert_pf(eadd_raw(th_pa(&t, 0)), th_pa(&t, 0), PF_P | PF_W | PF_SGX);
+}
+
+Test(eadd, secs_not_a_secs_pf)
+{
+	prepare_eadd(0, 0x203);
+	th_assert_ok(eadd_raw(th_pa(&t, 0)));
+	g_pi.linaddr += 0x1000;
+	g_pi.secs = th_pa(&t, 0);
+	th_assert_pf(eadd_raw(th_pa(&t, 0x1000)), th_pa(&t, 0), PF_P | PF_SGX);
+}
+
+Test(eadd, tcs_reserved_nonzero_gp)
+{
+	prepare_eadd(0, 0x100);
+	g_page[100] = 1;
+	th_assert_gp(eadd_raw(th_pa(&t, 0)));
+}
+
+Test(eadd, tcs_32bit_limits_gp)
+{
+	t.secs.attributes &= ~SGX_ATTR_MODE64BIT;
+	t.secs.base = 0x10000;
+	t.base = 0x10000;
+	prepare_eadd(0, 0x100);
+	th_assert_gp(eadd_raw(th_pa(&t, 0)));
+	((struct sgx_tcs *)g_page)->fslimit = 0xFFF;
+	((struct sgx_tcs *)g_page)->gslimit = 0xFFF;
+	th_assert_ok(eadd_raw(th_pa(&t, 0)));
+}
+
+Test(eadd, write_without_read_gp)
+{
+	prepare_eadd(0, 0x202);
+	th_assert_gp(eadd_raw(th_pa(&t, 0)));
+}
+
+Test(eadd, outside_elrange_gp)
+{
+	prepare_eadd(0, 0x203);
+	g_pi.linaddr = t.base + t.size;
+	th_assert_gp(eadd_raw(th_pa(&t, 0)));
+}
+
+Test(eadd, tcs_fields_cleared)
+{
+	prepare_eadd(0, 0x107);
+	struct sgx_tcs *tcs = (struct sgx_tcs *)g_page;
+	tcs->state = 1;
+	tcs->flags = SGX_TCS_DBGOPTIN;
+	tcs->cssa = 3;
+	tcs->nssa = 2;
+	tcs->aep = 0x1234;
+	th_assert_ok(eadd_raw(th_pa(&t, 0)));
+	struct sgx_tcs *in = (struct sgx_tcs *)(uintptr_t)th_pa(&t, 0);
+	cr_assert(in->state == 0 && in->flags == 0 && in->cssa == 0 && in->aep == 0 && in->nssa == 2);
+}
+
+/* ---- EEXTEND checks ---- */
+
+TestSuite(eextend, .init = fresh, .fini = done);
+
+Test(eextend, secs_misaligned_gp)
+{
+	prepare_eadd(0, 0x203);
+	th_assert_ok(eadd_raw(th_pa(&t, 0)));
+	th_assert_gp(encls_eextend(t.m, NULL, t.secs_pa + 8, th_pa(&t, 0)));
+}
+
+Test(eextend, secs_not_epc_pf)
+{
+	prepare_eadd(0, 0x203);
+	th_assert_ok(eadd_raw(th_pa(&t, 0)));
+	uint64_t a = (uint64_t)(uintptr_t)g_page;
+	th_assert_pf(encls_eextend(t.m, NULL, a, th_pa(&t, 0)), a, PF_P | PF_SGX);
+}
+
+Test(eextend, chunk_misaligned_gp)
+{
+	prepare_eadd(0, 0x203);
+	th_assert_ok(eadd_raw(th_pa(&t, 0)));
+	th_assert_gp(encls_eextend(t.m, NULL, t.secs_pa, th_pa(&t, 0) + 128));
+}
+
+Test(eextend, chunk_not_epc_pf)
+{
+	prepare_eadd(0, 0x203);
+	uint64_t a = (uint64_t)(uintptr_t)g_page;
+	th_assert_pf(encls_eextend(t.m, NULL, t.secs_pa, a), a, PF_P | PF_SGX);
+}
+
+Test(eextend, chunk_invalid_page_pf)
+{
+	prepare_eadd(0, 0x203);
+	th_assert_pf(encls_eextend(t.m, NULL, t.secs_pa, th_pa(&t, 0x2000)), th_pa(&t, 0x2000), PF_P | PF_SGX);
+}
+
+Test(eextend, wrong_owner_gp)
+{
+	prepare_eadd(0, 0x203);
+	th_assert_ok(eadd_raw(th_pa(&t, 0)));
+	th_assert_gp(encls_eextend(t.m, NULL, th_pa(&t, 0), th_pa(&t, 0)));
+}
+
+Test(eextend, tcs_page_measured)
+{
+	prepare_eadd(0, 0x100);
+	th_assert_ok(eadd_raw(th_pa(&t, 0)));
+	th_assert_ok(th_eextend_page(&t, 0));
+}

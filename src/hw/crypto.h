@@ -31,6 +31,22 @@ void crypto_sha256(const void *data, size_t len, uint8_t out[32]);
 bool crypto_rsa3072_e3_verify(const uint8_t n_le[384], const uint8_t s_le[384], const uint8_t q1_le[384],
 			      const uint8_t q2_le[384], const uint8_t hash[32]);
 
+/* ---- RSA-3072, e=3 private keys (signing tools and tests; hardware only verifies) ---- */
+struct crypto_rsa;
+/* Generate a fresh 3072-bit key with public exponent 3. Return: NULL on failure. */
+struct crypto_rsa *crypto_rsa_generate(void);
+/* Parse a PEM private key; NULL if it is not an RSA-3072 e=3 key (err says why). */
+struct crypto_rsa *crypto_rsa_from_pem(const char *pem, size_t len, char *err, size_t errlen);
+/* PEM (PKCS#8) text of the key, malloc'd, NUL-terminated. */
+char *crypto_rsa_to_pem(const struct crypto_rsa *k);
+void crypto_rsa_free(struct crypto_rsa *k);
+/* Modulus as 384 little-endian bytes (SIGSTRUCT.MODULUS). */
+void crypto_rsa_modulus_le(const struct crypto_rsa *k, uint8_t out[384]);
+/* RSASSA-PKCS1-v1_5/SHA-256 signature of msg, as 384 little-endian bytes. */
+bool crypto_rsa_sign_le(const struct crypto_rsa *k, const void *msg, size_t len, uint8_t sig_le[384]);
+/* SIGSTRUCT helpers Q1, Q2 for signature s under modulus n (all little-endian). */
+void crypto_rsa_q1q2(const uint8_t n_le[384], const uint8_t s_le[384], uint8_t q1_le[384], uint8_t q2_le[384]);
+
 /* AES-128-CMAC. */
 void crypto_aes_cmac(const uint8_t key[16], const void *data, size_t len, uint8_t mac[16]);
 

@@ -150,6 +150,10 @@ bool hw_secs_valid(struct hw_machine *m, uint64_t secs_pa);
 
 /* Tracking complete for a page stamped `stamp` in enclave p? */
 bool track_done(const struct secs_priv *p, uint64_t stamp);
+/* Thread t enters enclave p (EENTER/ERESUME): record its entry epoch, link it in p->inside. */
+void track_thread_enter(struct secs_priv *p, struct hw_thread *t);
+/* Thread t leaves enclave p (EEXIT/AEX): unlink it. */
+void track_thread_exit(struct secs_priv *p, struct hw_thread *t);
 
 /* ---- measurement (measure.c) ---- */
 

@@ -154,6 +154,11 @@ bool track_done(const struct secs_priv *p, uint64_t stamp);
 void track_thread_enter(struct secs_priv *p, struct hw_thread *t);
 /* Thread t leaves enclave p (EEXIT/AEX): unlink it. */
 void track_thread_exit(struct secs_priv *p, struct hw_thread *t);
+/*
+ * ETRACK: start a new cycle (epoch += 1).  Return: false, nothing changed,
+ * while a thread that entered before the previous ETRACK is still inside.
+ */
+bool track_begin_cycle(struct secs_priv *p);
 
 /* ---- measurement (measure.c) ---- */
 

@@ -273,6 +273,9 @@ struct hw_event {
  * the live register state: ENCLU reads its operands from regs and writes its
  * results back; AEX saves them to the SSA and loads the synthetic state.
  */
+/* SSA frame pages whose physical address a thread keeps from its entry; larger frames are walked again. */
+#define HW_SSA_PAGES_MAX 16
+
 struct hw_thread {
 	struct hw_machine *m;
 	const struct hw_mmu *mmu; /* the process page tables (user accesses) */
@@ -288,6 +291,11 @@ struct hw_thread {
 	uint64_t aep;             /* AEP given at entry */
 	uint64_t entry_epoch;     /* tracking: enclave epoch at this entry */
 	uint64_t out_fsbase, out_gsbase; /* host FS/GS, restored at exit */
+	bool out_tf;              /* RFLAGS.TF at an opt-out entry, restored at exit */
+	/* Physical pages of the SSA frame AEX will write, resolved at entry (as the CPU does). */
+	uint64_t ssa_frame_lin;
+	uint64_t ssa_pa[HW_SSA_PAGES_MAX];
+	unsigned ssa_pages;
 	struct hw_thread *next_inside;   /* list of threads inside one enclave */
 };
 

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "harness.h"
+#include "internal.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -113,4 +114,11 @@ const char *th_fmt(struct hw_result r)
 	char *b = bufs[i++ & 3];
 	hw_result_format(r, b, 96);
 	return b;
+}
+
+void th_force_init(struct th *t)
+{
+	pthread_mutex_lock(&t->m->lock);
+	secs_of(t->m, t->secs_pa)->attributes |= SGX_ATTR_INIT;
+	pthread_mutex_unlock(&t->m->lock);
 }

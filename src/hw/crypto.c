@@ -1,12 +1,17 @@
 /* SPDX-License-Identifier: MIT */
-/* OpenSSL 3 wrappers: SHA-256, RSA-3072 e=3 (SIGSTRUCT), AES-CMAC, AES-GCM. */
+/* OpenSSL 3 wrappers: SHA-256, RSA-3072 e=3 (SIGSTRUCT: verify, and keys for signing), AES-CMAC, AES-GCM. */
 #include "crypto.h"
 
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/param_build.h>
 #include <openssl/params.h>
+#include <openssl/pem.h>
+#include <openssl/rsa.h>
 #include <openssl/rand.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,6 +117,216 @@ bool crypto_rsa3072_e3_verify(const uint8_t n_le[384], const uint8_t s_le[384], 
 out:
 	BN_CTX_end(ctx);
 	BN_CTX_free(ctx);
+	return ok;
+}
+
+/* ---- RSA-3072, e=3 private keys ---- */
+
+struct crypto_rsa {
+	EVP_PKEY *pkey;
+};
+
+#define RSA_BITS  3072
+#define RSA_BYTES (RSA_BITS / 8)
+
+static void reverse_copy(uint8_t *dst, const uint8_t *src, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		dst[i] = src[n - 1 - i];
+}
+
+static void set_err(char *err, size_t errlen, const char *msg)
+{
+	if (err && errlen)
+		snprintf(err, errlen, "%s", msg);
+}
+
+/* Is pkey an RSA key of 3072 bits with public exponent 3 and a private part? */
+static const char *rsa_shape_error(const EVP_PKEY *pkey)
+{
+	if (!EVP_PKEY_is_a(pkey, "RSA"))
+		return "not an RSA key";
+	if (EVP_PKEY_get_bits(pkey) != RSA_BITS)
+		return "RSA modulus is not 3072 bits";
+	BIGNUM *e = NULL, *d = NULL;
+	const char *why = NULL;
+	if (!EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_RSA_E, &e) || !BN_is_word(e, 3))
+		why = "RSA public exponent is not 3";
+	else if (!EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_RSA_D, &d))
+		why = "not a private key";
+	BN_free(e);
+	BN_clear_free(d);
+	return why;
+}
+
+struct crypto_rsa *crypto_rsa_generate(void)
+{
+	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
+	if (!ctx)
+		return NULL;
+	struct crypto_rsa *k = NULL;
+	EVP_PKEY *pkey = NULL;
+	unsigned int bits = RSA_BITS;
+	unsigned int e = 3;
+	OSSL_PARAM params[] = { OSSL_PARAM_construct_uint(OSSL_PKEY_PARAM_RSA_BITS, &bits),
+				OSSL_PARAM_construct_uint(OSSL_PKEY_PARAM_RSA_E, &e), OSSL_PARAM_construct_end() };
+	if (EVP_PKEY_keygen_init(ctx) <= 0 || EVP_PKEY_CTX_set_params(ctx, params) <= 0 ||
+	    EVP_PKEY_generate(ctx, &pkey) <= 0)
+		goto out;
+	k = malloc(sizeof(*k));
+	if (!k) {
+		EVP_PKEY_free(pkey);
+		goto out;
+	}
+	k->pkey = pkey;
+out:
+	EVP_PKEY_CTX_free(ctx);
+	return k;
+}
+
+/* Encrypted keys are not supported: never prompt on a terminal for a passphrase. */
+static int no_password(char *buf, int size, int rwflag, void *u)
+{
+	(void)buf;
+	(void)size;
+	(void)rwflag;
+	(void)u;
+	return -1;
+}
+
+struct crypto_rsa *crypto_rsa_from_pem(const char *pem, size_t len, char *err, size_t errlen)
+{
+	if (len > INT_MAX) {
+		set_err(err, errlen, "PEM text too large");
+		return NULL;
+	}
+	BIO *bio = BIO_new_mem_buf(pem, (int)len);
+	if (!bio) {
+		set_err(err, errlen, "out of memory");
+		return NULL;
+	}
+	EVP_PKEY *pkey = PEM_read_bio_PrivateKey(bio, NULL, no_password, NULL);
+	BIO_free(bio);
+	if (!pkey) {
+		ERR_clear_error();
+		set_err(err, errlen, "no PEM private key found");
+		return NULL;
+	}
+	const char *why = rsa_shape_error(pkey);
+	ERR_clear_error();
+	struct crypto_rsa *k = why ? NULL : malloc(sizeof(*k));
+	if (!k) {
+		set_err(err, errlen, why ? why : "out of memory");
+		EVP_PKEY_free(pkey);
+		return NULL;
+	}
+	k->pkey = pkey;
+	return k;
+}
+
+char *crypto_rsa_to_pem(const struct crypto_rsa *k)
+{
+	BIO *bio = BIO_new(BIO_s_mem());
+	CHECK(bio, "BIO_new");
+	char *out = NULL;
+	if (PEM_write_bio_PrivateKey(bio, k->pkey, NULL, NULL, 0, NULL, NULL) == 1) {
+		char *data = NULL;
+		long n = BIO_get_mem_data(bio, &data);
+		out = n >= 0 ? malloc((size_t)n + 1) : NULL;
+		if (out) {
+			memcpy(out, data, (size_t)n);
+			out[n] = '\0';
+		}
+	}
+	BIO_free(bio);
+	return out;
+}
+
+void crypto_rsa_free(struct crypto_rsa *k)
+{
+	if (!k)
+		return;
+	EVP_PKEY_free(k->pkey);
+	free(k);
+}
+
+void crypto_rsa_modulus_le(const struct crypto_rsa *k, uint8_t out[384])
+{
+	BIGNUM *n = NULL;
+	CHECK(EVP_PKEY_get_bn_param(k->pkey, OSSL_PKEY_PARAM_RSA_N, &n), "EVP_PKEY_get_bn_param(n)");
+	CHECK(BN_bn2lebinpad(n, out, RSA_BYTES) == RSA_BYTES, "BN_bn2lebinpad");
+	BN_free(n);
+}
+
+bool crypto_rsa_sign_le(const struct crypto_rsa *k, const void *msg, size_t len, uint8_t sig_le[384])
+{
+	uint8_t hash[32], sig[RSA_BYTES];
+	size_t siglen = sizeof(sig);
+	crypto_sha256(msg, len, hash);
+	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, k->pkey, NULL);
+	if (!ctx)
+		return false;
+	bool ok = EVP_PKEY_sign_init(ctx) > 0 && EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) > 0 &&
+		  EVP_PKEY_CTX_set_signature_md(ctx, EVP_sha256()) > 0 &&
+		  EVP_PKEY_sign(ctx, sig, &siglen, hash, sizeof(hash)) > 0 && siglen == RSA_BYTES;
+	EVP_PKEY_CTX_free(ctx);
+	if (ok)
+		reverse_copy(sig_le, sig, RSA_BYTES);
+	return ok;
+}
+
+void crypto_rsa_q1q2(const uint8_t n_le[384], const uint8_t s_le[384], uint8_t q1_le[384], uint8_t q2_le[384])
+{
+	BN_CTX *ctx = BN_CTX_new();
+	CHECK(ctx, "BN_CTX_new");
+	BN_CTX_start(ctx);
+	BIGNUM *n = BN_CTX_get(ctx), *s = BN_CTX_get(ctx), *t = BN_CTX_get(ctx), *q = BN_CTX_get(ctx);
+	BIGNUM *r = BN_CTX_get(ctx);
+	CHECK(r, "BN_CTX_get");
+	CHECK(BN_lebin2bn(n_le, RSA_BYTES, n) && BN_lebin2bn(s_le, RSA_BYTES, s), "BN_lebin2bn");
+	CHECK(!BN_is_zero(n), "RSA modulus is zero");
+	/* Q1 = floor(S^2 / N), r = S^2 mod N; then S^3 - Q1*S*N = S * r and Q2 = floor(S * r / N). */
+	CHECK(BN_sqr(t, s, ctx) && BN_div(q, r, t, n, ctx), "Q1");
+	CHECK(BN_bn2lebinpad(q, q1_le, RSA_BYTES) == RSA_BYTES, "Q1 size");
+	CHECK(BN_mul(t, r, s, ctx) && BN_div(q, NULL, t, n, ctx), "Q2");
+	CHECK(BN_bn2lebinpad(q, q2_le, RSA_BYTES) == RSA_BYTES, "Q2 size");
+	BN_CTX_end(ctx);
+	BN_CTX_free(ctx);
+}
+
+bool crypto_rsa_verify_be(const uint8_t n_be[384], uint32_t e, const void *msg, size_t len, const uint8_t sig_be[384])
+{
+	bool ok = false;
+	EVP_PKEY *pkey = NULL;
+	EVP_PKEY_CTX *kctx = NULL;
+	EVP_MD_CTX *md = NULL;
+	OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
+	OSSL_PARAM *params = NULL;
+	BIGNUM *n = BN_bin2bn(n_be, RSA_BYTES, NULL), *bn_e = BN_new();
+	CHECK(bld && n && bn_e && BN_set_word(bn_e, e), "RSA public key alloc");
+	CHECK(OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, n) &&
+		      OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, bn_e),
+	      "OSSL_PARAM_BLD_push_BN");
+	params = OSSL_PARAM_BLD_to_param(bld);
+	kctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
+	CHECK(params && kctx, "RSA public key params");
+	if (EVP_PKEY_fromdata_init(kctx) <= 0 || EVP_PKEY_fromdata(kctx, &pkey, EVP_PKEY_PUBLIC_KEY, params) <= 0)
+		goto out;
+	md = EVP_MD_CTX_new();
+	CHECK(md, "EVP_MD_CTX_new");
+	EVP_PKEY_CTX *pctx = NULL;
+	if (EVP_DigestVerifyInit_ex(md, &pctx, "SHA256", NULL, NULL, pkey, NULL) <= 0 ||
+	    EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) <= 0)
+		goto out;
+	ok = EVP_DigestVerify(md, sig_be, RSA_BYTES, msg, len) == 1;
+out:
+	EVP_MD_CTX_free(md);
+	EVP_PKEY_free(pkey);
+	EVP_PKEY_CTX_free(kctx);
+	OSSL_PARAM_free(params);
+	OSSL_PARAM_BLD_free(bld);
+	BN_free(n);
+	BN_free(bn_e);
 	return ok;
 }
 

@@ -46,6 +46,13 @@ void crypto_rsa_modulus_le(const struct crypto_rsa *k, uint8_t out[384]);
 bool crypto_rsa_sign_le(const struct crypto_rsa *k, const void *msg, size_t len, uint8_t sig_le[384]);
 /* SIGSTRUCT helpers Q1, Q2 for signature s under modulus n (all little-endian). */
 void crypto_rsa_q1q2(const uint8_t n_le[384], const uint8_t s_le[384], uint8_t q1_le[384], uint8_t q2_le[384]);
+/*
+ * Standard RSASSA-PKCS1-v1_5/SHA-256 verification of msg with the public key
+ * (n_be, e), modulus and signature big-endian as PKCS#1 writes them.  An
+ * implementation independent of crypto_rsa3072_e3_verify (interoperability checks).
+ * Return: true when the signature verifies.
+ */
+bool crypto_rsa_verify_be(const uint8_t n_be[384], uint32_t e, const void *msg, size_t len, const uint8_t sig_be[384]);
 
 /* AES-128-CMAC. */
 void crypto_aes_cmac(const uint8_t key[16], const void *data, size_t len, uint8_t mac[16]);

@@ -177,4 +177,39 @@ void measure_eextend(struct hw_sha256 *mr, uint64_t offset, const uint8_t data[2
  */
 struct hw_result enclu_operand(struct hw_thread *t, uint64_t lin, unsigned acc, uint64_t *pa);
 
+/* ---- key derivation (keys.c) ---- */
+
+/* Identity a REPORT_KEY is bound to: a TARGETINFO, or the enclave itself. */
+struct keys_report_target {
+	uint8_t mrenclave[32];
+	uint64_t attributes, xfrm;
+	uint32_t miscselect;
+	uint8_t config_id[64];
+	uint16_t config_svn;
+};
+/* REPORT_KEY of the target for KEYID keyid (the machine's CPUSVN is bound too). */
+void keys_report(const struct hw_machine *m, const struct keys_report_target *tgt, const uint8_t keyid[32],
+		 uint8_t key[16]);
+
+/* Inputs of the launch key: the LE's EGETKEY request/identity, or EINIT's token fields. */
+struct keys_launch {
+	uint16_t isv_prod_id, isv_svn;
+	uint64_t attributes, xfrm; /* masked attributes of the launch enclave */
+	uint32_t miscselect;       /* masked MISCSELECT of the launch enclave */
+	uint8_t mrsigner[32];
+	uint8_t keyid[32];
+	uint8_t cpusvn[16];
+};
+/* EINITTOKEN_KEY (launch key) for these inputs. */
+void keys_einittoken(const struct hw_machine *m, const struct keys_launch *l, uint8_t key[16]);
+/* EGETKEY's key for request req of the enclave (secs, p); call only after the leaf's checks passed. */
+void keys_egetkey(const struct hw_machine *m, const struct sgx_secs *secs, const struct secs_priv *p,
+		  const struct sgx_keyrequest *req, uint8_t key[16]);
+/* The KEYID EREPORT writes into every REPORT: a per-machine value derived from the root secret. */
+void keys_report_keyid(const struct hw_machine *m, uint8_t keyid[32]);
+/* IA32_SGXLEPUBKEYHASH0..3 as the 32-byte digest (MSR n holds digest bytes 8n..8n+7, little-endian). */
+void keys_lehash(const struct hw_machine *m, uint8_t out[32]);
+/* Is cpusvn no newer than the machine's CPUSVN (every byte <= the machine's byte)? */
+bool keys_cpusvn_ok(const struct hw_machine *m, const uint8_t cpusvn[16]);
+
 #endif /* SGXEMU_HW_INTERNAL_H */

@@ -60,7 +60,7 @@ static double build(uint64_t pages)
 	secs.attributes = SGX_ATTR_MODE64BIT;
 	secs.xfrm = 3;
 	si.flags = SGX_SECINFO_PT(SGX_PT_SECS);
-	pi = (struct sgx_pageinfo){ .srcpge = (uint64_t)(uintptr_t)&secs, .secinfo = (uint64_t)(uintptr_t)&si };
+	pi = (struct sgx_pageinfo){.srcpge = (uint64_t)(uintptr_t)&secs, .secinfo = (uint64_t)(uintptr_t)&si};
 	double t0 = now();
 	struct hw_result r = encls_ecreate(m, NULL, (uint64_t)(uintptr_t)&pi, secs_pa);
 	if (!hw_is_ok(r))
@@ -68,10 +68,10 @@ static double build(uint64_t pages)
 	si.flags = SGX_SECINFO_PT(SGX_PT_REG) | SGX_SECINFO_R | SGX_SECINFO_W;
 	for (uint64_t i = 0; i < pages; i++) {
 		memset(page, (int)i, 64);
-		pi = (struct sgx_pageinfo){ .linaddr = secs.base + i * 4096,
-					    .srcpge = (uint64_t)(uintptr_t)page,
-					    .secinfo = (uint64_t)(uintptr_t)&si,
-					    .secs = secs_pa };
+		pi = (struct sgx_pageinfo){.linaddr = secs.base + i * 4096,
+					   .srcpge = (uint64_t)(uintptr_t)page,
+					   .secinfo = (uint64_t)(uintptr_t)&si,
+					   .secs = secs_pa};
 		if (!hw_is_ok(r = encls_eadd(m, NULL, (uint64_t)(uintptr_t)&pi, win + i * 4096)))
 			return die("EADD", r);
 		for (uint64_t o = 0; o < 4096; o += 256)
@@ -113,7 +113,7 @@ int main(int argc, char **argv)
 	printf("enclave build + measurement, %llu pages (%llu MiB)\n", (unsigned long long)pages,
 	       (unsigned long long)(pages >> 8));
 	double per_page[3];
-	uint64_t sizes[3] = { pages / 4, pages / 2, pages };
+	uint64_t sizes[3] = {pages / 4, pages / 2, pages};
 	for (int i = 0; i < 3; i++) {
 		double t = build(sizes[i]);
 		if (t < 0)

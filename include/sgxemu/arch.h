@@ -90,57 +90,57 @@ enum sgx_page_type {
 };
 
 /* SECINFO.FLAGS bits. */
-#define SGX_SECINFO_R (1ULL << 0)
-#define SGX_SECINFO_W (1ULL << 1)
-#define SGX_SECINFO_X (1ULL << 2)
-#define SGX_SECINFO_PENDING (1ULL << 3)
-#define SGX_SECINFO_MODIFIED (1ULL << 4)
-#define SGX_SECINFO_PR (1ULL << 5)
+#define SGX_SECINFO_R	      (1ULL << 0)
+#define SGX_SECINFO_W	      (1ULL << 1)
+#define SGX_SECINFO_X	      (1ULL << 2)
+#define SGX_SECINFO_PENDING   (1ULL << 3)
+#define SGX_SECINFO_MODIFIED  (1ULL << 4)
+#define SGX_SECINFO_PR	      (1ULL << 5)
 #define SGX_SECINFO_PERM_MASK 0x7ULL
-#define SGX_SECINFO_PT_SHIFT 8
-#define SGX_SECINFO_PT_MASK (0xFFULL << SGX_SECINFO_PT_SHIFT)
+#define SGX_SECINFO_PT_SHIFT  8
+#define SGX_SECINFO_PT_MASK   (0xFFULL << SGX_SECINFO_PT_SHIFT)
 /* Bits that may be non-zero in SECINFO.FLAGS; everything else is reserved. */
 #define SGX_SECINFO_VALID_MASK (0x3FULL | SGX_SECINFO_PT_MASK)
-#define SGX_SECINFO_PT(pt) ((uint64_t)(pt) << SGX_SECINFO_PT_SHIFT)
+#define SGX_SECINFO_PT(pt)     ((uint64_t)(pt) << SGX_SECINFO_PT_SHIFT)
 
 /* SECS.ATTRIBUTES.FLAGS bits. */
-#define SGX_ATTR_INIT (1ULL << 0)
-#define SGX_ATTR_DEBUG (1ULL << 1)
-#define SGX_ATTR_MODE64BIT (1ULL << 2)
-#define SGX_ATTR_PROVISIONKEY (1ULL << 4)
+#define SGX_ATTR_INIT	       (1ULL << 0)
+#define SGX_ATTR_DEBUG	       (1ULL << 1)
+#define SGX_ATTR_MODE64BIT     (1ULL << 2)
+#define SGX_ATTR_PROVISIONKEY  (1ULL << 4)
 #define SGX_ATTR_EINITTOKENKEY (1ULL << 5)
-#define SGX_ATTR_CET (1ULL << 6)
-#define SGX_ATTR_KSS (1ULL << 7)
-#define SGX_ATTR_AEXNOTIFY (1ULL << 10)
+#define SGX_ATTR_CET	       (1ULL << 6)
+#define SGX_ATTR_KSS	       (1ULL << 7)
+#define SGX_ATTR_AEXNOTIFY     (1ULL << 10)
 /* Bits the architecture reserves (must be 0 everywhere). */
-#define SGX_ATTR_RESERVED_MASK (~(SGX_ATTR_INIT | SGX_ATTR_DEBUG | SGX_ATTR_MODE64BIT | \
-				  SGX_ATTR_PROVISIONKEY | SGX_ATTR_EINITTOKENKEY | SGX_ATTR_CET | \
-				  SGX_ATTR_KSS | SGX_ATTR_AEXNOTIFY))
+#define SGX_ATTR_RESERVED_MASK                                                                                         \
+	(~(SGX_ATTR_INIT | SGX_ATTR_DEBUG | SGX_ATTR_MODE64BIT | SGX_ATTR_PROVISIONKEY | SGX_ATTR_EINITTOKENKEY |      \
+	   SGX_ATTR_CET | SGX_ATTR_KSS | SGX_ATTR_AEXNOTIFY))
 
 /* SECS.MISCSELECT bits. */
 #define SGX_MISC_EXINFO (1U << 0)
 
 /* TCS.FLAGS bits. */
-#define SGX_TCS_DBGOPTIN (1ULL << 0)
-#define SGX_TCS_AEXNOTIFY (1ULL << 1)
+#define SGX_TCS_DBGOPTIN       (1ULL << 0)
+#define SGX_TCS_AEXNOTIFY      (1ULL << 1)
 #define SGX_TCS_FLAGS_RESERVED (~(SGX_TCS_DBGOPTIN | SGX_TCS_AEXNOTIFY))
 
 /* EXITINFO fields. */
 #define SGX_EXITINFO_VECTOR_MASK 0xFFU
-#define SGX_EXITINFO_TYPE_SHIFT 8
-#define SGX_EXITINFO_TYPE_HW 3U
-#define SGX_EXITINFO_TYPE_SW 6U
-#define SGX_EXITINFO_VALID (1U << 31)
+#define SGX_EXITINFO_TYPE_SHIFT	 8
+#define SGX_EXITINFO_TYPE_HW	 3U
+#define SGX_EXITINFO_TYPE_SW	 6U
+#define SGX_EXITINFO_VALID	 (1U << 31)
 
 /* #PF error code bits, as seen in EXINFO.ERRCD and by the OS. */
-#define PF_P (1U << 0)
-#define PF_W (1U << 1)
-#define PF_U (1U << 2)
+#define PF_P	(1U << 0)
+#define PF_W	(1U << 1)
+#define PF_U	(1U << 2)
 #define PF_RSVD (1U << 3)
-#define PF_I (1U << 4)
-#define PF_PK (1U << 5)
-#define PF_SS (1U << 6)
-#define PF_SGX (1U << 15)
+#define PF_I	(1U << 4)
+#define PF_PK	(1U << 5)
+#define PF_SS	(1U << 6)
+#define PF_SGX	(1U << 15)
 
 /* Exception vectors. */
 enum x86_vector {
@@ -167,48 +167,48 @@ enum sgx_keyname {
 };
 
 /* KEYREQUEST.KEYPOLICY bits. */
-#define SGX_KEYPOLICY_MRENCLAVE (1U << 0)
-#define SGX_KEYPOLICY_MRSIGNER (1U << 1)
-#define SGX_KEYPOLICY_NOISVPRODID (1U << 2)
-#define SGX_KEYPOLICY_CONFIGID (1U << 3)
-#define SGX_KEYPOLICY_ISVFAMILYID (1U << 4)
+#define SGX_KEYPOLICY_MRENCLAVE	   (1U << 0)
+#define SGX_KEYPOLICY_MRSIGNER	   (1U << 1)
+#define SGX_KEYPOLICY_NOISVPRODID  (1U << 2)
+#define SGX_KEYPOLICY_CONFIGID	   (1U << 3)
+#define SGX_KEYPOLICY_ISVFAMILYID  (1U << 4)
 #define SGX_KEYPOLICY_ISVEXTPRODID (1U << 5)
-#define SGX_KEYPOLICY_KSS_MASK 0x3CU
-#define SGX_KEYPOLICY_RESERVED (~0x3FU & 0xFFFFU)
+#define SGX_KEYPOLICY_KSS_MASK	   0x3CU
+#define SGX_KEYPOLICY_RESERVED	   (~0x3FU & 0xFFFFU)
 
 /* SECS: one per enclave, never accessible to software after ECREATE. */
 struct sgx_secs {
-	uint64_t size;          /* ELRANGE size in bytes, power of two */
-	uint64_t base;          /* ELRANGE base, aligned to size */
+	uint64_t size;		 /* ELRANGE size in bytes, power of two */
+	uint64_t base;		 /* ELRANGE base, aligned to size */
 	uint32_t ssa_frame_size; /* one SSA frame, in pages */
-	uint32_t miscselect;    /* MISC region selection */
+	uint32_t miscselect;	 /* MISC region selection */
 	uint8_t reserved1[24];
-	uint64_t attributes;    /* ATTRIBUTES.FLAGS */
-	uint64_t xfrm;          /* ATTRIBUTES.XFRM */
-	uint8_t mrenclave[32];  /* written by hardware */
+	uint64_t attributes;   /* ATTRIBUTES.FLAGS */
+	uint64_t xfrm;	       /* ATTRIBUTES.XFRM */
+	uint8_t mrenclave[32]; /* written by hardware */
 	uint8_t reserved2[32];
-	uint8_t mrsigner[32];   /* written by EINIT */
+	uint8_t mrsigner[32]; /* written by EINIT */
 	uint8_t reserved3[32];
-	uint8_t config_id[64];  /* KSS only */
-	uint16_t isv_prod_id;   /* from SIGSTRUCT at EINIT */
-	uint16_t isv_svn;       /* from SIGSTRUCT at EINIT */
-	uint16_t config_svn;    /* KSS only */
+	uint8_t config_id[64];	 /* KSS only */
+	uint16_t isv_prod_id;	 /* from SIGSTRUCT at EINIT */
+	uint16_t isv_svn;	 /* from SIGSTRUCT at EINIT */
+	uint16_t config_svn;	 /* KSS only */
 	uint8_t reserved4[3834]; /* hardware-private state lives here */
 } __attribute__((packed));
 
 /* TCS: thread control structure. */
 struct sgx_tcs {
-	uint64_t state;     /* busy flag: 1 while a thread is inside */
-	uint64_t flags;     /* DBGOPTIN, AEXNOTIFY */
-	uint64_t ossa;      /* SSA stack offset from BASEADDR */
-	uint32_t cssa;      /* current SSA frame */
-	uint32_t nssa;      /* number of SSA frames */
-	uint64_t oentry;    /* entry point offset from BASEADDR */
-	uint64_t aep;       /* AEP of the last entry */
-	uint64_t ofsbase;   /* FS base offset from BASEADDR */
-	uint64_t ogsbase;   /* GS base offset from BASEADDR */
-	uint32_t fslimit;   /* 32-bit enclaves only */
-	uint32_t gslimit;   /* 32-bit enclaves only */
+	uint64_t state;	  /* busy flag: 1 while a thread is inside */
+	uint64_t flags;	  /* DBGOPTIN, AEXNOTIFY */
+	uint64_t ossa;	  /* SSA stack offset from BASEADDR */
+	uint32_t cssa;	  /* current SSA frame */
+	uint32_t nssa;	  /* number of SSA frames */
+	uint64_t oentry;  /* entry point offset from BASEADDR */
+	uint64_t aep;	  /* AEP of the last entry */
+	uint64_t ofsbase; /* FS base offset from BASEADDR */
+	uint64_t ogsbase; /* GS base offset from BASEADDR */
+	uint32_t fslimit; /* 32-bit enclaves only */
+	uint32_t gslimit; /* 32-bit enclaves only */
 	uint8_t reserved[4024];
 } __attribute__((packed));
 
@@ -218,19 +218,19 @@ struct sgx_gprsgx {
 	uint64_t r8, r9, r10, r11, r12, r13, r14, r15;
 	uint64_t rflags;
 	uint64_t rip;
-	uint64_t ursp;      /* untrusted RSP saved by EENTER */
-	uint64_t urbp;      /* untrusted RBP saved by EENTER */
-	uint32_t exitinfo;  /* vector, type, valid */
+	uint64_t ursp;	   /* untrusted RSP saved by EENTER */
+	uint64_t urbp;	   /* untrusted RBP saved by EENTER */
+	uint32_t exitinfo; /* vector, type, valid */
 	uint8_t reserved[3];
-	uint8_t aexnotify;  /* bit 0 */
+	uint8_t aexnotify; /* bit 0 */
 	uint64_t fsbase;
 	uint64_t gsbase;
 } __attribute__((packed));
 
 /* EXINFO: #PF/#GP details in the MISC region when MISCSELECT.EXINFO. */
 struct sgx_exinfo {
-	uint64_t maddr;     /* faulting linear address (#PF), 0 for #GP */
-	uint32_t errcd;     /* exception error code */
+	uint64_t maddr; /* faulting linear address (#PF), 0 for #GP */
+	uint32_t errcd; /* exception error code */
 	uint32_t reserved;
 } __attribute__((packed));
 
@@ -245,41 +245,43 @@ struct sgx_secinfo {
 
 /* PAGEINFO: operand block of EADD/EAUG/EWB/ELDU/ECREATE. */
 struct sgx_pageinfo {
-	uint64_t linaddr;   /* enclave linear address */
-	uint64_t srcpge;    /* source or encrypted page */
-	uint64_t secinfo;   /* SECINFO, or PCMD for EWB/ELDU */
-	uint64_t secs;      /* EPC address of the owner SECS */
+	uint64_t linaddr; /* enclave linear address */
+	uint64_t srcpge;  /* source or encrypted page */
+	uint64_t secinfo; /* SECINFO, or PCMD for EWB/ELDU */
+	uint64_t secs;	  /* EPC address of the owner SECS */
 } __attribute__((packed, aligned(32)));
 
 /* PCMD: paging crypto metadata written by EWB, consumed by ELDU. */
 struct sgx_pcmd {
 	struct sgx_secinfo secinfo; /* type and state of the evicted page */
-	uint64_t enclave_id;        /* EID of the owner */
+	uint64_t enclave_id;	    /* EID of the owner */
 	uint8_t reserved[40];
-	uint8_t mac[16];            /* tag over header and page */
+	uint8_t mac[16]; /* tag over header and page */
 } __attribute__((packed, aligned(128)));
 
 #define SGX_VA_SLOTS 512U
 
-#define SGX_SIGSTRUCT_HEADER                                                                      \
-	{ 0x06, 0x00, 0x00, 0x00, 0xE1, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, \
-	  0x00 }
-#define SGX_SIGSTRUCT_HEADER2                                                                     \
-	{ 0x01, 0x01, 0x00, 0x00, 0x60, 0x00, 0x00, 0x00, 0x60, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, \
-	  0x00 }
-#define SGX_MODULUS_SIZE 384U
+#define SGX_SIGSTRUCT_HEADER                                                                                           \
+	{                                                                                                              \
+		0x06, 0x00, 0x00, 0x00, 0xE1, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00         \
+	}
+#define SGX_SIGSTRUCT_HEADER2                                                                                          \
+	{                                                                                                              \
+		0x01, 0x01, 0x00, 0x00, 0x60, 0x00, 0x00, 0x00, 0x60, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00         \
+	}
+#define SGX_MODULUS_SIZE	   384U
 #define SGX_SIGSTRUCT_VENDOR_INTEL 0x8086U
 
 /* SIGSTRUCT: the enclave author's signature over the expected identity. */
 struct sgx_sigstruct {
 	uint8_t header[16];
-	uint32_t vendor;        /* 0 or 0x8086 */
-	uint32_t date;          /* BCD yyyymmdd */
+	uint32_t vendor; /* 0 or 0x8086 */
+	uint32_t date;	 /* BCD yyyymmdd */
 	uint8_t header2[16];
 	uint32_t swdefined;
 	uint8_t reserved1[84];
 	uint8_t modulus[SGX_MODULUS_SIZE];   /* little-endian */
-	uint32_t exponent;      /* must be 3 */
+	uint32_t exponent;		     /* must be 3 */
 	uint8_t signature[SGX_MODULUS_SIZE]; /* little-endian */
 	uint32_t miscselect;
 	uint32_t miscmask;
@@ -371,7 +373,7 @@ struct sgx_keyrequest {
 	uint8_t reserved2[434];
 } __attribute__((packed));
 
-#define SGX_ASSERT_SIZE(t, n) _Static_assert(sizeof(t) == (n), #t " size")
+#define SGX_ASSERT_SIZE(t, n)	_Static_assert(sizeof(t) == (n), #t " size")
 #define SGX_ASSERT_OFF(t, f, n) _Static_assert(offsetof(t, f) == (n), #t "." #f " offset")
 
 SGX_ASSERT_SIZE(struct sgx_secs, 4096);

@@ -7,15 +7,15 @@ static const struct {
 	uint8_t bit;
 	uint32_t offset, size;
 } xsave_components[] = {
-	{ 2, 576, 256 },    /* AVX (YMM_Hi128) */
-	{ 3, 960, 64 },     /* MPX BNDREGS */
-	{ 4, 1024, 64 },    /* MPX BNDCSR */
-	{ 5, 1088, 64 },    /* AVX-512 opmask */
-	{ 6, 1152, 512 },   /* AVX-512 ZMM_Hi256 */
-	{ 7, 1664, 1024 },  /* AVX-512 Hi16_ZMM */
-	{ 9, 2688, 8 },     /* PKRU */
-	{ 17, 2752, 64 },   /* AMX TILECFG */
-	{ 18, 2816, 8192 }, /* AMX TILEDATA */
+    {2, 576, 256},    /* AVX (YMM_Hi128) */
+    {3, 960, 64},     /* MPX BNDREGS */
+    {4, 1024, 64},    /* MPX BNDCSR */
+    {5, 1088, 64},    /* AVX-512 opmask */
+    {6, 1152, 512},   /* AVX-512 ZMM_Hi256 */
+    {7, 1664, 1024},  /* AVX-512 Hi16_ZMM */
+    {9, 2688, 8},     /* PKRU */
+    {17, 2752, 64},   /* AMX TILECFG */
+    {18, 2816, 8192}, /* AMX TILEDATA */
 };
 
 uint32_t hw_xsave_size(uint64_t xfrm)
@@ -52,7 +52,7 @@ bool hw_xfrm_legal(uint64_t xfrm)
 struct hw_cpuid hw_cpuid12(const struct hw_machine *m, uint32_t subleaf)
 {
 	const struct hw_config *c = &m->cfg;
-	struct hw_cpuid r = { 0 };
+	struct hw_cpuid r = {0};
 	if (subleaf == 0) {
 		r.eax = 1u | (c->sgx1_only ? 0 : 2u);
 		r.ebx = c->misc_supported;

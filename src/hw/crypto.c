@@ -23,10 +23,10 @@ static void crypto_die(const char *what)
 	abort();
 }
 
-#define CHECK(x, what)                   \
-	do {                             \
-		if (!(x))                \
-			crypto_die(what); \
+#define CHECK(x, what)                                                                                                 \
+	do {                                                                                                           \
+		if (!(x))                                                                                              \
+			crypto_die(what);                                                                              \
 	} while (0)
 
 struct hw_sha256 {
@@ -78,8 +78,8 @@ void crypto_sha256(const void *data, size_t len, uint8_t out[32])
 }
 
 /* PKCS#1 v1.5 DigestInfo prefix for SHA-256. */
-static const uint8_t sha256_prefix[19] = { 0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01,
-					   0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20 };
+static const uint8_t sha256_prefix[19] = {0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01,
+					  0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20};
 
 bool crypto_rsa3072_e3_verify(const uint8_t n_le[384], const uint8_t s_le[384], const uint8_t q1_le[384],
 			      const uint8_t q2_le[384], const uint8_t hash[32])
@@ -91,18 +91,18 @@ bool crypto_rsa3072_e3_verify(const uint8_t n_le[384], const uint8_t s_le[384], 
 	BIGNUM *t = BN_CTX_get(ctx), *u = BN_CTX_get(ctx), *r = BN_CTX_get(ctx), *m = BN_CTX_get(ctx);
 	CHECK(m, "BN_CTX_get");
 	CHECK(BN_lebin2bn(n_le, 384, n) && BN_lebin2bn(s_le, 384, s) && BN_lebin2bn(q1_le, 384, q1) &&
-		      BN_lebin2bn(q2_le, 384, q2),
+		  BN_lebin2bn(q2_le, 384, q2),
 	      "BN_lebin2bn");
 	bool ok = false;
 	if (BN_is_zero(n) || BN_cmp(s, n) >= 0)
 		goto out;
 	/* The hardware computes S^3 mod N with the helpers Q1 and Q2: check they are right. */
-	CHECK(BN_sqr(t, s, ctx), "BN_sqr");             /* t = S^2 */
-	CHECK(BN_div(u, r, t, n, ctx), "BN_div");       /* u = floor(S^2/N), r = S^2 mod N */
+	CHECK(BN_sqr(t, s, ctx), "BN_sqr");	  /* t = S^2 */
+	CHECK(BN_div(u, r, t, n, ctx), "BN_div"); /* u = floor(S^2/N), r = S^2 mod N */
 	if (BN_cmp(u, q1) != 0)
 		goto out;
-	CHECK(BN_mul(t, r, s, ctx), "BN_mul");          /* t = (S^2 mod N) * S = S^3 - Q1*S*N */
-	CHECK(BN_div(u, m, t, n, ctx), "BN_div");       /* u = Q2, m = S^3 mod N */
+	CHECK(BN_mul(t, r, s, ctx), "BN_mul");	  /* t = (S^2 mod N) * S = S^3 - Q1*S*N */
+	CHECK(BN_div(u, m, t, n, ctx), "BN_div"); /* u = Q2, m = S^3 mod N */
 	if (BN_cmp(u, q2) != 0)
 		goto out;
 	uint8_t em[384], want[384];
@@ -168,8 +168,8 @@ struct crypto_rsa *crypto_rsa_generate(void)
 	EVP_PKEY *pkey = NULL;
 	unsigned int bits = RSA_BITS;
 	unsigned int e = 3;
-	OSSL_PARAM params[] = { OSSL_PARAM_construct_uint(OSSL_PKEY_PARAM_RSA_BITS, &bits),
-				OSSL_PARAM_construct_uint(OSSL_PKEY_PARAM_RSA_E, &e), OSSL_PARAM_construct_end() };
+	OSSL_PARAM params[] = {OSSL_PARAM_construct_uint(OSSL_PKEY_PARAM_RSA_BITS, &bits),
+			       OSSL_PARAM_construct_uint(OSSL_PKEY_PARAM_RSA_E, &e), OSSL_PARAM_construct_end()};
 	if (EVP_PKEY_keygen_init(ctx) <= 0 || EVP_PKEY_CTX_set_params(ctx, params) <= 0 ||
 	    EVP_PKEY_generate(ctx, &pkey) <= 0)
 		goto out;
@@ -305,7 +305,7 @@ bool crypto_rsa_verify_be(const uint8_t n_be[384], uint32_t e, const void *msg, 
 	BIGNUM *n = BN_bin2bn(n_be, RSA_BYTES, NULL), *bn_e = BN_new();
 	CHECK(bld && n && bn_e && BN_set_word(bn_e, e), "RSA public key alloc");
 	CHECK(OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, n) &&
-		      OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, bn_e),
+		  OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, bn_e),
 	      "OSSL_PARAM_BLD_push_BN");
 	params = OSSL_PARAM_BLD_to_param(bld);
 	kctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
@@ -337,11 +337,11 @@ void crypto_aes_cmac(const uint8_t key[16], const void *data, size_t len, uint8_
 	EVP_MAC_CTX *ctx = EVP_MAC_CTX_new(alg);
 	CHECK(ctx, "EVP_MAC_CTX_new");
 	char cipher[] = "AES-128-CBC";
-	OSSL_PARAM params[] = { OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_CIPHER, cipher, 0),
-				OSSL_PARAM_construct_end() };
+	OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_CIPHER, cipher, 0),
+			       OSSL_PARAM_construct_end()};
 	size_t out = 0;
 	CHECK(EVP_MAC_init(ctx, key, 16, params) && EVP_MAC_update(ctx, data, len) &&
-		      EVP_MAC_final(ctx, mac, &out, 16) && out == 16,
+		  EVP_MAC_final(ctx, mac, &out, 16) && out == 16,
 	      "AES-CMAC");
 	EVP_MAC_CTX_free(ctx);
 	EVP_MAC_free(alg);

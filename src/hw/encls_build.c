@@ -32,7 +32,8 @@ static bool secs_ok(const struct hw_config *c, const struct sgx_secs *s)
 		return false;
 	if (s->miscselect & ~c->misc_supported)
 		return false;
-	if ((uint64_t)s->ssa_frame_size * SGX_PAGE_SIZE < (uint64_t)hw_xsave_size(s->xfrm) + SGX_GPRSGX_SIZE + misc_size)
+	if ((uint64_t)s->ssa_frame_size * SGX_PAGE_SIZE <
+	    (uint64_t)hw_xsave_size(s->xfrm) + SGX_GPRSGX_SIZE + misc_size)
 		return false;
 	if (s->attributes & SGX_ATTR_MODE64BIT) {
 		if (!canonical(s->base))
@@ -99,7 +100,7 @@ static struct hw_result ecreate_locked(struct hw_machine *m, const struct hw_mmu
 	memcpy(hw_pa_ptr(m, rcx), &tmp, sizeof(tmp));
 	struct secs_priv *p = secs_priv_new(m, rcx);
 	measure_ecreate(p->mr, tmp.ssa_frame_size, tmp.size);
-	*e = (struct epcm_entry){ .pt = SGX_PT_SECS };
+	*e = (struct epcm_entry){.pt = SGX_PT_SECS};
 	epcm_set_valid(m, rcx, e);
 	return hw_ok();
 }
@@ -172,12 +173,12 @@ static struct hw_result eadd_locked(struct hw_machine *m, const struct hw_mmu *m
 	memcpy(hw_pa_ptr(m, rcx), page, sizeof(page));
 	measure_eadd(secs_priv_of(m, pi.secs)->mr, pi.linaddr - secs->base, si.flags);
 	/* PENDING/MODIFIED/PR in the SECINFO are not applied by EADD (docs/hw.md). */
-	*e = (struct epcm_entry){ .r = !!(si.flags & SGX_SECINFO_R),
-				  .w = !!(si.flags & SGX_SECINFO_W),
-				  .x = !!(si.flags & SGX_SECINFO_X),
-				  .pt = pt,
-				  .enclave_address = pi.linaddr,
-				  .enclave_secs = pi.secs };
+	*e = (struct epcm_entry){.r = !!(si.flags & SGX_SECINFO_R),
+				 .w = !!(si.flags & SGX_SECINFO_W),
+				 .x = !!(si.flags & SGX_SECINFO_X),
+				 .pt = pt,
+				 .enclave_address = pi.linaddr,
+				 .enclave_secs = pi.secs};
 	epcm_set_valid(m, rcx, e);
 	return hw_ok();
 }
@@ -209,8 +210,7 @@ static struct hw_result eextend_locked(struct hw_machine *m, uint64_t rbx, uint6
 	/* After EINIT the measurement is final (docs/hw.md). */
 	if (secs->attributes & SGX_ATTR_INIT)
 		return hw_gp();
-	measure_eextend(secs_priv_of(m, rbx)->mr, e->enclave_address - secs->base + (rcx & 0xFFF),
-			hw_pa_ptr(m, rcx));
+	measure_eextend(secs_priv_of(m, rbx)->mr, e->enclave_address - secs->base + (rcx & 0xFFF), hw_pa_ptr(m, rcx));
 	return hw_ok();
 }
 

@@ -119,9 +119,9 @@ struct entry {
 	uint64_t tcs_pa, secs_pa;
 	struct sgx_tcs *tcs;
 	struct sgx_secs *secs;
-	uint64_t frame;	       /* linear address of SSA[CSSA] (EENTER) or SSA[CSSA-1] (ERESUME) */
+	uint64_t frame;			     /* linear address of SSA[CSSA] (EENTER) or SSA[CSSA-1] (ERESUME) */
 	uint64_t frame_pa[HW_SSA_PAGES_MAX]; /* its first physical pages */
-	struct sgx_gprsgx gpr; /* ERESUME: the frame's GPRSGX */
+	struct sgx_gprsgx gpr;		     /* ERESUME: the frame's GPRSGX */
 };
 
 /* Every page of the SSA frame at lin: mapped, VALID PT_REG R+W of secs_pa at its address, usable. */

@@ -48,7 +48,7 @@ void epcm_invalidate(struct hw_machine *m, uint64_t pa, struct epcm_entry *e)
 		}
 		p->child_count--;
 	}
-	*e = (struct epcm_entry){ 0 };
+	*e = (struct epcm_entry){0};
 	/* The frame's memory goes back to the system; a later user sees zeros. */
 	fallocate(m->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)hw_epc_offset(m, HW_PAGE_DOWN(pa)),
 		  SGX_PAGE_SIZE);
@@ -103,12 +103,19 @@ bool hw_epcm_get(struct hw_machine *m, uint64_t pa, struct hw_epcm_view *out)
 		return false;
 	pthread_mutex_lock(&m->lock);
 	struct epcm_entry *e = epcm_peek(m, pa);
-	struct hw_epcm_view v = { 0 };
+	struct hw_epcm_view v = {0};
 	if (e) {
-		v = (struct hw_epcm_view){ .valid = e->valid, .r = e->r, .w = e->w, .x = e->x,
-					   .blocked = e->blocked, .pending = e->pending, .modified = e->modified,
-					   .pr = e->pr, .pt = e->pt, .enclave_address = e->enclave_address,
-					   .enclave_secs = e->enclave_secs };
+		v = (struct hw_epcm_view){.valid = e->valid,
+					  .r = e->r,
+					  .w = e->w,
+					  .x = e->x,
+					  .blocked = e->blocked,
+					  .pending = e->pending,
+					  .modified = e->modified,
+					  .pr = e->pr,
+					  .pt = e->pt,
+					  .enclave_address = e->enclave_address,
+					  .enclave_secs = e->enclave_secs};
 	}
 	pthread_mutex_unlock(&m->lock);
 	*out = v;

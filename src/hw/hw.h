@@ -36,43 +36,43 @@ enum hw_kind {
 
 struct hw_result {
 	enum hw_kind kind;
-	uint64_t rax;     /* SGX code (HW_CODE) or the completed leaf's RAX */
-	bool zf, cf;      /* RFLAGS.ZF / RFLAGS.CF as the leaf leaves them */
-	uint8_t vector;   /* HW_FAULT: X86_GP, X86_PF or X86_UD */
+	uint64_t rax;	  /* SGX code (HW_CODE) or the completed leaf's RAX */
+	bool zf, cf;	  /* RFLAGS.ZF / RFLAGS.CF as the leaf leaves them */
+	uint8_t vector;	  /* HW_FAULT: X86_GP, X86_PF or X86_UD */
 	uint32_t errcode; /* HW_FAULT: #PF error code (PF_* bits); 0 for #GP(0) */
-	uint64_t addr;    /* HW_FAULT #PF: the faulting linear address (full) */
+	uint64_t addr;	  /* HW_FAULT #PF: the faulting linear address (full) */
 };
 
 static inline struct hw_result hw_ok(void)
 {
-	return (struct hw_result){ .kind = HW_OK };
+	return (struct hw_result){.kind = HW_OK};
 }
 
 /* Failure with an error code and ZF=1. */
 static inline struct hw_result hw_code(uint64_t code)
 {
-	return (struct hw_result){ .kind = HW_CODE, .rax = code, .zf = true };
+	return (struct hw_result){.kind = HW_CODE, .rax = code, .zf = true};
 }
 
 /* Failure reported through CF=1 (EBLOCK's BLKSTATE/NOTBLOCKABLE/PG_IS_SECS). */
 static inline struct hw_result hw_code_cf(uint64_t code)
 {
-	return (struct hw_result){ .kind = HW_CODE, .rax = code, .cf = true };
+	return (struct hw_result){.kind = HW_CODE, .rax = code, .cf = true};
 }
 
 static inline struct hw_result hw_gp(void)
 {
-	return (struct hw_result){ .kind = HW_FAULT, .vector = X86_GP };
+	return (struct hw_result){.kind = HW_FAULT, .vector = X86_GP};
 }
 
 static inline struct hw_result hw_ud(void)
 {
-	return (struct hw_result){ .kind = HW_FAULT, .vector = X86_UD };
+	return (struct hw_result){.kind = HW_FAULT, .vector = X86_UD};
 }
 
 static inline struct hw_result hw_pf(uint64_t addr, uint32_t errcode)
 {
-	return (struct hw_result){ .kind = HW_FAULT, .vector = X86_PF, .errcode = errcode, .addr = addr };
+	return (struct hw_result){.kind = HW_FAULT, .vector = X86_PF, .errcode = errcode, .addr = addr};
 }
 
 static inline bool hw_is_ok(struct hw_result r)
@@ -97,9 +97,9 @@ const char *hw_error_name(uint64_t code);
 /* ---- address translation ----------------------------------------------- */
 
 /* Access kinds for translation and EPCM checks. */
-#define HW_ACC_R 0x1U
-#define HW_ACC_W 0x2U
-#define HW_ACC_X 0x4U
+#define HW_ACC_R    0x1U
+#define HW_ACC_W    0x2U
+#define HW_ACC_X    0x4U
 #define HW_ACC_USER 0x8U /* CPL 3 access (ENCLU operands, enclave code) */
 
 /*
@@ -117,21 +117,21 @@ struct hw_mmu {
 /* ---- machine ------------------------------------------------------------ */
 
 struct hw_config {
-	uint64_t epc_size;         /* EPC capacity in bytes (CPUID sections), default 128 MiB */
-	unsigned epc_sections;     /* sections the capacity is split into (1..8), default 1 */
-	uint64_t space_size;       /* sparse physical space (memfd size), default 1 TiB */
-	bool sgx1_only;            /* hide SGX2: its leaves are unknown leaves (#GP) */
-	uint32_t misc_supported;   /* CPUID.(0x12,0).EBX, default EXINFO */
-	uint64_t attr_allowed;     /* CPUID.(0x12,1).EAX/EBX */
-	uint64_t xfrm_allowed;     /* CPUID.(0x12,1).ECX/EDX */
-	uint64_t xcr0;             /* XCR0 the enclave threads run with */
-	uint8_t max_size_log2_64;  /* CPUID.(0x12,0).EDX[15:8] */
-	uint8_t max_size_log2_32;  /* CPUID.(0x12,0).EDX[7:0] */
-	uint8_t cpusvn[16];        /* the CPU's security version */
-	bool lehash_locked;        /* IA32_SGXLEPUBKEYHASH fixed (no flexible LC) */
-	uint8_t lehash[32];        /* initial IA32_SGXLEPUBKEYHASH0..3 */
-	bool root_secret_set;      /* use root_secret instead of a random one */
-	uint8_t root_secret[32];   /* derives report/seal/paging keys */
+	uint64_t epc_size;	  /* EPC capacity in bytes (CPUID sections), default 128 MiB */
+	unsigned epc_sections;	  /* sections the capacity is split into (1..8), default 1 */
+	uint64_t space_size;	  /* sparse physical space (memfd size), default 1 TiB */
+	bool sgx1_only;		  /* hide SGX2: its leaves are unknown leaves (#GP) */
+	uint32_t misc_supported;  /* CPUID.(0x12,0).EBX, default EXINFO */
+	uint64_t attr_allowed;	  /* CPUID.(0x12,1).EAX/EBX */
+	uint64_t xfrm_allowed;	  /* CPUID.(0x12,1).ECX/EDX */
+	uint64_t xcr0;		  /* XCR0 the enclave threads run with */
+	uint8_t max_size_log2_64; /* CPUID.(0x12,0).EDX[15:8] */
+	uint8_t max_size_log2_32; /* CPUID.(0x12,0).EDX[7:0] */
+	uint8_t cpusvn[16];	  /* the CPU's security version */
+	bool lehash_locked;	  /* IA32_SGXLEPUBKEYHASH fixed (no flexible LC) */
+	uint8_t lehash[32];	  /* initial IA32_SGXLEPUBKEYHASH0..3 */
+	bool root_secret_set;	  /* use root_secret instead of a random one */
+	uint8_t root_secret[32];  /* derives report/seal/paging keys */
 };
 
 /* Defaults as documented in docs/hw.md. */
@@ -193,7 +193,7 @@ struct hw_secs_view {
 	uint64_t epoch;
 	unsigned threads_inside;
 	uint8_t mrenclave_now[32]; /* before EINIT: what EINIT would finalise now; after: MRENCLAVE */
-	struct sgx_secs secs;      /* architectural fields, copy of the page */
+	struct sgx_secs secs;	   /* architectural fields, copy of the page */
 };
 bool hw_secs_get(struct hw_machine *m, uint64_t secs_pa, struct hw_secs_view *out);
 
@@ -259,12 +259,12 @@ struct hw_result encls_emodt(struct hw_machine *m, const struct hw_mmu *mmu, uin
 
 /* An exception or interrupt that causes an AEX. */
 struct hw_event {
-	uint8_t vector;   /* X86_* vector */
-	bool software;    /* INT3/INTO: EXITINFO type 6, else 3 */
+	uint8_t vector;	  /* X86_* vector */
+	bool software;	  /* INT3/INTO: EXITINFO type 6, else 3 */
 	bool has_errcode; /* vector pushes an error code */
 	uint32_t errcode; /* #PF/#GP error code */
-	uint64_t addr;    /* #PF: CR2 (full address) */
-	bool interrupt;   /* external interrupt/NMI/VM exit: not reported in EXITINFO */
+	uint64_t addr;	  /* #PF: CR2 (full address) */
+	bool interrupt;	  /* external interrupt/NMI/VM exit: not reported in EXITINFO */
 };
 
 /*
@@ -280,23 +280,23 @@ struct hw_thread {
 	struct hw_machine *m;
 	const struct hw_mmu *mmu; /* the process page tables (user accesses) */
 	struct hw_regs regs;
-	uint8_t *xsave;           /* standard-format XSAVE image, 64-byte aligned */
-	uint32_t xsave_size;      /* bytes valid in xsave (>= hw_xsave_size(xcr0)) */
+	uint8_t *xsave;	     /* standard-format XSAVE image, 64-byte aligned */
+	uint32_t xsave_size; /* bytes valid in xsave (>= hw_xsave_size(xcr0)) */
 
 	/* Enclave mode: set by EENTER/ERESUME, cleared by EEXIT/AEX. */
 	bool in_enclave;
-	uint64_t tcs_lin;         /* linear address of the current TCS */
-	uint64_t tcs_pa;          /* physical address of the current TCS */
-	uint64_t secs_pa;         /* the current enclave's SECS */
-	uint64_t aep;             /* AEP given at entry */
-	uint64_t entry_epoch;     /* tracking: enclave epoch at this entry */
+	uint64_t tcs_lin;		 /* linear address of the current TCS */
+	uint64_t tcs_pa;		 /* physical address of the current TCS */
+	uint64_t secs_pa;		 /* the current enclave's SECS */
+	uint64_t aep;			 /* AEP given at entry */
+	uint64_t entry_epoch;		 /* tracking: enclave epoch at this entry */
 	uint64_t out_fsbase, out_gsbase; /* host FS/GS, restored at exit */
-	bool out_tf;              /* RFLAGS.TF at an opt-out entry, restored at exit */
+	bool out_tf;			 /* RFLAGS.TF at an opt-out entry, restored at exit */
 	/* Physical pages of the SSA frame AEX will write, resolved at entry (as the CPU does). */
 	uint64_t ssa_frame_lin;
 	uint64_t ssa_pa[HW_SSA_PAGES_MAX];
 	unsigned ssa_pages;
-	struct hw_thread *next_inside;   /* list of threads inside one enclave */
+	struct hw_thread *next_inside; /* list of threads inside one enclave */
 };
 
 /* Initialise a thread model with a zeroed XSAVE image for m's XCR0. Return: 0 or -1 (ENOMEM). */

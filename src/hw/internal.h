@@ -14,19 +14,19 @@
 #include "hw.h"
 
 #define HW_ALIGNED(x, a) (((x) & ((uint64_t)(a)-1)) == 0)
-#define HW_PAGE_DOWN(x) ((x) & ~(uint64_t)0xFFF)
+#define HW_PAGE_DOWN(x)	 ((x) & ~(uint64_t)0xFFF)
 
 /* One EPCM entry (SDM 34.11.1) plus the emulator's tracking stamp. */
 struct epcm_entry {
 	uint8_t valid : 1, r : 1, w : 1, x : 1, blocked : 1, pending : 1, modified : 1, pr : 1;
 	uint8_t pt;
 	uint64_t enclave_address; /* ENCLAVEADDRESS */
-	uint64_t enclave_secs;    /* ENCLAVESECS: physical address of the owner SECS */
-	uint64_t stamp;           /* epoch of the last EBLOCK/EMODPR/EMODT (tracking) */
+	uint64_t enclave_secs;	  /* ENCLAVESECS: physical address of the owner SECS */
+	uint64_t stamp;		  /* epoch of the last EBLOCK/EMODPR/EMODT (tracking) */
 };
 
 /* EPCM entries are allocated per chunk of frames, as pages appear. */
-#define EPCM_CHUNK_SHIFT 12
+#define EPCM_CHUNK_SHIFT  12
 #define EPCM_CHUNK_FRAMES (1ULL << EPCM_CHUNK_SHIFT)
 
 /*
@@ -37,9 +37,9 @@ struct epcm_entry {
  */
 struct secs_priv {
 	uint64_t eid;
-	struct hw_sha256 *mr;      /* running MRENCLAVE until EINIT */
-	uint64_t child_count;      /* valid child pages (EREMOVE of the SECS needs 0) */
-	uint64_t epoch;            /* ETRACK epoch */
+	struct hw_sha256 *mr;	   /* running MRENCLAVE until EINIT */
+	uint64_t child_count;	   /* valid child pages (EREMOVE of the SECS needs 0) */
+	uint64_t epoch;		   /* ETRACK epoch */
 	struct hw_thread *inside;  /* threads in enclave mode in this enclave */
 	uint8_t isv_family_id[16]; /* from SIGSTRUCT at EINIT (KSS) */
 	uint8_t isv_ext_prod_id[16];
@@ -54,8 +54,8 @@ struct hw_machine {
 	pthread_mutex_t lock; /* serialises every leaf */
 
 	int memfd;
-	uint8_t *alias;       /* physical space: frame f at alias + f*4096 */
-	uint64_t space;       /* bytes of physical space */
+	uint8_t *alias; /* physical space: frame f at alias + f*4096 */
+	uint64_t space; /* bytes of physical space */
 
 	struct epcm_entry **epcm; /* chunk table, NULL where no frame was used */
 	uint64_t epcm_chunks;
@@ -63,15 +63,15 @@ struct hw_machine {
 	pthread_mutex_t alloc_lock; /* windows and capacity (not a leaf) */
 	uint64_t frames_total;
 	_Atomic uint64_t frames_used;
-	struct window *windows;     /* free list of windows, sorted by address */
+	struct window *windows; /* free list of windows, sorted by address */
 
-	uint64_t lehash[4];         /* IA32_SGXLEPUBKEYHASH0..3 */
+	uint64_t lehash[4]; /* IA32_SGXLEPUBKEYHASH0..3 */
 	uint64_t next_eid;
 	struct secs_priv *all_secs;
 
-	uint8_t paging_key[32];     /* AES-256-GCM for EWB/ELDU */
-	uint8_t key_root[32];       /* root of EGETKEY derivations */
-	uint64_t ewb_counter;       /* version source for EWB */
+	uint8_t paging_key[32]; /* AES-256-GCM for EWB/ELDU */
+	uint8_t key_root[32];	/* root of EGETKEY derivations */
+	uint64_t ewb_counter;	/* version source for EWB */
 };
 
 /* ---- physical memory ---- */
@@ -119,8 +119,8 @@ bool hw_translate(const struct hw_mmu *mmu, uint64_t lin, unsigned acc, uint64_t
  * Read/write `len` bytes of ordinary (non-EPC) memory at linear `lin`,
  * page by page through mmu.  Return false with *fault on a failed walk.
  */
-bool hw_read_mem(struct hw_machine *m, const struct hw_mmu *mmu, uint64_t lin, void *buf, size_t len,
-		 unsigned acc, struct hw_result *fault);
+bool hw_read_mem(struct hw_machine *m, const struct hw_mmu *mmu, uint64_t lin, void *buf, size_t len, unsigned acc,
+		 struct hw_result *fault);
 bool hw_write_mem(struct hw_machine *m, const struct hw_mmu *mmu, uint64_t lin, const void *buf, size_t len,
 		  unsigned acc, struct hw_result *fault);
 
@@ -195,7 +195,7 @@ void keys_report(const struct hw_machine *m, const struct keys_report_target *tg
 struct keys_launch {
 	uint16_t isv_prod_id, isv_svn;
 	uint64_t attributes, xfrm; /* masked attributes of the launch enclave */
-	uint32_t miscselect;       /* masked MISCSELECT of the launch enclave */
+	uint32_t miscselect;	   /* masked MISCSELECT of the launch enclave */
 	uint8_t mrsigner[32];
 	uint8_t keyid[32];
 	uint8_t cpusvn[16];

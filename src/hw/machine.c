@@ -89,7 +89,7 @@ int hw_machine_create(const struct hw_config *cfg, struct hw_machine **out, char
 		fail(err, errlen, "out of memory");
 		goto err_map;
 	}
-	*m->windows = (struct window){ .start = 0, .len = c.space_size, .next = NULL };
+	*m->windows = (struct window){.start = 0, .len = c.space_size, .next = NULL};
 	m->frames_total = c.epc_size >> 12;
 	pthread_mutex_init(&m->lock, NULL);
 	pthread_mutex_init(&m->alloc_lock, NULL);
@@ -186,7 +186,7 @@ uint64_t hw_epc_window_alloc(struct hw_machine *m, uint64_t size)
 				struct window *t = malloc(sizeof(*t));
 				if (!t)
 					break;
-				*t = (struct window){ .start = start + size, .len = tail, .next = w->next };
+				*t = (struct window){.start = start + size, .len = tail, .next = w->next};
 				w->next = t;
 			}
 			w->len = head;
@@ -232,7 +232,7 @@ void hw_epc_window_free(struct hw_machine *m, uint64_t pa, uint64_t size)
 			pthread_mutex_unlock(&m->alloc_lock);
 			return;
 		}
-		*w = (struct window){ .start = start, .len = size, .next = next };
+		*w = (struct window){.start = start, .len = size, .next = next};
 		if (prev)
 			prev->next = w;
 		else
@@ -291,29 +291,29 @@ uint64_t hw_rdmsr_lehash(struct hw_machine *m, unsigned n)
 }
 
 static const char *const error_names[] = {
-	[SGX_SUCCESS] = "SGX_SUCCESS",
-	[SGX_INVALID_SIG_STRUCT] = "SGX_INVALID_SIG_STRUCT",
-	[SGX_INVALID_ATTRIBUTE] = "SGX_INVALID_ATTRIBUTE",
-	[SGX_BLKSTATE] = "SGX_BLKSTATE",
-	[SGX_INVALID_MEASUREMENT] = "SGX_INVALID_MEASUREMENT",
-	[SGX_NOTBLOCKABLE] = "SGX_NOTBLOCKABLE",
-	[SGX_PG_INVLD] = "SGX_PG_INVLD",
-	[SGX_EPC_PAGE_CONFLICT] = "SGX_EPC_PAGE_CONFLICT",
-	[SGX_INVALID_SIGNATURE] = "SGX_INVALID_SIGNATURE",
-	[SGX_MAC_COMPARE_FAIL] = "SGX_MAC_COMPARE_FAIL",
-	[SGX_PAGE_NOT_BLOCKED] = "SGX_PAGE_NOT_BLOCKED",
-	[SGX_NOT_TRACKED] = "SGX_NOT_TRACKED",
-	[SGX_VA_SLOT_OCCUPIED] = "SGX_VA_SLOT_OCCUPIED",
-	[SGX_CHILD_PRESENT] = "SGX_CHILD_PRESENT",
-	[SGX_ENCLAVE_ACT] = "SGX_ENCLAVE_ACT",
-	[SGX_ENTRYEPOCH_LOCKED] = "SGX_ENTRYEPOCH_LOCKED",
-	[SGX_INVALID_EINITTOKEN] = "SGX_INVALID_EINITTOKEN",
-	[SGX_PREV_TRK_INCMPL] = "SGX_PREV_TRK_INCMPL",
-	[SGX_PG_IS_SECS] = "SGX_PG_IS_SECS",
-	[SGX_PAGE_ATTRIBUTES_MISMATCH] = "SGX_PAGE_ATTRIBUTES_MISMATCH",
-	[SGX_PAGE_NOT_MODIFIABLE] = "SGX_PAGE_NOT_MODIFIABLE",
-	[SGX_PAGE_NOT_DEBUGGABLE] = "SGX_PAGE_NOT_DEBUGGABLE",
-	[SGX_TRACK_NOT_REQUIRED] = "SGX_TRACK_NOT_REQUIRED",
+    [SGX_SUCCESS] = "SGX_SUCCESS",
+    [SGX_INVALID_SIG_STRUCT] = "SGX_INVALID_SIG_STRUCT",
+    [SGX_INVALID_ATTRIBUTE] = "SGX_INVALID_ATTRIBUTE",
+    [SGX_BLKSTATE] = "SGX_BLKSTATE",
+    [SGX_INVALID_MEASUREMENT] = "SGX_INVALID_MEASUREMENT",
+    [SGX_NOTBLOCKABLE] = "SGX_NOTBLOCKABLE",
+    [SGX_PG_INVLD] = "SGX_PG_INVLD",
+    [SGX_EPC_PAGE_CONFLICT] = "SGX_EPC_PAGE_CONFLICT",
+    [SGX_INVALID_SIGNATURE] = "SGX_INVALID_SIGNATURE",
+    [SGX_MAC_COMPARE_FAIL] = "SGX_MAC_COMPARE_FAIL",
+    [SGX_PAGE_NOT_BLOCKED] = "SGX_PAGE_NOT_BLOCKED",
+    [SGX_NOT_TRACKED] = "SGX_NOT_TRACKED",
+    [SGX_VA_SLOT_OCCUPIED] = "SGX_VA_SLOT_OCCUPIED",
+    [SGX_CHILD_PRESENT] = "SGX_CHILD_PRESENT",
+    [SGX_ENCLAVE_ACT] = "SGX_ENCLAVE_ACT",
+    [SGX_ENTRYEPOCH_LOCKED] = "SGX_ENTRYEPOCH_LOCKED",
+    [SGX_INVALID_EINITTOKEN] = "SGX_INVALID_EINITTOKEN",
+    [SGX_PREV_TRK_INCMPL] = "SGX_PREV_TRK_INCMPL",
+    [SGX_PG_IS_SECS] = "SGX_PG_IS_SECS",
+    [SGX_PAGE_ATTRIBUTES_MISMATCH] = "SGX_PAGE_ATTRIBUTES_MISMATCH",
+    [SGX_PAGE_NOT_MODIFIABLE] = "SGX_PAGE_NOT_MODIFIABLE",
+    [SGX_PAGE_NOT_DEBUGGABLE] = "SGX_PAGE_NOT_DEBUGGABLE",
+    [SGX_TRACK_NOT_REQUIRED] = "SGX_TRACK_NOT_REQUIRED",
 };
 
 const char *hw_error_name(uint64_t code)

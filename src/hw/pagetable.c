@@ -78,7 +78,7 @@ int pagetable_map(struct pagetable *pt, uint64_t lin, uint64_t pa, unsigned prot
 		j = (j + 1) & (pt->cap - 1);
 	if (!pt->slots[j].lin)
 		pt->used++;
-	pt->slots[j] = (struct pt_entry){ .lin = lin, .pa = pa & ~0xFFFULL, .prot = prot };
+	pt->slots[j] = (struct pt_entry){.lin = lin, .pa = pa & ~0xFFFULL, .prot = prot};
 	return 0;
 }
 

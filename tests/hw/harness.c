@@ -43,7 +43,7 @@ struct hw_result th_ecreate(struct th *t)
 	src = t->secs;
 	memset(&si, 0, sizeof(si));
 	si.flags = SGX_SECINFO_PT(SGX_PT_SECS);
-	pi = (struct sgx_pageinfo){ .srcpge = (uint64_t)(uintptr_t)&src, .secinfo = (uint64_t)(uintptr_t)&si };
+	pi = (struct sgx_pageinfo){.srcpge = (uint64_t)(uintptr_t)&src, .secinfo = (uint64_t)(uintptr_t)&si};
 	return encls_ecreate(t->m, NULL, (uint64_t)(uintptr_t)&pi, t->secs_pa);
 }
 
@@ -79,10 +79,10 @@ struct hw_result th_eadd(struct th *t, uint64_t off, uint64_t flags, const void 
 		memset(page, 0, sizeof(page));
 	memset(&si, 0, sizeof(si));
 	si.flags = flags;
-	pi = (struct sgx_pageinfo){ .linaddr = t->base + off,
-				    .srcpge = (uint64_t)(uintptr_t)page,
-				    .secinfo = (uint64_t)(uintptr_t)&si,
-				    .secs = t->secs_pa };
+	pi = (struct sgx_pageinfo){.linaddr = t->base + off,
+				   .srcpge = (uint64_t)(uintptr_t)page,
+				   .secinfo = (uint64_t)(uintptr_t)&si,
+				   .secs = t->secs_pa};
 	return encls_eadd(t->m, NULL, (uint64_t)(uintptr_t)&pi, th_pa(t, off));
 }
 

@@ -52,26 +52,26 @@ void th_map(struct th *t, uint64_t off, unsigned prot);
 void th_hex32(const uint8_t *d, char out[65]);
 
 /* Assert helpers on outcomes; each evaluates its outcome argument exactly once. */
-#define th_assert_ok(r)                                                                   \
-	do {                                                                              \
-		struct hw_result th_r_ = (r);                                             \
-		cr_assert(hw_is_ok(th_r_), "expected OK, got %s", th_fmt(th_r_));         \
+#define th_assert_ok(r)                                                                                                \
+	do {                                                                                                           \
+		struct hw_result th_r_ = (r);                                                                          \
+		cr_assert(hw_is_ok(th_r_), "expected OK, got %s", th_fmt(th_r_));                                      \
 	} while (0)
-#define th_assert_gp(r)                                                                   \
-	do {                                                                              \
-		struct hw_result th_r_ = (r);                                             \
-		cr_assert(hw_is_fault(th_r_, X86_GP), "expected #GP(0), got %s", th_fmt(th_r_)); \
+#define th_assert_gp(r)                                                                                                \
+	do {                                                                                                           \
+		struct hw_result th_r_ = (r);                                                                          \
+		cr_assert(hw_is_fault(th_r_, X86_GP), "expected #GP(0), got %s", th_fmt(th_r_));                       \
 	} while (0)
-#define th_assert_pf(r, a, e)                                                                                 \
-	do {                                                                                                  \
-		struct hw_result th_r_ = (r);                                                                 \
-		cr_assert(hw_is_fault(th_r_, X86_PF) && th_r_.addr == (a) && th_r_.errcode == (e),            \
-			  "expected #PF(%#llx, %#x), got %s", (unsigned long long)(a), (unsigned)(e), th_fmt(th_r_)); \
+#define th_assert_pf(r, a, e)                                                                                          \
+	do {                                                                                                           \
+		struct hw_result th_r_ = (r);                                                                          \
+		cr_assert(hw_is_fault(th_r_, X86_PF) && th_r_.addr == (a) && th_r_.errcode == (e),                     \
+			  "expected #PF(%#llx, %#x), got %s", (unsigned long long)(a), (unsigned)(e), th_fmt(th_r_));  \
 	} while (0)
-#define th_assert_code(r, c)                                                                              \
-	do {                                                                                              \
-		struct hw_result th_r_ = (r);                                                             \
-		cr_assert(hw_is_code(th_r_, c), "expected %s, got %s", hw_error_name(c), th_fmt(th_r_)); \
+#define th_assert_code(r, c)                                                                                           \
+	do {                                                                                                           \
+		struct hw_result th_r_ = (r);                                                                          \
+		cr_assert(hw_is_code(th_r_, c), "expected %s, got %s", hw_error_name(c), th_fmt(th_r_));               \
 	} while (0)
 
 /* Format an outcome (static buffer rotated among 4, for assertion messages). */

@@ -106,24 +106,23 @@ static const char small_key_pem[] = "-----BEGIN PRIVATE KEY-----\n"
 				    "-----END PRIVATE KEY-----\n";
 
 /* The RSA-1024 key above, encrypted (PKCS#8, passphrase "secret"): encrypted keys are refused. */
-static const char encrypted_key_pem[] =
-	"-----BEGIN ENCRYPTED PRIVATE KEY-----\n"
-	"MIIC3TBXBgkqhkiG9w0BBQ0wSjApBgkqhkiG9w0BBQwwHAQI2d7Femxtbq4CAggA\n"
-	"MAwGCCqGSIb3DQIJBQAwHQYJYIZIAWUDBAECBBAshTjno8QoIy7gr/c8oOhaBIIC\n"
-	"gKAKKM6zbj/qXTm2SoM4UGbScMEttslBe5G7bbrfzJOi24AfJMaJi1t+WA147tpf\n"
-	"fmYOlBaUTcGI9Asg8TKbo9cbtrJwOzAfefAb7xsqiYWLg5JwKzWm2GxkUodFXUyC\n"
-	"WkY9cPQ28jtka5nibANqGYm44bWuAGUdg0v/twBoFabuS4/p3CU2m8EG+MBpj6oH\n"
-	"lKjaWlP/yzpKg9EpyaaCA1QarIFkinmH84C6clykzeLwGNS6nxIVBM4TQFB6objO\n"
-	"VKWv8TzVldvB1IN8cCSM31oGYR0TSLD+A3oztt7eSBEmNBYkz7//INe15ipTA0/D\n"
-	"CpnkKj0Va7emL+Lvz/7N1uuBrKo2yS2GM/rJLWAJ661I+IRF+pMzvlhXWQNu9DW8\n"
-	"jucDa8fzJg/Ge5eoJafBxFak3rKG9CHE9TDLKJMEBXbZLzmfM2OZ8PKKBjz5IHJV\n"
-	"d/46C47dKK+oFh1E6gFyVPu4srTlNF0cH4s0gG7yVCqcNGrEIgOGH5njiccubzYz\n"
-	"F0Sc/zgUmeysdBpSBLQHaRNRAoyvD6lJ3NN+ckShM2PkZnDb5IPOEO9qLxq2xbeW\n"
-	"Fg8S0Z11ZmZEx1kQDCYKKjQ8yiMQFxak6Ye8D40Q9SlPX5R0KqUAc6XDU9DVoem3\n"
-	"HMMiQvqYEddr/bEhMvHLjhURA10VDaFMpCJ1v3Cynl7WP3W5MhpV30d5lIK+HjaE\n"
-	"VVL6Z7klsIBLzywkBG1Zqzd71VHIQ0M61UYmRCHPxD31Y6LlcorR2rCuBbJE0p3i\n"
-	"vLgdcnM3N5lZeZwbUjyxyxE+YRociz2U0kdMFsKGrHcrVwiGZDDPv68XgQrkeEYS\n"
-	"h5kIEEzRL0y6OPMsHP0hzTA=\n"
-	"-----END ENCRYPTED PRIVATE KEY-----\n";
+static const char encrypted_key_pem[] = "-----BEGIN ENCRYPTED PRIVATE KEY-----\n"
+					"MIIC3TBXBgkqhkiG9w0BBQ0wSjApBgkqhkiG9w0BBQwwHAQI2d7Femxtbq4CAggA\n"
+					"MAwGCCqGSIb3DQIJBQAwHQYJYIZIAWUDBAECBBAshTjno8QoIy7gr/c8oOhaBIIC\n"
+					"gKAKKM6zbj/qXTm2SoM4UGbScMEttslBe5G7bbrfzJOi24AfJMaJi1t+WA147tpf\n"
+					"fmYOlBaUTcGI9Asg8TKbo9cbtrJwOzAfefAb7xsqiYWLg5JwKzWm2GxkUodFXUyC\n"
+					"WkY9cPQ28jtka5nibANqGYm44bWuAGUdg0v/twBoFabuS4/p3CU2m8EG+MBpj6oH\n"
+					"lKjaWlP/yzpKg9EpyaaCA1QarIFkinmH84C6clykzeLwGNS6nxIVBM4TQFB6objO\n"
+					"VKWv8TzVldvB1IN8cCSM31oGYR0TSLD+A3oztt7eSBEmNBYkz7//INe15ipTA0/D\n"
+					"CpnkKj0Va7emL+Lvz/7N1uuBrKo2yS2GM/rJLWAJ661I+IRF+pMzvlhXWQNu9DW8\n"
+					"jucDa8fzJg/Ge5eoJafBxFak3rKG9CHE9TDLKJMEBXbZLzmfM2OZ8PKKBjz5IHJV\n"
+					"d/46C47dKK+oFh1E6gFyVPu4srTlNF0cH4s0gG7yVCqcNGrEIgOGH5njiccubzYz\n"
+					"F0Sc/zgUmeysdBpSBLQHaRNRAoyvD6lJ3NN+ckShM2PkZnDb5IPOEO9qLxq2xbeW\n"
+					"Fg8S0Z11ZmZEx1kQDCYKKjQ8yiMQFxak6Ye8D40Q9SlPX5R0KqUAc6XDU9DVoem3\n"
+					"HMMiQvqYEddr/bEhMvHLjhURA10VDaFMpCJ1v3Cynl7WP3W5MhpV30d5lIK+HjaE\n"
+					"VVL6Z7klsIBLzywkBG1Zqzd71VHIQ0M61UYmRCHPxD31Y6LlcorR2rCuBbJE0p3i\n"
+					"vLgdcnM3N5lZeZwbUjyxyxE+YRociz2U0kdMFsKGrHcrVwiGZDDPv68XgQrkeEYS\n"
+					"h5kIEEzRL0y6OPMsHP0hzTA=\n"
+					"-----END ENCRYPTED PRIVATE KEY-----\n";
 
 #endif

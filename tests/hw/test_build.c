@@ -118,7 +118,7 @@ static void prepare_ecreate(void)
 	memset(&g_si, 0, sizeof(g_si));
 	g_si.flags = SGX_SECINFO_PT(SGX_PT_SECS);
 	g_secs = t.secs;
-	g_pi = (struct sgx_pageinfo){ .srcpge = (uint64_t)(uintptr_t)&g_secs, .secinfo = (uint64_t)(uintptr_t)&g_si };
+	g_pi = (struct sgx_pageinfo){.srcpge = (uint64_t)(uintptr_t)&g_secs, .secinfo = (uint64_t)(uintptr_t)&g_si};
 }
 
 Test(ecreate, success_sets_epcm_secs)
@@ -196,15 +196,15 @@ Test(ecreate, target_already_valid_pf)
 	th_assert_pf(r, hw_epc_pa(t.m, 0), PF_P | PF_W | PF_SGX);
 }
 
-#define SECS_GP_TEST(name, mutate)                                    \
-	Test(ecreate, name)                                          \
-	{                                                            \
-		mutate;                                              \
-		prepare_ecreate();                                   \
-		g_secs = t.secs;                                     \
-		th_assert_gp(ecreate_raw((uint64_t)(uintptr_t)&g_pi, t.secs_pa)); \
-		struct hw_epcm_view e;                               \
-		cr_assert(hw_epcm_get(t.m, t.secs_pa, &e) && !e.valid); \
+#define SECS_GP_TEST(name, mutate)                                                                                     \
+	Test(ecreate, name)                                                                                            \
+	{                                                                                                              \
+		mutate;                                                                                                \
+		prepare_ecreate();                                                                                     \
+		g_secs = t.secs;                                                                                       \
+		th_assert_gp(ecreate_raw((uint64_t)(uintptr_t)&g_pi, t.secs_pa));                                      \
+		struct hw_epcm_view e;                                                                                 \
+		cr_assert(hw_epcm_get(t.m, t.secs_pa, &e) && !e.valid);                                                \
 	}
 
 SECS_GP_TEST(xfrm_without_sse_gp, t.secs.xfrm = 1)
@@ -252,10 +252,10 @@ static void prepare_eadd(uint64_t off, uint64_t flags)
 	memset(&g_si, 0, sizeof(g_si));
 	g_si.flags = flags;
 	memset(g_page, 0, sizeof(g_page));
-	g_pi = (struct sgx_pageinfo){ .linaddr = t.base + off,
-				      .srcpge = (uint64_t)(uintptr_t)g_page,
-				      .secinfo = (uint64_t)(uintptr_t)&g_si,
-				      .secs = t.secs_pa };
+	g_pi = (struct sgx_pageinfo){.linaddr = t.base + off,
+				     .srcpge = (uint64_t)(uintptr_t)g_page,
+				     .secinfo = (uint64_t)(uintptr_t)&g_si,
+				     .secs = t.secs_pa};
 }
 
 static struct hw_result eadd_raw(uint64_t rcx)

@@ -749,7 +749,7 @@ Test(eenter, opt_out_tf_restored_at_eexit_and_aex)
 	cr_assert(a.regs.rflags & RFLAGS_TF, "EEXIT gives TF back");
 	th_assert_ok(eenter(&a, OFF_TCS, AEP));
 	cr_assert_eq(a.regs.rflags & RFLAGS_TF, 0);
-	hw_aex(&a, &(struct hw_event){ .vector = 0x20, .interrupt = true });
+	hw_aex(&a, &(struct hw_event){.vector = 0x20, .interrupt = true});
 	cr_assert(a.regs.rflags & RFLAGS_TF, "AEX gives TF back");
 }
 
@@ -1199,7 +1199,7 @@ Test(aex, ssa_written_through_pages_resolved_at_entry)
 	/* Like the CPU, AEX writes the SSA frame it resolved at entry: the OS may zap the PTE first. */
 	enclave_state();
 	pagetable_unmap(&t.pt, lin(OFF_SSA));
-	hw_aex(&a, &(struct hw_event){ .vector = X86_UD });
+	hw_aex(&a, &(struct hw_event){.vector = X86_UD});
 	cr_assert_eq(gpr_at(OFF_SSA)->exitinfo, VALID_HW(X86_UD));
 	cr_assert_eq(tcs_at(OFF_TCS)->cssa, 1);
 }

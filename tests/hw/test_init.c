@@ -18,7 +18,8 @@ static struct hw_machine *m;
 static struct se E; /* the enclave being initialised */
 static const struct se_opts E_OPTS = {.isv_prod_id = 0x1234, .isv_svn = 7};
 static struct sgx_sigstruct sig __attribute__((aligned(4096)));
-static struct sgx_einittoken tok __attribute__((aligned(512)));
+/* Page-aligned so it never shares a page with sig (token_unreadable_pf maps them separately). */
+static struct sgx_einittoken tok __attribute__((aligned(4096)));
 
 /* Machine, E created and measured, sig signed for it, lehash = its signer (as Linux writes it). */
 static void fresh(void)

@@ -2,13 +2,6 @@
 /* Enclave-mode accesses (SDM 37.3): paging first, then the EPCM. */
 #include "internal.h"
 
-/* The enclave's ELRANGE contains lin? */
-static bool in_elrange(struct hw_thread *t, uint64_t lin)
-{
-	const struct sgx_secs *s = secs_of(t->m, t->secs_pa);
-	return lin >= s->base && lin - s->base < s->size;
-}
-
 /* EPCM checks for an enclave access to lin that translated to EPC pa. */
 static bool epcm_allows(struct hw_thread *t, uint64_t lin, uint64_t pa, unsigned acc)
 {
@@ -34,7 +27,7 @@ struct hw_result hw_access_check(struct hw_thread *t, uint64_t lin, unsigned acc
 		return r;
 	if (!t->in_enclave)
 		return hw_ok();
-	if (!in_elrange(t, lin)) {
+	if (!hw_in_elrange(t, lin)) {
 		/* Code fetches outside ELRANGE are refused in enclave mode (docs/hw.md). */
 		if (acc & HW_ACC_X)
 			return hw_gp();
@@ -48,7 +41,7 @@ struct hw_result hw_access_check(struct hw_thread *t, uint64_t lin, unsigned acc
 struct hw_result enclu_operand(struct hw_thread *t, uint64_t lin, unsigned acc, uint64_t *pa)
 {
 	struct hw_result r;
-	if (!in_elrange(t, lin))
+	if (!hw_in_elrange(t, lin))
 		return hw_gp();
 	acc |= HW_ACC_USER | HW_ACC_R;
 	if (!hw_translate(t->mmu, lin, acc, pa, &r))

@@ -2,28 +2,6 @@
 /* Building an enclave: ECREATE, EADD, EEXTEND, EINIT (SDM 38.3). */
 #include "internal.h"
 
-/* Upper bits of a canonical 48-bit address all equal bit 47. */
-static bool canonical(uint64_t a)
-{
-	uint64_t top = a >> 47;
-	return top == 0 || top == 0x1FFFF;
-}
-
-static bool all_zero(const void *p, size_t n)
-{
-	const uint8_t *b = p;
-	for (size_t i = 0; i < n; i++)
-		if (b[i])
-			return false;
-	return true;
-}
-
-/* #PF for an EPC operand of ENCLS that is not EPC or has the wrong EPCM state. */
-static struct hw_result pf_encls(uint64_t addr, bool write)
-{
-	return hw_pf_epcm(addr, write ? HW_ACC_W : HW_ACC_R);
-}
-
 /* Check the ECREATE copy of the SECS (step 4); true if it passes. */
 static bool secs_ok(const struct hw_config *c, const struct sgx_secs *s)
 {
@@ -36,7 +14,7 @@ static bool secs_ok(const struct hw_config *c, const struct sgx_secs *s)
 	    (uint64_t)hw_xsave_size(s->xfrm) + SGX_GPRSGX_SIZE + misc_size)
 		return false;
 	if (s->attributes & SGX_ATTR_MODE64BIT) {
-		if (!canonical(s->base))
+		if (!hw_canonical(s->base))
 			return false;
 		if (c->max_size_log2_64 < 64 && s->size >= (1ULL << c->max_size_log2_64))
 			return false;
@@ -52,10 +30,10 @@ static bool secs_ok(const struct hw_config *c, const struct sgx_secs *s)
 		return false;
 	if (s->attributes & (~c->attr_allowed | SGX_ATTR_RESERVED_MASK | SGX_ATTR_INIT))
 		return false;
-	if (!all_zero(s->reserved1, sizeof(s->reserved1)) || !all_zero(s->reserved2, sizeof(s->reserved2)) ||
-	    !all_zero(s->reserved3, sizeof(s->reserved3)) || !all_zero(s->reserved4, sizeof(s->reserved4)))
+	if (!hw_all_zero(s->reserved1, sizeof(s->reserved1)) || !hw_all_zero(s->reserved2, sizeof(s->reserved2)) ||
+	    !hw_all_zero(s->reserved3, sizeof(s->reserved3)) || !hw_all_zero(s->reserved4, sizeof(s->reserved4)))
 		return false;
-	if (!(s->attributes & SGX_ATTR_KSS) && (!all_zero(s->config_id, sizeof(s->config_id)) || s->config_svn))
+	if (!(s->attributes & SGX_ATTR_KSS) && (!hw_all_zero(s->config_id, sizeof(s->config_id)) || s->config_svn))
 		return false;
 	return true;
 }
@@ -66,7 +44,7 @@ static struct hw_result ecreate_locked(struct hw_machine *m, const struct hw_mmu
 	if (!HW_ALIGNED(rbx, 32) || !HW_ALIGNED(rcx, SGX_PAGE_SIZE))
 		return hw_gp();
 	if (!hw_is_epc(m, rcx))
-		return pf_encls(rcx, true);
+		return hw_pf_encls(rcx, true);
 
 	struct sgx_pageinfo pi;
 	if (!hw_read_mem(m, mmu, rbx, &pi, sizeof(pi), 0, &f))
@@ -79,12 +57,11 @@ static struct hw_result ecreate_locked(struct hw_machine *m, const struct hw_mmu
 	struct sgx_secinfo si;
 	if (!hw_read_mem(m, mmu, pi.secinfo, &si, sizeof(si), 0, &f))
 		return f;
-	if ((si.flags & ~SGX_SECINFO_VALID_MASK) || !all_zero(si.reserved, sizeof(si.reserved)) ||
-	    ((si.flags & SGX_SECINFO_PT_MASK) >> SGX_SECINFO_PT_SHIFT) != SGX_PT_SECS)
+	if (!hw_secinfo_reserved_clear(&si) || hw_secinfo_pt(&si) != SGX_PT_SECS)
 		return hw_gp();
 	struct epcm_entry *e = epcm_entry(m, rcx);
 	if (e->valid)
-		return pf_encls(rcx, true);
+		return hw_pf_encls(rcx, true);
 
 	struct sgx_secs tmp;
 	if (!hw_read_mem(m, mmu, pi.srcpge, &tmp, sizeof(tmp), 0, &f))
@@ -119,7 +96,7 @@ static struct hw_result eadd_locked(struct hw_machine *m, const struct hw_mmu *m
 	if (!HW_ALIGNED(rbx, 32) || !HW_ALIGNED(rcx, SGX_PAGE_SIZE))
 		return hw_gp();
 	if (!hw_is_epc(m, rcx))
-		return pf_encls(rcx, true);
+		return hw_pf_encls(rcx, true);
 
 	struct sgx_pageinfo pi;
 	if (!hw_read_mem(m, mmu, rbx, &pi, sizeof(pi), 0, &f))
@@ -128,20 +105,19 @@ static struct hw_result eadd_locked(struct hw_machine *m, const struct hw_mmu *m
 	    !HW_ALIGNED(pi.linaddr, SGX_PAGE_SIZE) || !HW_ALIGNED(pi.secinfo, 64))
 		return hw_gp();
 	if (!hw_is_epc(m, pi.secs))
-		return pf_encls(pi.secs, false);
+		return hw_pf_encls(pi.secs, false);
 
 	struct sgx_secinfo si;
 	if (!hw_read_mem(m, mmu, pi.secinfo, &si, sizeof(si), 0, &f))
 		return f;
-	uint8_t pt = (uint8_t)((si.flags & SGX_SECINFO_PT_MASK) >> SGX_SECINFO_PT_SHIFT);
-	if ((si.flags & ~SGX_SECINFO_VALID_MASK) || !all_zero(si.reserved, sizeof(si.reserved)) ||
-	    (pt != SGX_PT_REG && pt != SGX_PT_TCS))
+	uint8_t pt = hw_secinfo_pt(&si);
+	if (!hw_secinfo_reserved_clear(&si) || (pt != SGX_PT_REG && pt != SGX_PT_TCS))
 		return hw_gp();
 	struct epcm_entry *e = epcm_entry(m, rcx);
 	if (e->valid)
-		return pf_encls(rcx, true);
+		return hw_pf_encls(rcx, true);
 	if (!hw_secs_valid(m, pi.secs))
-		return pf_encls(pi.secs, false);
+		return hw_pf_encls(pi.secs, false);
 	struct sgx_secs *secs = secs_of(m, pi.secs);
 
 	uint8_t page[SGX_PAGE_SIZE];
@@ -149,7 +125,7 @@ static struct hw_result eadd_locked(struct hw_machine *m, const struct hw_mmu *m
 		return f;
 	if (pt == SGX_PT_TCS) {
 		struct sgx_tcs *tcs = (struct sgx_tcs *)page;
-		if (!all_zero(tcs->reserved, sizeof(tcs->reserved)))
+		if (!hw_all_zero(tcs->reserved, sizeof(tcs->reserved)))
 			return hw_gp();
 		if (!(secs->attributes & SGX_ATTR_MODE64BIT) &&
 		    ((tcs->fslimit & 0xFFF) != 0xFFF || (tcs->gslimit & 0xFFF) != 0xFFF))
@@ -196,14 +172,14 @@ static struct hw_result eextend_locked(struct hw_machine *m, uint64_t rbx, uint6
 	if (!HW_ALIGNED(rbx, SGX_PAGE_SIZE))
 		return hw_gp();
 	if (!hw_is_epc(m, rbx))
-		return pf_encls(rbx, false);
+		return hw_pf_encls(rbx, false);
 	if (!HW_ALIGNED(rcx, 256))
 		return hw_gp();
 	if (!hw_is_epc(m, rcx))
-		return pf_encls(rcx, false);
+		return hw_pf_encls(rcx, false);
 	struct epcm_entry *e = epcm_peek(m, rcx);
 	if (!e || !e->valid || (e->pt != SGX_PT_REG && e->pt != SGX_PT_TCS))
-		return pf_encls(rcx, false);
+		return hw_pf_encls(rcx, false);
 	if (e->enclave_secs != rbx)
 		return hw_gp();
 	struct sgx_secs *secs = secs_of(m, rbx);

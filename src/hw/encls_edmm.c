@@ -6,32 +6,6 @@
  */
 #include "internal.h"
 
-static bool all_zero(const void *p, size_t n)
-{
-	const uint8_t *b = p;
-	for (size_t i = 0; i < n; i++)
-		if (b[i])
-			return false;
-	return true;
-}
-
-/* #PF for an EPC operand of ENCLS that is not EPC or has the wrong EPCM state. */
-static struct hw_result pf_encls(uint64_t addr, bool write)
-{
-	return hw_pf_epcm(addr, write ? HW_ACC_W : HW_ACC_R);
-}
-
-/* SECINFO fields the architecture reserves are zero? */
-static bool secinfo_reserved_clear(const struct sgx_secinfo *si)
-{
-	return !(si->flags & ~SGX_SECINFO_VALID_MASK) && all_zero(si->reserved, sizeof(si->reserved));
-}
-
-static uint8_t secinfo_pt(const struct sgx_secinfo *si)
-{
-	return (uint8_t)((si->flags & SGX_SECINFO_PT_MASK) >> SGX_SECINFO_PT_SHIFT);
-}
-
 static bool secs_initialized(struct hw_machine *m, uint64_t secs_pa)
 {
 	return (secs_of(m, secs_pa)->attributes & SGX_ATTR_INIT) != 0;
@@ -47,7 +21,7 @@ static struct hw_result eaug_locked(struct hw_machine *m, const struct hw_mmu *m
 	if (!HW_ALIGNED(rbx, 32) || !HW_ALIGNED(rcx, SGX_PAGE_SIZE))
 		return hw_gp();
 	if (!hw_is_epc(m, rcx))
-		return pf_encls(rcx, true);
+		return hw_pf_encls(rcx, true);
 
 	struct sgx_pageinfo pi;
 	if (!hw_read_mem(m, mmu, rbx, &pi, sizeof(pi), 0, &f))
@@ -55,13 +29,13 @@ static struct hw_result eaug_locked(struct hw_machine *m, const struct hw_mmu *m
 	if (!HW_ALIGNED(pi.secs, SGX_PAGE_SIZE) || !HW_ALIGNED(pi.linaddr, SGX_PAGE_SIZE) || pi.srcpge || pi.secinfo)
 		return hw_gp();
 	if (!hw_is_epc(m, pi.secs))
-		return pf_encls(pi.secs, false);
+		return hw_pf_encls(pi.secs, false);
 
 	struct epcm_entry *e = epcm_entry(m, rcx);
 	if (e->valid)
-		return pf_encls(rcx, true);
+		return hw_pf_encls(rcx, true);
 	if (!hw_secs_valid(m, pi.secs))
-		return pf_encls(pi.secs, false);
+		return hw_pf_encls(pi.secs, false);
 	const struct sgx_secs *secs = secs_of(m, pi.secs);
 	if (!(secs->attributes & SGX_ATTR_INIT))
 		return hw_gp();
@@ -90,22 +64,22 @@ static struct hw_result emodpr_locked(struct hw_machine *m, const struct hw_mmu 
 	if (!HW_ALIGNED(rbx, 64) || !HW_ALIGNED(rcx, SGX_PAGE_SIZE))
 		return hw_gp();
 	if (!hw_is_epc(m, rcx))
-		return pf_encls(rcx, true);
+		return hw_pf_encls(rcx, true);
 
 	struct sgx_secinfo si;
 	if (!hw_read_mem(m, mmu, rbx, &si, sizeof(si), 0, &f))
 		return f;
-	if (!secinfo_reserved_clear(&si) || ((si.flags & SGX_SECINFO_W) && !(si.flags & SGX_SECINFO_R)))
+	if (!hw_secinfo_reserved_clear(&si) || ((si.flags & SGX_SECINFO_W) && !(si.flags & SGX_SECINFO_R)))
 		return hw_gp();
 
 	struct epcm_entry *e = epcm_peek(m, rcx);
 	if (!e || !e->valid)
-		return pf_encls(rcx, true);
+		return hw_pf_encls(rcx, true);
 	if (e->pending || e->modified)
 		return hw_code(SGX_PAGE_NOT_MODIFIABLE);
 	/* An accepted PT_TRIM page lands here: Linux uses this #PF as proof of acceptance. */
 	if (e->pt != SGX_PT_REG)
-		return pf_encls(rcx, true);
+		return hw_pf_encls(rcx, true);
 	if (!secs_initialized(m, e->enclave_secs))
 		return hw_gp();
 
@@ -140,20 +114,20 @@ static struct hw_result emodt_locked(struct hw_machine *m, const struct hw_mmu *
 	if (!HW_ALIGNED(rbx, 64) || !HW_ALIGNED(rcx, SGX_PAGE_SIZE))
 		return hw_gp();
 	if (!hw_is_epc(m, rcx))
-		return pf_encls(rcx, true);
+		return hw_pf_encls(rcx, true);
 
 	struct sgx_secinfo si;
 	if (!hw_read_mem(m, mmu, rbx, &si, sizeof(si), 0, &f))
 		return f;
-	uint8_t pt = secinfo_pt(&si);
-	if (!secinfo_reserved_clear(&si) || (pt != SGX_PT_TCS && pt != SGX_PT_TRIM))
+	uint8_t pt = hw_secinfo_pt(&si);
+	if (!hw_secinfo_reserved_clear(&si) || (pt != SGX_PT_TCS && pt != SGX_PT_TRIM))
 		return hw_gp();
 
 	struct epcm_entry *e = epcm_peek(m, rcx);
 	if (!e || !e->valid)
-		return pf_encls(rcx, true);
+		return hw_pf_encls(rcx, true);
 	if (!emodt_transition_ok(e->pt, pt))
-		return pf_encls(rcx, true);
+		return hw_pf_encls(rcx, true);
 	if (e->pending || e->modified)
 		return hw_code(SGX_PAGE_NOT_MODIFIABLE);
 	if (!secs_initialized(m, e->enclave_secs))

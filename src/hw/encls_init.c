@@ -10,15 +10,6 @@
 static const uint8_t sig_header[16] = SGX_SIGSTRUCT_HEADER;
 static const uint8_t sig_header2[16] = SGX_SIGSTRUCT_HEADER2;
 
-static bool all_zero(const void *p, size_t n)
-{
-	const uint8_t *b = p;
-	for (size_t i = 0; i < n; i++)
-		if (b[i])
-			return false;
-	return true;
-}
-
 /* Compare without an early exit (a MAC check must not tell how many bytes matched). */
 static bool equal_ct(const uint8_t *a, const uint8_t *b, size_t n)
 {
@@ -37,8 +28,8 @@ static bool sig_fields_ok(const struct sgx_sigstruct *s)
 		return false;
 	if (s->exponent != 3)
 		return false;
-	return all_zero(s->reserved1, sizeof(s->reserved1)) && all_zero(s->reserved2, sizeof(s->reserved2)) &&
-	       all_zero(s->reserved3, sizeof(s->reserved3)) && all_zero(s->reserved4, sizeof(s->reserved4));
+	return hw_all_zero(s->reserved1, sizeof(s->reserved1)) && hw_all_zero(s->reserved2, sizeof(s->reserved2)) &&
+	       hw_all_zero(s->reserved3, sizeof(s->reserved3)) && hw_all_zero(s->reserved4, sizeof(s->reserved4));
 }
 
 /* Step 4: RSA-3072 e=3 PKCS#1 v1.5 over bytes 0..127 and 900..1027, with the Q1/Q2 helpers checked. */
@@ -57,9 +48,9 @@ static bool sig_verify(const struct sgx_sigstruct *s)
 
 static bool token_reserved_ok(const struct sgx_einittoken *tk)
 {
-	return !(tk->valid & ~1U) && all_zero(tk->reserved1, sizeof(tk->reserved1)) &&
-	       all_zero(tk->reserved2, sizeof(tk->reserved2)) && all_zero(tk->reserved3, sizeof(tk->reserved3)) &&
-	       all_zero(tk->reserved4, sizeof(tk->reserved4));
+	return !(tk->valid & ~1U) && hw_all_zero(tk->reserved1, sizeof(tk->reserved1)) &&
+	       hw_all_zero(tk->reserved2, sizeof(tk->reserved2)) && hw_all_zero(tk->reserved3, sizeof(tk->reserved3)) &&
+	       hw_all_zero(tk->reserved4, sizeof(tk->reserved4));
 }
 
 /* Step 10 with EINITTOKEN.VALID=1: the launch enclave's permission, MACed with the launch key. */
@@ -131,8 +122,8 @@ static struct hw_result einit_locked(struct hw_machine *m, const struct hw_mmu *
 	struct secs_priv *p = secs_priv_of(m, rcx);
 
 	/* 6. KSS identities need KSS; an enclave is initialised once. */
-	if (!(secs->attributes & SGX_ATTR_KSS) && (!all_zero(sig.isv_family_id, sizeof(sig.isv_family_id)) ||
-						   !all_zero(sig.isv_ext_prod_id, sizeof(sig.isv_ext_prod_id))))
+	if (!(secs->attributes & SGX_ATTR_KSS) && (!hw_all_zero(sig.isv_family_id, sizeof(sig.isv_family_id)) ||
+						   !hw_all_zero(sig.isv_ext_prod_id, sizeof(sig.isv_ext_prod_id))))
 		return hw_code(SGX_INVALID_SIG_STRUCT);
 	if (secs->attributes & SGX_ATTR_INIT)
 		return hw_gp();

@@ -6,21 +6,6 @@
  */
 #include "internal.h"
 
-static bool all_zero(const void *p, size_t n)
-{
-	const uint8_t *b = p;
-	for (size_t i = 0; i < n; i++)
-		if (b[i])
-			return false;
-	return true;
-}
-
-static bool in_elrange(struct hw_thread *t, uint64_t lin)
-{
-	const struct sgx_secs *s = secs_of(t->m, t->secs_pa);
-	return lin >= s->base && lin - s->base < s->size;
-}
-
 /*
  * RBX TARGETINFO (512-aligned), RCX REPORTDATA (128-aligned), RDX REPORT
  * out (512-aligned).  Alignment of all three, then ELRANGE of all three,
@@ -35,7 +20,7 @@ static struct hw_result ereport_locked(struct hw_thread *t)
 		return hw_gp();
 	if (!HW_ALIGNED(rbx, 512) || !HW_ALIGNED(rcx, 128) || !HW_ALIGNED(rdx, 512))
 		return hw_gp();
-	if (!in_elrange(t, rbx) || !in_elrange(t, rcx) || !in_elrange(t, rdx))
+	if (!hw_in_elrange(t, rbx) || !hw_in_elrange(t, rcx) || !hw_in_elrange(t, rdx))
 		return hw_gp();
 	uint64_t ti_pa, rd_pa, out_pa;
 	r = enclu_operand(t, rbx, HW_ACC_R, &ti_pa);
@@ -111,13 +96,13 @@ static struct hw_result egetkey_locked(struct hw_thread *t)
 	struct hw_result r;
 	if (!t->in_enclave)
 		return hw_gp();
-	if (!HW_ALIGNED(rbx, 512) || !in_elrange(t, rbx))
+	if (!HW_ALIGNED(rbx, 512) || !hw_in_elrange(t, rbx))
 		return hw_gp();
 	uint64_t req_pa, out_pa;
 	r = enclu_operand(t, rbx, HW_ACC_R, &req_pa);
 	if (!hw_is_ok(r))
 		return r;
-	if (!HW_ALIGNED(rcx, 16) || !in_elrange(t, rcx))
+	if (!HW_ALIGNED(rcx, 16) || !hw_in_elrange(t, rcx))
 		return hw_gp();
 	r = enclu_operand(t, rcx, HW_ACC_W, &out_pa);
 	if (!hw_is_ok(r))
@@ -125,7 +110,7 @@ static struct hw_result egetkey_locked(struct hw_thread *t)
 
 	struct sgx_keyrequest req;
 	memcpy(&req, hw_pa_ptr(m, req_pa), sizeof(req));
-	if (!all_zero(req.reserved1, sizeof(req.reserved1)) || !all_zero(req.reserved2, sizeof(req.reserved2)) ||
+	if (!hw_all_zero(req.reserved1, sizeof(req.reserved1)) || !hw_all_zero(req.reserved2, sizeof(req.reserved2)) ||
 	    (req.keypolicy & SGX_KEYPOLICY_RESERVED))
 		return hw_gp();
 	const struct sgx_secs *secs = secs_of(m, t->secs_pa);

@@ -11,31 +11,6 @@
  */
 #include "internal.h"
 
-static bool all_zero(const void *p, size_t n)
-{
-	const uint8_t *b = p;
-	for (size_t i = 0; i < n; i++)
-		if (b[i])
-			return false;
-	return true;
-}
-
-static bool in_elrange(struct hw_thread *t, uint64_t lin)
-{
-	const struct sgx_secs *s = secs_of(t->m, t->secs_pa);
-	return lin >= s->base && lin - s->base < s->size;
-}
-
-static bool secinfo_reserved_clear(const struct sgx_secinfo *si)
-{
-	return !(si->flags & ~SGX_SECINFO_VALID_MASK) && all_zero(si->reserved, sizeof(si->reserved));
-}
-
-static uint8_t secinfo_pt(const struct sgx_secinfo *si)
-{
-	return (uint8_t)((si->flags & SGX_SECINFO_PT_MASK) >> SGX_SECINFO_PT_SHIFT);
-}
-
 /*
  * Resolve operand lin to its frame: walk the page tables for access `walk`
  * (ordinary #PF on failure), then require EPC (#PF with the SGX bit, W/R per
@@ -76,7 +51,7 @@ static bool eaccept_combination_legal(const struct sgx_secinfo *si)
 {
 	bool pending = si->flags & SGX_SECINFO_PENDING, modified = si->flags & SGX_SECINFO_MODIFIED,
 	     pr = si->flags & SGX_SECINFO_PR;
-	switch (secinfo_pt(si)) {
+	switch (hw_secinfo_pt(si)) {
 	case SGX_PT_REG:
 		return !modified && (pending || pr);
 	case SGX_PT_TCS:
@@ -93,13 +68,13 @@ static bool eaccept_attributes_match(const struct epcm_entry *e, const struct sg
 	return e->enclave_address == lin && e->pending == !!(si->flags & SGX_SECINFO_PENDING) &&
 	       e->modified == !!(si->flags & SGX_SECINFO_MODIFIED) && e->r == !!(si->flags & SGX_SECINFO_R) &&
 	       e->w == !!(si->flags & SGX_SECINFO_W) && e->x == !!(si->flags & SGX_SECINFO_X) &&
-	       e->pt == secinfo_pt(si);
+	       e->pt == hw_secinfo_pt(si);
 }
 
 /* Contents of a page becoming a TCS: what EADD would have zeroed or refused must be clean. */
 static bool tcs_acceptable(struct hw_thread *t, const struct sgx_tcs *tcs)
 {
-	if (!all_zero(tcs->reserved, sizeof(tcs->reserved)))
+	if (!hw_all_zero(tcs->reserved, sizeof(tcs->reserved)))
 		return false;
 	if ((tcs->flags & SGX_TCS_DBGOPTIN) || tcs->cssa >= tcs->nssa || tcs->aep || tcs->state)
 		return false;
@@ -124,10 +99,10 @@ static struct hw_result eaccept_locked(struct hw_thread *t)
 	r = secinfo_fetch(t, rbx, &si);
 	if (!hw_is_ok(r))
 		return r;
-	if (!secinfo_reserved_clear(&si))
+	if (!hw_secinfo_reserved_clear(&si))
 		return hw_gp();
 
-	if (!HW_ALIGNED(rcx, SGX_PAGE_SIZE) || !in_elrange(t, rcx))
+	if (!HW_ALIGNED(rcx, SGX_PAGE_SIZE) || !hw_in_elrange(t, rcx))
 		return hw_gp();
 	r = resolve_epc(t, rcx, HW_ACC_R, HW_ACC_W, &pa);
 	if (!hw_is_ok(r))
@@ -173,7 +148,7 @@ static struct hw_result eacceptcopy_locked(struct hw_thread *t)
 		return hw_gp();
 	if (!HW_ALIGNED(rbx, 64) || !HW_ALIGNED(rcx, SGX_PAGE_SIZE) || !HW_ALIGNED(rdx, SGX_PAGE_SIZE))
 		return hw_gp();
-	if (!in_elrange(t, rbx) || !in_elrange(t, rcx) || !in_elrange(t, rdx))
+	if (!hw_in_elrange(t, rbx) || !hw_in_elrange(t, rcx) || !hw_in_elrange(t, rdx))
 		return hw_gp();
 	r = resolve_epc(t, rbx, HW_ACC_R, HW_ACC_R, &pa_si);
 	if (!hw_is_ok(r))
@@ -188,8 +163,8 @@ static struct hw_result eacceptcopy_locked(struct hw_thread *t)
 	r = secinfo_fetch(t, rbx, &si);
 	if (!hw_is_ok(r))
 		return r;
-	if (!secinfo_reserved_clear(&si) || ((si.flags & SGX_SECINFO_W) && !(si.flags & SGX_SECINFO_R)) ||
-	    secinfo_pt(&si) != SGX_PT_REG)
+	if (!hw_secinfo_reserved_clear(&si) || ((si.flags & SGX_SECINFO_W) && !(si.flags & SGX_SECINFO_R)) ||
+	    hw_secinfo_pt(&si) != SGX_PT_REG)
 		return hw_gp();
 
 	struct epcm_entry *src = epcm_peek(m, pa_src);
@@ -231,7 +206,7 @@ static struct hw_result emodpe_locked(struct hw_thread *t)
 		return hw_gp();
 	if (!HW_ALIGNED(rbx, 64) || !HW_ALIGNED(rcx, SGX_PAGE_SIZE))
 		return hw_gp();
-	if (!in_elrange(t, rbx) || !in_elrange(t, rcx))
+	if (!hw_in_elrange(t, rbx) || !hw_in_elrange(t, rcx))
 		return hw_gp();
 	r = resolve_epc(t, rbx, HW_ACC_R, HW_ACC_R, &pa_si);
 	if (!hw_is_ok(r))
@@ -243,7 +218,7 @@ static struct hw_result emodpe_locked(struct hw_thread *t)
 	r = secinfo_fetch(t, rbx, &si);
 	if (!hw_is_ok(r))
 		return r;
-	if (!secinfo_reserved_clear(&si))
+	if (!hw_secinfo_reserved_clear(&si))
 		return hw_gp();
 
 	struct epcm_entry *e = epcm_peek(m, pa);

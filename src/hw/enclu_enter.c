@@ -55,13 +55,6 @@
 #define MXCSR_INIT		  0x1F80U
 #define MXCSR_RESERVED		  0xFFFF0000U
 
-/* Upper bits of a canonical 48-bit address all equal bit 47. */
-static bool canonical(uint64_t a)
-{
-	uint64_t top = a >> 47;
-	return top == 0 || top == 0x1FFFF;
-}
-
 static uint64_t frame_size(const struct sgx_secs *secs)
 {
 	return (uint64_t)secs->ssa_frame_size * SGX_PAGE_SIZE;
@@ -177,7 +170,7 @@ static struct hw_result entry_checks(struct hw_thread *t, bool resume, struct en
 		return f;
 	if (!hw_is_epc(m, en->tcs_pa))
 		return hw_pf_epcm(rbx, ENTRY_ACC);
-	if (!canonical(t->regs.rcx))
+	if (!hw_canonical(t->regs.rcx))
 		return hw_gp();
 	/* TCS busy (another leaf holding it) cannot happen: leaves are serialised. */
 	struct epcm_entry *e = epcm_peek(m, en->tcs_pa);
@@ -193,7 +186,7 @@ static struct hw_result entry_checks(struct hw_thread *t, bool resume, struct en
 	if (!HW_ALIGNED(tcs->ossa, SGX_PAGE_SIZE) || !HW_ALIGNED(tcs->ofsbase, SGX_PAGE_SIZE) ||
 	    !HW_ALIGNED(tcs->ogsbase, SGX_PAGE_SIZE))
 		return hw_gp();
-	if (!canonical(secs->base + tcs->ofsbase) || !canonical(secs->base + tcs->ogsbase))
+	if (!hw_canonical(secs->base + tcs->ofsbase) || !hw_canonical(secs->base + tcs->ogsbase))
 		return hw_gp();
 	uint64_t flags_ok = SGX_TCS_DBGOPTIN;
 	if (m->cfg.attr_allowed & SGX_ATTR_AEXNOTIFY)
@@ -223,12 +216,12 @@ static struct hw_result entry_checks(struct hw_thread *t, bool resume, struct en
 		return f;
 
 	if (!resume) {
-		if (!canonical(secs->base + tcs->oentry))
+		if (!hw_canonical(secs->base + tcs->oentry))
 			return hw_gp();
 	} else {
 		ssa_copy(t, en->secs_pa, en->frame + frame_size(secs) - SGX_GPRSGX_SIZE, &en->gpr, sizeof(en->gpr),
 			 false);
-		if (!canonical(en->gpr.rip) || !canonical(en->gpr.fsbase) || !canonical(en->gpr.gsbase))
+		if (!hw_canonical(en->gpr.rip) || !hw_canonical(en->gpr.fsbase) || !hw_canonical(en->gpr.gsbase))
 			return hw_gp();
 		if (!xsave_restorable(t, en))
 			return hw_gp();
@@ -367,7 +360,7 @@ static struct hw_result eexit_locked(struct hw_thread *t)
 {
 	if (!t->in_enclave)
 		return hw_gp();
-	if (!canonical(t->regs.rbx))
+	if (!hw_canonical(t->regs.rbx))
 		return hw_gp();
 	/* RSP, RBP and the other GPRs stay as the enclave left them. */
 	t->regs.rip = t->regs.rbx;

@@ -143,6 +143,49 @@ static inline bool epcm_is(const struct epcm_entry *e, uint8_t pt, uint64_t secs
 	return e && e->valid && e->pt == pt && e->enclave_secs == secs && e->enclave_address == lin;
 }
 
+/* ---- small checks shared by the leaves ---- */
+
+static inline bool hw_all_zero(const void *p, size_t n)
+{
+	const uint8_t *b = p;
+	for (size_t i = 0; i < n; i++)
+		if (b[i])
+			return false;
+	return true;
+}
+
+/* Upper bits of a canonical 48-bit address all equal bit 47. */
+static inline bool hw_canonical(uint64_t a)
+{
+	uint64_t top = a >> 47;
+	return top == 0 || top == 0x1FFFF;
+}
+
+/* Is lin inside the current enclave's ELRANGE? (t must be in enclave mode) */
+static inline bool hw_in_elrange(struct hw_thread *t, uint64_t lin)
+{
+	const struct sgx_secs *s = secs_of(t->m, t->secs_pa);
+	return lin >= s->base && lin - s->base < s->size;
+}
+
+/* #PF for an EPC operand of ENCLS that is not EPC or has the wrong EPCM state (W when the leaf changes it). */
+static inline struct hw_result hw_pf_encls(uint64_t addr, bool write)
+{
+	return hw_pf_epcm(addr, write ? HW_ACC_W : HW_ACC_R);
+}
+
+/* SECINFO fields the architecture reserves are zero? */
+static inline bool hw_secinfo_reserved_clear(const struct sgx_secinfo *si)
+{
+	return !(si->flags & ~SGX_SECINFO_VALID_MASK) && hw_all_zero(si->reserved, sizeof(si->reserved));
+}
+
+/* The page type a SECINFO names. */
+static inline uint8_t hw_secinfo_pt(const struct sgx_secinfo *si)
+{
+	return (uint8_t)((si->flags & SGX_SECINFO_PT_MASK) >> SGX_SECINFO_PT_SHIFT);
+}
+
 /* Is the SECS at secs_pa a valid PT_SECS page? */
 bool hw_secs_valid(struct hw_machine *m, uint64_t secs_pa);
 

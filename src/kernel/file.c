@@ -1,0 +1,302 @@
+/* SPDX-License-Identifier: MIT */
+/* The kernel object, the device files (/dev/sgx_enclave, /dev/sgx_provision) and user-memory access. */
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+/* Architectural reserved ATTRIBUTES bits as Linux counts them (bit 3, CET's bit 6, 9:8, 63:11). */
+#define LINUX_ATTR_RESERVED (0x8ULL | 0x40ULL | 0x300ULL | ~0x7FFULL)
+
+/*
+ * copy_from_user/copy_to_user: the caller's memory is this process's, so a
+ * bad pointer must give EFAULT instead of a crash.  process_vm_readv on
+ * ourselves reads through the page tables with the kernel's checks.
+ */
+int copy_from_user(void *dst, uint64_t src, size_t len)
+{
+	if (!len)
+		return 0;
+	struct iovec local = {.iov_base = dst, .iov_len = len};
+	struct iovec remote = {.iov_base = (void *)(uintptr_t)src, .iov_len = len};
+	ssize_t n = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
+	return n == (ssize_t)len ? 0 : -EFAULT;
+}
+
+int copy_to_user(uint64_t dst, const void *src, size_t len)
+{
+	if (!len)
+		return 0;
+	struct iovec local = {.iov_base = (void *)src, .iov_len = len};
+	struct iovec remote = {.iov_base = (void *)(uintptr_t)dst, .iov_len = len};
+	ssize_t n = process_vm_writev(getpid(), &local, 1, &remote, 1, 0);
+	return n == (ssize_t)len ? 0 : -EFAULT;
+}
+
+void sgxk_config_default(struct sgxk_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	hw_config_default(&c->hw);
+	c->dyn_policy = SGXK_DYN_RWX;
+}
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	if (err && errlen)
+		vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static bool translate(const struct hw_mmu *mmu, uint64_t lin, unsigned acc, uint64_t *pa, uint32_t *err);
+
+int sgxk_create(const struct sgxk_config *c, struct sgxk **out, char *err, size_t errlen)
+{
+	if (c->n_exec_allow_mrsigner > SGXK_ALLOW_MAX || c->n_exec_allow_mrenclave > SGXK_ALLOW_MAX)
+		return fail(err, errlen, "at most %d allowlist entries", SGXK_ALLOW_MAX);
+	struct sgxk *k = calloc(1, sizeof(*k));
+	if (!k)
+		return fail(err, errlen, "out of memory");
+	if (hw_machine_create(&c->hw, &k->m, err, errlen) < 0) {
+		free(k);
+		return -1;
+	}
+	k->mmu.translate = translate;
+	k->cfg = *c;
+	k->sgx2 = !c->hw.sgx1_only;
+	struct hw_cpuid l0 = hw_cpuid12(k->m, 0), l1 = hw_cpuid12(k->m, 1);
+	k->misc_reserved = ~(uint64_t)l0.ebx | ~1ULL;
+	k->attr_reserved = ~((uint64_t)l1.eax | (uint64_t)l1.ebx << 32) | LINUX_ATTR_RESERVED;
+	k->xfrm_reserved = ~((uint64_t)l1.ecx | (uint64_t)l1.edx << 32);
+	pthread_mutex_init(&k->mm_lock, NULL);
+	pthread_mutex_init(&k->pt_lock, NULL);
+	pthread_mutex_init(&k->lru_lock, NULL);
+	pthread_mutex_init(&k->files_lock, NULL);
+	pthread_mutex_init(&k->threads_lock, NULL);
+	*out = k;
+	return 0;
+}
+
+void sgxk_destroy(struct sgxk *k)
+{
+	if (!k)
+		return;
+	/* Process exit: every mapping and file goes, and with them the enclaves. */
+	while (k->vmas)
+		sgxk_munmap(k, k->vmas->start, k->vmas->end - k->vmas->start);
+	while (k->files)
+		sgx_file_close(k->files);
+	while (k->threads) {
+		struct sgxk_thread *t = k->threads;
+		k->threads = t->next;
+		free(t);
+	}
+	hw_machine_destroy(k->m);
+	pthread_mutex_destroy(&k->mm_lock);
+	pthread_mutex_destroy(&k->pt_lock);
+	pthread_mutex_destroy(&k->lru_lock);
+	pthread_mutex_destroy(&k->files_lock);
+	pthread_mutex_destroy(&k->threads_lock);
+	free(k);
+}
+
+struct hw_machine *sgxk_machine(struct sgxk *k)
+{
+	return k->m;
+}
+
+const struct hw_mmu *sgxk_mmu(struct sgxk *k)
+{
+	return &k->mmu;
+}
+
+int sgxk_open(struct sgxk *k, enum sgx_dev dev, struct sgx_file **out)
+{
+	/* The driver registers its nodes only with flexible launch control. */
+	if (k->cfg.hw.lehash_locked)
+		return -ENODEV;
+	if (dev != SGX_DEV_ENCLAVE && dev != SGX_DEV_PROVISION)
+		return -ENODEV;
+	struct sgx_file *f = calloc(1, sizeof(*f));
+	if (!f)
+		return -ENOMEM;
+	f->k = k;
+	f->dev = dev;
+	f->fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (f->fd < 0) {
+		int e = errno;
+		free(f);
+		return -e;
+	}
+	if (dev == SGX_DEV_ENCLAVE) {
+		f->encl = encl_new(k);
+		if (!f->encl) {
+			close(f->fd);
+			free(f);
+			return -ENOMEM;
+		}
+	}
+	pthread_mutex_lock(&k->files_lock);
+	f->next = k->files;
+	k->files = f;
+	pthread_mutex_unlock(&k->files_lock);
+	*out = f;
+	return 0;
+}
+
+void sgx_file_close(struct sgx_file *f)
+{
+	struct sgxk *k = f->k;
+	pthread_mutex_lock(&k->files_lock);
+	for (struct sgx_file **pf = &k->files; *pf; pf = &(*pf)->next) {
+		if (*pf == f) {
+			*pf = f->next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&k->files_lock);
+	close(f->fd);
+	if (f->encl)
+		encl_put(f->encl);
+	free(f);
+}
+
+int sgx_file_fd(const struct sgx_file *f)
+{
+	return f->fd;
+}
+
+uint64_t sgx_file_secs_pa(const struct sgx_file *f)
+{
+	return f->encl && (f->encl->flags & ENCL_CREATED) ? f->encl->secs_pa : 0;
+}
+
+uint64_t sgx_file_frame(const struct sgx_file *f, uint64_t addr)
+{
+	if (!f->encl || !encl_in_range(f->encl, addr))
+		return 0;
+	return encl_frame(f->encl, addr & ~(KPAGE - 1));
+}
+
+/* The file behind a descriptor number, if it is one of ours (SGX_IOC_ENCLAVE_PROVISION). */
+static bool fd_is_provision(struct sgxk *k, uint64_t fd)
+{
+	bool ok = false;
+	pthread_mutex_lock(&k->files_lock);
+	for (struct sgx_file *f = k->files; f; f = f->next)
+		if ((uint64_t)f->fd == fd && f->dev == SGX_DEV_PROVISION)
+			ok = true;
+	pthread_mutex_unlock(&k->files_lock);
+	return ok;
+}
+
+/* SGX_IOC_ENCLAVE_PROVISION: PROVISIONKEY becomes allowed (no state check, as in Linux). */
+static long sgx_ioc_provision(struct sgx_file *f, unsigned long arg)
+{
+	struct sgx_enclave_provision p;
+	if (copy_from_user(&p, arg, sizeof(p)))
+		return -EFAULT;
+	if (!fd_is_provision(f->k, p.fd))
+		return -EINVAL;
+	pthread_mutex_lock(&f->encl->lock);
+	f->encl->attributes_mask |= SGX_ATTR_PROVISIONKEY;
+	pthread_mutex_unlock(&f->encl->lock);
+	return 0;
+}
+
+long sgx_file_ioctl(struct sgx_file *f, unsigned long cmd, unsigned long arg)
+{
+	/* /dev/sgx_provision has no ioctls. */
+	if (f->dev != SGX_DEV_ENCLAVE)
+		return -ENOTTY;
+	struct sgx_encl *e = f->encl;
+	bool busy = false;
+	if (!atomic_compare_exchange_strong(&e->ioctl_busy, &busy, true))
+		return -EBUSY;
+	long ret = cmd == SGX_IOC_ENCLAVE_PROVISION ? sgx_ioc_provision(f, arg) : sgx_ioctl(e, cmd, arg);
+	atomic_store(&e->ioctl_busy, false);
+	return ret;
+}
+
+void sgxk_set_kick(struct sgxk *k, sgxk_kick_fn kick, void *arg)
+{
+	pthread_mutex_lock(&k->threads_lock);
+	k->kick = kick;
+	k->kick_arg = arg;
+	pthread_mutex_unlock(&k->threads_lock);
+}
+
+void sgxk_thread_register(struct sgxk *k, struct hw_thread *t)
+{
+	struct sgxk_thread *n = malloc(sizeof(*n));
+	if (!n) {
+		fprintf(stderr, "sgxemu: out of memory registering a thread\n");
+		abort();
+	}
+	n->t = t;
+	pthread_mutex_lock(&k->threads_lock);
+	n->next = k->threads;
+	k->threads = n;
+	pthread_mutex_unlock(&k->threads_lock);
+}
+
+void sgxk_thread_unregister(struct sgxk *k, struct hw_thread *t)
+{
+	pthread_mutex_lock(&k->threads_lock);
+	for (struct sgxk_thread **pp = &k->threads; *pp; pp = &(*pp)->next) {
+		if ((*pp)->t == t) {
+			struct sgxk_thread *d = *pp;
+			*pp = d->next;
+			free(d);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&k->threads_lock);
+}
+
+/*
+ * The process page tables as the CPU walks them: an enclave VMA covers lin,
+ * the page has a PTE, and the VMA's protection allows the access.  Only
+ * enclave VMAs are modelled: an address in an ELRANGE without a VMA is not
+ * present, any other address is ordinary process memory and translates to
+ * itself.
+ */
+static bool translate(const struct hw_mmu *mmu, uint64_t lin, unsigned acc, uint64_t *pa, uint32_t *err)
+{
+	struct sgxk *k = (struct sgxk *)mmu;
+	pthread_mutex_lock(&k->pt_lock);
+	struct sgx_vma *v = vma_find(k, lin);
+	if (!v) {
+		bool elrange = false;
+		for (struct sgx_encl *e = k->pt_encls; e && !elrange; e = e->next_pt)
+			elrange = lin >= e->base && lin - e->base < e->size;
+		pthread_mutex_unlock(&k->pt_lock);
+		if (elrange) {
+			*err = 0;
+			return false;
+		}
+		*pa = lin;
+		return true;
+	}
+	struct sgx_encl *e = v->encl;
+	struct encl_page *p = encl_in_range(e, lin) ? encl_page_at(e, lin) : NULL;
+	bool ok = false;
+	if (!p || !p->pte) {
+		*err = 0;
+	} else if (((acc & HW_ACC_W) && !(v->prot & PROT_WRITE)) || ((acc & HW_ACC_X) && !(v->prot & PROT_EXEC)) ||
+		   v->prot == PROT_NONE) {
+		*err = PF_P;
+	} else {
+		*pa = encl_frame(e, lin & ~0xFFFULL) | (lin & 0xFFF);
+		ok = true;
+	}
+	pthread_mutex_unlock(&k->pt_lock);
+	return ok;
+}

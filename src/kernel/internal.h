@@ -1,0 +1,240 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Private to src/kernel: the kernel, enclave, page, VMA and file objects.
+ *
+ * Locks, in the order they nest (never take one to the left while holding
+ * one to its right):
+ *
+ *   k->files_lock -> k->mm_lock  ->  encl->lock  ->  k->lru_lock, k->threads_lock
+ *                              \->  m->lock (any hw call)  ->  k->pt_lock
+ *
+ * - k->mm_lock (the mmap lock): VMA list changes, mmap/mprotect/munmap and
+ *   the fault handler.
+ * - encl->lock (the enclave mutex): held per page of every operation; it
+ *   guards the enclave's page records and state.  Held across ENCLS calls.
+ * - k->lru_lock: the reclaimer's LRU and each page's lru/reclaiming fields.
+ * - k->pt_lock (the page-table lock): the VMA list and each page's PTE and
+ *   host protection, and insertion/removal in the page index.  It is what
+ *   the mmu callback takes, from inside hw (under m->lock), so nothing is
+ *   ever called into hw while it is held.
+ */
+#ifndef SGXEMU_KERNEL_INTERNAL_H
+#define SGXEMU_KERNEL_INTERNAL_H
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/mman.h>
+
+#include <asm/sgx.h>
+
+#include "kernel.h"
+
+#define KPAGE	  4096ULL
+#define KPROT_RWX (PROT_READ | PROT_WRITE | PROT_EXEC)
+
+/* Page records per index chunk; also the pages one VA page can hold. */
+#define ENCL_CHUNK 512U
+
+/* Reclaim watermarks (spec/linux-driver.md §3, §7). */
+#define SGX_NR_LOW_PAGES  32
+#define SGX_NR_HIGH_PAGES 64
+#define SGX_NR_TO_SCAN	  16
+
+/* One enclave page as the driver knows it (struct sgx_encl_page). */
+struct encl_page {
+	struct sgx_encl *encl;
+	uint64_t addr;	  /* linear address */
+	uint8_t type;	  /* SGX_PT_REG / SGX_PT_TCS / SGX_PT_TRIM: what the driver believes */
+	uint8_t max_prot; /* vm_max_prot_bits (PROT_*) */
+	bool dynamic;	  /* EAUG'd (the policy's W^X rule applies) */
+	bool resident;	  /* in the EPC (else in the backing store) */
+	/* guarded by k->pt_lock */
+	bool pte;	   /* the PTE is present */
+	uint8_t host_prot; /* protection of the host mapping now */
+	/* guarded by k->lru_lock */
+	bool on_lru;
+	bool reclaiming;  /* held by the reclaimer */
+	uint32_t va_slot; /* evicted: VA page index * 512 + slot */
+	struct encl_page *lru_prev, *lru_next;
+};
+
+struct va_page {
+	uint64_t pa;
+	uint64_t used[SGX_VA_SLOTS / 64];
+	unsigned nused;
+};
+
+/* Enclave flags (encl->flags, under encl->lock; CREATED/INITIALIZED are read racily only as hints). */
+#define ENCL_CREATED	 0x1U
+#define ENCL_INITIALIZED 0x2U
+#define ENCL_DEBUG	 0x4U
+
+struct sgx_encl {
+	struct sgxk *k;
+	pthread_mutex_t lock;
+	atomic_uint refs;	/* the file, each VMA, the reclaimer while it holds pages */
+	atomic_bool ioctl_busy; /* SGX_ENCL_IOCTL */
+	unsigned flags;
+	uint64_t base, size;
+	uint64_t attributes, xfrm;
+	uint32_t miscselect;
+	uint64_t attributes_mask;
+	uint64_t window; /* frames of the ELRANGE: frame of addr = window + (addr - base) */
+	uint64_t window_size;
+	uint64_t secs_pa; /* the SECS frame (its own window) */
+	bool secs_resident;
+	uint32_t secs_va_slot;
+	uint64_t children;	    /* resident child pages */
+	struct encl_page ***chunks; /* page index: chunks[i][j] = page of index i*512+j */
+	size_t nchunks;
+	uint64_t page_cnt; /* pages incl. the SECS, for VA growth */
+	struct va_page *va;
+	size_t nva, cap_va;
+	uint8_t *backing; /* data at idx*4096, PCMD at (size+4096) + idx*128 */
+	size_t backing_size;
+	uint8_t dyn_max_prot;	  /* ceiling of dynamic pages (policy) */
+	bool dyn_wx_exclusive;	  /* dynamic pages never mapped W and X at once */
+	struct sgx_encl *next;	  /* k->encls */
+	struct sgx_encl *next_pt; /* k->pt_encls (k->pt_lock) */
+};
+
+/* An enclave mapping (struct vm_area_struct of an SGX file). */
+struct sgx_vma {
+	uint64_t start, end;
+	int prot;
+	struct sgx_encl *encl;
+	struct sgx_vma *next; /* sorted by address */
+};
+
+struct sgx_file {
+	struct sgxk *k;
+	enum sgx_dev dev;
+	int fd;		       /* a real descriptor: unique number in the process */
+	struct sgx_encl *encl; /* SGX_DEV_ENCLAVE */
+	struct sgx_file *next;
+};
+
+struct sgxk_thread {
+	struct hw_thread *t;
+	struct sgxk_thread *next;
+};
+
+struct sgxk {
+	struct hw_mmu mmu; /* first: sgxk_mmu() hands out &k->mmu */
+	struct hw_machine *m;
+	struct sgxk_config cfg;
+	bool sgx2;
+	uint64_t misc_reserved, attr_reserved, xfrm_reserved;
+
+	pthread_mutex_t mm_lock;
+	pthread_mutex_t pt_lock;
+	pthread_mutex_t lru_lock;
+	pthread_mutex_t files_lock;   /* the files and encls lists */
+	pthread_mutex_t threads_lock; /* threads list and kick (taken under encl->lock) */
+
+	struct sgx_vma *vmas;
+	struct sgx_file *files;
+	struct sgx_encl *encls;
+	struct sgx_encl *pt_encls; /* created enclaves, for the page walk (k->pt_lock) */
+	struct sgxk_thread *threads;
+	sgxk_kick_fn kick;
+	void *kick_arg;
+
+	struct encl_page *lru_head, *lru_tail;
+};
+
+/* ---- user memory (file.c) ---- */
+int copy_from_user(void *dst, uint64_t src, size_t len);
+int copy_to_user(uint64_t dst, const void *src, size_t len);
+
+/* ---- enclave object (encl.c) ---- */
+struct sgx_encl *encl_new(struct sgxk *k);
+void encl_get(struct sgx_encl *e);
+/* Drop a reference; the last one tears the enclave down (spec §8). */
+void encl_put(struct sgx_encl *e);
+
+/* Frame of the page at linear addr (no check). */
+static inline uint64_t encl_frame(const struct sgx_encl *e, uint64_t addr)
+{
+	return e->window + (addr - e->base);
+}
+
+static inline bool encl_in_range(const struct sgx_encl *e, uint64_t addr)
+{
+	return (e->flags & ENCL_CREATED) && addr >= e->base && addr - e->base < e->size;
+}
+
+/* Page record at addr or NULL (encl->lock or k->pt_lock held). */
+struct encl_page *encl_page_at(struct sgx_encl *e, uint64_t addr);
+/* Insert a new record (encl->lock held). Return: 0, -EBUSY if present, -ENOMEM. */
+int encl_page_insert(struct sgx_encl *e, struct encl_page *p);
+/* Remove and free a record (encl->lock held; not on the LRU, not being reclaimed). */
+void encl_page_remove(struct sgx_encl *e, struct encl_page *p);
+
+/* Reserve one EPC frame. reclaim: may run the reclaimer (no enclave lock held). Return: 0, -ENOMEM, -EBUSY. */
+int sgx_epc_get(struct sgxk *k, bool reclaim);
+void sgx_epc_put(struct sgxk *k);
+
+/* VA capacity for one more page (sgx_encl_grow; encl->lock held). Return: 0, -ENOMEM, -EBUSY. */
+int encl_grow(struct sgx_encl *e);
+/* Undo one encl_grow (the page was not added). */
+void encl_shrink(struct sgx_encl *e);
+/* Take / give back a free VA slot (encl->lock held). Return: false when none is free. */
+bool encl_va_slot_alloc(struct sgx_encl *e, uint32_t *slot);
+void encl_va_slot_free(struct sgx_encl *e, uint32_t slot);
+uint64_t encl_va_slot_pa(const struct sgx_encl *e, uint32_t slot);
+
+/*
+ * Page lookup for ioctls and faults (sgx_encl_load_page; encl->lock held):
+ * swapped-out pages are reloaded (SECS first).
+ * Return: the page, or NULL with *err = -EFAULT (none), -EAGAIN (being reclaimed), -EBUSY (no free EPC).
+ */
+struct encl_page *encl_load_page(struct sgx_encl *e, uint64_t addr, int *err);
+
+/* Make p reclaimable / not (LRU membership). */
+void lru_add(struct sgxk *k, struct encl_page *p);
+/* Return: false while the reclaimer holds p. */
+bool lru_del(struct sgxk *k, struct encl_page *p);
+
+/* Kick every registered thread inside e out (encl->lock held). */
+void encl_kick_threads(struct sgx_encl *e);
+/* ETRACK, forcing threads out and retrying once when the previous cycle is open. Return: 0 or -EFAULT. */
+int encl_track(struct sgx_encl *e);
+
+/* ---- mappings (vma.c) ---- */
+struct sgx_vma *vma_find(struct sgxk *k, uint64_t addr); /* k->pt_lock held */
+/* Recompute the host protection of page p (encl->lock held). */
+void vma_refresh_page(struct sgx_encl *e, struct encl_page *p);
+/* Drop the PTE of p: host PROT_NONE (encl->lock held). */
+void vma_zap_page(struct sgx_encl *e, struct encl_page *p);
+/* After ECREATE: map the ELRANGE parts of e's existing VMAs onto its frames. */
+void vma_attach_encl(struct sgx_encl *e);
+/* May [start,end) be mapped with prot (sgx_encl_may_map)? Return: 0 or -EACCES. */
+int encl_may_map(struct sgx_encl *e, uint64_t start, uint64_t end, int prot);
+
+/* ---- policy (policy.c) ---- */
+/* Set e's dynamic-page ceiling and W^X rule once its identity is known (at INIT; encl->lock held). */
+void policy_apply(struct sgx_encl *e, const uint8_t mrsigner[32], const uint8_t mrenclave[32]);
+/* The policy's extra rule on mapping a page with prot (W^X for dynamic pages). */
+bool policy_prot_allowed(const struct sgx_encl *e, const struct encl_page *p, int prot);
+
+/* ---- reclaimer (reclaim.c) ---- */
+/* Swap in p (encl->lock held). Return: 0, -EBUSY (no free frame), -EIO (ELDU failed). */
+int encl_eldu(struct sgx_encl *e, struct encl_page *p);
+/* Swap in the SECS if it was evicted (encl->lock held). */
+int encl_eldu_secs(struct sgx_encl *e);
+
+/* ---- faults (fault.c) ---- */
+/*
+ * EAUG a page at addr with ceiling max_prot (encl->lock held, enclave
+ * initialised).  pte: insert the PTE when a VMA within the ceiling covers
+ * addr.  Return: 0, -EBUSY (no free EPC frame: reclaim and retry), -EEXIST
+ * (a page is there), -ENOMEM, -EFAULT (EAUG failed).
+ */
+int encl_augment(struct sgx_encl *e, uint64_t addr, uint8_t max_prot, bool pte);
+
+/* ---- ioctls (ioctl.c) ---- */
+long sgx_ioctl(struct sgx_encl *e, unsigned long cmd, unsigned long arg);
+
+#endif /* SGXEMU_KERNEL_INTERNAL_H */

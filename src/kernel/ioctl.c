@@ -1,0 +1,642 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The enclave ioctls (spec/linux-driver.md §3), with the structs and
+ * numbers of <asm/sgx.h>, plus SGX_IOC_ENCLAVE_AUGMENT_PAGES
+ * (include/sgxemu/ext.h).  sgx_ioc_* copy in, validate and copy out;
+ * encl_* do the work, one page at a time under the enclave mutex.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "crypto.h"
+#include "internal.h"
+#include "sgxemu/ext.h"
+
+/* Flags bits a SECINFO given to ADD_PAGES may have: R, W, X and the page type. */
+#define SECINFO_ADD_ALLOWED (SGX_SECINFO_PERM_MASK | SGX_SECINFO_PT_MASK)
+
+static bool all_zero(const void *p, size_t n)
+{
+	const uint8_t *b = p;
+	for (size_t i = 0; i < n; i++)
+		if (b[i])
+			return false;
+	return true;
+}
+
+static uint8_t secinfo_pt(uint64_t flags)
+{
+	return (uint8_t)((flags & SGX_SECINFO_PT_MASK) >> SGX_SECINFO_PT_SHIFT);
+}
+
+/* The common offset/length check of ADD_PAGES and the SGX2 ioctls. */
+static int check_range(const struct sgx_encl *e, uint64_t offset, uint64_t length)
+{
+	if ((offset & (KPAGE - 1)) || !length || (length & (KPAGE - 1)))
+		return -EINVAL;
+	if (offset + length < offset)
+		return -EINVAL;
+	if (offset + length - KPAGE >= e->size)
+		return -EINVAL;
+	return 0;
+}
+
+/* Reclaim directly while the EPC is nearly full (before each page of an SGX2 ioctl). */
+static void reclaim_direct(struct sgxk *k)
+{
+	if (hw_epc_frames_free(k->m) < SGX_NR_LOW_PAGES)
+		sgxk_reclaim(k, SGX_NR_TO_SCAN);
+}
+
+/* Make n frames free, reclaiming as needed. Return: 0 or -ENOMEM. */
+static int epc_headroom(struct sgxk *k, uint64_t n)
+{
+	while (hw_epc_frames_free(k->m) < n)
+		if (sgxk_reclaim(k, SGX_NR_TO_SCAN) == 0)
+			return -ENOMEM;
+	return 0;
+}
+
+/* ---- CREATE ---- */
+
+static int encl_create(struct sgx_encl *e, struct sgx_secs *secs)
+{
+	struct sgxk *k = e->k;
+	if (!secs->size || (secs->size & (secs->size - 1)))
+		return -EINVAL;
+	/* A VA page and the SECS; the reclaimer may run for them. */
+	int ret = epc_headroom(k, 2);
+	if (ret)
+		return ret;
+	uint64_t wsize = secs->size < KPAGE ? KPAGE : secs->size;
+	uint64_t window = hw_epc_window_alloc(k->m, wsize);
+	uint64_t secs_pa = hw_epc_window_alloc(k->m, KPAGE);
+	size_t backing_size = 0;
+	void *backing = MAP_FAILED;
+	if (window && secs_pa) {
+		uint64_t pages = secs->size / KPAGE + 1;
+		backing_size =
+		    (size_t)((secs->size + KPAGE + pages * sizeof(struct sgx_pcmd) + KPAGE - 1) & ~(KPAGE - 1));
+		backing = mmap(NULL, backing_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+			       -1, 0);
+	}
+	size_t nchunks = (size_t)((secs->size / KPAGE + ENCL_CHUNK - 1) / ENCL_CHUNK);
+	struct encl_page ***chunks = calloc(nchunks ? nchunks : 1, sizeof(*chunks));
+	if (!window || !secs_pa || backing == MAP_FAILED || !chunks) {
+		ret = -ENOMEM;
+		goto err_mem;
+	}
+	madvise(backing, backing_size, MADV_DONTFORK);
+
+	pthread_mutex_lock(&e->lock);
+	ret = encl_grow(e);
+	if (ret) {
+		ret = -ENOMEM;
+		goto err_unlock;
+	}
+	ret = sgx_epc_get(k, false);
+	if (ret) {
+		ret = -ENOMEM;
+		goto err_shrink;
+	}
+	struct sgx_secinfo si = {0};
+	struct sgx_pageinfo pi = {.srcpge = (uint64_t)(uintptr_t)secs, .secinfo = (uint64_t)(uintptr_t)&si};
+	struct hw_result r = encls_ecreate(k->m, NULL, (uint64_t)(uintptr_t)&pi, secs_pa);
+	if (!hw_is_ok(r)) {
+		ret = -EIO;
+		goto err_epc;
+	}
+	e->base = secs->base;
+	e->size = secs->size;
+	e->attributes = secs->attributes;
+	e->xfrm = secs->xfrm;
+	e->miscselect = secs->miscselect;
+	e->window = window;
+	e->window_size = wsize;
+	e->secs_pa = secs_pa;
+	e->secs_resident = true;
+	e->backing = backing;
+	e->backing_size = backing_size;
+	e->chunks = chunks;
+	e->nchunks = nchunks;
+	if (secs->attributes & SGX_ATTR_DEBUG)
+		e->flags |= ENCL_DEBUG;
+	e->flags |= ENCL_CREATED;
+	vma_attach_encl(e);
+	pthread_mutex_unlock(&e->lock);
+
+	pthread_mutex_lock(&k->files_lock);
+	e->next = k->encls;
+	k->encls = e;
+	pthread_mutex_unlock(&k->files_lock);
+	return 0;
+
+err_epc:
+	sgx_epc_put(k);
+err_shrink:
+	encl_shrink(e);
+err_unlock:
+	pthread_mutex_unlock(&e->lock);
+err_mem:
+	free(chunks);
+	if (backing != MAP_FAILED)
+		munmap(backing, backing_size);
+	if (secs_pa)
+		hw_epc_window_free(k->m, secs_pa, KPAGE);
+	if (window)
+		hw_epc_window_free(k->m, window, wsize);
+	return ret;
+}
+
+static long sgx_ioc_enclave_create(struct sgx_encl *e, unsigned long arg)
+{
+	if (e->flags & ENCL_CREATED)
+		return -EINVAL;
+	struct sgx_enclave_create c;
+	if (copy_from_user(&c, arg, sizeof(c)))
+		return -EFAULT;
+	static _Thread_local struct sgx_secs secs __attribute__((aligned(4096)));
+	if (copy_from_user(&secs, c.src, sizeof(secs)))
+		return -EFAULT;
+	return encl_create(e, &secs);
+}
+
+/* ---- ADD_PAGES ---- */
+
+static int validate_secinfo(const struct sgx_secinfo *si)
+{
+	uint64_t perm = si->flags & SGX_SECINFO_PERM_MASK;
+	uint8_t pt = secinfo_pt(si->flags);
+	if (pt != SGX_PT_REG && pt != SGX_PT_TCS)
+		return -EINVAL;
+	if ((perm & SGX_SECINFO_W) && !(perm & SGX_SECINFO_R))
+		return -EINVAL;
+	if (pt == SGX_PT_TCS && perm)
+		return -EINVAL;
+	if (si->flags & ~SECINFO_ADD_ALLOWED)
+		return -EINVAL;
+	if (!all_zero(si->reserved, sizeof(si->reserved)))
+		return -EINVAL;
+	return 0;
+}
+
+/* Is the source page of an add in a mapping without VM_MAYEXEC (our own device on a noexec /dev)? */
+static bool src_noexec(struct sgxk *k, uint64_t src)
+{
+	if (!k->cfg.noexec_dev)
+		return false;
+	return sgxk_owns(k, src);
+}
+
+static int encl_add_page(struct sgx_encl *e, uint64_t src, uint64_t offset, const struct sgx_secinfo *si,
+			 uint64_t flags)
+{
+	struct sgxk *k = e->k;
+	static _Thread_local uint8_t page[KPAGE] __attribute__((aligned(4096)));
+	struct encl_page *p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	uint8_t pt = secinfo_pt(si->flags);
+	*p = (struct encl_page){.encl = e,
+				.addr = e->base + offset,
+				.type = pt,
+				.max_prot = pt == SGX_PT_TCS ? (PROT_READ | PROT_WRITE) : (uint8_t)(si->flags & 7),
+				.resident = true};
+	int ret = sgx_epc_get(k, true);
+	if (ret)
+		goto err_free;
+	/* A new VA page may be due: make room for it while reclaiming is allowed. */
+	if (e->page_cnt % ENCL_CHUNK == 0 && epc_headroom(k, 1)) {
+		ret = -ENOMEM;
+		goto err_epc;
+	}
+	pthread_mutex_lock(&e->lock);
+	ret = encl_grow(e);
+	if (ret) {
+		ret = ret == -EBUSY ? -ENOMEM : ret;
+		goto err_unlock;
+	}
+	ret = encl_page_insert(e, p);
+	if (ret)
+		goto err_shrink;
+	if (src_noexec(k, src)) {
+		ret = -EACCES;
+		goto err_remove;
+	}
+	if (copy_from_user(page, src, KPAGE)) {
+		ret = -EFAULT;
+		goto err_remove;
+	}
+	uint64_t frame = encl_frame(e, p->addr);
+	struct sgx_pageinfo pi = {.linaddr = p->addr,
+				  .srcpge = (uint64_t)(uintptr_t)page,
+				  .secinfo = (uint64_t)(uintptr_t)si,
+				  .secs = e->secs_pa};
+	struct hw_result r = encls_eadd(k->m, NULL, (uint64_t)(uintptr_t)&pi, frame);
+	if (!hw_is_ok(r)) {
+		ret = -EIO;
+		goto err_remove;
+	}
+	if (flags & SGX_PAGE_MEASURE) {
+		for (unsigned i = 0; i < 16; i++) {
+			r = encls_eextend(k->m, NULL, e->secs_pa, frame + 256 * i);
+			if (!hw_is_ok(r)) {
+				/* The measurement already changed; the page is dropped again. */
+				encls_eremove(k->m, frame);
+				ret = -EIO;
+				goto err_remove;
+			}
+		}
+	}
+	e->children++;
+	lru_add(k, p);
+	pthread_mutex_unlock(&e->lock);
+	return 0;
+
+err_remove:
+	encl_page_remove(e, p);
+	p = NULL;
+err_shrink:
+	encl_shrink(e);
+err_unlock:
+	pthread_mutex_unlock(&e->lock);
+err_epc:
+	sgx_epc_put(k);
+err_free:
+	free(p);
+	return ret;
+}
+
+static long sgx_ioc_enclave_add_pages(struct sgx_encl *e, unsigned long arg)
+{
+	if (!(e->flags & ENCL_CREATED) || (e->flags & ENCL_INITIALIZED))
+		return -EINVAL;
+	struct sgx_enclave_add_pages a;
+	if (copy_from_user(&a, arg, sizeof(a)))
+		return -EFAULT;
+	if (a.src & (KPAGE - 1))
+		return -EINVAL;
+	if (check_range(e, a.offset, a.length))
+		return -EINVAL;
+	struct sgx_secinfo si;
+	if (copy_from_user(&si, a.secinfo, sizeof(si)))
+		return -EFAULT;
+	if (validate_secinfo(&si))
+		return -EINVAL;
+	uint64_t c;
+	long ret = 0;
+	for (c = 0; c < a.length; c += KPAGE) {
+		ret = encl_add_page(e, a.src + c, a.offset + c, &si, a.flags);
+		if (ret)
+			break;
+	}
+	a.count = c;
+	if (copy_to_user(arg + offsetof(struct sgx_enclave_add_pages, count), &a.count, sizeof(a.count)))
+		return -EFAULT;
+	return ret;
+}
+
+/* ---- INIT ---- */
+
+#define EINIT_TRIES  20
+#define EINIT_ROUNDS 50
+
+static int encl_init(struct sgx_encl *e, const struct sgx_sigstruct *sig, const void *token)
+{
+	struct sgxk *k = e->k;
+	uint8_t mrsigner[32];
+	crypto_sha256(sig->modulus, sizeof(sig->modulus), mrsigner);
+	pthread_mutex_lock(&e->lock);
+	struct hw_result r = hw_ok();
+	for (unsigned round = 0; round < EINIT_ROUNDS; round++) {
+		for (unsigned i = 0; i < EINIT_TRIES; i++) {
+			/* Flexible launch control: the signer itself is the allowed launcher. */
+			for (unsigned n = 0; n < 4; n++) {
+				uint64_t v;
+				memcpy(&v, mrsigner + 8 * n, 8);
+				hw_wrmsr_lehash(k->m, n, v);
+			}
+			r = encls_einit(k->m, NULL, (uint64_t)(uintptr_t)sig, e->secs_pa, (uint64_t)(uintptr_t)token);
+			if (!hw_is_code(r, SGX_UNMASKED_EVENT))
+				break;
+		}
+		if (!hw_is_code(r, SGX_UNMASKED_EVENT))
+			break;
+		nanosleep(&(struct timespec){.tv_nsec = 20 * 1000 * 1000}, NULL);
+	}
+	int ret = 0;
+	if (r.kind == HW_FAULT) {
+		ret = -EIO;
+	} else if (r.kind == HW_CODE) {
+		ret = -EPERM;
+	} else {
+		struct hw_secs_view v;
+		uint8_t mrenclave[32] = {0};
+		if (hw_secs_get(k->m, e->secs_pa, &v))
+			memcpy(mrenclave, v.secs.mrenclave, 32);
+		e->flags |= ENCL_INITIALIZED;
+		policy_apply(e, mrsigner, mrenclave);
+	}
+	pthread_mutex_unlock(&e->lock);
+	return ret;
+}
+
+static long sgx_ioc_enclave_init(struct sgx_encl *e, unsigned long arg)
+{
+	struct sgxk *k = e->k;
+	if (!(e->flags & ENCL_CREATED) || (e->flags & ENCL_INITIALIZED))
+		return -EINVAL;
+	struct sgx_enclave_init in;
+	if (copy_from_user(&in, arg, sizeof(in)))
+		return -EFAULT;
+	/* SIGSTRUCT at the start of a page, a zeroed EINITTOKEN at offset 2048 (flexible launch control). */
+	static _Thread_local uint8_t buf[KPAGE] __attribute__((aligned(4096)));
+	memset(buf, 0, sizeof(buf));
+	struct sgx_sigstruct *sig = (struct sgx_sigstruct *)buf;
+	if (copy_from_user(sig, in.sigstruct, sizeof(*sig)))
+		return -EFAULT;
+	if (sig->vendor != 0 && sig->vendor != SGX_SIGSTRUCT_VENDOR_INTEL)
+		return -EINVAL;
+	if (e->attributes & ~e->attributes_mask)
+		return -EACCES;
+	if ((sig->attributes & sig->attributes_mask & k->attr_reserved) ||
+	    ((uint64_t)sig->miscselect & sig->miscmask & k->misc_reserved) ||
+	    (sig->xfrm & sig->xfrm_mask & k->xfrm_reserved))
+		return -EINVAL;
+	return encl_init(e, sig, buf + 2048);
+}
+
+/* ---- SGX2: common parts ---- */
+
+static int sgx2_ready(const struct sgx_encl *e)
+{
+	if (!e->k->sgx2)
+		return -ENODEV;
+	if (!(e->flags & ENCL_INITIALIZED))
+		return -EINVAL;
+	return 0;
+}
+
+/* sgx_encl_load_page's errors as the SGX2 ioctls report them. */
+static int load_err(int err)
+{
+	return err == -EAGAIN || err == -EBUSY ? -EAGAIN : -EFAULT;
+}
+
+/* ---- RESTRICT_PERMISSIONS ---- */
+
+static int restrict_page(struct sgx_encl *e, uint64_t addr, uint64_t perms, __u64 *result)
+{
+	int err = 0;
+	struct encl_page *p = encl_load_page(e, addr, &err);
+	if (!p)
+		return load_err(err);
+	if (p->type != SGX_PT_REG)
+		return -EINVAL;
+	struct sgx_secinfo si = {.flags = perms};
+	struct hw_result r = encls_emodpr(e->k->m, NULL, (uint64_t)(uintptr_t)&si, encl_frame(e, addr));
+	if (r.kind == HW_FAULT)
+		return -EFAULT;
+	if (r.kind == HW_CODE) {
+		*result = r.rax;
+		return -EFAULT;
+	}
+	/* vm_max_prot_bits and the PTE stay; the host page follows the narrower EPCM. */
+	vma_refresh_page(e, p);
+	return encl_track(e);
+}
+
+static long sgx_ioc_enclave_restrict_permissions(struct sgx_encl *e, unsigned long arg)
+{
+	int ret = sgx2_ready(e);
+	if (ret)
+		return ret;
+	struct sgx_enclave_restrict_permissions a;
+	if (copy_from_user(&a, arg, sizeof(a)))
+		return -EFAULT;
+	if (check_range(e, a.offset, a.length))
+		return -EINVAL;
+	if (a.permissions & ~SGX_SECINFO_PERM_MASK)
+		return -EINVAL;
+	if ((a.permissions & SGX_SECINFO_W) && !(a.permissions & SGX_SECINFO_R))
+		return -EINVAL;
+	if (a.result || a.count)
+		return -EINVAL;
+	uint64_t c;
+	for (c = 0; c < a.length; c += KPAGE) {
+		reclaim_direct(e->k);
+		pthread_mutex_lock(&e->lock);
+		ret = restrict_page(e, e->base + a.offset + c, a.permissions, &a.result);
+		pthread_mutex_unlock(&e->lock);
+		if (ret)
+			break;
+	}
+	a.count = c;
+	if (copy_to_user(arg, &a, sizeof(a)))
+		return -EFAULT;
+	return ret;
+}
+
+/* ---- MODIFY_TYPES ---- */
+
+static int modify_type_page(struct sgx_encl *e, uint64_t addr, uint8_t type, __u64 *result)
+{
+	struct sgxk *k = e->k;
+	int err = 0;
+	struct encl_page *p = encl_load_page(e, addr, &err);
+	if (!p)
+		return load_err(err);
+	if (!(p->type == SGX_PT_REG || (p->type == SGX_PT_TCS && type == SGX_PT_TRIM)))
+		return -EINVAL;
+	uint8_t max_restore = p->max_prot;
+	bool to_tcs = type == SGX_PT_TCS;
+	if (to_tcs) {
+		if ((p->max_prot & (PROT_READ | PROT_WRITE)) != (PROT_READ | PROT_WRITE))
+			return -EPERM;
+		p->max_prot = PROT_READ | PROT_WRITE;
+		/* A TCS stays in the EPC. */
+		if (!lru_del(k, p)) {
+			p->max_prot = max_restore;
+			return -EAGAIN;
+		}
+		vma_zap_page(e, p);
+	}
+	struct sgx_secinfo si = {.flags = SGX_SECINFO_PT(type)};
+	struct hw_result r = encls_emodt(k->m, NULL, (uint64_t)(uintptr_t)&si, encl_frame(e, addr));
+	if (r.kind != HW_OK) {
+		if (r.kind == HW_CODE)
+			*result = r.rax;
+		if (to_tcs) {
+			p->max_prot = max_restore;
+			lru_add(k, p);
+		}
+		return -EFAULT;
+	}
+	vma_refresh_page(e, p);
+	if (encl_track(e))
+		return -EFAULT;
+	p->type = type;
+	return 0;
+}
+
+static long sgx_ioc_enclave_modify_types(struct sgx_encl *e, unsigned long arg)
+{
+	int ret = sgx2_ready(e);
+	if (ret)
+		return ret;
+	struct sgx_enclave_modify_types a;
+	if (copy_from_user(&a, arg, sizeof(a)))
+		return -EFAULT;
+	if (check_range(e, a.offset, a.length))
+		return -EINVAL;
+	if (a.page_type & ~0xFFULL)
+		return -EINVAL;
+	if (a.result || a.count)
+		return -EINVAL;
+	if (a.page_type != SGX_PT_TCS && a.page_type != SGX_PT_TRIM)
+		return -EINVAL;
+	uint64_t c;
+	for (c = 0; c < a.length; c += KPAGE) {
+		reclaim_direct(e->k);
+		pthread_mutex_lock(&e->lock);
+		ret = modify_type_page(e, e->base + a.offset + c, (uint8_t)a.page_type, &a.result);
+		pthread_mutex_unlock(&e->lock);
+		if (ret)
+			break;
+	}
+	a.count = c;
+	if (copy_to_user(arg, &a, sizeof(a)))
+		return -EFAULT;
+	return ret;
+}
+
+/* ---- REMOVE_PAGES ---- */
+
+static int remove_page(struct sgx_encl *e, uint64_t addr)
+{
+	struct sgxk *k = e->k;
+	int err = 0;
+	struct encl_page *p = encl_load_page(e, addr, &err);
+	if (!p)
+		return load_err(err);
+	if (p->type != SGX_PT_TRIM)
+		return -EPERM;
+	/* Only a #PF proves the enclave accepted the trim (an accepted TRIM is no longer PT_REG). */
+	struct sgx_secinfo si = {.flags = SGX_SECINFO_R | SGX_SECINFO_W | SGX_SECINFO_X};
+	uint64_t frame = encl_frame(e, addr);
+	struct hw_result r = encls_emodpr(k->m, NULL, (uint64_t)(uintptr_t)&si, frame);
+	if (!hw_is_fault(r, X86_PF))
+		return -EPERM;
+	if (!lru_del(k, p))
+		return -EBUSY;
+	vma_zap_page(e, p);
+	r = encls_eremove(k->m, frame);
+	if (hw_is_ok(r)) {
+		sgx_epc_put(k);
+		e->children--;
+	} else {
+		fprintf(stderr, "sgxemu: EREMOVE of trimmed page %#llx failed (page leaked)\n",
+			(unsigned long long)addr);
+	}
+	encl_page_remove(e, p);
+	return 0;
+}
+
+static long sgx_ioc_enclave_remove_pages(struct sgx_encl *e, unsigned long arg)
+{
+	int ret = sgx2_ready(e);
+	if (ret)
+		return ret;
+	struct sgx_enclave_remove_pages a;
+	if (copy_from_user(&a, arg, sizeof(a)))
+		return -EFAULT;
+	if (check_range(e, a.offset, a.length))
+		return -EINVAL;
+	if (a.count)
+		return -EINVAL;
+	uint64_t c;
+	for (c = 0; c < a.length; c += KPAGE) {
+		reclaim_direct(e->k);
+		pthread_mutex_lock(&e->lock);
+		ret = remove_page(e, e->base + a.offset + c);
+		pthread_mutex_unlock(&e->lock);
+		if (ret)
+			break;
+	}
+	a.count = c;
+	if (copy_to_user(arg, &a, sizeof(a)))
+		return -EFAULT;
+	return ret;
+}
+
+/* ---- AUGMENT_PAGES (ours) ---- */
+
+static long sgx_ioc_enclave_augment_pages(struct sgx_encl *e, unsigned long arg)
+{
+	int ret = sgx2_ready(e);
+	if (ret)
+		return ret;
+	struct sgx_enclave_augment_pages a;
+	if (copy_from_user(&a, arg, sizeof(a)))
+		return -EFAULT;
+	if (check_range(e, a.offset, a.length))
+		return -EINVAL;
+	if (a.count)
+		return -EINVAL;
+	struct sgx_secinfo si;
+	if (copy_from_user(&si, a.secinfo, sizeof(si)))
+		return -EFAULT;
+	uint64_t perms = si.flags & SGX_SECINFO_PERM_MASK;
+	if (secinfo_pt(si.flags) != SGX_PT_REG || (si.flags & ~SECINFO_ADD_ALLOWED) ||
+	    !all_zero(si.reserved, sizeof(si.reserved)) || ((perms & SGX_SECINFO_W) && !(perms & SGX_SECINFO_R)))
+		return -EINVAL;
+	if (perms & ~(uint64_t)e->dyn_max_prot)
+		return -EPERM;
+	uint64_t c;
+	for (c = 0; c < a.length; c += KPAGE) {
+		reclaim_direct(e->k);
+		for (;;) {
+			pthread_mutex_lock(&e->lock);
+			ret = encl_augment(e, e->base + a.offset + c, (uint8_t)perms, true);
+			pthread_mutex_unlock(&e->lock);
+			if (ret != -EBUSY)
+				break;
+			if (sgxk_reclaim(e->k, SGX_NR_TO_SCAN) == 0) {
+				ret = -ENOMEM;
+				break;
+			}
+		}
+		if (ret == -EEXIST)
+			ret = -EBUSY;
+		if (ret)
+			break;
+	}
+	a.count = c;
+	if (copy_to_user(arg + offsetof(struct sgx_enclave_augment_pages, count), &a.count, sizeof(a.count)))
+		return -EFAULT;
+	return ret;
+}
+
+long sgx_ioctl(struct sgx_encl *e, unsigned long cmd, unsigned long arg)
+{
+	switch (cmd) {
+	case SGX_IOC_ENCLAVE_CREATE:
+		return sgx_ioc_enclave_create(e, arg);
+	case SGX_IOC_ENCLAVE_ADD_PAGES:
+		return sgx_ioc_enclave_add_pages(e, arg);
+	case SGX_IOC_ENCLAVE_INIT:
+		return sgx_ioc_enclave_init(e, arg);
+	case SGX_IOC_ENCLAVE_RESTRICT_PERMISSIONS:
+		return sgx_ioc_enclave_restrict_permissions(e, arg);
+	case SGX_IOC_ENCLAVE_MODIFY_TYPES:
+		return sgx_ioc_enclave_modify_types(e, arg);
+	case SGX_IOC_ENCLAVE_REMOVE_PAGES:
+		return sgx_ioc_enclave_remove_pages(e, arg);
+	case SGX_IOC_ENCLAVE_AUGMENT_PAGES:
+		return sgx_ioc_enclave_augment_pages(e, arg);
+	default:
+		return -ENOTTY;
+	}
+}

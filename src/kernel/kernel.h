@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The kernel layer: the Linux SGX driver model (arch/x86/kernel/cpu/sgx) on
+ * top of the hw CPU model.  One `struct sgxk` is one running kernel with one
+ * process address space (the host process): its EPC allocator and
+ * reclaimer, the enclave files opened on it, their VMAs and page tables.
+ *
+ * Errors are negative errno values, exactly those Linux returns
+ * (spec/linux-driver.md); this is the only layer that speaks errno.
+ *
+ * Mappings are real: an enclave VMA is a MAP_SHARED|MAP_FIXED mapping of
+ * the EPC memfd at the enclave's own addresses (frame of enclave offset o =
+ * the enclave's window + o), whose host protection per page is
+ * PTE prot ∩ EPCM perms, and PROT_NONE while the page has no PTE or is
+ * PENDING, MODIFIED, BLOCKED, TRIM, a TCS or evicted.  The kernel updates it
+ * whenever either side changes, so native enclave code traps exactly where
+ * hardware would fault.
+ */
+#ifndef SGXEMU_KERNEL_H
+#define SGXEMU_KERNEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "hw.h"
+
+struct sgxk;
+struct sgx_file;
+
+/* Dynamic page permission policy (docs/policy.md). */
+enum sgxk_dyn_policy {
+	SGXK_DYN_RWX,	       /* Linux 6.0: EAUG'd pages get ceiling R+W+X */
+	SGXK_DYN_WX_EXCLUSIVE, /* X allowed, never W and X together in one mapping */
+	SGXK_DYN_RW,	       /* no executable dynamic memory */
+};
+
+/* Most MRSIGNER / MRENCLAVE values an allowlist holds. */
+#define SGXK_ALLOW_MAX 16
+
+struct sgxk_config {
+	struct hw_config hw;
+	enum sgxk_dyn_policy dyn_policy;
+	/* MRSIGNER / MRENCLAVE values whose enclaves get executable dynamic pages
+	 * (ceiling R+W+X) although the policy is RW; checked at INIT. */
+	uint8_t exec_allow_mrsigner[SGXK_ALLOW_MAX][32];
+	size_t n_exec_allow_mrsigner;
+	uint8_t exec_allow_mrenclave[SGXK_ALLOW_MAX][32];
+	size_t n_exec_allow_mrenclave;
+	bool noexec_dev; /* /dev mounted noexec: PROT_EXEC refused (EPERM/EACCES) */
+};
+
+void sgxk_config_default(struct sgxk_config *c);
+/* Read SGXEMU_* environment settings over c (docs/policy.md). Return: 0, or -1 with a message. */
+int sgxk_config_from_env(struct sgxk_config *c, char *err, size_t errlen);
+
+int sgxk_create(const struct sgxk_config *c, struct sgxk **out, char *err, size_t errlen);
+void sgxk_destroy(struct sgxk *k);
+struct hw_machine *sgxk_machine(struct sgxk *k);
+
+enum sgx_dev {
+	SGX_DEV_ENCLAVE,   /* /dev/sgx_enclave */
+	SGX_DEV_PROVISION, /* /dev/sgx_provision */
+};
+
+/* open(2) of a device node. Return: 0 and *out, or -ENODEV (no SGX / no FLC), -ENOMEM. */
+int sgxk_open(struct sgxk *k, enum sgx_dev dev, struct sgx_file **out);
+/* ioctl(2): cmd from <asm/sgx.h> or include/sgxemu/ext.h; arg is the user pointer. */
+long sgx_file_ioctl(struct sgx_file *f, unsigned long cmd, unsigned long arg);
+/* mmap(2) of the file. Return: the address, or -errno. */
+long sgx_file_mmap(struct sgx_file *f, uint64_t addr, size_t len, int prot, int flags, off_t off);
+/* close(2): the enclave dies when the file and every VMA are gone. */
+void sgx_file_close(struct sgx_file *f);
+
+/* mprotect/munmap on a range: return -ENOENT if no enclave VMA intersects it (not ours). */
+int sgxk_mprotect(struct sgxk *k, uint64_t addr, size_t len, int prot);
+int sgxk_munmap(struct sgxk *k, uint64_t addr, size_t len);
+
+/* Is addr inside an enclave VMA? */
+bool sgxk_owns(struct sgxk *k, uint64_t addr);
+
+/* The process page tables for ENCLU operands and enclave accesses (hw_thread.mmu). */
+const struct hw_mmu *sgxk_mmu(struct sgxk *k);
+
+enum sgxk_fault {
+	SGXK_FAULT_FIXED,  /* PTE inserted (EAUG / ELDU / access bit): retry the access */
+	SGXK_FAULT_SIGBUS, /* the driver's VM_FAULT_SIGBUS */
+	SGXK_FAULT_SIGSEGV /* not an enclave page the driver can fix (bad access) */
+};
+/* The #PF handler for an access to addr (error code bits P/W/U/I, SGX bit clear). */
+enum sgxk_fault sgxk_fault(struct sgxk *k, uint64_t addr, uint32_t errcode);
+
+/*
+ * Thread bookkeeping for "IPIs": exec registers each hw_thread that may run
+ * enclave code.  When tracking needs the threads inside an enclave to leave
+ * (ETRACK cycle still open, EWB SGX_NOT_TRACKED), the kernel calls
+ * kick(k, t, arg) for every registered thread in enclave mode in that
+ * enclave; kick must return only after t left enclave mode (an AEX, as an
+ * IPI causes).  It is called with the enclave's mutex held and must not call
+ * back into the kernel.  Without a kick function the threads are left alone
+ * (and the operation that needed them out fails as documented).
+ */
+typedef void (*sgxk_kick_fn)(struct sgxk *k, struct hw_thread *t, void *arg);
+void sgxk_set_kick(struct sgxk *k, sgxk_kick_fn kick, void *arg);
+void sgxk_thread_register(struct sgxk *k, struct hw_thread *t);
+void sgxk_thread_unregister(struct sgxk *k, struct hw_thread *t);
+
+/* ---- introspection (tests, tools, exec) ---- */
+
+/* The process-unique file descriptor number of an open file (what SGX_IOC_ENCLAVE_PROVISION takes). */
+int sgx_file_fd(const struct sgx_file *f);
+
+/*
+ * Host protection (PROT_*) currently applied to the page at addr, or -1 if
+ * addr is not in an enclave VMA.  exec uses it to tell a stale host
+ * protection (refreshed by sgxk_fault) from an EPCM violation.
+ */
+int sgxk_host_prot(struct sgxk *k, uint64_t addr);
+
+/* Recompute the host protection of the pages of [addr, addr+len) after the
+ * enclave changed its EPCM itself (EACCEPT, EACCEPTCOPY, EMODPE). */
+void sgxk_refresh(struct sgxk *k, uint64_t addr, size_t len);
+
+/* Physical address of the enclave's SECS frame, and of the frame of the page at addr (0 before CREATE). */
+uint64_t sgx_file_secs_pa(const struct sgx_file *f);
+uint64_t sgx_file_frame(const struct sgx_file *f, uint64_t addr);
+
+/* Run the reclaimer once: evict up to `pages` pages. Return: pages evicted. */
+unsigned sgxk_reclaim(struct sgxk *k, unsigned pages);
+
+/* Enclave pages resident / evicted, summed over every enclave (tests, stats). */
+void sgxk_page_counts(struct sgxk *k, uint64_t *resident, uint64_t *evicted);
+
+#endif /* SGXEMU_KERNEL_H */

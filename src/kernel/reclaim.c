@@ -1,0 +1,212 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The EPC reclaimer and swap-in (spec/linux-driver.md §7).
+ *
+ * Reclaim is direct: an allocation that finds no free frame runs a batch
+ * itself (there is no background ksgxd thread, so what is evicted when is
+ * deterministic).  A batch takes up to 16 pages from the head of the LRU,
+ * zaps their PTEs and EBLOCKs them, then EWBs each into the enclave's
+ * backing store (data at index*4096, PCMD at SIZE+4096 + index*128, the
+ * SECS at index SIZE/4096) with a free VA slot, doing ETRACK and forcing
+ * the threads inside out when EWB reports SGX_NOT_TRACKED.  An initialised
+ * enclave whose last resident child went also has its SECS written back.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "internal.h"
+
+static uint64_t backing_page(const struct sgx_encl *e, uint64_t idx)
+{
+	return (uint64_t)(uintptr_t)e->backing + idx * KPAGE;
+}
+
+static uint64_t backing_pcmd(const struct sgx_encl *e, uint64_t idx)
+{
+	return (uint64_t)(uintptr_t)e->backing + e->size + KPAGE + idx * sizeof(struct sgx_pcmd);
+}
+
+static uint64_t page_index(const struct sgx_encl *e, const struct encl_page *p)
+{
+	return (p->addr - e->base) >> 12;
+}
+
+static uint64_t secs_index(const struct sgx_encl *e)
+{
+	return e->size >> 12;
+}
+
+static struct hw_result ewb(struct sgx_encl *e, uint64_t pa, uint64_t idx, uint32_t slot)
+{
+	struct sgx_pageinfo pi = {.srcpge = backing_page(e, idx), .secinfo = backing_pcmd(e, idx)};
+	return encls_ewb(e->k->m, NULL, (uint64_t)(uintptr_t)&pi, pa, encl_va_slot_pa(e, slot));
+}
+
+/* After a load: the VA slot, PCMD and blob are no longer needed ("backing truncated"). */
+static void backing_drop(struct sgx_encl *e, uint64_t idx, uint32_t slot)
+{
+	encl_va_slot_free(e, slot);
+	memset((void *)(uintptr_t)backing_pcmd(e, idx), 0, sizeof(struct sgx_pcmd));
+	madvise((void *)(uintptr_t)backing_page(e, idx), KPAGE, MADV_DONTNEED);
+}
+
+static int eldu(struct sgx_encl *e, uint64_t pa, uint64_t linaddr, uint64_t secs, uint64_t idx, uint32_t slot)
+{
+	struct sgx_pageinfo pi = {
+	    .linaddr = linaddr, .srcpge = backing_page(e, idx), .secinfo = backing_pcmd(e, idx), .secs = secs};
+	struct hw_result r = encls_eldu(e->k->m, NULL, (uint64_t)(uintptr_t)&pi, pa, encl_va_slot_pa(e, slot));
+	if (!hw_is_ok(r)) {
+		char buf[64];
+		hw_result_format(r, buf, sizeof(buf));
+		fprintf(stderr, "sgxemu: ELDU of enclave page %#llx failed: %s\n", (unsigned long long)linaddr, buf);
+		return -EFAULT;
+	}
+	backing_drop(e, idx, slot);
+	return 0;
+}
+
+int encl_eldu_secs(struct sgx_encl *e)
+{
+	if (e->secs_resident)
+		return 0;
+	int ret = sgx_epc_get(e->k, false);
+	if (ret)
+		return ret;
+	ret = eldu(e, e->secs_pa, 0, 0, secs_index(e), e->secs_va_slot);
+	if (ret) {
+		sgx_epc_put(e->k);
+		return ret;
+	}
+	e->secs_resident = true;
+	return 0;
+}
+
+int encl_eldu(struct sgx_encl *e, struct encl_page *p)
+{
+	int ret = encl_eldu_secs(e);
+	if (ret)
+		return ret;
+	ret = sgx_epc_get(e->k, false);
+	if (ret)
+		return ret;
+	ret = eldu(e, encl_frame(e, p->addr), p->addr, e->secs_pa, page_index(e, p), p->va_slot);
+	if (ret) {
+		sgx_epc_put(e->k);
+		return ret;
+	}
+	p->resident = true;
+	e->children++;
+	lru_add(e->k, p);
+	return 0;
+}
+
+/* EWB with the driver's retries: ETRACK on SGX_NOT_TRACKED, then force the threads out. */
+static struct hw_result ewb_tracked(struct sgx_encl *e, uint64_t pa, uint64_t idx, uint32_t slot)
+{
+	struct hw_result r = ewb(e, pa, idx, slot);
+	if (hw_is_code(r, SGX_NOT_TRACKED)) {
+		encls_etrack(e->k->m, e->secs_pa);
+		r = ewb(e, pa, idx, slot);
+		if (hw_is_code(r, SGX_NOT_TRACKED)) {
+			encl_kick_threads(e);
+			r = ewb(e, pa, idx, slot);
+		}
+	}
+	return r;
+}
+
+/* The SECS goes too once an initialised enclave has no resident child. */
+static void evict_secs(struct sgx_encl *e)
+{
+	if (e->children || !e->secs_resident || !(e->flags & ENCL_INITIALIZED))
+		return;
+	uint32_t slot;
+	if (!encl_va_slot_alloc(e, &slot))
+		return;
+	struct hw_result r = ewb(e, e->secs_pa, secs_index(e), slot);
+	if (!hw_is_ok(r)) {
+		encl_va_slot_free(e, slot);
+		return;
+	}
+	e->secs_resident = false;
+	e->secs_va_slot = slot;
+	sgx_epc_put(e->k);
+}
+
+/* Write one blocked page back. Return: true if it left the EPC. */
+static bool evict_page(struct sgx_encl *e, struct encl_page *p)
+{
+	uint32_t slot;
+	if (!encl_va_slot_alloc(e, &slot))
+		return false;
+	struct hw_result r = ewb_tracked(e, encl_frame(e, p->addr), page_index(e, p), slot);
+	if (!hw_is_ok(r)) {
+		char buf[64];
+		hw_result_format(r, buf, sizeof(buf));
+		fprintf(stderr, "sgxemu: EWB of enclave page %#llx failed: %s (page kept)\n",
+			(unsigned long long)p->addr, buf);
+		encl_va_slot_free(e, slot);
+		return false;
+	}
+	p->resident = false;
+	p->va_slot = slot;
+	e->children--;
+	sgx_epc_put(e->k);
+	evict_secs(e);
+	return true;
+}
+
+unsigned sgxk_reclaim(struct sgxk *k, unsigned pages)
+{
+	unsigned done = 0;
+	while (done < pages) {
+		struct encl_page *batch[SGX_NR_TO_SCAN];
+		unsigned n = 0;
+		pthread_mutex_lock(&k->lru_lock);
+		while (n < SGX_NR_TO_SCAN && n < pages - done && k->lru_head) {
+			struct encl_page *p = k->lru_head;
+			k->lru_head = p->lru_next;
+			if (k->lru_head)
+				k->lru_head->lru_prev = NULL;
+			else
+				k->lru_tail = NULL;
+			p->lru_next = p->lru_prev = NULL;
+			p->on_lru = false;
+			p->reclaiming = true;
+			encl_get(p->encl);
+			batch[n++] = p;
+		}
+		pthread_mutex_unlock(&k->lru_lock);
+		if (!n)
+			break;
+		unsigned before = done;
+
+		/* Block every page of the batch: no new TLB entries from here on. */
+		for (unsigned i = 0; i < n; i++) {
+			struct encl_page *p = batch[i];
+			struct sgx_encl *e = p->encl;
+			pthread_mutex_lock(&e->lock);
+			vma_zap_page(e, p);
+			encls_eblock(k->m, encl_frame(e, p->addr));
+			pthread_mutex_unlock(&e->lock);
+		}
+		for (unsigned i = 0; i < n; i++) {
+			struct encl_page *p = batch[i];
+			struct sgx_encl *e = p->encl;
+			pthread_mutex_lock(&e->lock);
+			bool gone = evict_page(e, p);
+			pthread_mutex_lock(&k->lru_lock);
+			p->reclaiming = false;
+			pthread_mutex_unlock(&k->lru_lock);
+			if (!gone)
+				lru_add(k, p);
+			pthread_mutex_unlock(&e->lock);
+			encl_put(e);
+			done += gone;
+		}
+		/* Nothing of a whole batch could go: stop instead of cycling through the same pages. */
+		if (done == before)
+			break;
+	}
+	return done;
+}

@@ -1,0 +1,291 @@
+/* SPDX-License-Identifier: MIT */
+/* The dynamic-page policy and SGX_IOC_ENCLAVE_AUGMENT_PAGES (docs/policy.md). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kharness.h"
+
+static struct kh h;
+
+static void cleanup(void)
+{
+	if (h.k)
+		kh_teardown(&h);
+}
+
+TestSuite(policy, .fini = cleanup);
+
+#define RW  (PROT_READ | PROT_WRITE)
+#define RX  (PROT_READ | PROT_EXEC)
+#define RWX (PROT_READ | PROT_WRITE | PROT_EXEC)
+
+static uint64_t lin(uint64_t off)
+{
+	return h.base + off;
+}
+
+static void build_with(enum sgxk_dyn_policy pol, void (*tweak)(struct sgxk_config *))
+{
+	struct sgxk_config c;
+	kh_config(&c);
+	c.dyn_policy = pol;
+	if (tweak)
+		tweak(&c);
+	kh_setup(&h, &c);
+	kh_build(&h, KH_SIZE, true);
+}
+
+static void hex(const uint8_t v[32], char out[65])
+{
+	for (unsigned i = 0; i < 32; i++)
+		sprintf(out + 2 * i, "%02x", v[i]);
+}
+
+/* ---- configuration from the environment ---- */
+
+Test(policy, env_policy_names)
+{
+	struct sgxk_config c;
+	char err[128];
+	const char *names[] = {"rw", "wx-exclusive", "rwx"};
+	enum sgxk_dyn_policy want[] = {SGXK_DYN_RW, SGXK_DYN_WX_EXCLUSIVE, SGXK_DYN_RWX};
+	for (unsigned i = 0; i < 3; i++) {
+		sgxk_config_default(&c);
+		setenv(SGXEMU_ENV_DYN_POLICY, names[i], 1);
+		cr_assert_eq(sgxk_config_from_env(&c, err, sizeof(err)), 0, "%s", err);
+		cr_assert_eq(c.dyn_policy, want[i]);
+	}
+	setenv(SGXEMU_ENV_DYN_POLICY, "rx", 1);
+	cr_assert_eq(sgxk_config_from_env(&c, err, sizeof(err)), -1);
+	cr_assert(strstr(err, SGXEMU_ENV_DYN_POLICY));
+	unsetenv(SGXEMU_ENV_DYN_POLICY);
+	sgxk_config_default(&c);
+	cr_assert_eq(sgxk_config_from_env(&c, err, sizeof(err)), 0);
+	cr_assert_eq(c.dyn_policy, SGXK_DYN_RWX);
+}
+
+Test(policy, env_allowlists)
+{
+	struct sgxk_config c;
+	char err[128];
+	sgxk_config_default(&c);
+	const char *two = "00112233445566778899aabbccddeeff00112233445566778899AABBCCDDEEFF,"
+			  "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff00";
+	setenv(SGXEMU_ENV_EXEC_ALLOW_MRSIGNER, two, 1);
+	setenv(SGXEMU_ENV_EXEC_ALLOW_MRENCLAVE, "", 1);
+	cr_assert_eq(sgxk_config_from_env(&c, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(c.n_exec_allow_mrsigner, 2);
+	cr_assert_eq(c.n_exec_allow_mrenclave, 0);
+	cr_assert_eq(c.exec_allow_mrsigner[0][1], 0x11);
+	cr_assert_eq(c.exec_allow_mrsigner[0][31], 0xFF);
+	cr_assert_eq(c.exec_allow_mrsigner[1][31], 0x00);
+	const char *bad[] = {"0011", "zz112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
+			     "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff;"};
+	for (unsigned i = 0; i < 3; i++) {
+		setenv(SGXEMU_ENV_EXEC_ALLOW_MRENCLAVE, bad[i], 1);
+		cr_assert_eq(sgxk_config_from_env(&c, err, sizeof(err)), -1, "%s", bad[i]);
+	}
+	unsetenv(SGXEMU_ENV_EXEC_ALLOW_MRSIGNER);
+	unsetenv(SGXEMU_ENV_EXEC_ALLOW_MRENCLAVE);
+}
+
+/* ---- the three settings ---- */
+
+Test(policy, rwx_dynamic_pages_may_be_wx)
+{
+	build_with(SGXK_DYN_RWX, NULL);
+	cr_assert_eq(sgxk_mprotect(h.k, lin(KH_DYN), 0x10000, RWX), 0);
+	cr_assert_eq(sgxk_fault(h.k, lin(KH_DYN), PF_U | PF_W), SGXK_FAULT_FIXED);
+	cr_assert_eq(sgxk_mprotect(h.k, lin(KH_DYN), 4096, RWX), 0);
+}
+
+Test(policy, rw_no_executable_dynamic_memory)
+{
+	build_with(SGXK_DYN_RW, NULL);
+	cr_assert_eq(sgxk_fault(h.k, lin(KH_DYN), PF_U | PF_W), SGXK_FAULT_FIXED);
+	cr_assert(kh_epcm(&h, KH_DYN).pending);
+	cr_assert_eq(sgxk_mprotect(h.k, lin(KH_DYN), 4096, RX), -EACCES);
+	cr_assert_eq(sgxk_mprotect(h.k, lin(KH_DYN), 4096, RW), 0);
+	/* A fault under an executable mapping adds nothing. */
+	cr_assert_eq(sgxk_mprotect(h.k, lin(KH_DYN + 0x1000), 4096, RWX), 0);
+	cr_assert_eq(sgxk_fault(h.k, lin(KH_DYN + 0x1000), PF_U), SGXK_FAULT_SIGBUS);
+	cr_assert_not(kh_epcm(&h, KH_DYN + 0x1000).valid);
+	/* EADD'd pages keep their own ceiling. */
+	cr_assert_eq(sgxk_mprotect(h.k, lin(KH_CODE), 4096, RX), 0);
+}
+
+static void allow_signer(struct sgxk_config *c)
+{
+	kh_mrsigner(c->exec_allow_mrsigner[0]);
+	c->n_exec_allow_mrsigner = 1;
+}
+
+Test(policy, rw_with_allowed_signer_gets_rwx)
+{
+	build_with(SGXK_DYN_RW, allow_signer);
+	cr_assert_eq(sgxk_fault(h.k, lin(KH_DYN), PF_U | PF_W), SGXK_FAULT_FIXED);
+	cr_assert_eq(sgxk_mprotect(h.k, lin(KH_DYN), 4096, RWX), 0);
+}
+
+static uint8_t standard_mrenclave[32];
+
+static void allow_enclave(struct sgxk_config *c)
+{
+	memcpy(c->exec_allow_mrenclave[0], standard_mrenclave, 32);
+	c->n_exec_allow_mrenclave = 1;
+}
+
+Test(policy, rw_with_allowed_mrenclave_gets_rwx_others_do_not)
+{
+	/* The standard enclave's measurement, from a first kernel. */
+	kh_setup(&h, NULL);
+	kh_build(&h, KH_SIZE, false);
+	struct hw_secs_view v;
+	cr_assert(hw_secs_get(h.m, sgx_file_secs_pa(h.f), &v));
+	memcpy(standard_mrenclave, v.mrenclave_now, 32);
+	kh_teardown(&h);
+
+	build_with(SGXK_DYN_RW, allow_enclave);
+	cr_assert_eq(sgxk_fault(h.k, lin(KH_DYN), PF_U | PF_W), SGXK_FAULT_FIXED);
+	cr_assert_eq(sgxk_mprotect(h.k, lin(KH_DYN), 4096, RWX), 0);
+	kh_teardown(&h);
+
+	standard_mrenclave[0] ^= 1;
+	build_with(SGXK_DYN_RW, allow_enclave);
+	cr_assert_eq(sgxk_fault(h.k, lin(KH_DYN), PF_U | PF_W), SGXK_FAULT_FIXED);
+	cr_assert_eq(sgxk_mprotect(h.k, lin(KH_DYN), 4096, RWX), -EACCES);
+	char s[65];
+	hex(standard_mrenclave, s);
+	cr_assert_eq(strlen(s), 64);
+}
+
+Test(policy, wx_exclusive_never_w_and_x_together)
+{
+	build_with(SGXK_DYN_WX_EXCLUSIVE, NULL);
+	cr_assert_eq(sgxk_fault(h.k, lin(KH_DYN), PF_U | PF_W), SGXK_FAULT_FIXED);
+	cr_assert_eq(sgxk_mprotect(h.k, lin(KH_DYN), 4096, RWX), -EACCES);
+	cr_assert_eq(sgxk_mprotect(h.k, lin(KH_DYN), 4096, RX), 0);
+	cr_assert_eq(sgxk_mprotect(h.k, lin(KH_DYN), 4096, RW), 0);
+	cr_assert_eq(sgx_file_mmap(h.f, lin(KH_DYN), 4096, RWX, MAP_SHARED | MAP_FIXED, 0), -EACCES);
+	/* A fault under a W+X mapping of a hole adds nothing. */
+	cr_assert_eq(sgxk_mprotect(h.k, lin(KH_DYN + 0x1000), 4096, RWX), 0);
+	cr_assert_eq(sgxk_fault(h.k, lin(KH_DYN + 0x1000), PF_U), SGXK_FAULT_SIGBUS);
+	cr_assert_not(kh_epcm(&h, KH_DYN + 0x1000).valid);
+}
+
+/* ---- SGX_IOC_ENCLAVE_AUGMENT_PAGES ---- */
+
+static long augment(uint64_t off, uint64_t len, uint64_t flags, struct sgx_enclave_augment_pages *a)
+{
+	static struct sgx_secinfo si;
+	memset(&si, 0, sizeof(si));
+	si.flags = flags;
+	*a = (struct sgx_enclave_augment_pages){.offset = off, .length = len, .secinfo = (uint64_t)(uintptr_t)&si};
+	return kh_ioctl(&h, SGX_IOC_ENCLAVE_AUGMENT_PAGES, a);
+}
+
+Test(policy, augment_number_is_not_a_linux_one)
+{
+	cr_assert_eq(_IOC_TYPE(SGX_IOC_ENCLAVE_AUGMENT_PAGES), SGX_MAGIC);
+	cr_assert_eq(_IOC_NR(SGX_IOC_ENCLAVE_AUGMENT_PAGES), 0x20);
+	cr_assert_eq(_IOC_SIZE(SGX_IOC_ENCLAVE_AUGMENT_PAGES), 32);
+	unsigned long linux_cmds[] = {SGX_IOC_ENCLAVE_CREATE,	    SGX_IOC_ENCLAVE_ADD_PAGES,
+				      SGX_IOC_ENCLAVE_INIT,	    SGX_IOC_ENCLAVE_PROVISION,
+				      SGX_IOC_VEPC_REMOVE_ALL,	    SGX_IOC_ENCLAVE_RESTRICT_PERMISSIONS,
+				      SGX_IOC_ENCLAVE_MODIFY_TYPES, SGX_IOC_ENCLAVE_REMOVE_PAGES};
+	for (unsigned i = 0; i < sizeof(linux_cmds) / sizeof(linux_cmds[0]); i++)
+		cr_assert_neq(_IOC_NR(linux_cmds[i]), 0x20);
+}
+
+Test(policy, augment_argument_checks)
+{
+	kh_setup(&h, NULL);
+	cr_assert_eq(kh_create(&h, KH_BASE, KH_SIZE), 0);
+	struct sgx_enclave_augment_pages a;
+	cr_assert_eq(augment(KH_DYN, 4096, SI_REG(SGX_SECINFO_R | SGX_SECINFO_W), &a), -EINVAL); /* before INIT */
+	kh_teardown(&h);
+
+	build_with(SGXK_DYN_RW, NULL);
+	uint64_t rw = SI_REG(SGX_SECINFO_R | SGX_SECINFO_W);
+	cr_assert_eq(kh_ioctl(&h, SGX_IOC_ENCLAVE_AUGMENT_PAGES, (void *)8), -EFAULT);
+	cr_assert_eq(augment(KH_DYN + 1, 4096, rw, &a), -EINVAL);
+	cr_assert_eq(augment(KH_DYN, 0, rw, &a), -EINVAL);
+	cr_assert_eq(augment(KH_SIZE, 4096, rw, &a), -EINVAL);
+	a = (struct sgx_enclave_augment_pages){.offset = KH_DYN, .length = 4096, .secinfo = 8};
+	cr_assert_eq(kh_ioctl(&h, SGX_IOC_ENCLAVE_AUGMENT_PAGES, &a), -EFAULT);
+	static struct sgx_secinfo si = {.flags = SI_REG(SGX_SECINFO_R)};
+	a = (struct sgx_enclave_augment_pages){
+	    .offset = KH_DYN, .length = 4096, .secinfo = (uint64_t)(uintptr_t)&si, .count = 4096};
+	cr_assert_eq(kh_ioctl(&h, SGX_IOC_ENCLAVE_AUGMENT_PAGES, &a), -EINVAL);
+	cr_assert_eq(augment(KH_DYN, 4096, SGX_SECINFO_PT(SGX_PT_TCS), &a), -EINVAL);
+	cr_assert_eq(augment(KH_DYN, 4096, SI_REG(SGX_SECINFO_W), &a), -EINVAL);
+	cr_assert_eq(augment(KH_DYN, 4096, rw | SGX_SECINFO_PENDING, &a), -EINVAL);
+	si.reserved[3] = 1;
+	a = (struct sgx_enclave_augment_pages){.offset = KH_DYN, .length = 4096, .secinfo = (uint64_t)(uintptr_t)&si};
+	cr_assert_eq(kh_ioctl(&h, SGX_IOC_ENCLAVE_AUGMENT_PAGES, &a), -EINVAL);
+	/* X is above the RW policy. */
+	cr_assert_eq(augment(KH_DYN, 4096, SI_REG(SGX_SECINFO_R | SGX_SECINFO_X), &a), -EPERM);
+	cr_assert_eq(a.count, 0);
+	cr_assert_not(kh_epcm(&h, KH_DYN).valid);
+}
+
+Test(policy, augment_on_sgx1_enodev)
+{
+	struct sgxk_config c;
+	kh_config(&c);
+	c.hw.sgx1_only = true;
+	kh_setup(&h, &c);
+	kh_build(&h, KH_SIZE, true);
+	struct sgx_enclave_augment_pages a;
+	cr_assert_eq(augment(KH_DYN, 4096, SI_REG(SGX_SECINFO_R | SGX_SECINFO_W), &a), -ENODEV);
+}
+
+Test(policy, augment_range_then_eaccept_without_faults)
+{
+	build_with(SGXK_DYN_RWX, NULL);
+	struct hw_thread t;
+	kh_thread(&h, &t);
+	kh_enter(&h, &t);
+	cr_assert_eq(sgxk_fault(h.k, lin(KH_SI), PF_U), SGXK_FAULT_FIXED);
+	struct sgx_enclave_augment_pages a;
+	cr_assert_eq(augment(KH_DYN, 0x4000, SI_REG(SGX_SECINFO_R | SGX_SECINFO_W), &a), 0);
+	cr_assert_eq(a.count, 0x4000);
+	for (uint64_t off = KH_DYN; off < KH_DYN + 0x4000; off += 4096) {
+		struct hw_epcm_view v = kh_epcm(&h, off);
+		cr_assert(v.valid && v.pending && v.r && v.w && !v.x);
+		unsigned faults;
+		kh_assert_ok(
+		    kh_enclu(&h, &t, ENCLU_EACCEPT, lin(KH_SI + KH_SI_PENDING_RW), lin(off), 0, &faults, NULL));
+		cr_assert_eq(faults, 0);
+	}
+	/* The SECINFO's permissions are the ceiling. */
+	cr_assert_eq(sgxk_mprotect(h.k, lin(KH_DYN), 4096, RWX), -EACCES);
+	kh_exit(&h, &t);
+	sgxk_thread_unregister(h.k, &t);
+	hw_thread_fini(&t);
+}
+
+Test(policy, augment_existing_page_ebusy_with_partial_count)
+{
+	build_with(SGXK_DYN_RWX, NULL);
+	cr_assert_eq(sgxk_fault(h.k, lin(KH_DYN + 0x2000), PF_U), SGXK_FAULT_FIXED);
+	struct sgx_enclave_augment_pages a;
+	cr_assert_eq(augment(KH_DYN, 0x4000, SI_REG(SGX_SECINFO_R | SGX_SECINFO_W | SGX_SECINFO_X), &a), -EBUSY);
+	cr_assert_eq(a.count, 0x2000);
+	cr_assert(kh_epcm(&h, KH_DYN + 0x1000).valid);
+	cr_assert_not(kh_epcm(&h, KH_DYN + 0x3000).valid);
+}
+
+Test(policy, augment_more_than_the_epc_reclaims)
+{
+	kh_setup(&h, NULL);
+	kh_build(&h, 4 << 20, true);
+	struct sgx_enclave_augment_pages a;
+	cr_assert_eq(augment(KH_DYN, (2 << 20) - KH_DYN, SI_REG(SGX_SECINFO_R | SGX_SECINFO_W), &a), 0);
+	cr_assert_eq(a.count, (2 << 20) - KH_DYN);
+	uint64_t resident, evicted;
+	sgxk_page_counts(h.k, &resident, &evicted);
+	cr_assert_gt(evicted, 0);
+	cr_assert_eq(resident + evicted, 6 + ((2 << 20) - KH_DYN) / 4096);
+}

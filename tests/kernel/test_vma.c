@@ -1,0 +1,273 @@
+/* SPDX-License-Identifier: MIT */
+/* mmap/mprotect/munmap, page tables, host protection and the non-EDMM fault rows (spec §4, §5). */
+#include <stdio.h>
+#include <string.h>
+#include <sys/personality.h>
+
+#include "kharness.h"
+
+static struct kh h;
+
+static void setup(void)
+{
+	kh_setup(&h, NULL);
+}
+
+static void teardown(void)
+{
+	kh_teardown(&h);
+}
+
+TestSuite(vma, .init = setup, .fini = teardown);
+
+#define RW  (PROT_READ | PROT_WRITE)
+#define RX  (PROT_READ | PROT_EXEC)
+#define RWX (PROT_READ | PROT_WRITE | PROT_EXEC)
+
+static uint64_t lin(uint64_t off)
+{
+	return h.base + off;
+}
+
+/* Translate through the kernel's page tables as the CPU would. */
+static bool walk(uint64_t addr, unsigned acc, uint64_t *pa, uint32_t *err)
+{
+	const struct hw_mmu *mmu = sgxk_mmu(h.k);
+	*err = 0xFFFF;
+	return mmu->translate(mmu, addr, acc, pa, err);
+}
+
+/* The line of /proc/self/maps whose range contains addr, or "" (into buf). */
+static const char *maps_line(uint64_t addr, char *buf, size_t len)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	cr_assert(f);
+	bool found = false;
+	while (!found && fgets(buf, (int)len, f)) {
+		unsigned long long a, b;
+		found = sscanf(buf, "%llx-%llx", &a, &b) == 2 && a <= addr && addr < b;
+	}
+	if (!found)
+		buf[0] = 0;
+	fclose(f);
+	return buf;
+}
+
+/* ---- mmap ---- */
+
+Test(vma, mmap_private_or_no_type_einval)
+{
+	cr_assert_eq(kh_create(&h, KH_BASE, KH_SIZE), 0);
+	cr_assert_eq(sgx_file_mmap(h.f, h.base, 4096, RW, MAP_PRIVATE | MAP_FIXED, 0), -EINVAL);
+	cr_assert_eq(sgx_file_mmap(h.f, h.base, 4096, RW, MAP_FIXED, 0), -EINVAL);
+	cr_assert_eq(sgx_file_mmap(h.f, h.base, 0, RW, MAP_SHARED | MAP_FIXED, 0), -EINVAL);
+	cr_assert_not(sgxk_owns(h.k, h.base));
+}
+
+Test(vma, mmap_exec_on_noexec_device_eperm_mprotect_eacces)
+{
+	kh_teardown(&h);
+	struct sgxk_config c;
+	kh_config(&c);
+	c.noexec_dev = true;
+	kh_setup(&h, &c);
+	cr_assert_eq(kh_create(&h, KH_BASE, KH_SIZE), 0);
+	cr_assert_eq(kh_mmap(&h, 0, KH_SIZE, RX), -EPERM);
+	cr_assert_eq(kh_mmap(&h, 0, KH_SIZE, RW), (long)h.base);
+	cr_assert_eq(sgxk_mprotect(h.k, h.base, 4096, RX), -EACCES);
+	cr_assert_eq(sgxk_mprotect(h.k, h.base, 4096, PROT_READ), 0);
+}
+
+Test(vma, mmap_before_init_any_range_after_init_only_elrange)
+{
+	cr_assert_eq(kh_create(&h, KH_BASE, KH_SIZE), 0);
+	cr_assert_eq(kh_add(&h, 0, 4096, SI_REG(SGX_SECINFO_R | SGX_SECINFO_W), NULL, 0, NULL), 0);
+	/* A runtime's reservation: twice the size, starting below BASE. */
+	cr_assert_eq(sgx_file_mmap(h.f, h.base - KH_SIZE, 2 * KH_SIZE, PROT_NONE, MAP_SHARED | MAP_FIXED, 0),
+		     (long)(h.base - KH_SIZE));
+	cr_assert_eq(kh_init(&h), 0);
+	cr_assert_eq(sgx_file_mmap(h.f, h.base - 4096, 8192, PROT_READ, MAP_SHARED | MAP_FIXED, 0), -EACCES);
+	cr_assert_eq(sgx_file_mmap(h.f, h.base + KH_SIZE - 4096, 8192, PROT_READ, MAP_SHARED | MAP_FIXED, 0), -EACCES);
+	cr_assert_eq(kh_mmap(&h, 0, KH_SIZE, RW), (long)h.base);
+	/* mprotect runs the same range check. */
+	cr_assert_eq(sgxk_mprotect(h.k, h.base - KH_SIZE, 4096, PROT_READ), -EACCES);
+}
+
+Test(vma, mmap_without_fixed_picks_an_address)
+{
+	cr_assert_eq(kh_create(&h, KH_BASE, KH_SIZE), 0);
+	long a = sgx_file_mmap(h.f, 0, 2 * KH_SIZE, PROT_NONE, MAP_SHARED, 0);
+	cr_assert_gt(a, 0);
+	cr_assert_eq(a & 0xFFF, 0);
+	cr_assert(sgxk_owns(h.k, (uint64_t)a));
+	cr_assert(sgxk_owns(h.k, (uint64_t)a + 2 * KH_SIZE - 1));
+	cr_assert_not(sgxk_owns(h.k, (uint64_t)a + 2 * KH_SIZE));
+}
+
+Test(vma, mmap_above_page_ceiling_eacces_holes_unlimited)
+{
+	kh_build(&h, KH_SIZE, true);
+	cr_assert_eq(kh_mmap(&h, KH_CODE, 4096, RW), -EACCES);
+	cr_assert_eq(kh_mmap(&h, KH_CODE, 4096, RWX), -EACCES);
+	cr_assert_eq(kh_mmap(&h, KH_TCS, 4096, RWX), -EACCES);
+	cr_assert_eq(kh_mmap(&h, KH_DATA, 4096, RX), -EACCES);
+	cr_assert_eq(kh_mmap(&h, KH_TCS, 4096, RW), (long)lin(KH_TCS));
+	cr_assert_eq(kh_mmap(&h, KH_CODE, 4096, PROT_READ), (long)lin(KH_CODE));
+	/* Never-added pages impose no limit. */
+	cr_assert_eq(kh_mmap(&h, KH_DYN, KH_SIZE - KH_DYN, RWX), (long)lin(KH_DYN));
+}
+
+Test(vma, mmap_read_implies_exec_personality_eacces)
+{
+	cr_assert_eq(kh_create(&h, KH_BASE, KH_SIZE), 0);
+	int old = personality(0xffffffff);
+	cr_assert_neq(personality((unsigned long)old | READ_IMPLIES_EXEC), -1);
+	long r = kh_mmap(&h, 0, KH_SIZE, PROT_READ);
+	personality((unsigned long)old);
+	cr_assert_eq(r, -EACCES);
+}
+
+Test(vma, mmap_is_a_real_shared_mapping_of_the_epc)
+{
+	kh_build(&h, KH_SIZE, true);
+	char line[256];
+	maps_line(lin(KH_SI), line, sizeof(line));
+	cr_assert(strstr(line, "sgxemu-epc"), "maps: %s", line);
+	cr_assert(strstr(line, " ---s "), "maps: %s", line);
+}
+
+/* ---- mprotect / munmap ---- */
+
+Test(vma, mprotect_checks_ceiling_and_unknown_ranges)
+{
+	kh_build(&h, KH_SIZE, true);
+	cr_assert_eq(sgxk_mprotect(h.k, lin(KH_CODE), 4096, RW), -EACCES);
+	cr_assert_eq(sgxk_mprotect(h.k, lin(KH_DATA), 4096, RWX), -EACCES);
+	cr_assert_eq(sgxk_mprotect(h.k, lin(KH_DATA), 4096, PROT_READ), 0);
+	cr_assert_eq(sgxk_mprotect(h.k, 0x10000, 4096, PROT_READ), -ENOENT);
+	cr_assert_eq(sgxk_mprotect(h.k, lin(KH_DATA) + 1, 4096, PROT_READ), -EINVAL);
+}
+
+Test(vma, munmap_drops_mapping_and_ptes_enclave_survives)
+{
+	kh_build(&h, KH_SIZE, true);
+	cr_assert_eq(sgxk_fault(h.k, lin(KH_DATA), PF_U | PF_W), SGXK_FAULT_FIXED);
+	cr_assert_eq(sgxk_host_prot(h.k, lin(KH_DATA)), RW);
+	cr_assert_eq(sgxk_munmap(h.k, lin(KH_DATA), 4096), 0);
+	cr_assert_not(sgxk_owns(h.k, lin(KH_DATA)));
+	cr_assert(sgxk_owns(h.k, lin(KH_DATA) + 4096));
+	cr_assert(sgxk_owns(h.k, lin(KH_DATA) - 4096));
+	cr_assert_eq(sgxk_host_prot(h.k, lin(KH_DATA)), -1);
+	cr_assert_eq(sgxk_munmap(h.k, 0x10000, 4096), -ENOENT);
+	/* Mapping it again gives a fresh mapping without PTE; the page is still there. */
+	cr_assert_eq(kh_mmap(&h, KH_DATA, 4096, RW), (long)lin(KH_DATA));
+	cr_assert_eq(sgxk_host_prot(h.k, lin(KH_DATA)), PROT_NONE);
+	cr_assert_eq(sgxk_fault(h.k, lin(KH_DATA), PF_U), SGXK_FAULT_FIXED);
+	cr_assert_eq(((uint8_t *)(uintptr_t)lin(KH_DATA))[100], 0x5A);
+}
+
+/* ---- page tables (sgxk_mmu) ---- */
+
+Test(vma, mmu_needs_pte_and_vma_permission)
+{
+	kh_build(&h, KH_SIZE, true);
+	uint64_t pa;
+	uint32_t err;
+	/* No PTE before the first fault. */
+	cr_assert_not(walk(lin(KH_DATA) + 8, HW_ACC_R | HW_ACC_USER, &pa, &err));
+	cr_assert_eq(err, 0);
+	cr_assert_eq(sgxk_fault(h.k, lin(KH_DATA) + 8, PF_U), SGXK_FAULT_FIXED);
+	cr_assert(walk(lin(KH_DATA) + 8, HW_ACC_R | HW_ACC_W | HW_ACC_USER, &pa, &err));
+	cr_assert_eq(pa, (uint64_t)(uintptr_t)kh_frame(&h, KH_DATA) + 8);
+	cr_assert_not(walk(lin(KH_DATA), HW_ACC_X | HW_ACC_USER, &pa, &err));
+	cr_assert_eq(err, PF_P);
+	/* Code: RX VMA. */
+	cr_assert_eq(sgxk_fault(h.k, lin(KH_CODE), PF_U | PF_I), SGXK_FAULT_FIXED);
+	cr_assert(walk(lin(KH_CODE), HW_ACC_X | HW_ACC_USER, &pa, &err));
+	cr_assert_not(walk(lin(KH_CODE), HW_ACC_W | HW_ACC_USER, &pa, &err));
+	cr_assert_eq(err, PF_P);
+	/* Ordinary process memory translates to itself. */
+	cr_assert(walk(0x1234000, HW_ACC_R, &pa, &err));
+	cr_assert_eq(pa, 0x1234000);
+}
+
+/* ---- host protection = PTE ∩ VMA ∩ EPCM ---- */
+
+Test(vma, host_protection_follows_pte_vma_and_epcm)
+{
+	kh_build(&h, KH_SIZE, true);
+	cr_assert_eq(sgxk_host_prot(h.k, lin(KH_DATA)), PROT_NONE);
+	cr_assert_eq(sgxk_fault(h.k, lin(KH_DATA), PF_U), SGXK_FAULT_FIXED);
+	cr_assert_eq(sgxk_host_prot(h.k, lin(KH_DATA)), RW);
+	/* The host mapping is the frame itself. */
+	volatile uint8_t *p = (volatile uint8_t *)(uintptr_t)lin(KH_DATA);
+	cr_assert_eq(p[17], 0x5A);
+	p[17] = 0x77;
+	cr_assert_eq(((uint8_t *)kh_frame(&h, KH_DATA))[17], 0x77);
+	/* mprotect narrows it. */
+	cr_assert_eq(sgxk_mprotect(h.k, lin(KH_DATA), 4096, PROT_READ), 0);
+	cr_assert_eq(sgxk_host_prot(h.k, lin(KH_DATA)), PROT_READ);
+	/* EPCM RX under an RX VMA; a TCS is never accessible. */
+	cr_assert_eq(sgxk_fault(h.k, lin(KH_CODE), PF_U), SGXK_FAULT_FIXED);
+	cr_assert_eq(sgxk_host_prot(h.k, lin(KH_CODE)), RX);
+	cr_assert_eq(sgxk_fault(h.k, lin(KH_TCS), PF_U), SGXK_FAULT_FIXED);
+	cr_assert_eq(sgxk_host_prot(h.k, lin(KH_TCS)), PROT_NONE);
+	/* An EADD'd R page under an RW-capable request: EPCM caps it at R. */
+	char line[256];
+	maps_line(lin(KH_CODE), line, sizeof(line));
+	cr_assert(strstr(line, "r-xs"), "maps: %s", line);
+}
+
+/* ---- fault handler rows that need no EDMM ---- */
+
+Test(vma, fault_outside_vma_or_forbidden_by_vma_sigsegv)
+{
+	kh_build(&h, KH_SIZE, true);
+	cr_assert_eq(sgxk_fault(h.k, 0x10000, PF_U), SGXK_FAULT_SIGSEGV);
+	cr_assert_eq(sgxk_fault(h.k, lin(KH_CODE), PF_U | PF_W), SGXK_FAULT_SIGSEGV);
+	cr_assert_eq(sgxk_fault(h.k, lin(KH_DATA), PF_U | PF_I), SGXK_FAULT_SIGSEGV);
+}
+
+Test(vma, fault_before_init_on_missing_page_sigbus)
+{
+	cr_assert_eq(kh_create(&h, KH_BASE, KH_SIZE), 0);
+	cr_assert_eq(kh_mmap(&h, 0, KH_SIZE, RW), (long)h.base);
+	cr_assert_eq(sgxk_fault(h.k, lin(0x8000), PF_U), SGXK_FAULT_SIGBUS);
+	/* Outside ELRANGE in a pre-INIT mapping. */
+	cr_assert_eq(sgx_file_mmap(h.f, h.base + KH_SIZE, 4096, RW, MAP_SHARED | MAP_FIXED, 0),
+		     (long)(h.base + KH_SIZE));
+	cr_assert_eq(sgxk_fault(h.k, h.base + KH_SIZE, PF_U), SGXK_FAULT_SIGBUS);
+}
+
+Test(vma, fault_with_vma_above_ceiling_sigbus)
+{
+	cr_assert_eq(kh_create(&h, KH_BASE, KH_SIZE), 0);
+	/* Mapped RW while the range was a hole; then an R page is added there. */
+	cr_assert_eq(kh_mmap(&h, 0, KH_SIZE, RW), (long)h.base);
+	cr_assert_eq(kh_add(&h, 0x8000, 4096, SI_REG(SGX_SECINFO_R), NULL, 0, NULL), 0);
+	cr_assert_eq(sgxk_fault(h.k, lin(0x8000), PF_U), SGXK_FAULT_SIGBUS);
+	cr_assert_eq(sgxk_host_prot(h.k, lin(0x8000)), PROT_NONE);
+}
+
+Test(vma, sgx1_missing_page_after_init_sigbus)
+{
+	kh_teardown(&h);
+	struct sgxk_config c;
+	kh_config(&c);
+	c.hw.sgx1_only = true;
+	kh_setup(&h, &c);
+	kh_build(&h, KH_SIZE, true);
+	cr_assert_eq(sgxk_fault(h.k, lin(KH_DYN), PF_U | PF_W), SGXK_FAULT_SIGBUS);
+	cr_assert_not(kh_epcm(&h, KH_DYN).valid);
+}
+
+Test(vma, mmap_fixed_replaces_an_enclave_mapping)
+{
+	kh_build(&h, KH_SIZE, true);
+	cr_assert_eq(sgxk_fault(h.k, lin(KH_DATA), PF_U), SGXK_FAULT_FIXED);
+	cr_assert_eq(kh_mmap(&h, KH_SI, 0x4000, PROT_READ), (long)lin(KH_SI));
+	cr_assert_eq(sgxk_host_prot(h.k, lin(KH_DATA)), PROT_NONE);
+	cr_assert_eq(sgxk_fault(h.k, lin(KH_DATA), PF_U | PF_W), SGXK_FAULT_SIGSEGV);
+	cr_assert_eq(sgxk_fault(h.k, lin(KH_DATA), PF_U), SGXK_FAULT_FIXED);
+	cr_assert_eq(sgxk_host_prot(h.k, lin(KH_DATA)), PROT_READ);
+}

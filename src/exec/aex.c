@@ -1,0 +1,367 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * From host signals to SGX semantics.
+ *
+ * Host code executing ENCLU (exec_host_enclu): EENTER/ERESUME in the hw
+ * model with the context's registers; on success the context continues at
+ * the enclave's entry point (or the resumed RIP) with the enclave's FS/GS.
+ * A fault of the leaf itself is no AEX (the thread is not in enclave mode):
+ * an ordinary not-present #PF goes to the OS and the leaf is retried when
+ * fixed; anything else is reported at the ENCLU, as the kernel's vDSO fixup
+ * does (RDI/RSI/RDX, EAX = the leaf), or delivered as a signal when the
+ * ENCLU is not sgxemu_enter_enclave's.
+ *
+ * Enclave code raising a signal (exec_enclave_signal): ENCLU runs in the hw
+ * model; a fault becomes an event (vector, error code, address), classified
+ * for #PF by the model's access check so that an EPCM violation carries the
+ * SGX bit.  Then AEX: the OS may fix an ordinary not-present #PF, after
+ * which the AEP's ERESUME follows at once; otherwise the event is reported
+ * at the AEP, except #DB/#BP, which are delivered as signals.
+ */
+#include <string.h>
+
+#include "exec_int.h"
+
+/* Transparent retries of one fault in a row before exec gives up loudly. */
+#define RETRY_MAX 1000
+
+static bool vdso_aep(uint64_t ip)
+{
+	return ip == (uint64_t)(uintptr_t)exec_vdso_enclu;
+}
+
+static uint64_t page_of(uint64_t a)
+{
+	return a & ~(uint64_t)0xFFF;
+}
+
+/* Count a transparent retry of (rip, addr); die when the OS keeps "fixing" the same fault. */
+static void retry_check(struct exec_thread *self, uint64_t rip, uint64_t addr)
+{
+	if (self->retry_rip == rip && self->retry_addr == addr) {
+		if (++self->retries > RETRY_MAX)
+			exec_die("sgxemu: the same enclave fault was retried 1000 times; the OS does not fix it\n");
+		return;
+	}
+	self->retry_rip = rip;
+	self->retry_addr = addr;
+	self->retries = 0;
+}
+
+/* Remember the current enclave's ELRANGE (a stale host protection is possible only inside it). */
+static void elrange_cache(struct exec_thread *self)
+{
+	if (self->elr_secs == self->t.secs_pa)
+		return;
+	struct hw_secs_view v;
+	if (!hw_secs_get(self->t.m, self->t.secs_pa, &v))
+		exec_die("sgxemu: the SECS of the current enclave is gone\n");
+	self->elr_secs = self->t.secs_pa;
+	self->elr_base = v.secs.base;
+	self->elr_size = v.secs.size;
+}
+
+static bool in_elrange(const struct exec_thread *self, uint64_t a)
+{
+	return a >= self->elr_base && a - self->elr_base < self->elr_size;
+}
+
+/* Which signal a program sees for an exception it gets as a signal. */
+static int signal_for(uint8_t vector, enum exec_fault f)
+{
+	switch (vector) {
+	case X86_DE:
+	case X86_MF:
+	case X86_XM:
+		return SIGFPE;
+	case X86_DB:
+	case X86_BP:
+		return SIGTRAP;
+	case X86_UD:
+		return SIGILL;
+	case X86_AC:
+		return SIGBUS;
+	case X86_PF:
+		return f == EXEC_FAULT_SIGBUS ? SIGBUS : SIGSEGV;
+	default:
+		return SIGSEGV;
+	}
+}
+
+static bool vector_has_errcode(uint8_t v)
+{
+	return v == 8 || (v >= 10 && v <= 14) || v == X86_AC || v == X86_CP;
+}
+
+/*
+ * Deliver an exception as a signal to the program's handler, with the
+ * context as it is now (at the AEP after an AEX, at the ENCLU otherwise).
+ * orig is reused when it is the same signal (its si_code stays).
+ */
+static void deliver(const struct hw_event *ev, enum exec_fault f, const siginfo_t *orig, ucontext_t *uc)
+{
+	int sig = signal_for(ev->vector, f);
+	siginfo_t info;
+	if (orig && orig->si_signo == sig) {
+		info = *orig;
+	} else {
+		memset(&info, 0, sizeof(info));
+		info.si_signo = sig;
+		info.si_code = SI_KERNEL;
+		if (ev->vector == X86_PF)
+			info.si_code = (ev->errcode & PF_P) ? SEGV_ACCERR : SEGV_MAPERR;
+	}
+	greg_t *g = uc->uc_mcontext.gregs;
+	g[REG_TRAPNO] = ev->vector;
+	g[REG_ERR] = ev->errcode;
+	if (ev->vector == X86_PF) {
+		info.si_addr = (void *)(uintptr_t)ev->addr;
+		g[REG_CR2] = (greg_t)ev->addr;
+	}
+	exec_chain(sig, &info, uc);
+}
+
+/*
+ * Report an exception at sgxemu_enter_enclave's ENCLU: continue at its
+ * exception path with the trap information; EAX holds the leaf already.
+ */
+static void report_vdso(ucontext_t *uc, const struct hw_event *ev)
+{
+	greg_t *g = uc->uc_mcontext.gregs;
+	g[REG_RIP] = (greg_t)(uintptr_t)exec_vdso_exception;
+	g[REG_RDI] = ev->vector;
+	g[REG_RSI] = ev->errcode;
+	g[REG_RDX] = ev->vector == X86_PF ? (greg_t)ev->addr : 0;
+}
+
+static struct hw_event event_of(struct hw_result r)
+{
+	struct hw_event ev = {.vector = r.vector, .errcode = r.errcode, .addr = r.addr};
+	ev.has_errcode = vector_has_errcode(r.vector);
+	return ev;
+}
+
+/* An ordinary #PF on a page-table entry that is not there: the OS's #PF handler may fix it. */
+static bool os_fixable(const struct hw_event *ev)
+{
+	return !ev->interrupt && ev->vector == X86_PF && !(ev->errcode & (PF_P | PF_SGX));
+}
+
+/*
+ * ENCLU by code outside enclave mode; t->regs and t->xsave hold its state
+ * (RIP at the ENCLU).  Loops while the OS fixes faults of the leaf.
+ */
+static void enclu_outside(struct exec_thread *self, const siginfo_t *si, ucontext_t *uc)
+{
+	struct hw_thread *t = &self->t;
+	for (;;) {
+		uint64_t rip = t->regs.rip;
+		struct hw_result r = hw_enclu(t);
+		if (r.kind != HW_FAULT) {
+			/* Outside enclave mode only EENTER/ERESUME complete, and they enter. */
+			if (!t->in_enclave)
+				exec_die("sgxemu: an ENCLU leaf completed outside enclave mode\n");
+			exec_inside_count++;
+			elrange_cache(self);
+			exec_xsave_to_uc(uc, t);
+			exec_resume_enclave(self, uc, true);
+			return;
+		}
+		struct hw_event ev = event_of(r);
+		enum exec_fault f = EXEC_FAULT_SIGSEGV;
+		if (os_fixable(&ev)) {
+			f = exec_os_cur.fault(exec_os_cur.ctx, ev.addr, ev.errcode);
+			if (f == EXEC_FAULT_FIXED) {
+				retry_check(self, rip, ev.addr);
+				continue;
+			}
+		}
+		exec_return_host(self, uc);
+		exec_xsave_to_uc(uc, t);
+		if (vdso_aep(rip))
+			report_vdso(uc, &ev);
+		else
+			deliver(&ev, f, si, uc);
+		return;
+	}
+}
+
+void exec_host_enclu(struct exec_thread *self, int sig, siginfo_t *si, ucontext_t *uc)
+{
+	(void)sig;
+	if (!self) {
+		self = exec_thread_create();
+		if (!self)
+			exec_die("sgxemu: cannot create the state of an enclave thread (memory)\n");
+		stack_t ss = {.ss_sp = (uint8_t *)self + EXEC_BLOCK_STACK,
+			      .ss_size = EXEC_BLOCK_SIZE - EXEC_BLOCK_STACK};
+		if (sigaltstack(&ss, NULL) != 0) {
+			/*
+			 * This handler runs on another alternate stack (the
+			 * program's or a sanitizer's), which cannot be replaced
+			 * now, nor by sigreturn.  Run exec_altstack_switch first:
+			 * it installs ours and executes the ENCLU again.
+			 */
+			greg_t *g = uc->uc_mcontext.gregs;
+			uint64_t *sp = (uint64_t *)(uintptr_t)((uint64_t)g[REG_RSP] - EXEC_REDZONE - 16);
+			self->altstack = ss;
+			sp[0] = (uint64_t)(uintptr_t)&self->altstack;
+			sp[1] = (uint64_t)g[REG_RIP];
+			g[REG_RSP] = (greg_t)(uintptr_t)sp;
+			g[REG_RIP] = (greg_t)(uintptr_t)exec_altstack_switch;
+			return;
+		}
+		/* rt_sigreturn restores the alternate stack recorded in the frame: record ours. */
+		uc->uc_stack = ss;
+	}
+	struct hw_thread *t = &self->t;
+	if (t->m != exec_os_cur.m || t->mmu != exec_os_cur.mmu) {
+		/* Another OS was installed since this thread last entered. */
+		hw_thread_fini(t);
+		if (hw_thread_init(t, exec_os_cur.m, exec_os_cur.mmu) != 0)
+			exec_die("sgxemu: cannot create the state of an enclave thread (memory)\n");
+	}
+	exec_regs_from_uc(&t->regs, uc);
+	self->host_fs = exec_get_fs();
+	self->host_gs = exec_get_gs();
+	t->regs.fsbase = self->host_fs;
+	t->regs.gsbase = self->host_gs;
+	self->host_mask = uc->uc_sigmask;
+	exec_xsave_from_uc(t, uc);
+	enclu_outside(self, si, uc);
+}
+
+/* Does enclave code at rip hold ENCLU?  Read through the page tables (the EPC alias), as fetched. */
+static bool enclave_enclu_at(struct hw_thread *t, uint64_t rip)
+{
+	static const uint8_t enclu[3] = {0x0F, 0x01, 0xD7};
+	for (unsigned i = 0; i < 3; i++) {
+		uint64_t pa;
+		if (!hw_is_ok(hw_access_check(t, rip + i, HW_ACC_X, &pa)))
+			return false;
+		if (*(const volatile uint8_t *)(uintptr_t)pa != enclu[i])
+			return false;
+	}
+	return true;
+}
+
+/* The leaves that change the EPCM of the page at RCX, whose host protection follows the EPCM. */
+static bool changes_epcm(uint64_t leaf)
+{
+	return leaf == ENCLU_EACCEPT || leaf == ENCLU_EACCEPTCOPY || leaf == ENCLU_EMODPE;
+}
+
+/*
+ * The AEX for ev, then: the OS's #PF handler (and the AEP's ERESUME at once
+ * when it fixed the page), a signal for #DB/#BP, interrupts and foreign
+ * AEPs, or the report at sgxemu_enter_enclave's AEP.
+ */
+static void aex(struct exec_thread *self, const struct hw_event *ev, const siginfo_t *si, ucontext_t *uc)
+{
+	struct hw_thread *t = &self->t;
+	uint64_t rip = t->regs.rip;
+	exec_xsave_from_uc(t, uc);
+	struct hw_event os = hw_aex(t, ev);
+	exec_inside_count--;
+	self->exits++;
+
+	enum exec_fault f = EXEC_FAULT_SIGSEGV;
+	if (os_fixable(ev)) {
+		f = exec_os_cur.fault(exec_os_cur.ctx, ev->addr, ev->errcode);
+		if (f == EXEC_FAULT_FIXED) {
+			retry_check(self, rip, ev->addr);
+			if (vdso_aep(t->aep)) {
+				/* The AEP is ENCLU with RAX = ERESUME: execute it now. */
+				enclu_outside(self, si, uc);
+				return;
+			}
+			exec_return_host(self, uc);
+			exec_xsave_to_uc(uc, t);
+			return;
+		}
+	}
+	exec_return_host(self, uc);
+	exec_xsave_to_uc(uc, t);
+	if (ev->interrupt) {
+		exec_chain(si->si_signo, (siginfo_t *)si, uc);
+		return;
+	}
+	if (ev->vector == X86_DB || ev->vector == X86_BP || !vdso_aep(t->aep)) {
+		deliver(&os, f, si, uc);
+		return;
+	}
+	report_vdso(uc, &os);
+}
+
+void exec_enclave_signal(struct exec_thread *self, int sig, siginfo_t *si, ucontext_t *uc)
+{
+	struct hw_thread *t = &self->t;
+	exec_regs_from_uc(&t->regs, uc);
+	if (self->cur_valid) {
+		t->regs.fsbase = self->cur_fs;
+		t->regs.gsbase = self->cur_gs;
+	} else {
+		t->regs.fsbase = self->encl_fs;
+		t->regs.gsbase = self->encl_gs;
+	}
+	uint64_t rip = t->regs.rip;
+	struct hw_event ev;
+
+	if (si->si_code <= 0) {
+		/* Sent by a process (kill, tgkill, sigqueue): an interrupt, not an exception of this code. */
+		ev = (struct hw_event){.interrupt = true};
+		aex(self, &ev, si, uc);
+		return;
+	}
+
+	if (sig == SIGILL && enclave_enclu_at(t, rip)) {
+		uint64_t leaf = t->regs.rax, rcx = t->regs.rcx;
+		struct hw_result r = hw_enclu(t);
+		if (r.kind != HW_FAULT) {
+			if (!t->in_enclave) {
+				/* EEXIT: the registers are the target's, FS/GS the host's. */
+				exec_inside_count--;
+				self->exits++;
+				self->retries = 0;
+				exec_return_host(self, uc);
+				return;
+			}
+			t->regs.rip = rip + 3;
+			if (hw_is_ok(r) && changes_epcm(leaf) && exec_os_cur.refresh)
+				exec_os_cur.refresh(exec_os_cur.ctx, page_of(rcx), SGX_PAGE_SIZE);
+			exec_resume_enclave(self, uc, false);
+			return;
+		}
+		ev = event_of(r);
+		aex(self, &ev, si, uc);
+		return;
+	}
+
+	greg_t *g = uc->uc_mcontext.gregs;
+	uint8_t vector = (uint8_t)g[REG_TRAPNO];
+	ev = (struct hw_event){.vector = vector, .errcode = (uint32_t)g[REG_ERR]};
+	ev.has_errcode = vector_has_errcode(vector);
+	ev.software = vector == X86_BP;
+	if (vector == X86_PF) {
+		uint64_t addr = (uint64_t)(uintptr_t)si->si_addr, pa;
+		uint32_t herr = (uint32_t)g[REG_ERR];
+		unsigned acc = (herr & PF_I) ? HW_ACC_X : (herr & PF_W) ? HW_ACC_W : HW_ACC_R;
+		struct hw_result r = hw_access_check(t, addr, acc, &pa);
+		if (hw_is_ok(r)) {
+			if (in_elrange(self, addr)) {
+				/* Page tables and EPCM allow it: the host protection is stale. */
+				retry_check(self, rip, addr);
+				if (exec_os_cur.refresh)
+					exec_os_cur.refresh(exec_os_cur.ctx, page_of(addr), SGX_PAGE_SIZE);
+				exec_resume_enclave(self, uc, false);
+				return;
+			}
+			/* Host memory the host refuses: the host's #PF as it is. */
+			ev.errcode = (herr & (PF_P | PF_W | PF_RSVD | PF_I | PF_PK)) | PF_U;
+			ev.addr = addr;
+		} else {
+			ev = event_of(r);
+		}
+	}
+	aex(self, &ev, si, uc);
+}

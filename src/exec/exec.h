@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The exec layer: enclave code runs natively on the host CPU at its enclave
+ * addresses.  ENCLU (0F 01 D7) is #UD on the host, so it raises SIGILL; the
+ * handler performs the leaf in the hw model on the thread's struct hw_thread
+ * (registers from the signal context) and edits the saved context, so that
+ * sigreturn continues in or out of the enclave.  Faults of enclave code
+ * (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP) become SGX events: a #PF the OS
+ * can fix is fixed transparently, everything else is an AEX delivered at the
+ * AEP, where sgxemu_enter_enclave reports it in struct sgx_enclave_run.
+ *
+ * exec needs little from the OS (the kernel layer, or a test's own OS): the
+ * machine, the page tables the enclave runs under, a #PF handler, and a way
+ * to bring the host protection of enclave pages up to date after the enclave
+ * changed its EPCM itself (struct exec_os).  See docs/exec.md.
+ */
+#ifndef SGXEMU_EXEC_H
+#define SGXEMU_EXEC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <asm/sgx.h>
+
+#include "hw.h"
+
+/* What the OS's #PF handler did with a fault (the driver's VM_FAULT_* outcomes). */
+enum exec_fault {
+	EXEC_FAULT_FIXED,  /* the page is there now: the access is retried */
+	EXEC_FAULT_SIGBUS, /* the driver's VM_FAULT_SIGBUS: reported as #PF */
+	EXEC_FAULT_SIGSEGV /* not an address the OS can fix: reported as #PF */
+};
+
+/*
+ * The OS under the enclaves of this process.  The callbacks run in the
+ * faulting thread's signal handler, outside the machine lock, on the
+ * thread's alternate signal stack, with every signal blocked; the
+ * interrupted code is enclave code, which holds no host lock.
+ */
+struct exec_os {
+	struct hw_machine *m;
+	/* The process page tables: ENCLU operands and the classification of enclave faults. */
+	const struct hw_mmu *mmu;
+	void *ctx;
+	/*
+	 * An enclave access (or an ENCLU operand) found no page-table entry
+	 * for addr: error code PF_U plus PF_W / PF_I as the access was.
+	 * Called after the AEX, as hardware delivers the #PF.
+	 */
+	enum exec_fault (*fault)(void *ctx, uint64_t addr, uint32_t errcode);
+	/*
+	 * The EPCM of [addr, addr + len) changed by the enclave's own leaf
+	 * (EACCEPT, EACCEPTCOPY, EMODPE), or the host refused an access the
+	 * page tables and the EPCM both allow: recompute the host protection.
+	 * May be NULL when the OS never lets host protection go stale.
+	 */
+	void (*refresh)(void *ctx, uint64_t addr, size_t len);
+	/* A thread got its enclave thread model / is exiting (e.g. for IPIs). May be NULL. */
+	void (*thread_start)(void *ctx, struct hw_thread *t);
+	void (*thread_stop)(void *ctx, struct hw_thread *t);
+};
+
+/*
+ * Install the signal handlers for SIGILL, SIGSEGV, SIGBUS, SIGFPE and
+ * SIGTRAP (the handlers they replace get every signal that is not about
+ * enclave code) and remember os.  One OS per process.
+ * Return: 0; -EBUSY if already installed; -ENOMEM if the region for the
+ * threads' signal stacks could not be reserved; -EINVAL for a NULL machine,
+ * mmu or fault handler.
+ */
+int exec_install(const struct exec_os *os);
+
+/*
+ * Restore the previous handlers.  Return: 0, or -EBUSY while a thread is
+ * in enclave mode.  Per-thread state of live threads stays until they exit.
+ */
+int exec_uninstall(void);
+
+/*
+ * __vdso_sgx_enter_enclave, exactly (spec/linux-driver.md §9): function 2
+ * (EENTER) or 3 (ERESUME), else -EINVAL; non-zero run->reserved -> -EINVAL;
+ * RBX = run->tcs, RCX = AEP = the address of its own ENCLU, RAX = function;
+ * EEXIT -> run->function = 4; an exception at the AEP or on the ENCLU itself
+ * -> run->function/exception_vector/exception_error_code/exception_addr;
+ * then run->user_handler (if set) is called, > 0 re-enters with that leaf.
+ * Returns 0 in both cases.  Like the vDSO it preserves only RBX, RBP and RSP:
+ * RDI, RSI, RDX, R8-R15 are the enclave's (zero after an AEX).
+ */
+int sgxemu_enter_enclave(unsigned long rdi, unsigned long rsi, unsigned long rdx, unsigned int function,
+			 unsigned long r8, unsigned long r9, struct sgx_enclave_run *run);
+
+/*
+ * The same call for C callers: also saves and restores R12-R15 around it
+ * (an AEX zeroes them).  Register arguments still reach the enclave.
+ */
+int sgxemu_call_enclave(unsigned long rdi, unsigned long rsi, unsigned long rdx, unsigned int function,
+			unsigned long r8, unsigned long r9, struct sgx_enclave_run *run);
+
+/* The calling thread's enclave thread model (created at its first entry), or NULL. */
+struct hw_thread *exec_thread_self(void);
+
+/* ---- protection keys ---------------------------------------------------- */
+
+/*
+ * Can enclave pages be isolated from host code with protection keys on this
+ * CPU and kernel?  CPUID.(7,0).ECX[3] PKU and [4] OSPKE, and pkey_alloc()
+ * succeeding.  Return: true, or false with the reason in why.
+ */
+bool exec_pkey_probe(char *why, size_t len);
+
+#endif /* SGXEMU_EXEC_H */

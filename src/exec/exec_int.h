@@ -1,0 +1,161 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Private to src/exec: the per-thread block (state + alternate signal
+ * stack), the assembly glue's symbols, and the functions trap.c, aex.c and
+ * thread.c share.
+ *
+ * Every thread that entered an enclave owns one block of EXEC_BLOCK_SIZE
+ * bytes, aligned to its size, inside one reserved region:
+ *
+ *   block + 0              struct exec_thread (the first page)
+ *   block + 4 KiB          guard page (PROT_NONE)
+ *   block + 8 KiB .. end   the thread's sigaltstack
+ *
+ * The signal trampoline (trap_entry.S) finds the block from RSP alone (RSP
+ * inside the region -> RSP & ~(EXEC_BLOCK_SIZE - 1)), so it can switch FS
+ * and GS back to the host's before any C code runs.
+ */
+#ifndef SGXEMU_EXEC_INT_H
+#define SGXEMU_EXEC_INT_H
+
+/* Plain integers: trap_entry.S uses them too. */
+#define EXEC_BLOCK_SIZE	  0x40000    /* 256 KiB */
+#define EXEC_BLOCK_HEADER 0x1000     /* struct exec_thread */
+#define EXEC_BLOCK_STACK  0x2000     /* offset of the signal stack (a guard page before it) */
+#define EXEC_REGION_SIZE  0x40000000 /* room for 4096 threads */
+#define EXEC_REDZONE	  128	     /* the x86-64 ABI's red zone below RSP */
+
+/* Offsets in struct exec_thread used by trap_entry.S (checked below). */
+#define ET_HOST_FS    0
+#define ET_HOST_GS    8
+#define ET_CUR_FS     16
+#define ET_CUR_GS     24
+#define ET_ENCL_FS    32
+#define ET_ENCL_GS    40
+#define ET_FS_ENCLAVE 48
+#define ET_LOAD_ENCL  52
+#define ET_CUR_VALID  56
+
+#ifndef __ASSEMBLER__
+
+#include <signal.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <ucontext.h>
+
+#include "exec.h"
+
+struct exec_thread {
+	/* Read and written by trap_entry.S: keep first, offsets above. */
+	uint64_t host_fs, host_gs; /* the host's FS/GS base of this thread */
+	uint64_t cur_fs, cur_gs;   /* FS/GS base found at signal entry when they were the enclave's */
+	uint64_t encl_fs, encl_gs; /* FS/GS base to load when the handler returns into the enclave */
+	uint32_t fs_enclave;	   /* FS/GS currently hold encl_fs/encl_gs */
+	uint32_t load_enclave;	   /* set by C: load encl_fs/encl_gs on return */
+	uint32_t cur_valid;	   /* cur_fs/cur_gs were saved by this signal's prologue */
+	uint32_t pad;
+
+	struct hw_thread t; /* the logical processor */
+	int tid;	    /* host thread id (for signals sent to it) */
+	sigset_t host_mask; /* signal mask of the host code that entered */
+	uint64_t elr_secs;  /* SECS the ELRANGE cache below belongs to */
+	uint64_t elr_base, elr_size;
+	uint64_t retry_rip, retry_addr; /* last transparent retry (loop guard) */
+	unsigned retries;
+	_Atomic unsigned long exits; /* EEXITs and AEXs so far */
+	stack_t altstack;	     /* for exec_altstack_switch */
+	struct exec_thread *next_free;
+};
+
+_Static_assert(offsetof(struct exec_thread, host_fs) == ET_HOST_FS, "ET_HOST_FS");
+_Static_assert(offsetof(struct exec_thread, host_gs) == ET_HOST_GS, "ET_HOST_GS");
+_Static_assert(offsetof(struct exec_thread, cur_fs) == ET_CUR_FS, "ET_CUR_FS");
+_Static_assert(offsetof(struct exec_thread, cur_gs) == ET_CUR_GS, "ET_CUR_GS");
+_Static_assert(offsetof(struct exec_thread, encl_fs) == ET_ENCL_FS, "ET_ENCL_FS");
+_Static_assert(offsetof(struct exec_thread, encl_gs) == ET_ENCL_GS, "ET_ENCL_GS");
+_Static_assert(offsetof(struct exec_thread, fs_enclave) == ET_FS_ENCLAVE, "ET_FS_ENCLAVE");
+_Static_assert(offsetof(struct exec_thread, load_enclave) == ET_LOAD_ENCL, "ET_LOAD_ENCL");
+_Static_assert(offsetof(struct exec_thread, cur_valid) == ET_CUR_VALID, "ET_CUR_VALID");
+_Static_assert(sizeof(struct exec_thread) <= EXEC_BLOCK_HEADER, "exec_thread fits its page");
+
+#define EXEC_HIDDEN __attribute__((visibility("hidden")))
+
+/* ---- assembly glue ------------------------------------------------------- */
+
+/* trap_entry.S: the SA_SIGINFO handler of every signal exec installs. */
+EXEC_HIDDEN void exec_trap_entry(int sig, siginfo_t *si, void *uc);
+/* trap_entry.S data: the region of blocks and the FS/GS method. */
+extern EXEC_HIDDEN uint64_t exec_region_base, exec_region_size;
+extern EXEC_HIDDEN uint8_t exec_have_fsgsbase;
+/*
+ * trap_entry.S: entered with RSP = RSP of the interrupted code - EXEC_REDZONE
+ * - 16, [RSP] = a stack_t, [RSP + 8] = where to continue: sigaltstack(stack_t)
+ * with every register and RFLAGS kept, then continue there.
+ */
+EXEC_HIDDEN void exec_altstack_switch(void);
+/* enter.S: the ENCLU of sgxemu_enter_enclave (its AEP) and its exception path. */
+extern EXEC_HIDDEN const char exec_vdso_enclu[], exec_vdso_exception[];
+
+/* ---- trap.c ---------------------------------------------------------------- */
+
+/*
+ * Called by exec_trap_entry with host FS/GS loaded; self = the block when on
+ * its stack.  Return: the thread's block (its load_enclave tells the
+ * trampoline to load the enclave's FS/GS), or NULL.
+ */
+EXEC_HIDDEN struct exec_thread *exec_trap(int sig, siginfo_t *si, ucontext_t *uc, struct exec_thread *self);
+/* The installed OS. */
+extern EXEC_HIDDEN struct exec_os exec_os_cur;
+/*
+ * Hand a signal to the handler exec replaced (SIG_DFL / SIG_IGN: default
+ * action, the signal raised again).  si/uc describe the event as the
+ * program must see it.
+ */
+EXEC_HIDDEN void exec_chain(int sig, siginfo_t *si, ucontext_t *uc);
+
+/* Registers of a signal context <-> the thread model. */
+EXEC_HIDDEN void exec_regs_from_uc(struct hw_regs *r, const ucontext_t *uc);
+EXEC_HIDDEN void exec_regs_to_uc(ucontext_t *uc, const struct hw_regs *r);
+/* XSAVE image of a signal context <-> the thread model. */
+EXEC_HIDDEN void exec_xsave_from_uc(struct hw_thread *t, const ucontext_t *uc);
+EXEC_HIDDEN void exec_xsave_to_uc(ucontext_t *uc, const struct hw_thread *t);
+
+/*
+ * The context returns into the enclave with the thread model's registers
+ * and FS/GS; from_host: after EENTER/ERESUME, enclave code runs with the
+ * asynchronous signals held (host_mask, the host code's, comes back at exit).
+ */
+EXEC_HIDDEN void exec_resume_enclave(struct exec_thread *self, ucontext_t *uc, bool from_host);
+/* The context returns to host code with the thread model's registers and the host signal mask. */
+EXEC_HIDDEN void exec_return_host(struct exec_thread *self, ucontext_t *uc);
+
+/* Write a message to stderr and abort (async-signal-safe). */
+EXEC_HIDDEN _Noreturn void exec_die(const char *msg);
+
+/* ---- aex.c --------------------------------------------------------------- */
+
+/* A signal raised by native code while the thread is in enclave mode. */
+EXEC_HIDDEN void exec_enclave_signal(struct exec_thread *self, int sig, siginfo_t *si, ucontext_t *uc);
+/* ENCLU executed by host code (EENTER / ERESUME, or a leaf that faults outside enclave mode). */
+EXEC_HIDDEN void exec_host_enclu(struct exec_thread *self, int sig, siginfo_t *si, ucontext_t *uc);
+
+/* ---- thread.c -------------------------------------------------------------- */
+
+/* Reserve the region, probe FS/GS access. Return: 0 or -ENOMEM. */
+EXEC_HIDDEN int exec_threads_init(void);
+/* The calling thread's block (TLS; valid only while FS is the host's), or NULL. */
+EXEC_HIDDEN struct exec_thread *exec_thread_lookup(void);
+/*
+ * Create the calling thread's block; the caller makes its stack the
+ * thread's sigaltstack (through uc_stack).  Return: it, or NULL (no memory,
+ * region full).
+ */
+EXEC_HIDDEN struct exec_thread *exec_thread_create(void);
+/* Threads in enclave mode right now. */
+extern EXEC_HIDDEN _Atomic unsigned exec_inside_count;
+/* FS/GS base of the calling thread, through FSGSBASE or arch_prctl. */
+EXEC_HIDDEN uint64_t exec_get_fs(void);
+EXEC_HIDDEN uint64_t exec_get_gs(void);
+
+#endif /* __ASSEMBLER__ */
+#endif /* SGXEMU_EXEC_INT_H */

@@ -1,0 +1,140 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Per-thread state: one block per thread that entered an enclave (the
+ * thread model and its sigaltstack, exec_int.h), created lazily at the
+ * thread's first ENCLU and released by a thread-specific-data destructor
+ * when the thread exits.  Blocks come from one region reserved at install
+ * time, so the signal trampoline can find a block from RSP alone.
+ */
+#include <asm/prctl.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "cpu.h"
+#include "exec_int.h"
+
+#define EXEC_SLOTS (EXEC_REGION_SIZE / EXEC_BLOCK_SIZE)
+
+static __thread struct exec_thread *self_tls __attribute__((tls_model("initial-exec")));
+static pthread_key_t thread_key;
+static pthread_mutex_t slots_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint8_t slot_used[EXEC_SLOTS];
+_Atomic unsigned exec_inside_count;
+
+uint64_t exec_get_fs(void)
+{
+	uint64_t v;
+	if (exec_have_fsgsbase)
+		__asm__ volatile("rdfsbase %0" : "=r"(v));
+	else
+		syscall(SYS_arch_prctl, ARCH_GET_FS, &v);
+	return v;
+}
+
+uint64_t exec_get_gs(void)
+{
+	uint64_t v;
+	if (exec_have_fsgsbase)
+		__asm__ volatile("rdgsbase %0" : "=r"(v));
+	else
+		syscall(SYS_arch_prctl, ARCH_GET_GS, &v);
+	return v;
+}
+
+static void thread_destroy(void *p)
+{
+	struct exec_thread *self = p;
+	if (exec_os_cur.thread_stop)
+		exec_os_cur.thread_stop(exec_os_cur.ctx, &self->t);
+	stack_t ss = {.ss_flags = SS_DISABLE};
+	sigaltstack(&ss, NULL);
+	hw_thread_fini(&self->t);
+	self_tls = NULL;
+	/* Give the memory back but keep the range reserved for the next thread. */
+	uint64_t slot = ((uint64_t)(uintptr_t)self - exec_region_base) / EXEC_BLOCK_SIZE;
+	if (mmap(self, EXEC_BLOCK_SIZE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0) ==
+	    MAP_FAILED)
+		exec_die("sgxemu: cannot release a thread's signal stack\n");
+	pthread_mutex_lock(&slots_lock);
+	slot_used[slot] = 0;
+	pthread_mutex_unlock(&slots_lock);
+}
+
+int exec_threads_init(void)
+{
+	if (!exec_region_base) {
+		void *r = mmap(NULL, EXEC_REGION_SIZE + EXEC_BLOCK_SIZE, PROT_NONE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (r == MAP_FAILED)
+			return -ENOMEM;
+		uint64_t base = ((uint64_t)(uintptr_t)r + EXEC_BLOCK_SIZE - 1) & ~((uint64_t)EXEC_BLOCK_SIZE - 1);
+		if (pthread_key_create(&thread_key, thread_destroy) != 0) {
+			munmap(r, EXEC_REGION_SIZE + EXEC_BLOCK_SIZE);
+			return -ENOMEM;
+		}
+		exec_region_size = EXEC_REGION_SIZE;
+		exec_region_base = base;
+	}
+	/* SGXEMU_EXEC_NO_FSGSBASE forces the arch_prctl path (tests, hosts that misreport the feature). */
+	exec_have_fsgsbase = exec_cpu_fsgsbase() && !getenv("SGXEMU_EXEC_NO_FSGSBASE");
+	return 0;
+}
+
+struct exec_thread *exec_thread_lookup(void)
+{
+	return self_tls;
+}
+
+struct hw_thread *exec_thread_self(void)
+{
+	return self_tls ? &self_tls->t : NULL;
+}
+
+struct exec_thread *exec_thread_create(void)
+{
+	pthread_mutex_lock(&slots_lock);
+	uint64_t slot = 0;
+	while (slot < EXEC_SLOTS && slot_used[slot])
+		slot++;
+	if (slot == EXEC_SLOTS) {
+		pthread_mutex_unlock(&slots_lock);
+		return NULL;
+	}
+	slot_used[slot] = 1;
+	pthread_mutex_unlock(&slots_lock);
+
+	uint8_t *block = (uint8_t *)(uintptr_t)(exec_region_base + slot * EXEC_BLOCK_SIZE);
+	struct exec_thread *self = (struct exec_thread *)block;
+	if (mprotect(block, EXEC_BLOCK_HEADER, PROT_READ | PROT_WRITE) != 0 ||
+	    mprotect(block + EXEC_BLOCK_STACK, EXEC_BLOCK_SIZE - EXEC_BLOCK_STACK, PROT_READ | PROT_WRITE) != 0)
+		goto err_slot;
+	if (hw_thread_init(&self->t, exec_os_cur.m, exec_os_cur.mmu) != 0)
+		goto err_slot;
+	/*
+	 * The caller is the handler of the thread's first ENCLU, possibly on
+	 * another alternate stack (sigaltstack() would then fail with EPERM):
+	 * it installs ours through the context it returns with.
+	 */
+	if (pthread_setspecific(thread_key, self) != 0)
+		goto err_thread;
+	self->tid = (int)syscall(SYS_gettid);
+	self->host_fs = exec_get_fs();
+	self->host_gs = exec_get_gs();
+	self_tls = self;
+	if (exec_os_cur.thread_start)
+		exec_os_cur.thread_start(exec_os_cur.ctx, &self->t);
+	return self;
+
+err_thread:
+	hw_thread_fini(&self->t);
+err_slot:
+	mmap(block, EXEC_BLOCK_SIZE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+	pthread_mutex_lock(&slots_lock);
+	slot_used[slot] = 0;
+	pthread_mutex_unlock(&slots_lock);
+	return NULL;
+}

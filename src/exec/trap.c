@@ -1,0 +1,242 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Signal handling: installation, dispatch of a signal to the enclave paths
+ * (aex.c) or to the handler exec replaced, and the conversions between a
+ * signal context and the thread model (GPRs, RFLAGS, RIP, XSAVE image).
+ *
+ * Everything here runs in a signal handler with every signal blocked.  The
+ * signals that reach aex.c are synchronous: they were raised by enclave
+ * code or by host code executing ENCLU, neither of which holds a host lock,
+ * so the handler may take the machine lock and call the OS.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "exec_int.h"
+
+struct exec_os exec_os_cur;
+
+static const int trap_signals[] = {SIGILL, SIGSEGV, SIGBUS, SIGFPE, SIGTRAP};
+static struct sigaction prev_action[NSIG];
+static bool installed;
+
+_Noreturn void exec_die(const char *msg)
+{
+	ssize_t n = write(STDERR_FILENO, msg, strlen(msg));
+	(void)n;
+	abort();
+}
+
+int exec_install(const struct exec_os *os)
+{
+	if (!os || !os->m || !os->mmu || !os->fault)
+		return -EINVAL;
+	if (installed)
+		return -EBUSY;
+	int r = exec_threads_init();
+	if (r)
+		return r;
+	exec_os_cur = *os;
+
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = exec_trap_entry;
+	sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
+	sigfillset(&sa.sa_mask);
+	for (size_t i = 0; i < sizeof(trap_signals) / sizeof(trap_signals[0]); i++)
+		sigaction(trap_signals[i], &sa, &prev_action[trap_signals[i]]);
+	installed = true;
+	return 0;
+}
+
+int exec_uninstall(void)
+{
+	if (!installed)
+		return 0;
+	if (exec_inside_count)
+		return -EBUSY;
+	for (size_t i = 0; i < sizeof(trap_signals) / sizeof(trap_signals[0]); i++)
+		sigaction(trap_signals[i], &prev_action[trap_signals[i]], NULL);
+	installed = false;
+	return 0;
+}
+
+void exec_chain(int sig, siginfo_t *si, ucontext_t *uc)
+{
+	struct sigaction *p = &prev_action[sig];
+	if (p->sa_flags & SA_SIGINFO) {
+		p->sa_sigaction(sig, si, uc);
+		return;
+	}
+	if (p->sa_handler != SIG_DFL && p->sa_handler != SIG_IGN) {
+		p->sa_handler(sig);
+		return;
+	}
+	/*
+	 * Default action.  A fault signal cannot be ignored (the kernel forces
+	 * the default on a synchronous fault), so both become SIG_DFL; the
+	 * signal stays pending while the handler runs and is delivered at once
+	 * by sigreturn, with the context as given.
+	 */
+	struct sigaction dfl;
+	memset(&dfl, 0, sizeof(dfl));
+	dfl.sa_handler = SIG_DFL;
+	sigaction(sig, &dfl, NULL);
+	raise(sig);
+}
+
+/* Does host code at rip hold ENCLU?  (#UD needed the whole instruction: its bytes are mapped.) */
+static bool host_enclu_at(uint64_t rip)
+{
+	const volatile uint8_t *p = (const volatile uint8_t *)(uintptr_t)rip;
+	return p[0] == 0x0F && p[1] == 0x01 && p[2] == 0xD7;
+}
+
+struct exec_thread *exec_trap(int sig, siginfo_t *si, ucontext_t *uc, struct exec_thread *self)
+{
+	int saved_errno = errno;
+	/* Off the block's stack FS is the host's (the thread never entered): TLS is usable. */
+	if (!self)
+		self = exec_thread_lookup();
+	if (self && self->t.in_enclave)
+		exec_enclave_signal(self, sig, si, uc);
+	else if (sig == SIGILL && host_enclu_at((uint64_t)uc->uc_mcontext.gregs[REG_RIP]))
+		exec_host_enclu(self, sig, si, uc);
+	else
+		exec_chain(sig, si, uc);
+	errno = saved_errno;
+	/* A thread's first ENCLU made its block just now. */
+	return self ? self : exec_thread_lookup();
+}
+
+/* ---- context conversions ----------------------------------------------- */
+
+void exec_regs_from_uc(struct hw_regs *r, const ucontext_t *uc)
+{
+	const greg_t *g = uc->uc_mcontext.gregs;
+	r->rax = (uint64_t)g[REG_RAX];
+	r->rcx = (uint64_t)g[REG_RCX];
+	r->rdx = (uint64_t)g[REG_RDX];
+	r->rbx = (uint64_t)g[REG_RBX];
+	r->rsp = (uint64_t)g[REG_RSP];
+	r->rbp = (uint64_t)g[REG_RBP];
+	r->rsi = (uint64_t)g[REG_RSI];
+	r->rdi = (uint64_t)g[REG_RDI];
+	r->r8 = (uint64_t)g[REG_R8];
+	r->r9 = (uint64_t)g[REG_R9];
+	r->r10 = (uint64_t)g[REG_R10];
+	r->r11 = (uint64_t)g[REG_R11];
+	r->r12 = (uint64_t)g[REG_R12];
+	r->r13 = (uint64_t)g[REG_R13];
+	r->r14 = (uint64_t)g[REG_R14];
+	r->r15 = (uint64_t)g[REG_R15];
+	r->rflags = (uint64_t)g[REG_EFL];
+	r->rip = (uint64_t)g[REG_RIP];
+}
+
+void exec_regs_to_uc(ucontext_t *uc, const struct hw_regs *r)
+{
+	greg_t *g = uc->uc_mcontext.gregs;
+	g[REG_RAX] = (greg_t)r->rax;
+	g[REG_RCX] = (greg_t)r->rcx;
+	g[REG_RDX] = (greg_t)r->rdx;
+	g[REG_RBX] = (greg_t)r->rbx;
+	g[REG_RSP] = (greg_t)r->rsp;
+	g[REG_RBP] = (greg_t)r->rbp;
+	g[REG_RSI] = (greg_t)r->rsi;
+	g[REG_RDI] = (greg_t)r->rdi;
+	g[REG_R8] = (greg_t)r->r8;
+	g[REG_R9] = (greg_t)r->r9;
+	g[REG_R10] = (greg_t)r->r10;
+	g[REG_R11] = (greg_t)r->r11;
+	g[REG_R12] = (greg_t)r->r12;
+	g[REG_R13] = (greg_t)r->r13;
+	g[REG_R14] = (greg_t)r->r14;
+	g[REG_R15] = (greg_t)r->r15;
+	g[REG_EFL] = (greg_t)r->rflags;
+	g[REG_RIP] = (greg_t)r->rip;
+}
+
+/*
+ * The signal frame's FPU state is an XSAVE image in standard format; the
+ * kernel's software bytes (legacy area bytes 464..511) say whether it has
+ * the XSAVE header and how large it is.  Without them it is a 512-byte
+ * FXSAVE image.
+ */
+#define FX_SW_BYTES	  464
+#define FX_SW_SIZE	  48
+#define FX_SW_XSTATE_SIZE 16 /* offset of xstate_size in the software bytes */
+#define FP_XSTATE_MAGIC1  0x46505853U
+#define XSAVE_LEGACY	  512
+#define XSAVE_HEADER_END  576
+
+static uint32_t frame_xsave_size(const ucontext_t *uc)
+{
+	const uint8_t *fp = (const uint8_t *)uc->uc_mcontext.fpregs;
+	uint32_t magic, size;
+	memcpy(&magic, fp + FX_SW_BYTES, sizeof(magic));
+	if (magic != FP_XSTATE_MAGIC1)
+		return XSAVE_LEGACY;
+	memcpy(&size, fp + FX_SW_BYTES + FX_SW_XSTATE_SIZE, sizeof(size));
+	return size;
+}
+
+void exec_xsave_from_uc(struct hw_thread *t, const ucontext_t *uc)
+{
+	const uint8_t *fp = (const uint8_t *)uc->uc_mcontext.fpregs;
+	uint32_t fsize = frame_xsave_size(uc);
+	uint32_t n = fsize < t->xsave_size ? fsize : t->xsave_size;
+	memcpy(t->xsave, fp, n);
+	if (n < t->xsave_size)
+		memset(t->xsave + n, 0, t->xsave_size - n);
+	/* The software bytes are the kernel's, not register state. */
+	memset(t->xsave + FX_SW_BYTES, 0, FX_SW_SIZE);
+	if (fsize == XSAVE_LEGACY) {
+		uint64_t bv = 3; /* x87 and SSE, as FXSAVE holds them */
+		memcpy(t->xsave + XSAVE_LEGACY, &bv, sizeof(bv));
+	}
+}
+
+void exec_xsave_to_uc(ucontext_t *uc, const struct hw_thread *t)
+{
+	uint8_t *fp = (uint8_t *)uc->uc_mcontext.fpregs;
+	uint32_t fsize = frame_xsave_size(uc);
+	uint32_t n = fsize < t->xsave_size ? fsize : t->xsave_size;
+	memcpy(fp, t->xsave, FX_SW_BYTES);
+	if (n <= XSAVE_LEGACY)
+		return;
+	/* XSTATE_BV; XCOMP_BV and the reserved header bytes stay zero (standard format). */
+	memcpy(fp + XSAVE_LEGACY, t->xsave + XSAVE_LEGACY, sizeof(uint64_t));
+	memset(fp + XSAVE_LEGACY + 8, 0, XSAVE_HEADER_END - XSAVE_LEGACY - 8);
+	if (n > XSAVE_HEADER_END)
+		memcpy(fp + XSAVE_HEADER_END, t->xsave + XSAVE_HEADER_END, n - XSAVE_HEADER_END);
+}
+
+/* ---- leaving the handler ------------------------------------------------- */
+
+/* Signals held while enclave code runs: every one but the synchronous faults exec handles. */
+static void enclave_mask(sigset_t *set)
+{
+	sigfillset(set);
+	for (size_t i = 0; i < sizeof(trap_signals) / sizeof(trap_signals[0]); i++)
+		sigdelset(set, trap_signals[i]);
+}
+
+void exec_resume_enclave(struct exec_thread *self, ucontext_t *uc, bool from_host)
+{
+	exec_regs_to_uc(uc, &self->t.regs);
+	if (from_host)
+		enclave_mask(&uc->uc_sigmask);
+	self->encl_fs = self->t.regs.fsbase;
+	self->encl_gs = self->t.regs.gsbase;
+	self->load_enclave = 1;
+}
+
+void exec_return_host(struct exec_thread *self, ucontext_t *uc)
+{
+	exec_regs_to_uc(uc, &self->t.regs);
+	uc->uc_sigmask = self->host_mask;
+	self->load_enclave = 0;
+}

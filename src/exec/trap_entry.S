@@ -1,0 +1,172 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The signal handler of every signal exec installs.  The signal may have
+ * interrupted enclave code, which runs with the enclave's FS/GS base (from
+ * its TCS): glibc's TLS, errno and the stack protector all read %fs, so no C
+ * may run before the host's FS/GS base is back.  The handler always runs on
+ * the thread's own signal stack (SA_ONSTACK); RSP inside the region of
+ * blocks gives the thread's block (exec_int.h) without touching TLS.
+ *
+ * Entry: if the block says FS/GS hold the enclave's values, save them
+ * (cur_fs/cur_gs, cur_valid = 1) and load the host's.  Exit: if the C code
+ * asked for it (load_enclave), load encl_fs/encl_gs right before returning
+ * to the restorer, whose rt_sigreturn does not touch FS/GS: the FS base is
+ * not part of the signal frame.  exec_trap returns the block, which is new
+ * when the signal was a thread's first ENCLU.  Without the FSGSBASE instructions the same
+ * is done with arch_prctl.
+ */
+#include "exec_int.h"
+
+#define SYS_ARCH_PRCTL 158
+#define ARCH_SET_GS    0x1001
+#define ARCH_SET_FS    0x1002
+#define ARCH_GET_FS    0x1003
+#define ARCH_GET_GS    0x1004
+
+	.data
+	.globl	exec_region_base
+	.hidden	exec_region_base
+	.globl	exec_region_size
+	.hidden	exec_region_size
+	.globl	exec_have_fsgsbase
+	.hidden	exec_have_fsgsbase
+	.p2align 3
+exec_region_base:
+	.quad	0
+exec_region_size:
+	.quad	0
+exec_have_fsgsbase:
+	.byte	0
+
+	.text
+	.globl	exec_trap_entry
+	.hidden	exec_trap_entry
+	.type	exec_trap_entry, @function
+	.p2align 4
+exec_trap_entry:
+	.cfi_startproc
+	/* RDI = signal, RSI = siginfo, RDX = ucontext; RSP is 8 mod 16. */
+	mov	%rsp, %rax
+	sub	exec_region_base(%rip), %rax
+	cmp	exec_region_size(%rip), %rax
+	jae	.Lforeign
+	mov	%rsp, %r8
+	and	$-EXEC_BLOCK_SIZE, %r8
+	movl	$0, ET_CUR_VALID(%r8)
+	cmpl	$0, ET_FS_ENCLAVE(%r8)
+	je	.Lcall
+	cmpb	$0, exec_have_fsgsbase(%rip)
+	je	.Lslow_in
+	rdfsbase %rax
+	mov	%rax, ET_CUR_FS(%r8)
+	rdgsbase %rax
+	mov	%rax, ET_CUR_GS(%r8)
+	mov	ET_HOST_FS(%r8), %rax
+	wrfsbase %rax
+	mov	ET_HOST_GS(%r8), %rax
+	wrgsbase %rax
+	jmp	.Lswitched
+
+.Lslow_in:
+	/* syscall keeps every register but RAX, RCX and R11. */
+	push	%rdi
+	push	%rsi
+	mov	$ARCH_GET_FS, %edi
+	lea	ET_CUR_FS(%r8), %rsi
+	mov	$SYS_ARCH_PRCTL, %eax
+	syscall
+	mov	$ARCH_GET_GS, %edi
+	lea	ET_CUR_GS(%r8), %rsi
+	mov	$SYS_ARCH_PRCTL, %eax
+	syscall
+	mov	$ARCH_SET_FS, %edi
+	mov	ET_HOST_FS(%r8), %rsi
+	mov	$SYS_ARCH_PRCTL, %eax
+	syscall
+	mov	$ARCH_SET_GS, %edi
+	mov	ET_HOST_GS(%r8), %rsi
+	mov	$SYS_ARCH_PRCTL, %eax
+	syscall
+	pop	%rsi
+	pop	%rdi
+
+.Lswitched:
+	movl	$1, ET_CUR_VALID(%r8)
+	movl	$0, ET_FS_ENCLAVE(%r8)
+
+.Lcall:
+	mov	%r8, %rcx
+	sub	$8, %rsp
+	.cfi_adjust_cfa_offset 8
+	call	exec_trap
+	add	$8, %rsp
+	.cfi_adjust_cfa_offset -8
+	/* RAX = the thread's block (NULL: nothing to load). */
+	test	%rax, %rax
+	jz	.Lret
+	mov	%rax, %r8
+	cmpl	$0, ET_LOAD_ENCL(%r8)
+	je	.Lret
+	movl	$0, ET_LOAD_ENCL(%r8)
+	cmpb	$0, exec_have_fsgsbase(%rip)
+	je	.Lslow_out
+	mov	ET_ENCL_FS(%r8), %rax
+	wrfsbase %rax
+	mov	ET_ENCL_GS(%r8), %rax
+	wrgsbase %rax
+	movl	$1, ET_FS_ENCLAVE(%r8)
+.Lret:
+	ret
+
+.Lslow_out:
+	mov	$ARCH_SET_FS, %edi
+	mov	ET_ENCL_FS(%r8), %rsi
+	mov	$SYS_ARCH_PRCTL, %eax
+	syscall
+	mov	$ARCH_SET_GS, %edi
+	mov	ET_ENCL_GS(%r8), %rsi
+	mov	$SYS_ARCH_PRCTL, %eax
+	syscall
+	movl	$1, ET_FS_ENCLAVE(%r8)
+	ret
+
+.Lforeign:
+	/*
+	 * Not on a block's stack: the thread has no block yet (its first
+	 * ENCLU creates one), so FS/GS are the host's.
+	 */
+	xor	%r8d, %r8d
+	jmp	.Lcall
+	.cfi_endproc
+	.size	exec_trap_entry, . - exec_trap_entry
+
+/*
+ * exec_altstack_switch: see exec_int.h.  Runs in the interrupted thread,
+ * outside any signal handler, so sigaltstack may replace the current one.
+ */
+#define SYS_SIGALTSTACK 131
+	.globl	exec_altstack_switch
+	.hidden	exec_altstack_switch
+	.type	exec_altstack_switch, @function
+	.p2align 4
+exec_altstack_switch:
+	xchg	%rdi, (%rsp)
+	push	%rax
+	push	%rsi
+	push	%rcx
+	push	%r11
+	pushfq
+	mov	$SYS_SIGALTSTACK, %eax
+	xor	%esi, %esi
+	syscall
+	popfq
+	pop	%r11
+	pop	%rcx
+	pop	%rsi
+	pop	%rax
+	pop	%rdi
+	/* Pop the continuation address, then the red zone skipped on the way in. */
+	ret	$EXEC_REDZONE
+	.size	exec_altstack_switch, . - exec_altstack_switch
+
+	.section .note.GNU-stack, "", @progbits

@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The test enclave's interface, shared by the enclave (tests/exec/enclave)
+ * and the test OS that loads it (tests/exec/testos.c).
+ *
+ * Entry: RDI = operation, RSI = a, RDX = b, R8 = c, R9 = an untrusted
+ * uint64_t[ENCL_OUT_WORDS] for results (0: none).  At EEXIT, RDI = the
+ * operation's return value.  Entered with CSSA = 1 the enclave runs its
+ * exception handler whatever RDI says (the registers are then arbitrary).
+ */
+#ifndef SGXEMU_TEST_ENCLAVE_ABI_H
+#define SGXEMU_TEST_ENCLAVE_ABI_H
+
+/* ELRANGE (the linker script places the image at ENCL_BASE). */
+#define ENCL_BASE 0x500000000000
+#define ENCL_SIZE 0x200000
+
+/* Per-thread slots: TCS, two SSA frames, thread data (FS/GS base), one stack per CSSA. */
+#define ENCL_THREADS	     2
+#define ENCL_SLOT(i)	     (0x40000 + (i)*0x20000)
+#define ENCL_SLOT_TCS	     0x0000
+#define ENCL_SLOT_SSA	     0x1000 /* NSSA = 2 frames of one page */
+#define ENCL_NSSA	     2
+#define ENCL_SLOT_TD	     0x3000
+#define ENCL_SLOT_STACK0     0x4000 /* 8 pages, top at 0xC000 */
+#define ENCL_SLOT_STACK0_TOP 0xC000
+#define ENCL_SLOT_STACK1     0xD000 /* 4 pages after a guard page, top at 0x11000 */
+#define ENCL_SLOT_STACK1_TOP 0x11000
+
+/* Pages the test OS adds after EINIT (EAUG). */
+#define ENCL_DYN     0x100000
+#define ENCL_DYN_END 0x200000
+
+/* Thread data, at the TCS's OFSBASE = OGSBASE. */
+#define TD_SELF		0
+#define TD_STACK	8  /* [2]: stack tops for CSSA 0 and 1 */
+#define TD_URSP		24 /* [2]: untrusted RSP per CSSA */
+#define TD_URBP		40 /* [2] */
+#define TD_EXIT		56 /* [2]: exit address (RCX at EENTER) */
+#define TD_SSA		72 /* SSA frame 0 */
+#define TD_TCS		80
+#define TD_HANDLER_MODE 88
+#define TD_HANDLER_SKIP 96
+#define TD_HANDLER_OUT	104
+#define TD_HANDLED	112
+#define TD_SIZE		120
+
+/* Operations. */
+#define OP_ECHO	       1  /* out[0] = a + b, out[1] = CSSA, out[2] = c; returns a ^ b */
+#define OP_READ	       2  /* out[0] = *(u64 *)a (a 3-byte load: mov (%rdi),%rax) */
+#define OP_WRITE       3  /* *(u64 *)a = b (a 3-byte store: mov %rsi,(%rdi)); out[0] = 1 after it */
+#define OP_EXEC	       4  /* out[0] = ((u64 (*)(u64))a)(b) */
+#define OP_EACCEPT     5  /* EACCEPT page a with SECINFO flags b: out[0] = RAX, out[1] = ZF */
+#define OP_EACCEPTCOPY 6  /* EACCEPTCOPY dest a, source b, flags c: out[0] = RAX, out[1] = ZF */
+#define OP_EMODPE      7  /* EMODPE page a with SECINFO flags b: out[0] = 1 after it */
+#define OP_EREPORT     8  /* TARGETINFO from untrusted a (0: zeros), REPORTDATA from b, REPORT to untrusted c */
+#define OP_EGETKEY     9  /* KEYREQUEST from untrusted a, key to untrusted b: out[0] = RAX, out[1] = ZF */
+#define OP_UD2	       10 /* ud2 (2 bytes); out[0] = 1 after it */
+#define OP_INT3	       11 /* int3; out[0] = 1 after it */
+#define OP_DIV0	       12 /* div %rcx with RCX = 0 (3 bytes); out[0] = 1 after it */
+#define OP_SET_HANDLER 13 /* handler mode a, skip length b, record to untrusted c */
+#define OP_XMM	       14 /* XMM0 = a, then ud2, then out[0] = XMM0 (low quadword) */
+#define OP_HANDLED     15 /* out[0] = exceptions handled in this thread */
+#define OP_SEGMENTS    16 /* out[0] = %fs:0, out[1] = %gs:0 (the thread data's self pointer) */
+#define OP_COPY	       17 /* copy 4096 bytes from untrusted b to enclave page a */
+
+/* Exception handler modes (entered with CSSA = 1). */
+#define HANDLER_SKIP   1 /* SSA RIP += skip */
+#define HANDLER_ACCEPT 2 /* EACCEPT the faulting page (EXINFO.MADDR) as PT_REG RW PENDING */
+
+/* Record the handler writes to its untrusted buffer. */
+#define HREC_EXITINFO 0
+#define HREC_RIP      1
+#define HREC_MADDR    2
+#define HREC_ERRCD    3
+#define HREC_CSSA     4
+#define HREC_WORDS    5
+
+#define ENCL_OUT_WORDS 8
+
+#endif

@@ -1,0 +1,200 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The test enclave: a table of operations (abi.h) that exercise what the
+ * exec layer must run natively: memory accesses, the SGX2 and attestation
+ * leaves through the real ENCLU instruction, exceptions, and an exception
+ * handler entered with CSSA = 1.  Freestanding: no libc, no TLS, no stack
+ * protector; the thread data is reached through %fs.
+ */
+#include <stddef.h>
+#include <stdint.h>
+
+#include "abi.h"
+#include "sgxemu/arch.h"
+
+uint64_t encl_load(uint64_t addr);
+void encl_store(uint64_t addr, uint64_t value);
+void encl_ud2(void);
+void encl_int3(void);
+void encl_div0(void);
+uint64_t encl_xmm(uint64_t value);
+uint64_t enclave_main(uint64_t op, uint64_t a, uint64_t b, uint64_t cssa, uint64_t c, uint64_t *out);
+
+struct td {
+	uint64_t self;
+	uint64_t stack[2], ursp[2], urbp[2], exit[2];
+	uint64_t ssa, tcs;
+	uint64_t handler_mode, handler_skip, handler_out, handled;
+};
+_Static_assert(offsetof(struct td, ssa) == TD_SSA, "TD_SSA");
+_Static_assert(offsetof(struct td, handled) == TD_HANDLED, "TD_HANDLED");
+_Static_assert(sizeof(struct td) == TD_SIZE, "TD_SIZE");
+
+static struct td *td(void)
+{
+	struct td *t;
+	__asm__ volatile("mov %%fs:0, %0" : "=r"(t));
+	return t;
+}
+
+/* Byte copies the compiler cannot turn into library calls. */
+static void copy(void *dst, const void *src, size_t n)
+{
+	volatile uint8_t *d = dst;
+	const volatile uint8_t *s = src;
+	for (size_t i = 0; i < n; i++)
+		d[i] = s[i];
+}
+
+static void zero(void *dst, size_t n)
+{
+	volatile uint8_t *d = dst;
+	for (size_t i = 0; i < n; i++)
+		d[i] = 0;
+}
+
+struct enclu_out {
+	uint64_t rax;
+	uint64_t zf;
+};
+
+static struct enclu_out enclu(uint64_t leaf, uint64_t rbx, uint64_t rcx, uint64_t rdx)
+{
+	uint64_t rax = leaf;
+	uint8_t zf;
+	__asm__ volatile(".byte 0x0f, 0x01, 0xd7\n\tsetz %4"
+			 : "+a"(rax), "+b"(rbx), "+c"(rcx), "+d"(rdx), "=r"(zf)
+			 :
+			 : "memory", "cc");
+	return (struct enclu_out){rax, zf};
+}
+
+static struct sgx_secinfo secinfo;
+static struct sgx_targetinfo targetinfo __attribute__((aligned(512)));
+static uint8_t reportdata[64] __attribute__((aligned(128)));
+static struct sgx_report report __attribute__((aligned(512)));
+static struct sgx_keyrequest keyrequest __attribute__((aligned(512)));
+static uint8_t key[16] __attribute__((aligned(16)));
+
+static void put(uint64_t *out, unsigned i, uint64_t v)
+{
+	if (out)
+		out[i] = v;
+}
+
+/* Entered with CSSA = 1: look at SSA frame 0 and fix the interrupted code up. */
+static void handle_exception(struct td *t)
+{
+	uint8_t *frame = (uint8_t *)t->ssa;
+	struct sgx_gprsgx *g = (struct sgx_gprsgx *)(frame + SGX_PAGE_SIZE - SGX_GPRSGX_SIZE);
+	struct sgx_exinfo *x = (struct sgx_exinfo *)((uint8_t *)g - SGX_EXINFO_SIZE);
+	uint64_t *rec = (uint64_t *)t->handler_out;
+	put(rec, HREC_EXITINFO, g->exitinfo);
+	put(rec, HREC_RIP, g->rip);
+	put(rec, HREC_MADDR, x->maddr);
+	put(rec, HREC_ERRCD, x->errcd);
+	put(rec, HREC_CSSA, 1);
+	if (t->handler_mode == HANDLER_SKIP) {
+		g->rip += t->handler_skip;
+	} else if (t->handler_mode == HANDLER_ACCEPT) {
+		secinfo = (struct sgx_secinfo){.flags = SGX_SECINFO_PT(SGX_PT_REG) | SGX_SECINFO_R | SGX_SECINFO_W |
+							SGX_SECINFO_PENDING};
+		enclu(ENCLU_EACCEPT, (uint64_t)&secinfo, x->maddr & ~0xFFFULL, 0);
+	}
+	t->handled++;
+}
+
+uint64_t enclave_main(uint64_t op, uint64_t a, uint64_t b, uint64_t cssa, uint64_t c, uint64_t *out)
+{
+	struct td *t = td();
+	struct enclu_out r;
+	if (cssa == 1) {
+		handle_exception(t);
+		return 0;
+	}
+	switch (op) {
+	case OP_ECHO:
+		put(out, 0, a + b);
+		put(out, 1, cssa);
+		put(out, 2, c);
+		return a ^ b;
+	case OP_READ:
+		put(out, 0, encl_load(a));
+		return 0;
+	case OP_WRITE:
+		encl_store(a, b);
+		put(out, 0, 1);
+		return 0;
+	case OP_EXEC:
+		put(out, 0, ((uint64_t(*)(uint64_t))a)(b));
+		return 0;
+	case OP_EACCEPT:
+		secinfo = (struct sgx_secinfo){.flags = b};
+		r = enclu(ENCLU_EACCEPT, (uint64_t)&secinfo, a, 0);
+		put(out, 0, r.rax);
+		put(out, 1, r.zf);
+		return r.rax;
+	case OP_EACCEPTCOPY:
+		secinfo = (struct sgx_secinfo){.flags = c};
+		r = enclu(ENCLU_EACCEPTCOPY, (uint64_t)&secinfo, a, b);
+		put(out, 0, r.rax);
+		put(out, 1, r.zf);
+		return r.rax;
+	case OP_EMODPE:
+		secinfo = (struct sgx_secinfo){.flags = b};
+		enclu(ENCLU_EMODPE, (uint64_t)&secinfo, a, 0);
+		put(out, 0, 1);
+		return 0;
+	case OP_EREPORT:
+		if (a)
+			copy(&targetinfo, (const void *)a, sizeof(targetinfo));
+		else
+			zero(&targetinfo, sizeof(targetinfo));
+		copy(reportdata, (const void *)b, sizeof(reportdata));
+		enclu(ENCLU_EREPORT, (uint64_t)&targetinfo, (uint64_t)reportdata, (uint64_t)&report);
+		copy((void *)c, &report, sizeof(report));
+		return 0;
+	case OP_EGETKEY:
+		copy(&keyrequest, (const void *)a, sizeof(keyrequest));
+		r = enclu(ENCLU_EGETKEY, (uint64_t)&keyrequest, (uint64_t)key, 0);
+		copy((void *)b, key, sizeof(key));
+		put(out, 0, r.rax);
+		put(out, 1, r.zf);
+		return r.rax;
+	case OP_UD2:
+		encl_ud2();
+		put(out, 0, 1);
+		return 0;
+	case OP_INT3:
+		encl_int3();
+		put(out, 0, 1);
+		return 0;
+	case OP_DIV0:
+		encl_div0();
+		put(out, 0, 1);
+		return 0;
+	case OP_SET_HANDLER:
+		t->handler_mode = a;
+		t->handler_skip = b;
+		t->handler_out = c;
+		return 0;
+	case OP_XMM:
+		put(out, 0, encl_xmm(a));
+		return 0;
+	case OP_HANDLED:
+		put(out, 0, t->handled);
+		return t->handled;
+	case OP_SEGMENTS: {
+		uint64_t fs, gs;
+		__asm__ volatile("mov %%fs:0, %0\n\tmov %%gs:0, %1" : "=r"(fs), "=r"(gs));
+		put(out, 0, fs);
+		put(out, 1, gs);
+		return 0;
+	}
+	case OP_COPY:
+		copy((void *)a, (const void *)b, SGX_PAGE_SIZE);
+		return 0;
+	default:
+		return (uint64_t)-1;
+	}
+}

@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A small OS for the exec tests: it loads the test enclave (tests/exec/
+ * enclave) with EADD/EEXTEND, signs it and runs EINIT, maps every page into
+ * the process at its enclave address (MAP_SHARED|MAP_FIXED of the EPC memfd,
+ * host protection = page-table protection ∩ EPCM permissions, none while the
+ * page is not an accessible regular page), and gives exec the page tables,
+ * a #PF handler (EAUG on demand in the dynamic area, if enabled) and the
+ * refresh of host protections.
+ */
+#ifndef SGXEMU_TEST_TESTOS_H
+#define SGXEMU_TEST_TESTOS_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "enclave/abi.h"
+#include "exec.h"
+#include "harness.h"
+
+struct tos {
+	struct th th;	      /* machine, ELRANGE, window, SECS; th.pt without identity fallback */
+	pthread_mutex_t lock; /* th.pt: faults map pages while other threads translate */
+	struct hw_mmu mmu;    /* ELRANGE through th.pt; anything else is host memory (identity) */
+	struct exec_os os;
+	uint64_t entry;
+	bool aug_on_fault; /* a not-present #PF in [ENCL_DYN, ENCL_DYN_END): EAUG the page */
+	unsigned aug_prot; /* page-table protection of pages added on a fault (HW_ACC_*) */
+	_Atomic unsigned faults, augs, refreshes;
+	_Atomic uint64_t last_fault_addr;
+	_Atomic uint32_t last_fault_err;
+	uint8_t mrenclave[32], mrsigner[32];
+};
+
+/* The one test OS of the process; tos_setup builds it and installs exec. */
+extern struct tos tos;
+
+void tos_setup(void);
+void tos_teardown(void);
+
+static inline uint64_t tos_lin(uint64_t off)
+{
+	return ENCL_BASE + off;
+}
+
+static inline uint64_t tos_tcs(unsigned i)
+{
+	return tos_lin(ENCL_SLOT(i) + ENCL_SLOT_TCS);
+}
+
+/* Physical address (EPC alias) of enclave address lin. */
+static inline uint64_t tos_pa(uint64_t lin)
+{
+	return tos.th.window + (lin - ENCL_BASE);
+}
+
+/* Map one enclave page in the page tables with prot (HW_ACC_*) and into the host. Return: false on failure. */
+bool tos_map(uint64_t lin, unsigned prot);
+/* EAUG the page at lin and map it with prot. Return: false if EAUG failed. */
+bool tos_eaug(uint64_t lin, unsigned prot);
+/* The host protection (PROT_*) the page at lin should have now. */
+int tos_host_prot(uint64_t lin);
+/* The TCS's CSSA, read with EDBGRD (the enclave is a debug enclave). */
+uint32_t tos_cssa(unsigned i);
+
+#endif

@@ -408,6 +408,38 @@ static int restrict_page(struct sgx_encl *e, uint64_t addr, uint64_t perms, __u6
 	return encl_track(e);
 }
 
+/*
+ * The per-page loop the SGX2 range ioctls share: reclaim when the EPC runs
+ * low, then one page under the enclave lock, dropped between pages.
+ * Return: bytes done before the first failure; *ret is that failure or 0.
+ */
+static uint64_t sgx2_range(struct sgx_encl *e, uint64_t offset, uint64_t length,
+			   int (*page)(struct sgx_encl *e, uint64_t addr, void *ctx), void *ctx, long *ret)
+{
+	uint64_t c;
+	*ret = 0;
+	for (c = 0; c < length; c += KPAGE) {
+		reclaim_direct(e->k);
+		pthread_mutex_lock(&e->lock);
+		*ret = page(e, e->base + offset + c, ctx);
+		pthread_mutex_unlock(&e->lock);
+		if (*ret)
+			break;
+	}
+	return c;
+}
+
+struct restrict_ctx {
+	uint64_t perms;
+	__u64 *result;
+};
+
+static int restrict_one(struct sgx_encl *e, uint64_t addr, void *ctx)
+{
+	struct restrict_ctx *r = ctx;
+	return restrict_page(e, addr, r->perms, r->result);
+}
+
 static long sgx_ioc_enclave_restrict_permissions(struct sgx_encl *e, unsigned long arg)
 {
 	int ret = sgx2_ready(e);
@@ -424,16 +456,10 @@ static long sgx_ioc_enclave_restrict_permissions(struct sgx_encl *e, unsigned lo
 		return -EINVAL;
 	if (a.result || a.count)
 		return -EINVAL;
-	uint64_t c;
-	for (c = 0; c < a.length; c += KPAGE) {
-		reclaim_direct(e->k);
-		pthread_mutex_lock(&e->lock);
-		ret = restrict_page(e, e->base + a.offset + c, a.permissions, &a.result);
-		pthread_mutex_unlock(&e->lock);
-		if (ret)
-			break;
-	}
-	a.count = c;
+	struct restrict_ctx rc = {.perms = a.permissions, .result = &a.result};
+	long err;
+	a.count = sgx2_range(e, a.offset, a.length, restrict_one, &rc, &err);
+	ret = (int)err;
 	if (copy_to_user(arg, &a, sizeof(a)))
 		return -EFAULT;
 	return ret;
@@ -481,6 +507,17 @@ static int modify_type_page(struct sgx_encl *e, uint64_t addr, uint8_t type, __u
 	return 0;
 }
 
+struct modify_ctx {
+	uint8_t type;
+	__u64 *result;
+};
+
+static int modify_one(struct sgx_encl *e, uint64_t addr, void *ctx)
+{
+	struct modify_ctx *mc = ctx;
+	return modify_type_page(e, addr, mc->type, mc->result);
+}
+
 static long sgx_ioc_enclave_modify_types(struct sgx_encl *e, unsigned long arg)
 {
 	int ret = sgx2_ready(e);
@@ -497,16 +534,10 @@ static long sgx_ioc_enclave_modify_types(struct sgx_encl *e, unsigned long arg)
 		return -EINVAL;
 	if (a.page_type != SGX_PT_TCS && a.page_type != SGX_PT_TRIM)
 		return -EINVAL;
-	uint64_t c;
-	for (c = 0; c < a.length; c += KPAGE) {
-		reclaim_direct(e->k);
-		pthread_mutex_lock(&e->lock);
-		ret = modify_type_page(e, e->base + a.offset + c, (uint8_t)a.page_type, &a.result);
-		pthread_mutex_unlock(&e->lock);
-		if (ret)
-			break;
-	}
-	a.count = c;
+	struct modify_ctx mc = {.type = (uint8_t)a.page_type, .result = &a.result};
+	long err;
+	a.count = sgx2_range(e, a.offset, a.length, modify_one, &mc, &err);
+	ret = (int)err;
 	if (copy_to_user(arg, &a, sizeof(a)))
 		return -EFAULT;
 	return ret;
@@ -544,6 +575,12 @@ static int remove_page(struct sgx_encl *e, uint64_t addr)
 	return 0;
 }
 
+static int remove_one(struct sgx_encl *e, uint64_t addr, void *ctx)
+{
+	(void)ctx;
+	return remove_page(e, addr);
+}
+
 static long sgx_ioc_enclave_remove_pages(struct sgx_encl *e, unsigned long arg)
 {
 	int ret = sgx2_ready(e);
@@ -556,16 +593,9 @@ static long sgx_ioc_enclave_remove_pages(struct sgx_encl *e, unsigned long arg)
 		return -EINVAL;
 	if (a.count)
 		return -EINVAL;
-	uint64_t c;
-	for (c = 0; c < a.length; c += KPAGE) {
-		reclaim_direct(e->k);
-		pthread_mutex_lock(&e->lock);
-		ret = remove_page(e, e->base + a.offset + c);
-		pthread_mutex_unlock(&e->lock);
-		if (ret)
-			break;
-	}
-	a.count = c;
+	long err;
+	a.count = sgx2_range(e, a.offset, a.length, remove_one, NULL, &err);
+	ret = (int)err;
 	if (copy_to_user(arg, &a, sizeof(a)))
 		return -EFAULT;
 	return ret;

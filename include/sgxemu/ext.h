@@ -40,7 +40,8 @@ struct sgx_enclave_augment_pages {
 
 #define SGX_IOC_ENCLAVE_AUGMENT_PAGES _IOWR(0xA4, 0x20, struct sgx_enclave_augment_pages)
 
-/* Environment settings read by sgxk_config_from_env (docs/policy.md). */
+/* Environment settings (docs/policy.md, docs/embedding.md). */
+#define SGXEMU_ENV_EPC_SIZE		"SGXEMU_EPC_SIZE"	      /* bytes, suffix K/M/G */
 #define SGXEMU_ENV_DYN_POLICY		"SGXEMU_DYN_POLICY"	      /* rw | wx-exclusive | rwx */
 #define SGXEMU_ENV_EXEC_ALLOW_MRSIGNER	"SGXEMU_EXEC_ALLOW_MRSIGNER"  /* comma-separated 64-hex values */
 #define SGXEMU_ENV_EXEC_ALLOW_MRENCLAVE "SGXEMU_EXEC_ALLOW_MRENCLAVE" /* comma-separated 64-hex values */

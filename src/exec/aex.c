@@ -18,6 +18,8 @@
  * which the AEP's ERESUME follows at once; otherwise the event is reported
  * at the AEP, except #DB/#BP, which are delivered as signals.
  */
+#include <errno.h>
+#include <sched.h>
 #include <string.h>
 
 #include "exec_int.h"
@@ -252,6 +254,49 @@ static bool changes_epcm(uint64_t leaf)
 }
 
 /*
+ * The AEX of an interrupt sent by exec_kick: nothing is reported; at
+ * sgxemu_enter_enclave's AEP the ERESUME follows at once (the vDSO's AEP
+ * would execute it next), at a foreign AEP the context continues there.
+ */
+static void kick_aex(struct exec_thread *self, const siginfo_t *si, ucontext_t *uc)
+{
+	struct hw_thread *t = &self->t;
+	struct hw_event ev = {.interrupt = true};
+	exec_xsave_from_uc(t, uc);
+	hw_aex(t, &ev);
+	exec_inside_count--;
+	self->exits++;
+	atomic_store(&self->kick_pending, 0);
+	if (vdso_aep(t->aep)) {
+		enclu_outside(self, si, uc);
+		return;
+	}
+	exec_return_host(self, uc);
+	exec_xsave_to_uc(uc, t);
+}
+
+/*
+ * Bring the host protection of the page at addr up to date (t->regs hold
+ * the state to resume with).  The OS refuses to wait for a busy lock while
+ * the thread is in enclave mode; if the lock's holder is kicking this
+ * thread, leave first.  Return: true, or false if the thread AEXed (the
+ * context is set up already).
+ */
+static bool os_refresh(struct exec_thread *self, uint64_t addr, const siginfo_t *si, ucontext_t *uc)
+{
+	if (!exec_os_cur.refresh)
+		return true;
+	while (exec_os_cur.refresh(exec_os_cur.ctx, page_of(addr), SGX_PAGE_SIZE) == -EAGAIN) {
+		if (atomic_load(&self->kick_pending)) {
+			kick_aex(self, si, uc);
+			return false;
+		}
+		sched_yield();
+	}
+	return true;
+}
+
+/*
  * The AEX for ev, then: the OS's #PF handler (and the AEP's ERESUME at once
  * when it fixed the page), a signal for #DB/#BP, interrupts and foreign
  * AEPs, or the report at sgxemu_enter_enclave's AEP.
@@ -293,7 +338,8 @@ static void aex(struct exec_thread *self, const struct hw_event *ev, const sigin
 	report_vdso(uc, &os);
 }
 
-void exec_enclave_signal(struct exec_thread *self, int sig, siginfo_t *si, ucontext_t *uc)
+/* The thread model's registers from the context of enclave code (FS/GS: the enclave's). */
+static void enclave_regs(struct exec_thread *self, const ucontext_t *uc)
 {
 	struct hw_thread *t = &self->t;
 	exec_regs_from_uc(&t->regs, uc);
@@ -304,6 +350,18 @@ void exec_enclave_signal(struct exec_thread *self, int sig, siginfo_t *si, ucont
 		t->regs.fsbase = self->encl_fs;
 		t->regs.gsbase = self->encl_gs;
 	}
+}
+
+void exec_kick_signal(struct exec_thread *self, siginfo_t *si, ucontext_t *uc)
+{
+	enclave_regs(self, uc);
+	kick_aex(self, si, uc);
+}
+
+void exec_enclave_signal(struct exec_thread *self, int sig, siginfo_t *si, ucontext_t *uc)
+{
+	struct hw_thread *t = &self->t;
+	enclave_regs(self, uc);
 	uint64_t rip = t->regs.rip;
 	struct hw_event ev;
 
@@ -327,8 +385,8 @@ void exec_enclave_signal(struct exec_thread *self, int sig, siginfo_t *si, ucont
 				return;
 			}
 			t->regs.rip = rip + 3;
-			if (hw_is_ok(r) && changes_epcm(leaf) && exec_os_cur.refresh)
-				exec_os_cur.refresh(exec_os_cur.ctx, page_of(rcx), SGX_PAGE_SIZE);
+			if (hw_is_ok(r) && changes_epcm(leaf) && !os_refresh(self, rcx, si, uc))
+				return;
 			exec_resume_enclave(self, uc, false);
 			return;
 		}
@@ -351,8 +409,8 @@ void exec_enclave_signal(struct exec_thread *self, int sig, siginfo_t *si, ucont
 			if (in_elrange(self, addr)) {
 				/* Page tables and EPCM allow it: the host protection is stale. */
 				retry_check(self, rip, addr);
-				if (exec_os_cur.refresh)
-					exec_os_cur.refresh(exec_os_cur.ctx, page_of(addr), SGX_PAGE_SIZE);
+				if (!os_refresh(self, addr, si, uc))
+					return;
 				exec_resume_enclave(self, uc, false);
 				return;
 			}

@@ -21,6 +21,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <signal.h>
+
 #include <asm/sgx.h>
 
 #include "hw.h"
@@ -53,9 +55,13 @@ struct exec_os {
 	 * The EPCM of [addr, addr + len) changed by the enclave's own leaf
 	 * (EACCEPT, EACCEPTCOPY, EMODPE), or the host refused an access the
 	 * page tables and the EPCM both allow: recompute the host protection.
+	 * The thread is in enclave mode here, so refresh must not wait for a
+	 * lock whose holder may be waiting for this thread to leave the
+	 * enclave (exec_kick): return -EAGAIN instead, and exec retries after
+	 * taking any pending kick.  Return: 0 done, -EAGAIN busy.
 	 * May be NULL when the OS never lets host protection go stale.
 	 */
-	void (*refresh)(void *ctx, uint64_t addr, size_t len);
+	int (*refresh)(void *ctx, uint64_t addr, size_t len);
 	/* A thread got its enclave thread model / is exiting (e.g. for IPIs). May be NULL. */
 	void (*thread_start)(void *ctx, struct hw_thread *t);
 	void (*thread_stop)(void *ctx, struct hw_thread *t);
@@ -96,6 +102,19 @@ int sgxemu_enter_enclave(unsigned long rdi, unsigned long rsi, unsigned long rdx
  */
 int sgxemu_call_enclave(unsigned long rdi, unsigned long rsi, unsigned long rdx, unsigned int function,
 			unsigned long r8, unsigned long r9, struct sgx_enclave_run *run);
+
+/*
+ * Force thread t (an enclave thread model exec created) out of enclave
+ * mode, as an IPI does on hardware: if it is in enclave mode, a real-time
+ * signal (EXEC_KICK_SIGNAL) makes it AEX (an interrupt: nothing is
+ * reported; at sgxemu_enter_enclave's AEP the ERESUME follows at once).
+ * Returns once t left enclave mode at least once since the call, or was
+ * outside.  Must not be called by t itself.  Safe to call with OS locks
+ * held: t never waits for an OS lock while in enclave mode (see refresh).
+ */
+void exec_kick(struct hw_thread *t);
+/* The signal exec_kick uses; exec installs a handler for it and never blocks it in enclave mode. */
+#define EXEC_KICK_SIGNAL (SIGRTMAX - 1)
 
 /* The calling thread's enclave thread model (created at its first entry), or NULL. */
 struct hw_thread *exec_thread_self(void);

@@ -63,6 +63,7 @@ struct exec_thread {
 	uint64_t retry_rip, retry_addr; /* last transparent retry (loop guard) */
 	unsigned retries;
 	_Atomic unsigned long exits; /* EEXITs and AEXs so far */
+	_Atomic int kick_pending;    /* exec_kick waits for this thread to leave enclave mode */
 	stack_t altstack;	     /* for exec_altstack_switch */
 	struct exec_thread *next_free;
 };
@@ -95,6 +96,9 @@ extern EXEC_HIDDEN uint8_t exec_have_fsgsbase;
 EXEC_HIDDEN void exec_altstack_switch(void);
 /* enter.S: the ENCLU of sgxemu_enter_enclave (its AEP) and its exception path. */
 extern EXEC_HIDDEN const char exec_vdso_enclu[], exec_vdso_exception[];
+
+/* si_value of the kick signal sent by exec_kick (other senders' signals are chained). */
+#define EXEC_KICK_MAGIC 0x6b69636bUL /* "kick" */
 
 /* ---- trap.c ---------------------------------------------------------------- */
 
@@ -136,6 +140,8 @@ EXEC_HIDDEN _Noreturn void exec_die(const char *msg);
 
 /* A signal raised by native code while the thread is in enclave mode. */
 EXEC_HIDDEN void exec_enclave_signal(struct exec_thread *self, int sig, siginfo_t *si, ucontext_t *uc);
+/* The kick signal of exec_kick arrived while the thread was in enclave mode: interrupt AEX. */
+EXEC_HIDDEN void exec_kick_signal(struct exec_thread *self, siginfo_t *si, ucontext_t *uc);
 /* ENCLU executed by host code (EENTER / ERESUME, or a leaf that faults outside enclave mode). */
 EXEC_HIDDEN void exec_host_enclu(struct exec_thread *self, int sig, siginfo_t *si, ucontext_t *uc);
 

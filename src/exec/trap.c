@@ -10,8 +10,10 @@
  * so the handler may take the machine lock and call the OS.
  */
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "exec_int.h"
@@ -47,6 +49,7 @@ int exec_install(const struct exec_os *os)
 	sigfillset(&sa.sa_mask);
 	for (size_t i = 0; i < sizeof(trap_signals) / sizeof(trap_signals[0]); i++)
 		sigaction(trap_signals[i], &sa, &prev_action[trap_signals[i]]);
+	sigaction(EXEC_KICK_SIGNAL, &sa, &prev_action[EXEC_KICK_SIGNAL]);
 	installed = true;
 	return 0;
 }
@@ -59,6 +62,7 @@ int exec_uninstall(void)
 		return -EBUSY;
 	for (size_t i = 0; i < sizeof(trap_signals) / sizeof(trap_signals[0]); i++)
 		sigaction(trap_signals[i], &prev_action[trap_signals[i]], NULL);
+	sigaction(EXEC_KICK_SIGNAL, &prev_action[EXEC_KICK_SIGNAL], NULL);
 	installed = false;
 	return 0;
 }
@@ -94,13 +98,47 @@ static bool host_enclu_at(uint64_t rip)
 	return p[0] == 0x0F && p[1] == 0x01 && p[2] == 0xD7;
 }
 
+static bool is_kick(const siginfo_t *si)
+{
+	return si->si_code == SI_QUEUE && si->si_pid == getpid() &&
+	       (uintptr_t)si->si_value.sival_ptr == (uintptr_t)EXEC_KICK_MAGIC;
+}
+
+void exec_kick(struct hw_thread *t)
+{
+	struct exec_thread *et = (struct exec_thread *)((char *)t - offsetof(struct exec_thread, t));
+	unsigned long exits = atomic_load(&et->exits);
+	if (!__atomic_load_n(&t->in_enclave, __ATOMIC_ACQUIRE))
+		return;
+	atomic_store(&et->kick_pending, 1);
+	siginfo_t info;
+	memset(&info, 0, sizeof(info));
+	info.si_signo = EXEC_KICK_SIGNAL;
+	info.si_code = SI_QUEUE;
+	info.si_pid = getpid();
+	info.si_uid = getuid();
+	info.si_value.sival_ptr = (void *)(uintptr_t)EXEC_KICK_MAGIC;
+	/* Real-time signals queue: send again only now and then, in case the first found the thread outside. */
+	for (unsigned i = 0; __atomic_load_n(&t->in_enclave, __ATOMIC_ACQUIRE) && atomic_load(&et->exits) == exits;
+	     i++) {
+		if (i % 256 == 0)
+			syscall(SYS_rt_tgsigqueueinfo, getpid(), et->tid, EXEC_KICK_SIGNAL, &info);
+		sched_yield();
+	}
+	atomic_store(&et->kick_pending, 0);
+}
+
 struct exec_thread *exec_trap(int sig, siginfo_t *si, ucontext_t *uc, struct exec_thread *self)
 {
 	int saved_errno = errno;
 	/* Off the block's stack FS is the host's (the thread never entered): TLS is usable. */
 	if (!self)
 		self = exec_thread_lookup();
-	if (self && self->t.in_enclave)
+	if (sig == EXEC_KICK_SIGNAL && is_kick(si)) {
+		/* Outside enclave mode the kick has nothing to do: the thread left already. */
+		if (self && self->t.in_enclave)
+			exec_kick_signal(self, si, uc);
+	} else if (self && self->t.in_enclave)
 		exec_enclave_signal(self, sig, si, uc);
 	else if (sig == SIGILL && host_enclu_at((uint64_t)uc->uc_mcontext.gregs[REG_RIP]))
 		exec_host_enclu(self, sig, si, uc);
@@ -222,6 +260,7 @@ static void enclave_mask(sigset_t *set)
 	sigfillset(set);
 	for (size_t i = 0; i < sizeof(trap_signals) / sizeof(trap_signals[0]); i++)
 		sigdelset(set, trap_signals[i]);
+	sigdelset(set, EXEC_KICK_SIGNAL);
 }
 
 void exec_resume_enclave(struct exec_thread *self, ucontext_t *uc, bool from_host)

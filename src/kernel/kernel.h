@@ -121,6 +121,12 @@ int sgxk_host_prot(struct sgxk *k, uint64_t addr);
 /* Recompute the host protection of the pages of [addr, addr+len) after the
  * enclave changed its EPCM itself (EACCEPT, EACCEPTCOPY, EMODPE). */
 void sgxk_refresh(struct sgxk *k, uint64_t addr, size_t len);
+/*
+ * The same without waiting for an enclave's mutex, for a thread in enclave
+ * mode (whose holder may be waiting for that thread to leave, see kick).
+ * Return: 0, or -EAGAIN when a mutex was busy (pages before it are done).
+ */
+int sgxk_refresh_try(struct sgxk *k, uint64_t addr, size_t len);
 
 /* Physical address of the enclave's SECS frame, and of the frame of the page at addr (0 before CREATE). */
 uint64_t sgx_file_secs_pa(const struct sgx_file *f);

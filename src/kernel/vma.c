@@ -418,7 +418,7 @@ int sgxk_host_prot(struct sgxk *k, uint64_t addr)
 	return prot;
 }
 
-void sgxk_refresh(struct sgxk *k, uint64_t addr, size_t len)
+static int refresh(struct sgxk *k, uint64_t addr, size_t len, bool wait)
 {
 	for (uint64_t a = addr & ~(KPAGE - 1); a < addr + len; a += KPAGE) {
 		pthread_mutex_lock(&k->pt_lock);
@@ -429,11 +429,27 @@ void sgxk_refresh(struct sgxk *k, uint64_t addr, size_t len)
 		pthread_mutex_unlock(&k->pt_lock);
 		if (!e)
 			continue;
-		pthread_mutex_lock(&e->lock);
+		if (wait) {
+			pthread_mutex_lock(&e->lock);
+		} else if (pthread_mutex_trylock(&e->lock) != 0) {
+			encl_put(e);
+			return -EAGAIN;
+		}
 		struct encl_page *p = encl_page_at(e, a);
 		if (p)
 			vma_refresh_page(e, p);
 		pthread_mutex_unlock(&e->lock);
 		encl_put(e);
 	}
+	return 0;
+}
+
+void sgxk_refresh(struct sgxk *k, uint64_t addr, size_t len)
+{
+	refresh(k, addr, len, true);
+}
+
+int sgxk_refresh_try(struct sgxk *k, uint64_t addr, size_t len)
+{
+	return refresh(k, addr, len, false);
 }

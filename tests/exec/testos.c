@@ -96,7 +96,7 @@ static enum exec_fault tos_fault(void *ctx, uint64_t addr, uint32_t err)
 	return EXEC_FAULT_SIGBUS;
 }
 
-static void tos_refresh(void *ctx, uint64_t addr, size_t len)
+static int tos_refresh(void *ctx, uint64_t addr, size_t len)
 {
 	(void)ctx;
 	for (uint64_t p = addr & ~0xFFFULL; p < addr + len; p += SGX_PAGE_SIZE) {
@@ -104,6 +104,7 @@ static void tos_refresh(void *ctx, uint64_t addr, size_t len)
 		if (in_elrange(p))
 			mprotect((void *)(uintptr_t)p, SGX_PAGE_SIZE, tos_host_prot(p));
 	}
+	return 0;
 }
 
 /* ---- building the enclave ---- */

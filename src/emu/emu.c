@@ -1,0 +1,355 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The embedding API (include/sgxemu/sgxemu.h): one emulated SGX2 system per
+ * process, the kernel layer (src/kernel) under native execution
+ * (src/exec), reached through calls that behave like the system calls of
+ * a Linux machine with SGX2: -1 and errno, MAP_FAILED.
+ *
+ * This file is where the two layers meet: exec's OS is the kernel model
+ * (page tables, #PF handler, host protection refresh), and the kernel's
+ * "IPI" for tracking and reclaim is exec_kick.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "exec.h"
+#include "kernel.h"
+#include "sgxemu/ext.h"
+#include "sgxemu/sgxemu.h"
+
+static pthread_mutex_t start_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct sgxk *kern;
+
+/* fd -> device file; fds are small integers, the table grows on demand (files_lock). */
+static pthread_mutex_t files_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct sgx_file **files;
+static size_t n_files;
+
+/* ---- exec's OS: the kernel model ---- */
+
+static enum exec_fault os_fault(void *ctx, uint64_t addr, uint32_t errcode)
+{
+	switch (sgxk_fault(ctx, addr, errcode)) {
+	case SGXK_FAULT_FIXED:
+		return EXEC_FAULT_FIXED;
+	case SGXK_FAULT_SIGBUS:
+		return EXEC_FAULT_SIGBUS;
+	case SGXK_FAULT_SIGSEGV:
+		break;
+	}
+	return EXEC_FAULT_SIGSEGV;
+}
+
+static int os_refresh(void *ctx, uint64_t addr, size_t len)
+{
+	return sgxk_refresh_try(ctx, addr, len);
+}
+
+static void os_thread_start(void *ctx, struct hw_thread *t)
+{
+	sgxk_thread_register(ctx, t);
+}
+
+static void os_thread_stop(void *ctx, struct hw_thread *t)
+{
+	sgxk_thread_unregister(ctx, t);
+}
+
+/* The kernel's IPI: make a thread inside the enclave leave it. */
+static void os_kick(struct sgxk *k, struct hw_thread *t, void *arg)
+{
+	(void)k;
+	(void)arg;
+	exec_kick(t);
+}
+
+/* ---- settings ---- */
+
+/* "128M", "1g", "4096": bytes.  Return: 0, or -1 for anything else. */
+static int parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 0);
+	if (errno || end == s || *s == '-')
+		return -1;
+	unsigned shift = 0;
+	switch (*end) {
+	case 'k':
+	case 'K':
+		shift = 10;
+		end++;
+		break;
+	case 'm':
+	case 'M':
+		shift = 20;
+		end++;
+		break;
+	case 'g':
+	case 'G':
+		shift = 30;
+		end++;
+		break;
+	default:
+		break;
+	}
+	if (*end || (shift && v > (~0ULL >> shift)))
+		return -1;
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
+static int configure(struct sgxk_config *c, const struct sgxemu_options *opt, char *err, size_t errlen)
+{
+	sgxk_config_default(c);
+	if (sgxk_config_from_env(c, err, errlen) != 0)
+		return -1;
+	const char *epc = getenv(SGXEMU_ENV_EPC_SIZE);
+	if (epc && parse_size(epc, &c->hw.epc_size) != 0) {
+		snprintf(err, errlen, "%s=%s: expected a size in bytes (suffix K, M or G)", SGXEMU_ENV_EPC_SIZE, epc);
+		return -1;
+	}
+	if (opt && opt->epc_size)
+		c->hw.epc_size = opt->epc_size;
+	if (opt && opt->policy) {
+		if (!strcmp(opt->policy, "rw")) {
+			c->dyn_policy = SGXK_DYN_RW;
+		} else if (!strcmp(opt->policy, "wx-exclusive")) {
+			c->dyn_policy = SGXK_DYN_WX_EXCLUSIVE;
+		} else if (!strcmp(opt->policy, "rwx")) {
+			c->dyn_policy = SGXK_DYN_RWX;
+		} else {
+			snprintf(err, errlen, "policy %s: expected rw, wx-exclusive or rwx", opt->policy);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int sgxemu_start(const struct sgxemu_options *opt, char *err, size_t errlen)
+{
+	pthread_mutex_lock(&start_lock);
+	if (kern) {
+		pthread_mutex_unlock(&start_lock);
+		return 0;
+	}
+	struct sgxk_config c;
+	struct sgxk *k = NULL;
+	if (configure(&c, opt, err, errlen) != 0 || sgxk_create(&c, &k, err, errlen) != 0)
+		goto fail;
+	struct exec_os os = {
+	    .m = sgxk_machine(k),
+	    .mmu = sgxk_mmu(k),
+	    .ctx = k,
+	    .fault = os_fault,
+	    .refresh = os_refresh,
+	    .thread_start = os_thread_start,
+	    .thread_stop = os_thread_stop,
+	};
+	int r = exec_install(&os);
+	if (r != 0) {
+		snprintf(err, errlen, "installing the signal handlers: %s", strerror(-r));
+		goto fail_kernel;
+	}
+	sgxk_set_kick(k, os_kick, NULL);
+	__atomic_store_n(&kern, k, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&start_lock);
+	return 0;
+
+fail_kernel:
+	sgxk_destroy(k);
+fail:
+	pthread_mutex_unlock(&start_lock);
+	return -1;
+}
+
+int sgxemu_started(void)
+{
+	return __atomic_load_n(&kern, __ATOMIC_ACQUIRE) != NULL;
+}
+
+/* The system, started with the environment's settings on first use.  NULL (errno ENODEV) if it cannot start. */
+static struct sgxk *system_get(void)
+{
+	struct sgxk *k = __atomic_load_n(&kern, __ATOMIC_ACQUIRE);
+	if (k)
+		return k;
+	char err[256];
+	if (sgxemu_start(NULL, err, sizeof(err)) != 0) {
+		fprintf(stderr, "sgxemu: %s\n", err);
+		errno = ENODEV;
+		return NULL;
+	}
+	return __atomic_load_n(&kern, __ATOMIC_ACQUIRE);
+}
+
+/* ---- the fd table ---- */
+
+static struct sgx_file *file_of(int fd)
+{
+	struct sgx_file *f = NULL;
+	pthread_mutex_lock(&files_lock);
+	if (fd >= 0 && (size_t)fd < n_files)
+		f = files[fd];
+	pthread_mutex_unlock(&files_lock);
+	return f;
+}
+
+static int file_insert(int fd, struct sgx_file *f)
+{
+	int ret = 0;
+	pthread_mutex_lock(&files_lock);
+	if ((size_t)fd >= n_files) {
+		size_t n = n_files ? n_files : 64;
+		while (n <= (size_t)fd)
+			n *= 2;
+		struct sgx_file **t = realloc(files, n * sizeof(*t));
+		if (!t) {
+			ret = -1;
+			goto out;
+		}
+		memset(t + n_files, 0, (n - n_files) * sizeof(*t));
+		files = t;
+		n_files = n;
+	}
+	files[fd] = f;
+out:
+	pthread_mutex_unlock(&files_lock);
+	return ret;
+}
+
+static struct sgx_file *file_remove(int fd)
+{
+	struct sgx_file *f = NULL;
+	pthread_mutex_lock(&files_lock);
+	if (fd >= 0 && (size_t)fd < n_files) {
+		f = files[fd];
+		files[fd] = NULL;
+	}
+	pthread_mutex_unlock(&files_lock);
+	return f;
+}
+
+/* ---- the system calls ---- */
+
+int sgxemu_open(const char *path, int flags)
+{
+	(void)flags;
+	enum sgx_dev dev;
+	if (!path) {
+		errno = EFAULT;
+		return -1;
+	}
+	if (!strcmp(path, "/dev/sgx_enclave") || !strcmp(path, "/dev/sgx/enclave")) {
+		dev = SGX_DEV_ENCLAVE;
+	} else if (!strcmp(path, "/dev/sgx_provision") || !strcmp(path, "/dev/sgx/provision")) {
+		dev = SGX_DEV_PROVISION;
+	} else {
+		errno = ENOENT;
+		return -1;
+	}
+	struct sgxk *k = system_get();
+	if (!k)
+		return -1;
+	struct sgx_file *f;
+	int r = sgxk_open(k, dev, &f);
+	if (r) {
+		errno = -r;
+		return -1;
+	}
+	int fd = sgx_file_fd(f);
+	if (file_insert(fd, f) != 0) {
+		sgx_file_close(f);
+		errno = ENOMEM;
+		return -1;
+	}
+	return fd;
+}
+
+int sgxemu_is_fd(int fd)
+{
+	return file_of(fd) != NULL;
+}
+
+int sgxemu_ioctl(int fd, unsigned long cmd, void *arg)
+{
+	struct sgx_file *f = file_of(fd);
+	if (!f) {
+		errno = fcntl(fd, F_GETFD) != -1 ? ENOTTY : EBADF;
+		return -1;
+	}
+	long r = sgx_file_ioctl(f, cmd, (unsigned long)(uintptr_t)arg);
+	if (r < 0) {
+		errno = (int)-r;
+		return -1;
+	}
+	return (int)r;
+}
+
+void *sgxemu_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	struct sgx_file *f = file_of(fd);
+	if (!f || (flags & MAP_ANONYMOUS))
+		return mmap(addr, len, prot, flags, fd, off);
+	long r = sgx_file_mmap(f, (uint64_t)(uintptr_t)addr, len, prot, flags, off);
+	if (r < 0 && r > -4096) {
+		errno = (int)-r;
+		return MAP_FAILED;
+	}
+	return (void *)(uintptr_t)r;
+}
+
+int sgxemu_mprotect(void *addr, size_t len, int prot)
+{
+	struct sgxk *k = __atomic_load_n(&kern, __ATOMIC_ACQUIRE);
+	if (k) {
+		int r = sgxk_mprotect(k, (uint64_t)(uintptr_t)addr, len, prot);
+		if (r != -ENOENT) {
+			if (r < 0) {
+				errno = -r;
+				return -1;
+			}
+			return 0;
+		}
+	}
+	return mprotect(addr, len, prot);
+}
+
+int sgxemu_munmap(void *addr, size_t len)
+{
+	struct sgxk *k = __atomic_load_n(&kern, __ATOMIC_ACQUIRE);
+	if (k) {
+		int r = sgxk_munmap(k, (uint64_t)(uintptr_t)addr, len);
+		if (r < 0 && r != -ENOENT) {
+			errno = -r;
+			return -1;
+		}
+	}
+	/* The enclave VMAs in the range are gone; whatever host mappings share it go too. */
+	return munmap(addr, len);
+}
+
+int sgxemu_close(int fd)
+{
+	struct sgx_file *f = file_remove(fd);
+	if (!f)
+		return close(fd);
+	sgx_file_close(f);
+	return 0;
+}
+
+void sgxemu_get_stats(struct sgxemu_stats *s)
+{
+	memset(s, 0, sizeof(*s));
+	struct sgxk *k = __atomic_load_n(&kern, __ATOMIC_ACQUIRE);
+	if (!k)
+		return;
+	s->epc_size = hw_machine_config(sgxk_machine(k))->epc_size;
+	sgxk_page_counts(k, &s->pages_resident, &s->pages_evicted);
+}

@@ -1,0 +1,171 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The embedding API's own behaviour: starting the system from settings,
+ * device paths, the fd table and errno at the edge.  Enclaves running
+ * through it are tested in tests/native.  Each test runs in its own
+ * process (Criterion's default), so each starts its own system.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "sgxemu/ext.h"
+#include "sgxemu/sgxemu.h"
+
+static void start(const struct sgxemu_options *o)
+{
+	char err[256] = "";
+	cr_assert_eq(sgxemu_start(o, err, sizeof(err)), 0, "%s", err);
+}
+
+Test(start, epc_size_option_sets_the_capacity)
+{
+	start(&(struct sgxemu_options){.epc_size = 4 << 20});
+	struct sgxemu_stats s;
+	sgxemu_get_stats(&s);
+	cr_assert_eq(s.epc_size, 4 << 20);
+	cr_assert_eq(s.pages_resident, 0);
+}
+
+Test(start, environment_epc_size_with_suffix)
+{
+	setenv(SGXEMU_ENV_EPC_SIZE, "2M", 1);
+	start(NULL);
+	struct sgxemu_stats s;
+	sgxemu_get_stats(&s);
+	cr_assert_eq(s.epc_size, 2 << 20);
+}
+
+Test(start, bad_environment_epc_size_is_named)
+{
+	setenv(SGXEMU_ENV_EPC_SIZE, "lots", 1);
+	char err[256] = "";
+	cr_assert_eq(sgxemu_start(NULL, err, sizeof(err)), -1);
+	cr_assert(strstr(err, "SGXEMU_EPC_SIZE=lots"), "message names the setting: %s", err);
+	cr_assert_not(sgxemu_started());
+}
+
+Test(start, bad_policy_is_named)
+{
+	char err[256] = "";
+	cr_assert_eq(sgxemu_start(&(struct sgxemu_options){.policy = "wx"}, err, sizeof(err)), -1);
+	cr_assert(strstr(err, "policy wx"), "%s", err);
+	cr_assert_not(sgxemu_started());
+}
+
+Test(start, second_start_keeps_the_first_settings)
+{
+	start(&(struct sgxemu_options){.epc_size = 4 << 20});
+	start(&(struct sgxemu_options){.epc_size = 8 << 20});
+	struct sgxemu_stats s;
+	sgxemu_get_stats(&s);
+	cr_assert_eq(s.epc_size, 4 << 20);
+}
+
+Test(open, device_paths_give_real_fds)
+{
+	const char *paths[] = {"/dev/sgx_enclave", "/dev/sgx/enclave", "/dev/sgx_provision"};
+	for (unsigned i = 0; i < 3; i++) {
+		int fd = sgxemu_open(paths[i], O_RDWR);
+		cr_assert_geq(fd, 0, "%s: %s", paths[i], strerror(errno));
+		cr_assert(sgxemu_is_fd(fd));
+		cr_assert_neq(fcntl(fd, F_GETFD), -1, "a real descriptor");
+		cr_assert_eq(sgxemu_close(fd), 0);
+		cr_assert_not(sgxemu_is_fd(fd));
+	}
+}
+
+Test(open, first_open_starts_the_system)
+{
+	cr_assert_not(sgxemu_started());
+	int fd = sgxemu_open("/dev/sgx_enclave", O_RDWR);
+	cr_assert_geq(fd, 0);
+	cr_assert(sgxemu_started());
+	sgxemu_close(fd);
+}
+
+Test(open, other_paths_are_enoent)
+{
+	errno = 0;
+	cr_assert_eq(sgxemu_open("/dev/sgx", O_RDWR), -1);
+	cr_assert_eq(errno, ENOENT);
+	cr_assert_eq(sgxemu_open(NULL, O_RDWR), -1);
+	cr_assert_eq(errno, EFAULT);
+}
+
+Test(open, bad_settings_make_the_device_absent)
+{
+	setenv(SGXEMU_ENV_DYN_POLICY, "none", 1);
+	cr_assert_eq(sgxemu_open("/dev/sgx_enclave", O_RDWR), -1);
+	cr_assert_eq(errno, ENODEV);
+}
+
+Test(ioctl, on_other_fds_enotty_and_ebadf)
+{
+	start(NULL);
+	struct sgx_enclave_create c = {0};
+	int fd = open("/dev/null", O_RDONLY);
+	cr_assert_eq(sgxemu_ioctl(fd, SGX_IOC_ENCLAVE_CREATE, &c), -1);
+	cr_assert_eq(errno, ENOTTY);
+	close(fd);
+	cr_assert_eq(sgxemu_ioctl(fd, SGX_IOC_ENCLAVE_CREATE, &c), -1);
+	cr_assert_eq(errno, EBADF);
+}
+
+Test(ioctl, errno_and_return_from_the_driver)
+{
+	int fd = sgxemu_open("/dev/sgx_enclave", O_RDWR);
+	cr_assert_geq(fd, 0);
+	/* INIT before CREATE: the driver's EINVAL; an unknown command: ENOTTY. */
+	struct sgx_enclave_init in = {0};
+	cr_assert_eq(sgxemu_ioctl(fd, SGX_IOC_ENCLAVE_INIT, &in), -1);
+	cr_assert_eq(errno, EINVAL);
+	cr_assert_eq(sgxemu_ioctl(fd, _IOW(0xA4, 0x7f, int), &in), -1);
+	cr_assert_eq(errno, ENOTTY);
+	/* PROVISION takes the fd number of a provision device (allowed before CREATE, as on Linux). */
+	int pfd = sgxemu_open("/dev/sgx_provision", O_RDWR);
+	struct sgx_enclave_provision p = {.fd = (__u64)pfd};
+	cr_assert_eq(sgxemu_ioctl(fd, SGX_IOC_ENCLAVE_PROVISION, &p), 0, "%s", strerror(errno));
+	p.fd = (__u64)fd;
+	cr_assert_eq(sgxemu_ioctl(fd, SGX_IOC_ENCLAVE_PROVISION, &p), -1);
+	cr_assert_eq(errno, EINVAL, "an enclave fd is no provision capability");
+	sgxemu_close(pfd);
+	sgxemu_close(fd);
+}
+
+Test(mmap, anonymous_and_host_ranges_pass_through)
+{
+	start(NULL);
+	void *p = sgxemu_mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	cr_assert_neq(p, MAP_FAILED);
+	memset(p, 0x5a, 8192);
+	cr_assert_eq(sgxemu_mprotect(p, 4096, PROT_READ), 0);
+	cr_assert_eq(((unsigned char *)p)[100], 0x5a);
+	cr_assert_eq(sgxemu_munmap(p, 8192), 0);
+}
+
+Test(mmap, device_before_create_succeeds_as_on_linux)
+{
+	/* Linux keeps no pages to check before CREATE: runtimes map first to reserve the range. */
+	int fd = sgxemu_open("/dev/sgx_enclave", O_RDWR);
+	void *p = sgxemu_mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	cr_assert_neq(p, MAP_FAILED, "%s", strerror(errno));
+	cr_assert_eq(sgxemu_munmap(p, 1 << 20), 0);
+	sgxemu_close(fd);
+}
+
+Test(mmap, private_mapping_and_provision_fd_are_refused)
+{
+	int fd = sgxemu_open("/dev/sgx_enclave", O_RDWR);
+	cr_assert_eq(sgxemu_mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, fd, 0), MAP_FAILED);
+	cr_assert_eq(errno, EINVAL);
+	int pfd = sgxemu_open("/dev/sgx_provision", O_RDWR);
+	cr_assert_eq(sgxemu_mmap(NULL, 4096, PROT_READ, MAP_SHARED, pfd, 0), MAP_FAILED);
+	cr_assert_eq(errno, ENODEV);
+	sgxemu_close(pfd);
+	sgxemu_close(fd);
+}

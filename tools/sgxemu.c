@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli.h"
 #include "script.h"
 
 struct command {
@@ -35,6 +36,7 @@ static int cmd_script(int argc, char **argv)
 	return rc;
 }
 
+
 static const struct command commands[] = {
     {"script", "run a scenario: ENCLS/ENCLU leaves and state queries, one per line",
      "sgxemu script FILE|-\n"
@@ -49,6 +51,64 @@ static const struct command commands[] = {
      "Exit status: 0 when the script ran to the end, 1 when an `expect` was not\n"
      "met, 2 on a syntax or usage error (reported as FILE:LINE: message).\n",
      cmd_script},
+    {"keygen", "make an RSA-3072 signing key with public exponent 3 (PEM)",
+     "sgxemu keygen [--force] OUT.pem\n"
+     "\n"
+     "Generate a fresh RSA-3072 private key with public exponent 3, the only\n"
+     "kind EINIT accepts, and write it to OUT.pem (PKCS#8 PEM, mode 0600).\n"
+     "Prints the MRSIGNER enclaves signed with it will have.\n"
+     "\n"
+     "  -f, --force   replace OUT.pem if it exists (refused otherwise)\n"
+     "\n"
+     "The file appears complete or not at all. Exit status: 0 on success, 1 on\n"
+     "failure, 2 on a usage error.\n",
+     cmd_keygen},
+    {"sign", "measure an enclave ELF and write its signed SIGSTRUCT",
+     "sgxemu sign --key KEY.pem [--config FILE] [LAYOUT OPTIONS] [-o OUT] ENCLAVE.elf\n"
+     "\n"
+     "Build the page list of ENCLAVE.elf (a static PIE) under the layout, compute\n"
+     "MRENCLAVE as the hardware will, and write a SIGSTRUCT signed with KEY.pem\n"
+     "(RSA-3072, e=3) to OUT (default: ENCLAVE.sigstruct, the .elf suffix\n"
+     "replaced). OUT is replaced atomically: a failure leaves it as it was.\n"
+     "Prints mrenclave, mrsigner and the output path. docs/sign.md has the\n"
+     "details, docs/layout.md the layout.\n"
+     "\n"
+     "  --key KEY.pem         the signing key\n"
+     "  -o, --output OUT      where the 1808-byte SIGSTRUCT goes\n"
+     "\n" CLI_LAYOUT_HELP "\n"
+     "Exit status: 0 on success, 1 on a bad file (key, config, ELF), 2 on a\n"
+     "usage error.\n",
+     cmd_sign},
+    {"measure", "print an enclave's MRENCLAVE, or the fields of a SIGSTRUCT",
+     "sgxemu measure [--config FILE] [LAYOUT OPTIONS] [-v] ENCLAVE.elf\n"
+     "       sgxemu measure --sigstruct FILE\n"
+     "\n"
+     "The first form prints `mrenclave HEX`: the MRENCLAVE ENCLAVE.elf gets under\n"
+     "the layout (the same options as `sgxemu sign`); -v also prints the SECS\n"
+     "fields and the layout. The second prints every field of a SIGSTRUCT,\n"
+     "its `mrsigner HEX` and `enclavehash HEX`, and whether its signature\n"
+     "verifies.\n"
+     "\n"
+     "  -v, --verbose         print the layout too\n"
+     "  --sigstruct FILE      show a SIGSTRUCT instead\n"
+     "\n" CLI_LAYOUT_HELP "\n"
+     "Exit status: 0 on success, 1 on a bad file or a signature that does not\n"
+     "verify, 2 on a usage error.\n",
+     cmd_measure},
+    {"cpuid", "print CPUID leaf 0x12 of the emulated machine, decoded",
+     "sgxemu cpuid [--epc-size=SIZE] [--epc-sections=N] [--sgx1]\n"
+     "\n"
+     "Print what CPUID.(EAX=0x12, ECX=0, 1, 2...) reports on a machine with the\n"
+     "default configuration (docs/hw.md), raw and decoded: SGX1/SGX2, the\n"
+     "MISCSELECT bits, the largest enclaves, the ATTRIBUTES and XFRM bits\n"
+     "enclaves may use, and the EPC sections.\n"
+     "\n"
+     "  --epc-size=SIZE       EPC capacity (128M; K, M, G suffixes)\n"
+     "  --epc-sections=N      sections the EPC is split into (1..8, default 1)\n"
+     "  --sgx1                a machine without SGX2\n"
+     "\n"
+     "Exit status: 0 on success, 2 on a usage error.\n",
+     cmd_cpuid},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -1,0 +1,132 @@
+/* SPDX-License-Identifier: MIT */
+/* sgxemu sign: measure an enclave ELF under a layout and write its signed SIGSTRUCT. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "crypto.h"
+#include "image.h"
+#include "sigstruct.h"
+
+/* ENCLAVE.elf -> ENCLAVE.sigstruct (any other name: NAME.sigstruct). */
+static char *default_output(const char *elf)
+{
+	size_t n = strlen(elf);
+	if (n > 4 && strcmp(elf + n - 4, ".elf") == 0)
+		n -= 4;
+	char *out = malloc(n + sizeof(".sigstruct"));
+	if (out) {
+		memcpy(out, elf, n);
+		memcpy(out + n, ".sigstruct", sizeof(".sigstruct"));
+	}
+	return out;
+}
+
+int cmd_sign(int argc, char **argv)
+{
+	const char *cmd = "sign", *keyfile = NULL, *config = NULL, *out = NULL, *elf = NULL;
+	struct cli_setting *set = calloc((size_t)argc, sizeof(*set));
+	size_t nset = 0;
+	int rc = 2;
+	if (!set)
+		return cli_fail(cmd, "out of memory");
+	bool dashdash = false;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i], *v;
+		if (!dashdash && a[0] == '-' && a[1]) {
+			int r;
+			if (strcmp(a, "--") == 0) {
+				dashdash = true;
+			} else if (cli_option(argc, argv, &i, "--key", &v)) {
+				if (!(keyfile = v))
+					goto usage_value;
+			} else if (cli_option(argc, argv, &i, "--config", &v)) {
+				if (!(config = v))
+					goto usage_value;
+			} else if (cli_option(argc, argv, &i, "--output", &v) || cli_option(argc, argv, &i, "-o", &v)) {
+				if (!(out = v))
+					goto usage_value;
+			} else if ((r = cli_layout_option(cmd, argc, argv, &i, set, &nset)) != 0) {
+				if (r < 0)
+					goto done;
+			} else {
+				rc = cli_usage(cmd, "unknown option '%s'", a);
+				goto done;
+			}
+			continue;
+		usage_value:
+			rc = cli_usage(cmd, "option '%s' needs a value", a);
+			goto done;
+		}
+		if (elf) {
+			rc = cli_usage(cmd, "unexpected argument '%s'", a);
+			goto done;
+		}
+		elf = a;
+	}
+	if (!keyfile) {
+		rc = cli_usage(cmd, "missing --key KEY.pem");
+		goto done;
+	}
+	if (!elf) {
+		rc = cli_usage(cmd, "missing ENCLAVE.elf");
+		goto done;
+	}
+	struct sdk_config cfg;
+	if ((rc = cli_build_config(cmd, &cfg, config, set, nset)) != 0)
+		goto done;
+
+	rc = 1;
+	char err[512];
+	size_t pemlen;
+	char *pem = cli_read_file(keyfile, &pemlen, err, sizeof(err));
+	if (!pem) {
+		cli_fail(cmd, "%s", err);
+		goto done;
+	}
+	char why[256] = "";
+	struct crypto_rsa *key = crypto_rsa_from_pem(pem, pemlen, why, sizeof(why));
+	explicit_bzero(pem, pemlen);
+	free(pem);
+	if (!key) {
+		cli_fail(cmd, "%s: %s", keyfile, why);
+		goto done;
+	}
+	struct sdk_image *img = NULL;
+	if (sdk_image_load(elf, &cfg, &img, err, sizeof(err))) {
+		cli_fail(cmd, "%s", err);
+		goto done_key;
+	}
+	struct sgx_sigstruct sig;
+	if (sdk_image_sign(img, key, &sig, err, sizeof(err))) {
+		cli_fail(cmd, "%s: %s", keyfile, err);
+		goto done_img;
+	}
+	char *def = out ? NULL : default_output(elf);
+	const char *path = out ? out : def;
+	if (!path) {
+		cli_fail(cmd, "out of memory");
+		goto done_img;
+	}
+	if (cli_write_file(path, &sig, sizeof(sig), 0644, true, err, sizeof(err))) {
+		cli_fail(cmd, "%s", err);
+	} else {
+		uint8_t mrsigner[32];
+		char hex[65];
+		sigstruct_mrsigner(&sig, mrsigner);
+		cli_hex(img->mrenclave, 32, hex);
+		printf("mrenclave %s\n", hex);
+		cli_hex(mrsigner, 32, hex);
+		printf("mrsigner %s\n", hex);
+		printf("sigstruct %s\n", path);
+		rc = 0;
+	}
+	free(def);
+done_img:
+	sdk_image_free(img);
+done_key:
+	crypto_rsa_free(key);
+done:
+	free(set);
+	return rc;
+}

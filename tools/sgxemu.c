@@ -36,6 +36,7 @@ static int cmd_script(int argc, char **argv)
 	return rc;
 }
 
+int cmd_run(int argc, char **argv); /* tools/cmd_run.c */
 
 static const struct command commands[] = {
     {"script", "run a scenario: ENCLS/ENCLU leaves and state queries, one per line",
@@ -109,6 +110,25 @@ static const struct command commands[] = {
      "\n"
      "Exit status: 0 on success, 2 on a usage error.\n",
      cmd_cpuid},
+    {"run", "run an unmodified SGX program on sgxemu (LD_PRELOAD)",
+     "sgxemu run [OPTIONS] [--] PROG [ARGS...]\n"
+     "\n"
+     "Run PROG with libsgxemu-preload.so, so that its /dev/sgx_enclave, ioctls,\n"
+     "mmaps, vDSO entry and CPUID leaf 0x12 are the emulator's (docs/preload.md).\n"
+     "The settings reach the program's children too.\n"
+     "\n"
+     "  --epc-size=SIZE       EPC capacity (128M; K, M, G suffixes)\n"
+     "  --policy=POLICY       dynamic page policy: rw, wx-exclusive, rwx (rwx)\n"
+     "  --trace               one line per ioctl, mmap and fault on stderr\n"
+     "  --summary             a summary on stderr at exit: enclaves, pages, faults,\n"
+     "                        AEXs, ioctls\n"
+     "  --cpuid=MODE          auto: CPUID faulting where the CPU has it; header: only\n"
+     "                        programs built with -include sgxemu/cpuid.h (auto)\n"
+     "\n"
+     "The library is looked for in SGXEMU_PRELOAD, then next to this program (build\n"
+     "tree: ../src/preload; install: ../lib). Exit status: PROG's; 2 on a usage\n"
+     "error, 1 when the library is missing, 126/127 when PROG cannot be run.\n",
+     cmd_run},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -66,7 +66,22 @@ static void os_kick(struct sgxk *k, struct hw_thread *t, void *arg)
 {
 	(void)k;
 	(void)arg;
-	exec_kick(t);
+	/* exec_kick would wait forever for the calling thread itself (an enclave released under its own refresh). */
+	if (t != exec_thread_self())
+		exec_kick(t);
+}
+
+/* Protection keys: exec switches PKRU at entry and exit, the driver maps the enclave's pages with its key. */
+static int os_pkey_alloc(void *ctx, uint64_t secs_pa)
+{
+	(void)ctx;
+	return exec_pkey_alloc(secs_pa);
+}
+
+static void os_pkey_free(void *ctx, uint64_t secs_pa)
+{
+	(void)ctx;
+	exec_pkey_free(secs_pa);
 }
 
 /* ---- settings ---- */
@@ -158,6 +173,11 @@ int sgxemu_start(const struct sgxemu_options *opt, char *err, size_t errlen)
 		goto fail_kernel;
 	}
 	sgxk_set_kick(k, os_kick, NULL);
+	char why[160];
+	if (exec_pkey_probe(why, sizeof(why))) {
+		struct sgxk_pkey_ops keys = {.alloc = os_pkey_alloc, .free = os_pkey_free};
+		sgxk_set_pkeys(k, &keys);
+	}
 	__atomic_store_n(&kern, k, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&start_lock);
 	return 0;

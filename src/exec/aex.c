@@ -61,6 +61,7 @@ static void elrange_cache(struct exec_thread *self)
 	self->elr_secs = self->t.secs_pa;
 	self->elr_base = v.secs.base;
 	self->elr_size = v.secs.size;
+	self->elr_xfrm = v.secs.xfrm;
 }
 
 static bool in_elrange(const struct exec_thread *self, uint64_t a)
@@ -233,13 +234,20 @@ void exec_host_enclu(struct exec_thread *self, int sig, siginfo_t *si, ucontext_
 	enclu_outside(self, si, uc);
 }
 
-/* Does enclave code at rip hold ENCLU?  Read through the page tables (the EPC alias), as fetched. */
-static bool enclave_enclu_at(struct hw_thread *t, uint64_t rip)
+/*
+ * Does enclave code at rip hold ENCLU?  Read through the page tables (the
+ * EPC alias), as fetched.  The host did fetch it, but the OS may have taken
+ * the page away since (the reclaimer blocks the pages of running threads
+ * before it kicks them out): then *fetch is that fetch's fault, which the
+ * thread takes as if the page had gone just before the fetch.
+ */
+static bool enclave_enclu_at(struct hw_thread *t, uint64_t rip, struct hw_result *fetch)
 {
 	static const uint8_t enclu[3] = {0x0F, 0x01, 0xD7};
 	for (unsigned i = 0; i < 3; i++) {
 		uint64_t pa;
-		if (!hw_is_ok(hw_access_check(t, rip + i, HW_ACC_X, &pa)))
+		*fetch = hw_access_check(t, rip + i, HW_ACC_X, &pa);
+		if (!hw_is_ok(*fetch))
 			return false;
 		if (*(const volatile uint8_t *)(uintptr_t)pa != enclu[i])
 			return false;
@@ -264,6 +272,7 @@ static void kick_aex(struct exec_thread *self, const siginfo_t *si, ucontext_t *
 	struct hw_event ev = {.interrupt = true};
 	exec_xsave_from_uc(t, uc);
 	hw_aex(t, &ev);
+	exec_state_leave(self, uc);
 	exec_inside_count--;
 	self->exits++;
 	atomic_store(&self->kick_pending, 0);
@@ -307,6 +316,7 @@ static void aex(struct exec_thread *self, const struct hw_event *ev, const sigin
 	uint64_t rip = t->regs.rip;
 	exec_xsave_from_uc(t, uc);
 	struct hw_event os = hw_aex(t, ev);
+	exec_state_leave(self, uc);
 	exec_inside_count--;
 	self->exits++;
 
@@ -372,12 +382,21 @@ void exec_enclave_signal(struct exec_thread *self, int sig, siginfo_t *si, ucont
 		return;
 	}
 
-	if (sig == SIGILL && enclave_enclu_at(t, rip)) {
+	if (sig == SIGSYS) {
+		/* Syscall User Dispatch refused a system call of enclave code: the instruction's #UD. */
+		ev = exec_sud_event(self, si);
+		aex(self, &ev, si, uc);
+		return;
+	}
+
+	struct hw_result fetch = hw_ok();
+	if (sig == SIGILL && enclave_enclu_at(t, rip, &fetch)) {
 		uint64_t leaf = t->regs.rax, rcx = t->regs.rcx;
 		struct hw_result r = hw_enclu(t);
 		if (r.kind != HW_FAULT) {
 			if (!t->in_enclave) {
 				/* EEXIT: the registers are the target's, FS/GS the host's. */
+				exec_state_leave(self, uc);
 				exec_inside_count--;
 				self->exits++;
 				self->retries = 0;
@@ -394,12 +413,21 @@ void exec_enclave_signal(struct exec_thread *self, int sig, siginfo_t *si, ucont
 		aex(self, &ev, si, uc);
 		return;
 	}
+	if (!hw_is_ok(fetch)) {
+		ev = event_of(fetch);
+		aex(self, &ev, si, uc);
+		return;
+	}
 
 	greg_t *g = uc->uc_mcontext.gregs;
 	uint8_t vector = (uint8_t)g[REG_TRAPNO];
 	ev = (struct hw_event){.vector = vector, .errcode = (uint32_t)g[REG_ERR]};
 	ev.has_errcode = vector_has_errcode(vector);
 	ev.software = vector == X86_BP;
+	if (vector == X86_GP && exec_int_n_at(t, rip)) {
+		/* INT n: the host's IDT refused it (#GP); in an enclave it is #UD. */
+		ev = (struct hw_event){.vector = X86_UD};
+	}
 	if (vector == X86_PF) {
 		uint64_t addr = (uint64_t)(uintptr_t)si->si_addr, pa;
 		uint32_t herr = (uint32_t)g[REG_ERR];
@@ -407,6 +435,10 @@ void exec_enclave_signal(struct exec_thread *self, int sig, siginfo_t *si, ucont
 		struct hw_result r = hw_access_check(t, addr, acc, &pa);
 		if (hw_is_ok(r)) {
 			if (in_elrange(self, addr)) {
+				if (herr & PF_PK)
+					exec_die(
+					    "sgxemu: a protection-key fault on an enclave page the enclave may access: "
+					    "the OS did not map it with the enclave's key (exec_pkey_of)\n");
 				/* Page tables and EPCM allow it: the host protection is stale. */
 				retry_check(self, rip, addr);
 				if (!os_refresh(self, addr, si, uc))

@@ -128,4 +128,38 @@ struct hw_thread *exec_thread_self(void);
  */
 bool exec_pkey_probe(char *why, size_t len);
 
+/*
+ * A protection key for the enclave whose SECS is at secs_pa: the OS maps
+ * every page of that enclave's ELRANGE with it (pkey_mprotect), so that
+ * host code, which exec keeps running with every enclave key
+ * access-disabled, faults (SIGSEGV, SEGV_PKUERR) on enclave memory, and
+ * enclave code, whose PKRU exec opens for its own key at EENTER/ERESUME,
+ * does not.  One key per enclave while the process has free keys, then
+ * enclaves share the key with the fewest users.  Asking again for the same
+ * SECS returns its key.
+ * Return: the key (1..15); -EOPNOTSUPP without usable protection keys
+ * (exec_pkey_probe says why); -ENOSPC if the program holds every key;
+ * -ENOMEM if 4096 enclaves have keys; -EINVAL for an unaligned secs_pa.
+ */
+int exec_pkey_alloc(uint64_t secs_pa);
+/* The key of the enclave at secs_pa, or -ENOENT if it has none. */
+int exec_pkey_of(uint64_t secs_pa);
+/*
+ * The enclave at secs_pa is gone: release its key (pkey_free when no other
+ * enclave shares it).  Call after its pages are unmapped: Linux lets a
+ * freed key be allocated again with pages still carrying it.
+ */
+void exec_pkey_free(uint64_t secs_pa);
+
+/* ---- system calls from enclave code ------------------------------------ */
+
+/*
+ * Do SYSCALL and INT 0x80 executed by enclave code raise #UD, as on
+ * hardware, instead of entering the kernel?  exec_install enables Syscall
+ * User Dispatch (Linux >= 5.11) per thread when this holds; it may fail
+ * (an older kernel, a seccomp filter refusing prctl, SGXEMU_EXEC_NO_SUD
+ * set).  Return: true, or false with the reason in why.
+ */
+bool exec_sud_probe(char *why, size_t len);
+
 #endif /* SGXEMU_EXEC_H */

@@ -35,6 +35,11 @@
 #define ET_FS_ENCLAVE 48
 #define ET_LOAD_ENCL  52
 #define ET_CUR_VALID  56
+#define ET_SUD_SEL    60 /* the Syscall User Dispatch selector byte of the thread */
+
+/* Values of the selector (<linux/prctl.h> SYSCALL_DISPATCH_FILTER_*). */
+#define EXEC_SUD_ALLOW 0
+#define EXEC_SUD_BLOCK 1
 
 #ifndef __ASSEMBLER__
 
@@ -53,7 +58,8 @@ struct exec_thread {
 	uint32_t fs_enclave;	   /* FS/GS currently hold encl_fs/encl_gs */
 	uint32_t load_enclave;	   /* set by C: load encl_fs/encl_gs on return */
 	uint32_t cur_valid;	   /* cur_fs/cur_gs were saved by this signal's prologue */
-	uint32_t pad;
+	uint8_t sud_selector;	   /* EXEC_SUD_BLOCK while enclave code runs (the trampoline sets it) */
+	uint8_t pad[3];
 
 	struct hw_thread t; /* the logical processor */
 	int tid;	    /* host thread id (for signals sent to it) */
@@ -66,6 +72,10 @@ struct exec_thread {
 	_Atomic int kick_pending;    /* exec_kick waits for this thread to leave enclave mode */
 	stack_t altstack;	     /* for exec_altstack_switch */
 	struct exec_thread *next_free;
+	uint64_t elr_xfrm;  /* XFRM of elr_secs */
+	uint32_t host_pkru; /* PKRU of the host code that entered (valid if pkru_saved) */
+	bool pkru_saved;    /* the context's PKRU was switched to the enclave's at entry */
+	bool sud_on;	    /* Syscall User Dispatch is enabled for this thread */
 };
 
 _Static_assert(offsetof(struct exec_thread, host_fs) == ET_HOST_FS, "ET_HOST_FS");
@@ -77,6 +87,7 @@ _Static_assert(offsetof(struct exec_thread, encl_gs) == ET_ENCL_GS, "ET_ENCL_GS"
 _Static_assert(offsetof(struct exec_thread, fs_enclave) == ET_FS_ENCLAVE, "ET_FS_ENCLAVE");
 _Static_assert(offsetof(struct exec_thread, load_enclave) == ET_LOAD_ENCL, "ET_LOAD_ENCL");
 _Static_assert(offsetof(struct exec_thread, cur_valid) == ET_CUR_VALID, "ET_CUR_VALID");
+_Static_assert(offsetof(struct exec_thread, sud_selector) == ET_SUD_SEL, "ET_SUD_SEL");
 _Static_assert(sizeof(struct exec_thread) <= EXEC_BLOCK_HEADER, "exec_thread fits its page");
 
 #define EXEC_HIDDEN __attribute__((visibility("hidden")))
@@ -88,6 +99,14 @@ EXEC_HIDDEN void exec_trap_entry(int sig, siginfo_t *si, void *uc);
 /* trap_entry.S data: the region of blocks and the FS/GS method. */
 extern EXEC_HIDDEN uint64_t exec_region_base, exec_region_size;
 extern EXEC_HIDDEN uint8_t exec_have_fsgsbase;
+/*
+ * trap_entry.S: non-zero while Syscall User Dispatch is in use: the
+ * trampoline sets the selector to EXEC_SUD_BLOCK right before it returns
+ * into enclave code, with rt_sigreturn issued from [exec_sud_allow_start,
+ * exec_sud_allow_end), the one region whose syscalls are always allowed.
+ */
+extern EXEC_HIDDEN uint8_t exec_sud_active;
+extern EXEC_HIDDEN const char exec_sud_allow_start[], exec_sud_allow_end[];
 /*
  * trap_entry.S: entered with RSP = RSP of the interrupted code - EXEC_REDZONE
  * - 16, [RSP] = a stack_t, [RSP + 8] = where to continue: sigaltstack(stack_t)
@@ -162,6 +181,50 @@ extern EXEC_HIDDEN _Atomic unsigned exec_inside_count;
 /* FS/GS base of the calling thread, through FSGSBASE or arch_prctl. */
 EXEC_HIDDEN uint64_t exec_get_fs(void);
 EXEC_HIDDEN uint64_t exec_get_gs(void);
+/*
+ * The context goes back to host code right after an EEXIT or AEX (before it
+ * is reported or a signal is delivered): every XSAVE component outside the
+ * enclave's XFRM (elr_xfrm) goes to its INIT state in the thread model and
+ * in the context, PKRU excepted, which gets the host's value with every
+ * enclave key access-disabled.
+ */
+EXEC_HIDDEN void exec_state_leave(struct exec_thread *self, ucontext_t *uc);
+/* The context returns into the enclave after EENTER/ERESUME: PKRU opens the enclave's key. */
+EXEC_HIDDEN void exec_state_enter(struct exec_thread *self, ucontext_t *uc);
+/*
+ * The signal frame's XSAVE image: its address, size and the components it
+ * holds (the kernel's software bytes; x87 and SSE only without them).
+ */
+EXEC_HIDDEN uint8_t *exec_frame_xsave(const ucontext_t *uc, uint32_t *size, uint64_t *present);
+
+/* ---- sud.c: instructions that enter the kernel --------------------------- */
+
+/*
+ * Syscall User Dispatch for this process: probe it (once) and decide.
+ * Return: true if enclave code's SYSCALL and INT 0x80 become SIGSYS, else
+ * false with the reason in why.
+ */
+EXEC_HIDDEN bool exec_sud_setup(char *why, size_t len);
+/* Enable Syscall User Dispatch for the calling thread (its block's selector) / disable it. */
+EXEC_HIDDEN void exec_sud_thread_start(struct exec_thread *self);
+EXEC_HIDDEN void exec_sud_thread_stop(struct exec_thread *self);
+/*
+ * SIGSYS raised by enclave code (the kernel did not execute the system
+ * call): the #UD of SYSCALL/INT 0x80/SYSENTER; t->regs.rip moves back to
+ * the instruction when it can be identified.
+ */
+EXEC_HIDDEN struct hw_event exec_sud_event(struct exec_thread *self, const siginfo_t *si);
+/* Is the #GP of enclave code at rip an INT n (CD ib, n != 3)?  Hardware raises #UD for it in an enclave. */
+EXEC_HIDDEN bool exec_int_n_at(struct hw_thread *t, uint64_t rip);
+
+/* ---- pkey.c ---------------------------------------------------------------- */
+
+/* Keys exec allocated for enclaves (bit k = key k). */
+EXEC_HIDDEN uint32_t exec_pkey_mask(void);
+/* PKRU of host code: pkru with AD and WD set for every key in mask. */
+EXEC_HIDDEN uint32_t exec_pkru_host(uint32_t pkru, uint32_t mask);
+/* PKRU of enclave code: the host's, with key (if >= 0) allowed. */
+EXEC_HIDDEN uint32_t exec_pkru_enclave(uint32_t pkru, uint32_t mask, int key);
 
 #endif /* __ASSEMBLER__ */
 #endif /* SGXEMU_EXEC_INT_H */

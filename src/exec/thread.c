@@ -5,6 +5,10 @@
  * thread's first ENCLU and released by a thread-specific-data destructor
  * when the thread exits.  Blocks come from one region reserved at install
  * time, so the signal trampoline can find a block from RSP alone.
+ *
+ * Also the extended state the host and the enclave see across entries and
+ * exits (exec_state_enter / exec_state_leave): PKRU and the XSAVE
+ * components outside the enclave's XFRM.
  */
 #include <asm/prctl.h>
 #include <errno.h>
@@ -12,6 +16,7 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "cpu.h"
@@ -50,6 +55,7 @@ static void thread_destroy(void *p)
 	struct exec_thread *self = p;
 	if (exec_os_cur.thread_stop)
 		exec_os_cur.thread_stop(exec_os_cur.ctx, &self->t);
+	exec_sud_thread_stop(self);
 	stack_t ss = {.ss_flags = SS_DISABLE};
 	sigaltstack(&ss, NULL);
 	hw_thread_fini(&self->t);
@@ -81,6 +87,7 @@ int exec_threads_init(void)
 	}
 	/* SGXEMU_EXEC_NO_FSGSBASE forces the arch_prctl path (tests, hosts that misreport the feature). */
 	exec_have_fsgsbase = exec_cpu_fsgsbase() && !getenv("SGXEMU_EXEC_NO_FSGSBASE");
+	exec_cpu_init();
 	return 0;
 }
 
@@ -124,6 +131,7 @@ struct exec_thread *exec_thread_create(void)
 	self->tid = (int)syscall(SYS_gettid);
 	self->host_fs = exec_get_fs();
 	self->host_gs = exec_get_gs();
+	exec_sud_thread_start(self);
 	self_tls = self;
 	if (exec_os_cur.thread_start)
 		exec_os_cur.thread_start(exec_os_cur.ctx, &self->t);
@@ -137,4 +145,63 @@ err_slot:
 	slot_used[slot] = 0;
 	pthread_mutex_unlock(&slots_lock);
 	return NULL;
+}
+
+/* ---- extended state across entries and exits ------------------------------ */
+
+/* Kernel software bytes in the legacy region of a signal frame's FPU state (struct _fpx_sw_bytes). */
+#define FX_SW_MAGIC1	  464
+#define FX_SW_XFEATURES	  472
+#define FX_SW_XSTATE_SIZE 480
+#define FP_XSTATE_MAGIC1  0x46505853U
+
+uint8_t *exec_frame_xsave(const ucontext_t *uc, uint32_t *size, uint64_t *present)
+{
+	uint8_t *fp = (uint8_t *)uc->uc_mcontext.fpregs;
+	uint32_t magic;
+	memcpy(&magic, fp + FX_SW_MAGIC1, sizeof(magic));
+	if (magic != FP_XSTATE_MAGIC1) {
+		*size = EXEC_XSAVE_LEGACY;
+		*present = 3;
+		return fp;
+	}
+	memcpy(size, fp + FX_SW_XSTATE_SIZE, sizeof(*size));
+	memcpy(present, fp + FX_SW_XFEATURES, sizeof(*present));
+	return fp;
+}
+
+void exec_state_leave(struct exec_thread *self, ucontext_t *uc)
+{
+	/*
+	 * On hardware XCR0 = XFRM while enclave code runs, so the enclave
+	 * cannot touch the other components.  Here it can (the host's XCR0
+	 * stays): the host must not find the enclave's values in them.
+	 * PKRU is the host's own (below), never the enclave's.
+	 */
+	uint64_t keep = self->elr_xfrm | (1ULL << EXEC_XFEATURE_PKRU);
+	uint32_t size;
+	uint64_t present;
+	uint8_t *fp = exec_frame_xsave(uc, &size, &present);
+	exec_xstate_init_except(&exec_xlayout, self->t.xsave, self->t.xsave_size, keep);
+	exec_xstate_init_except(&exec_xlayout, fp, size, keep);
+	if (self->pkru_saved) {
+		exec_xstate_set_pkru(&exec_xlayout, fp, size, present,
+				     exec_pkru_host(self->host_pkru, exec_pkey_mask()));
+		self->pkru_saved = false;
+	}
+}
+
+void exec_state_enter(struct exec_thread *self, ucontext_t *uc)
+{
+	uint32_t mask = exec_pkey_mask(), size, pkru;
+	uint64_t present;
+	self->pkru_saved = false;
+	if (!mask)
+		return;
+	uint8_t *fp = exec_frame_xsave(uc, &size, &present);
+	if (!exec_xstate_get_pkru(&exec_xlayout, fp, size, present, &pkru))
+		return;
+	self->host_pkru = pkru;
+	self->pkru_saved = exec_xstate_set_pkru(&exec_xlayout, fp, size, present,
+						exec_pkru_enclave(pkru, mask, exec_pkey_of(self->t.secs_pa)));
 }

@@ -16,6 +16,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "cpu.h"
 #include "exec_int.h"
 
 struct exec_os exec_os_cur;
@@ -23,6 +24,7 @@ struct exec_os exec_os_cur;
 static const int trap_signals[] = {SIGILL, SIGSEGV, SIGBUS, SIGFPE, SIGTRAP};
 static struct sigaction prev_action[NSIG];
 static bool installed;
+static bool sigsys_installed; /* Syscall User Dispatch in use: exec handles SIGSYS too */
 
 _Noreturn void exec_die(const char *msg)
 {
@@ -50,6 +52,12 @@ int exec_install(const struct exec_os *os)
 	for (size_t i = 0; i < sizeof(trap_signals) / sizeof(trap_signals[0]); i++)
 		sigaction(trap_signals[i], &sa, &prev_action[trap_signals[i]]);
 	sigaction(EXEC_KICK_SIGNAL, &sa, &prev_action[EXEC_KICK_SIGNAL]);
+	char why[160];
+	sigsys_installed = exec_sud_setup(why, sizeof(why));
+	if (sigsys_installed) {
+		sigaction(SIGSYS, &sa, &prev_action[SIGSYS]);
+		exec_sud_active = 1;
+	}
 	installed = true;
 	return 0;
 }
@@ -63,6 +71,11 @@ int exec_uninstall(void)
 	for (size_t i = 0; i < sizeof(trap_signals) / sizeof(trap_signals[0]); i++)
 		sigaction(trap_signals[i], &prev_action[trap_signals[i]], NULL);
 	sigaction(EXEC_KICK_SIGNAL, &prev_action[EXEC_KICK_SIGNAL], NULL);
+	if (sigsys_installed) {
+		exec_sud_active = 0;
+		sigaction(SIGSYS, &prev_action[SIGSYS], NULL);
+		sigsys_installed = false;
+	}
 	installed = false;
 	return 0;
 }
@@ -245,11 +258,18 @@ void exec_xsave_to_uc(ucontext_t *uc, const struct hw_thread *t)
 	memcpy(fp, t->xsave, FX_SW_BYTES);
 	if (n <= XSAVE_LEGACY)
 		return;
+	/* PKRU is the host's or exec's (exec_state_enter/leave), never the model's: keep the frame's. */
+	uint64_t present;
+	uint32_t psize, pkru;
+	exec_frame_xsave(uc, &psize, &present);
+	bool has_pkru = exec_xstate_get_pkru(&exec_xlayout, fp, psize, present, &pkru);
 	/* XSTATE_BV; XCOMP_BV and the reserved header bytes stay zero (standard format). */
 	memcpy(fp + XSAVE_LEGACY, t->xsave + XSAVE_LEGACY, sizeof(uint64_t));
 	memset(fp + XSAVE_LEGACY + 8, 0, XSAVE_HEADER_END - XSAVE_LEGACY - 8);
 	if (n > XSAVE_HEADER_END)
 		memcpy(fp + XSAVE_HEADER_END, t->xsave + XSAVE_HEADER_END, n - XSAVE_HEADER_END);
+	if (has_pkru)
+		exec_xstate_set_pkru(&exec_xlayout, fp, psize, present, pkru);
 }
 
 /* ---- leaving the handler ------------------------------------------------- */
@@ -261,13 +281,17 @@ static void enclave_mask(sigset_t *set)
 	for (size_t i = 0; i < sizeof(trap_signals) / sizeof(trap_signals[0]); i++)
 		sigdelset(set, trap_signals[i]);
 	sigdelset(set, EXEC_KICK_SIGNAL);
+	/* A blocked SIGSYS of Syscall User Dispatch would kill the process (the kernel forces it). */
+	sigdelset(set, SIGSYS);
 }
 
 void exec_resume_enclave(struct exec_thread *self, ucontext_t *uc, bool from_host)
 {
 	exec_regs_to_uc(uc, &self->t.regs);
-	if (from_host)
+	if (from_host) {
 		enclave_mask(&uc->uc_sigmask);
+		exec_state_enter(self, uc);
+	}
 	self->encl_fs = self->t.regs.fsbase;
 	self->encl_gs = self->t.regs.gsbase;
 	self->load_enclave = 1;

@@ -14,6 +14,12 @@
  * not part of the signal frame.  exec_trap returns the block, which is new
  * when the signal was a thread's first ENCLU.  Without the FSGSBASE instructions the same
  * is done with arch_prctl.
+ *
+ * Syscall User Dispatch (sud.c): the block's selector byte goes to ALLOW
+ * first thing (the C code makes system calls), and to BLOCK only on the way
+ * back into enclave code; that return then issues rt_sigreturn itself from
+ * [exec_sud_allow_start, exec_sud_allow_end), whose system calls the kernel
+ * always allows, instead of returning to glibc's restorer.
  */
 #include "exec_int.h"
 
@@ -22,6 +28,7 @@
 #define ARCH_SET_FS    0x1002
 #define ARCH_GET_FS    0x1003
 #define ARCH_GET_GS    0x1004
+#define SYS_RT_SIGRETURN 15
 
 	.data
 	.globl	exec_region_base
@@ -36,6 +43,10 @@ exec_region_base:
 exec_region_size:
 	.quad	0
 exec_have_fsgsbase:
+	.byte	0
+	.globl	exec_sud_active
+	.hidden	exec_sud_active
+exec_sud_active:
 	.byte	0
 
 	.text
@@ -52,6 +63,7 @@ exec_trap_entry:
 	jae	.Lforeign
 	mov	%rsp, %r8
 	and	$-EXEC_BLOCK_SIZE, %r8
+	movb	$EXEC_SUD_ALLOW, ET_SUD_SEL(%r8)
 	movl	$0, ET_CUR_VALID(%r8)
 	cmpl	$0, ET_FS_ENCLAVE(%r8)
 	je	.Lcall
@@ -115,6 +127,26 @@ exec_trap_entry:
 	mov	ET_ENCL_GS(%r8), %rax
 	wrgsbase %rax
 	movl	$1, ET_FS_ENCLAVE(%r8)
+
+.Lto_enclave:
+	/* Into enclave code: its system calls are refused from here on. */
+	cmpb	$0, exec_sud_active(%rip)
+	je	.Lret
+	movb	$EXEC_SUD_BLOCK, ET_SUD_SEL(%r8)
+	/* What the restorer would do, from the allowed region: pop its address, rt_sigreturn. */
+	.cfi_remember_state
+	add	$8, %rsp
+	.cfi_adjust_cfa_offset -8
+	mov	$SYS_RT_SIGRETURN, %eax
+	.globl	exec_sud_allow_start
+	.hidden	exec_sud_allow_start
+exec_sud_allow_start:
+	syscall
+	ud2
+	.globl	exec_sud_allow_end
+	.hidden	exec_sud_allow_end
+exec_sud_allow_end:
+	.cfi_restore_state
 .Lret:
 	ret
 
@@ -128,7 +160,7 @@ exec_trap_entry:
 	mov	$SYS_ARCH_PRCTL, %eax
 	syscall
 	movl	$1, ET_FS_ENCLAVE(%r8)
-	ret
+	jmp	.Lto_enclave
 
 .Lforeign:
 	/*

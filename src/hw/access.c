@@ -19,7 +19,7 @@ static bool epcm_allows(struct hw_thread *t, uint64_t lin, uint64_t pa, unsigned
 	return true;
 }
 
-struct hw_result hw_access_check(struct hw_thread *t, uint64_t lin, unsigned acc, uint64_t *pa)
+static struct hw_result access_check_locked(struct hw_thread *t, uint64_t lin, unsigned acc, uint64_t *pa)
 {
 	struct hw_result r;
 	acc |= HW_ACC_USER;
@@ -36,6 +36,20 @@ struct hw_result hw_access_check(struct hw_thread *t, uint64_t lin, unsigned acc
 	if (!hw_is_epc(t->m, *pa) || !epcm_allows(t, lin, *pa, acc))
 		return hw_pf_epcm(lin, acc);
 	return hw_ok();
+}
+
+/*
+ * The walk and the EPCM check as one step, as a TLB fill is: the OS zaps a
+ * PTE before it EBLOCKs or evicts the page, so a walk that found the PTE
+ * must not see the EPCM entry of a later EBLOCK/EWB (an EPCM fault the
+ * hardware never gives for a page that is merely being reclaimed).
+ */
+struct hw_result hw_access_check(struct hw_thread *t, uint64_t lin, unsigned acc, uint64_t *pa)
+{
+	pthread_mutex_lock(&t->m->lock);
+	struct hw_result r = access_check_locked(t, lin, acc, pa);
+	pthread_mutex_unlock(&t->m->lock);
+	return r;
 }
 
 struct hw_result enclu_operand(struct hw_thread *t, uint64_t lin, unsigned acc, uint64_t *pa)

@@ -21,6 +21,7 @@ struct sgx_encl *encl_new(struct sgxk *k)
 	atomic_init(&e->ioctl_busy, false);
 	e->attributes_mask = SGX_ATTR_DEBUG | SGX_ATTR_MODE64BIT | SGX_ATTR_KSS | SGX_ATTR_AEXNOTIFY;
 	e->dyn_max_prot = KPROT_RWX;
+	e->pkey = -1;
 	return e;
 }
 
@@ -31,13 +32,26 @@ void encl_get(struct sgx_encl *e)
 
 /* ---- EPC frames ---- */
 
+static bool lru_empty(struct sgxk *k)
+{
+	pthread_mutex_lock(&k->lru_lock);
+	bool empty = !k->lru_head;
+	pthread_mutex_unlock(&k->lru_lock);
+	return empty;
+}
+
 int sgx_epc_get(struct sgxk *k, bool reclaim)
 {
 	for (;;) {
 		if (hw_epc_reserve(k->m))
 			return 0;
+		if (lru_empty(k))
+			return -ENOMEM;
 		if (!reclaim)
 			return -EBUSY;
+		if (signal_pending())
+			return -ERESTARTSYS;
+		/* Linux waits for ksgxd here; with nothing evictable now it would wait forever. */
 		if (sgxk_reclaim(k, SGX_NR_TO_SCAN) == 0)
 			return -ENOMEM;
 	}
@@ -224,14 +238,6 @@ bool lru_del(struct sgxk *k, struct encl_page *p)
 	return ok;
 }
 
-static bool page_reclaiming(struct sgxk *k, struct encl_page *p)
-{
-	pthread_mutex_lock(&k->lru_lock);
-	bool r = p->reclaiming;
-	pthread_mutex_unlock(&k->lru_lock);
-	return r;
-}
-
 struct encl_page *encl_load_page(struct sgx_encl *e, uint64_t addr, int *err)
 {
 	struct encl_page *p = encl_page_at(e, addr);
@@ -239,7 +245,7 @@ struct encl_page *encl_load_page(struct sgx_encl *e, uint64_t addr, int *err)
 		*err = -EFAULT;
 		return NULL;
 	}
-	if (page_reclaiming(e->k, p)) {
+	if (p->being_reclaimed) {
 		*err = -EAGAIN;
 		return NULL;
 	}
@@ -305,6 +311,14 @@ static void encl_release(struct sgx_encl *e)
 
 	pthread_mutex_lock(&e->lock);
 	if (e->flags & ENCL_CREATED) {
+		/*
+		 * A thread may still be inside: on Linux the mm it runs in keeps
+		 * the enclave, here the last file or VMA reference can go while
+		 * it runs.  Force it out first (an AEX, while its SSA and SECS
+		 * are still there), so that EREMOVE finds no thread inside; with
+		 * no VMA left it cannot enter again.
+		 */
+		encl_kick_threads(e);
 		/* Every resident child, ascending; pages the reclaimer holds are skipped. */
 		for (size_t c = 0; c < e->nchunks; c++) {
 			if (!e->chunks[c])
@@ -321,6 +335,9 @@ static void encl_release(struct sgx_encl *e)
 			}
 			free(e->chunks[c]);
 		}
+		/* No VMA is left: the key can go before the SECS frame is reused. */
+		if (e->pkey >= 0 && k->pkeys.free)
+			k->pkeys.free(k->pkeys.ctx, e->secs_pa);
 		if (e->secs_resident && e->children == 0)
 			epc_remove(k, e->secs_pa);
 		for (size_t i = 0; i < e->nva; i++) {

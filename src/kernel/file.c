@@ -211,18 +211,35 @@ static long sgx_ioc_provision(struct sgx_file *f, unsigned long arg)
 	return 0;
 }
 
+struct ioctl_call {
+	struct sgx_file *f;
+	unsigned long cmd, arg;
+};
+
+static long file_ioctl(void *ctx)
+{
+	struct ioctl_call *c = ctx;
+	struct sgx_encl *e = c->f->encl;
+	bool busy = false;
+	if (!atomic_compare_exchange_strong(&e->ioctl_busy, &busy, true))
+		return -EBUSY;
+	long ret = c->cmd == SGX_IOC_ENCLAVE_PROVISION ? sgx_ioc_provision(c->f, c->arg) : sgx_ioctl(e, c->cmd, c->arg);
+	atomic_store(&e->ioctl_busy, false);
+	return ret;
+}
+
 long sgx_file_ioctl(struct sgx_file *f, unsigned long cmd, unsigned long arg)
 {
 	/* /dev/sgx_provision has no ioctls. */
 	if (f->dev != SGX_DEV_ENCLAVE)
 		return -ENOTTY;
-	struct sgx_encl *e = f->encl;
-	bool busy = false;
-	if (!atomic_compare_exchange_strong(&e->ioctl_busy, &busy, true))
-		return -EBUSY;
-	long ret = cmd == SGX_IOC_ENCLAVE_PROVISION ? sgx_ioc_provision(f, arg) : sgx_ioctl(e, cmd, arg);
-	atomic_store(&e->ioctl_busy, false);
-	return ret;
+	/* Signals arriving meanwhile are held and delivered on return, as after a system call. */
+	return sys_call(file_ioctl, &(struct ioctl_call){.f = f, .cmd = cmd, .arg = arg});
+}
+
+void sgxk_set_pkeys(struct sgxk *k, const struct sgxk_pkey_ops *ops)
+{
+	k->pkeys = *ops;
 }
 
 void sgxk_set_kick(struct sgxk *k, sgxk_kick_fn kick, void *arg)
@@ -266,7 +283,7 @@ void sgxk_thread_unregister(struct sgxk *k, struct hw_thread *t)
  * the page has a PTE, and the VMA's protection allows the access.  Only
  * enclave VMAs are modelled: an address in an ELRANGE without a VMA is not
  * present, any other address is ordinary process memory and translates to
- * itself.
+ * itself where the host maps it (not present where it maps nothing).
  */
 static bool translate(const struct hw_mmu *mmu, uint64_t lin, unsigned acc, uint64_t *pa, uint32_t *err)
 {
@@ -278,7 +295,13 @@ static bool translate(const struct hw_mmu *mmu, uint64_t lin, unsigned acc, uint
 		for (struct sgx_encl *e = k->pt_encls; e && !elrange; e = e->next_pt)
 			elrange = lin >= e->base && lin - e->base < e->size;
 		pthread_mutex_unlock(&k->pt_lock);
-		if (elrange) {
+		/* Host memory has a present entry only where the host maps something (mincore: ENOMEM if not). */
+		unsigned char vec;
+		int saved_errno = errno;
+		void *page = (void *)(uintptr_t)(lin & ~0xFFFULL);
+		bool unmapped = !elrange && mincore(page, KPAGE, &vec) != 0 && errno == ENOMEM;
+		errno = saved_errno;
+		if (elrange || unmapped) {
 			*err = 0;
 			return false;
 		}
@@ -288,10 +311,10 @@ static bool translate(const struct hw_mmu *mmu, uint64_t lin, unsigned acc, uint
 	struct sgx_encl *e = v->encl;
 	struct encl_page *p = encl_in_range(e, lin) ? encl_page_at(e, lin) : NULL;
 	bool ok = false;
-	if (!p || !p->pte) {
+	if (!p || !p->pte || v->prot == PROT_NONE) {
+		/* x86 Linux writes PROT_NONE PTEs as PAGE_NONE, which the CPU sees as not present. */
 		*err = 0;
-	} else if (((acc & HW_ACC_W) && !(v->prot & PROT_WRITE)) || ((acc & HW_ACC_X) && !(v->prot & PROT_EXEC)) ||
-		   v->prot == PROT_NONE) {
+	} else if (((acc & HW_ACC_W) && !(v->prot & PROT_WRITE)) || ((acc & HW_ACC_X) && !(v->prot & PROT_EXEC))) {
 		*err = PF_P;
 	} else {
 		*pa = encl_frame(e, lin & ~0xFFFULL) | (lin & 0xFFF);

@@ -5,8 +5,12 @@
  * Locks, in the order they nest (never take one to the left while holding
  * one to its right):
  *
- *   k->files_lock -> k->mm_lock  ->  encl->lock  ->  k->lru_lock, k->threads_lock
- *                              \->  m->lock (any hw call)  ->  k->pt_lock
+ *   k->mm_lock -> k->files_lock -> encl->lock  ->  k->lru_lock, k->threads_lock
+ *                                             \->  m->lock (any hw call)  ->  k->pt_lock
+ *
+ * (files_lock comes after mm_lock: the last reference of an enclave may be
+ * dropped under mm_lock, by munmap or by a reclaim a fault ran, and the
+ * teardown takes files_lock; nothing takes mm_lock under files_lock.)
  *
  * - k->mm_lock (the mmap lock): VMA list changes, mmap/mprotect/munmap and
  *   the fault handler.
@@ -49,12 +53,14 @@ struct encl_page {
 	uint8_t max_prot; /* vm_max_prot_bits (PROT_*) */
 	bool dynamic;	  /* EAUG'd (the policy's W^X rule applies) */
 	bool resident;	  /* in the EPC (else in the backing store) */
+	/* SGX_ENCL_PAGE_BEING_RECLAIMED: marked and blocked by the reclaimer, EWB to come (encl->lock) */
+	bool being_reclaimed;
 	/* guarded by k->pt_lock */
 	bool pte;	   /* the PTE is present */
 	uint8_t host_prot; /* protection of the host mapping now */
 	/* guarded by k->lru_lock */
 	bool on_lru;
-	bool reclaiming;  /* held by the reclaimer */
+	bool reclaiming;  /* isolated: taken off the LRU by the reclaimer (not yet or already marked) */
 	uint32_t va_slot; /* evicted: VA page index * 512 + slot */
 	struct encl_page *lru_prev, *lru_next;
 };
@@ -83,6 +89,7 @@ struct sgx_encl {
 	uint64_t window; /* frames of the ELRANGE: frame of addr = window + (addr - base) */
 	uint64_t window_size;
 	uint64_t secs_pa; /* the SECS frame (its own window) */
+	int pkey;	  /* protection key of the enclave's host mappings, -1: none */
 	bool secs_resident;
 	uint32_t secs_va_slot;
 	uint64_t children;	    /* resident child pages */
@@ -120,6 +127,24 @@ struct sgxk_thread {
 	struct sgxk_thread *next;
 };
 
+/*
+ * Hooks for tests/kernel only (all zero otherwise): they stop the reclaimer
+ * between the steps of a batch, so that a test can act on pages exactly
+ * while they are isolated or blocked, deterministically.
+ */
+enum sgxk_test_reclaim_step {
+	SGXK_TEST_RECLAIM_ISOLATED, /* the batch is off the LRU (lru_del fails), nothing marked or blocked yet */
+	SGXK_TEST_RECLAIM_BLOCKED,  /* every page marked being reclaimed, PTE zapped, EBLOCKed; no EWB yet */
+	SGXK_TEST_RECLAIM_DONE,	    /* the batch is finished (written back or returned to the LRU) */
+};
+struct sgxk_test_hooks {
+	/* Called by the reclaimer after each step, with no lock held. */
+	void (*reclaim)(struct sgxk *k, enum sgxk_test_reclaim_step step, void *arg);
+	void *reclaim_arg;
+	/* Times sgxk_access found its page being reclaimed and waited for the reclaimer. */
+	atomic_uint reclaim_waits;
+};
+
 struct sgxk {
 	struct hw_mmu mmu; /* first: sgxk_mmu() hands out &k->mmu */
 	struct hw_machine *m;
@@ -140,8 +165,11 @@ struct sgxk {
 	struct sgxk_thread *threads;
 	sgxk_kick_fn kick;
 	void *kick_arg;
+	struct sgxk_pkey_ops pkeys; /* protection keys of enclave mappings (alloc NULL: none) */
 
 	struct encl_page *lru_head, *lru_tail;
+
+	struct sgxk_test_hooks test;
 };
 
 /* ---- user memory (file.c) ---- */
@@ -172,7 +200,11 @@ int encl_page_insert(struct sgx_encl *e, struct encl_page *p);
 /* Remove and free a record (encl->lock held; not on the LRU, not being reclaimed). */
 void encl_page_remove(struct sgx_encl *e, struct encl_page *p);
 
-/* Reserve one EPC frame. reclaim: may run the reclaimer (no enclave lock held). Return: 0, -ENOMEM, -EBUSY. */
+/*
+ * Reserve one EPC frame (sgx_alloc_epc_page). reclaim: may run the reclaimer (no enclave lock held).
+ * Return: 0, -ENOMEM (nothing reclaimable), -EBUSY (none free and !reclaim), -ERESTARTSYS (a signal
+ * is pending while it would reclaim).
+ */
 int sgx_epc_get(struct sgxk *k, bool reclaim);
 void sgx_epc_put(struct sgxk *k);
 
@@ -188,7 +220,8 @@ uint64_t encl_va_slot_pa(const struct sgx_encl *e, uint32_t slot);
 /*
  * Page lookup for ioctls and faults (sgx_encl_load_page; encl->lock held):
  * swapped-out pages are reloaded (SECS first).
- * Return: the page, or NULL with *err = -EFAULT (none), -EAGAIN (being reclaimed), -EBUSY (no free EPC).
+ * Return: the page, or NULL with *err = -EFAULT (none, or ELDU failed), -EAGAIN (being reclaimed),
+ * -EBUSY (no free EPC frame, reclaiming may help), -ENOMEM (no free frame and nothing reclaimable).
  */
 struct encl_page *encl_load_page(struct sgx_encl *e, uint64_t addr, int *err);
 
@@ -220,7 +253,7 @@ void policy_apply(struct sgx_encl *e, const uint8_t mrsigner[32], const uint8_t 
 bool policy_prot_allowed(const struct sgx_encl *e, const struct encl_page *p, int prot);
 
 /* ---- reclaimer (reclaim.c) ---- */
-/* Swap in p (encl->lock held). Return: 0, -EBUSY (no free frame), -EIO (ELDU failed). */
+/* Swap in p (encl->lock held). Return: 0, -EBUSY / -ENOMEM (no free frame, see sgx_epc_get), -EFAULT (ELDU failed). */
 int encl_eldu(struct sgx_encl *e, struct encl_page *p);
 /* Swap in the SECS if it was evicted (encl->lock held). */
 int encl_eldu_secs(struct sgx_encl *e);
@@ -233,6 +266,19 @@ int encl_eldu_secs(struct sgx_encl *e);
  * (a page is there), -ENOMEM, -EFAULT (EAUG failed).
  */
 int encl_augment(struct sgx_encl *e, uint64_t addr, uint8_t max_prot, bool pte);
+
+/* ---- signals (signal.c) ---- */
+/* The kernel's "restart the system call" (never returned to user space: becomes EINTR or a restart). */
+#define ERESTARTSYS 512
+/*
+ * Run fn(ctx) as a system call with respect to signals: the signals the
+ * caller has not blocked are held while it runs (signal_pending() sees
+ * them) and delivered when it returns.  -ERESTARTSYS from fn restarts it
+ * when no handler that ran lacks SA_RESTART, else becomes -EINTR.
+ */
+long sys_call(long (*fn)(void *ctx), void *ctx);
+/* signal_pending(current): a signal the caller of the running sys_call has not blocked nor ignored is pending. */
+bool signal_pending(void);
 
 /* ---- ioctls (ioctl.c) ---- */
 long sgx_ioctl(struct sgx_encl *e, unsigned long cmd, unsigned long arg);

@@ -50,12 +50,15 @@ static void reclaim_direct(struct sgxk *k)
 		sgxk_reclaim(k, SGX_NR_TO_SCAN);
 }
 
-/* Make n frames free, reclaiming as needed. Return: 0 or -ENOMEM. */
+/* Make n frames free, reclaiming as needed. Return: 0, -ENOMEM, or -ERESTARTSYS (signal pending). */
 static int epc_headroom(struct sgxk *k, uint64_t n)
 {
-	while (hw_epc_frames_free(k->m) < n)
+	while (hw_epc_frames_free(k->m) < n) {
+		if (signal_pending())
+			return -ERESTARTSYS;
 		if (sgxk_reclaim(k, SGX_NR_TO_SCAN) == 0)
 			return -ENOMEM;
+	}
 	return 0;
 }
 
@@ -116,6 +119,9 @@ static int encl_create(struct sgx_encl *e, struct sgx_secs *secs)
 	e->window = window;
 	e->window_size = wsize;
 	e->secs_pa = secs_pa;
+	e->pkey = k->pkeys.alloc ? k->pkeys.alloc(k->pkeys.ctx, secs_pa) : -1;
+	if (e->pkey < 0)
+		e->pkey = -1;
 	e->secs_resident = true;
 	e->backing = backing;
 	e->backing_size = backing_size;
@@ -208,9 +214,10 @@ static int encl_add_page(struct sgx_encl *e, uint64_t src, uint64_t offset, cons
 	if (ret)
 		goto err_free;
 	/* A new VA page may be due: make room for it while reclaiming is allowed. */
-	if (e->page_cnt % ENCL_CHUNK == 0 && epc_headroom(k, 1)) {
-		ret = -ENOMEM;
-		goto err_epc;
+	if (e->page_cnt % ENCL_CHUNK == 0) {
+		ret = epc_headroom(k, 1);
+		if (ret)
+			goto err_epc;
 	}
 	pthread_mutex_lock(&e->lock);
 	ret = encl_grow(e);
@@ -288,6 +295,12 @@ static long sgx_ioc_enclave_add_pages(struct sgx_encl *e, unsigned long arg)
 	uint64_t c;
 	long ret = 0;
 	for (c = 0; c < a.length; c += KPAGE) {
+		/* A signal stops the loop: EINTR (or a restart) before the first page, else the partial count. */
+		if (signal_pending()) {
+			if (!c)
+				ret = -ERESTARTSYS;
+			break;
+		}
 		ret = encl_add_page(e, a.src + c, a.offset + c, &si, a.flags);
 		if (ret)
 			break;

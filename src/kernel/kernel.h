@@ -66,7 +66,11 @@ enum sgx_dev {
 
 /* open(2) of a device node. Return: 0 and *out, or -ENODEV (no SGX / no FLC), -ENOMEM. */
 int sgxk_open(struct sgxk *k, enum sgx_dev dev, struct sgx_file **out);
-/* ioctl(2): cmd from <asm/sgx.h> or include/sgxemu/ext.h; arg is the user pointer. */
+/*
+ * ioctl(2): cmd from <asm/sgx.h> or include/sgxemu/ext.h; arg is the user pointer.
+ * Signals the caller has not blocked are held while it runs and delivered when it returns; a
+ * call one of them stops before any progress is restarted (SA_RESTART) or fails with -EINTR.
+ */
 long sgx_file_ioctl(struct sgx_file *f, unsigned long cmd, unsigned long arg);
 /* mmap(2) of the file. Return: the address, or -errno. */
 long sgx_file_mmap(struct sgx_file *f, uint64_t addr, size_t len, int prot, int flags, off_t off);
@@ -76,6 +80,17 @@ void sgx_file_close(struct sgx_file *f);
 /* mprotect/munmap on a range: return -ENOENT if no enclave VMA intersects it (not ours). */
 int sgxk_mprotect(struct sgxk *k, uint64_t addr, size_t len, int prot);
 int sgxk_munmap(struct sgxk *k, uint64_t addr, size_t len);
+
+/*
+ * A debugger's access to enclave memory (vm_ops->access: what ptrace PEEKDATA/POKEDATA and
+ * /proc/pid/mem reach): len bytes at addr, which must lie in an enclave VMA, read into or written
+ * from buf with EDBGRD/EDBGWR, one aligned 8-byte word at a time; evicted pages are loaded.
+ * Return: len, or -EFAULT (no enclave VMA at addr, enclave without DEBUG, no page at an address
+ * of the range, the VMA's protection above a page's ceiling, reload failed), -EIO (EDBGRD/EDBGWR
+ * failed: PENDING, MODIFIED or TRIM page, TCS field), -ENOMEM (an evicted page and no EPC frame
+ * can be freed).  As in Linux, the words before a failure were transferred (written) already.
+ */
+long sgxk_access(struct sgxk *k, uint64_t addr, void *buf, size_t len, bool write);
 
 /* Is addr inside an enclave VMA? */
 bool sgxk_owns(struct sgxk *k, uint64_t addr);
@@ -102,6 +117,22 @@ enum sgxk_fault sgxk_fault(struct sgxk *k, uint64_t addr, uint32_t errcode);
  * (and the operation that needed them out fails as documented).
  */
 typedef void (*sgxk_kick_fn)(struct sgxk *k, struct hw_thread *t, void *arg);
+
+/*
+ * Protection keys for enclave mappings (docs/exec.md "Protection keys"):
+ * alloc gives the enclave whose SECS is at secs_pa a key right after
+ * ECREATE (negative: none, the mappings use plain mprotect); every host
+ * protection change of its pages then uses pkey_mprotect with it; free
+ * releases it at teardown, when no VMA is left.  Set before any CREATE.
+ */
+struct sgxk_pkey_ops {
+	int (*alloc)(void *ctx, uint64_t secs_pa);
+	void (*free)(void *ctx, uint64_t secs_pa);
+	void *ctx;
+};
+void sgxk_set_pkeys(struct sgxk *k, const struct sgxk_pkey_ops *ops);
+/* The protection key of the enclave mapped at addr, or -1 (none, or no enclave VMA there). */
+int sgxk_pkey_at(struct sgxk *k, uint64_t addr);
 void sgxk_set_kick(struct sgxk *k, sgxk_kick_fn kick, void *arg);
 void sgxk_thread_register(struct sgxk *k, struct hw_thread *t);
 void sgxk_thread_unregister(struct sgxk *k, struct hw_thread *t);

@@ -156,6 +156,12 @@ static bool evict_page(struct sgx_encl *e, struct encl_page *p)
 	return true;
 }
 
+static void test_step(struct sgxk *k, enum sgxk_test_reclaim_step step)
+{
+	if (k->test.reclaim)
+		k->test.reclaim(k, step, k->test.reclaim_arg);
+}
+
 unsigned sgxk_reclaim(struct sgxk *k, unsigned pages)
 {
 	unsigned done = 0;
@@ -180,21 +186,25 @@ unsigned sgxk_reclaim(struct sgxk *k, unsigned pages)
 		if (!n)
 			break;
 		unsigned before = done;
+		test_step(k, SGXK_TEST_RECLAIM_ISOLATED);
 
-		/* Block every page of the batch: no new TLB entries from here on. */
+		/* Mark and block every page of the batch: no new TLB entries from here on. */
 		for (unsigned i = 0; i < n; i++) {
 			struct encl_page *p = batch[i];
 			struct sgx_encl *e = p->encl;
 			pthread_mutex_lock(&e->lock);
+			p->being_reclaimed = true;
 			vma_zap_page(e, p);
 			encls_eblock(k->m, encl_frame(e, p->addr));
 			pthread_mutex_unlock(&e->lock);
 		}
+		test_step(k, SGXK_TEST_RECLAIM_BLOCKED);
 		for (unsigned i = 0; i < n; i++) {
 			struct encl_page *p = batch[i];
 			struct sgx_encl *e = p->encl;
 			pthread_mutex_lock(&e->lock);
 			bool gone = evict_page(e, p);
+			p->being_reclaimed = false;
 			pthread_mutex_lock(&k->lru_lock);
 			p->reclaiming = false;
 			pthread_mutex_unlock(&k->lru_lock);
@@ -204,6 +214,7 @@ unsigned sgxk_reclaim(struct sgxk *k, unsigned pages)
 			encl_put(e);
 			done += gone;
 		}
+		test_step(k, SGXK_TEST_RECLAIM_DONE);
 		/* Nothing of a whole batch could go: stop instead of cycling through the same pages. */
 		if (done == before)
 			break;

@@ -52,12 +52,14 @@ static void host_set(struct sgx_encl *e, struct encl_page *p, int prot)
 {
 	if (p->host_prot == prot)
 		return;
-	if (mprotect((void *)(uintptr_t)p->addr, KPAGE, prot) < 0) {
+	/* Every protection change carries the enclave's key (a plain PROT_EXEC mprotect would pick Linux's own). */
+	int r = e->pkey >= 0 ? pkey_mprotect((void *)(uintptr_t)p->addr, KPAGE, prot, e->pkey)
+			     : mprotect((void *)(uintptr_t)p->addr, KPAGE, prot);
+	if (r < 0) {
 		fprintf(stderr, "sgxemu: mprotect of enclave page %#llx: %s\n", (unsigned long long)p->addr,
 			strerror(errno));
 		abort();
 	}
-	(void)e;
 	p->host_prot = (uint8_t)prot;
 }
 
@@ -403,6 +405,15 @@ int sgxk_munmap(struct sgxk *k, uint64_t addr, size_t len)
 	vma_remove_range(k, addr, end, true);
 	pthread_mutex_unlock(&k->mm_lock);
 	return 0;
+}
+
+int sgxk_pkey_at(struct sgxk *k, uint64_t addr)
+{
+	pthread_mutex_lock(&k->pt_lock);
+	struct sgx_vma *v = vma_find(k, addr);
+	int key = v ? v->encl->pkey : -1;
+	pthread_mutex_unlock(&k->pt_lock);
+	return key;
 }
 
 int sgxk_host_prot(struct sgxk *k, uint64_t addr)

@@ -847,17 +847,6 @@ Test(signals, fs_gs_switch_through_arch_prctl, .init = setup_arch_prctl, .fini =
 	cr_assert_eq(tls_probe, 0x600DF00D);
 }
 
-TestSuite(pkey);
-
-Test(pkey, enclave_pages_are_isolated_from_the_host_with_protection_keys)
-{
-	char why[160];
-	if (!exec_pkey_probe(why, sizeof(why)))
-		cr_skip_test("protection keys unavailable: %s", why);
-	/* The CPU has them; exec does not put enclave pages under a key (docs/exec.md, limitations). */
-	cr_skip_test("protection keys available, but exec does not apply them to enclave pages (%s)", why);
-}
-
 TestSuite(install);
 
 Test(install, arguments_are_checked)

@@ -63,10 +63,21 @@
 #define OP_HANDLED     15 /* out[0] = exceptions handled in this thread */
 #define OP_SEGMENTS    16 /* out[0] = %fs:0, out[1] = %gs:0 (the thread data's self pointer) */
 #define OP_COPY	       17 /* copy 4096 bytes from untrusted b to enclave page a */
+#define OP_COPY_OUT    18 /* copy 4096 bytes from enclave page a to untrusted b */
+#define OP_SPIN	       19 /* *(u64 *)b = 1 (untrusted), then spin until *(u64 *)a != 0 (untrusted); returns the polls */
+#define OP_SYSCALL     20 /* syscall {nr, a1, a2, a3} (untrusted a) by insn b (SC_*): out = RAX, 1, insn address */
+#define OP_YMM	       21 /* every quadword of YMM0..15 = a, then ud2 if b != 0; out[0] = 1 after it */
+
+/* OP_SYSCALL instructions (registers: SYSCALL RAX, RDI, RSI, RDX; INT n EAX, EBX, ECX, EDX). */
+#define SC_SYSCALL 0 /* syscall (0F 05) */
+#define SC_INT80   1 /* int $0x80 (CD 80) */
+#define SC_INT81   2 /* int $0x81 (CD 81): no system call on Linux, #GP on the host */
 
 /* Exception handler modes (entered with CSSA = 1). */
-#define HANDLER_SKIP   1 /* SSA RIP += skip */
-#define HANDLER_ACCEPT 2 /* EACCEPT the faulting page (EXINFO.MADDR) as PT_REG RW PENDING */
+#define HANDLER_SKIP	1 /* SSA RIP += skip */
+#define HANDLER_ACCEPT	2 /* EACCEPT the faulting page (EXINFO.MADDR) as PT_REG RW PENDING */
+#define HANDLER_RET	3 /* the called function faulted: RIP = [RSP], RSP += 8, RAX = HANDLER_RET_RAX */
+#define HANDLER_RET_RAX 0xDEADC0DEULL
 
 /* Record the handler writes to its untrusted buffer. */
 #define HREC_EXITINFO 0

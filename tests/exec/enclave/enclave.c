@@ -18,6 +18,8 @@ void encl_ud2(void);
 void encl_int3(void);
 void encl_div0(void);
 uint64_t encl_xmm(uint64_t value);
+uint64_t encl_syscall(const uint64_t *args, uint64_t kind, uint64_t *insn);
+void encl_ymm(uint64_t value, uint64_t fault);
 uint64_t enclave_main(uint64_t op, uint64_t a, uint64_t b, uint64_t cssa, uint64_t c, uint64_t *out);
 
 struct td {
@@ -100,6 +102,10 @@ static void handle_exception(struct td *t)
 		secinfo = (struct sgx_secinfo){.flags = SGX_SECINFO_PT(SGX_PT_REG) | SGX_SECINFO_R | SGX_SECINFO_W |
 							SGX_SECINFO_PENDING};
 		enclu(ENCLU_EACCEPT, (uint64_t)&secinfo, x->maddr & ~0xFFFULL, 0);
+	} else if (t->handler_mode == HANDLER_RET) {
+		g->rip = *(const uint64_t *)g->rsp;
+		g->rsp += 8;
+		g->rax = HANDLER_RET_RAX;
 	}
 	t->handled++;
 }
@@ -193,6 +199,30 @@ uint64_t enclave_main(uint64_t op, uint64_t a, uint64_t b, uint64_t cssa, uint64
 	}
 	case OP_COPY:
 		copy((void *)a, (const void *)b, SGX_PAGE_SIZE);
+		return 0;
+	case OP_COPY_OUT:
+		copy((void *)b, (const void *)a, SGX_PAGE_SIZE);
+		return 0;
+	case OP_SPIN: {
+		uint64_t polls = 0;
+		*(volatile uint64_t *)b = 1;
+		while (!*(volatile uint64_t *)a) {
+			__asm__ volatile("pause");
+			polls++;
+		}
+		return polls;
+	}
+	case OP_SYSCALL: {
+		uint64_t insn = 0;
+		uint64_t rax = encl_syscall((const uint64_t *)a, b, &insn);
+		put(out, 0, rax);
+		put(out, 1, 1);
+		put(out, 2, insn);
+		return 0;
+	}
+	case OP_YMM:
+		encl_ymm(a, b);
+		put(out, 0, 1);
 		return 0;
 	default:
 		return (uint64_t)-1;

@@ -71,4 +71,60 @@ encl_xmm:
 	movq	%xmm0, %rax
 	ret
 
+/* encl_syscall(args[4], kind, &insn): the instruction's address to *insn, then the call; RAX after it. */
+	.globl	encl_syscall
+encl_syscall:
+	push	%rbx
+	mov	%rdi, %r9
+	lea	.Lsc_syscall(%rip), %r8
+	cmp	$SC_INT80, %rsi
+	jb	1f
+	lea	.Lsc_int80(%rip), %r8
+	je	1f
+	lea	.Lsc_int81(%rip), %r8
+1:	mov	%r8, (%rdx)
+	mov	8(%r9), %rdi
+	mov	16(%r9), %rsi
+	mov	24(%r9), %rdx
+	mov	8(%r9), %rbx
+	mov	16(%r9), %rcx
+	mov	(%r9), %rax
+	jmp	*%r8
+.Lsc_syscall:
+	syscall
+	jmp	2f
+.Lsc_int80:
+	int	$0x80
+	jmp	2f
+.Lsc_int81:
+	int	$0x81
+2:	pop	%rbx
+	ret
+
+/* encl_ymm(value, fault): every quadword of YMM0..15 = value (AVX: outside XFRM = 3), then ud2 if fault. */
+	.globl	encl_ymm
+encl_ymm:
+	vmovq	%rdi, %xmm0
+	vpunpcklqdq %xmm0, %xmm0, %xmm0
+	vinsertf128 $1, %xmm0, %ymm0, %ymm0
+	vmovdqa	%ymm0, %ymm1
+	vmovdqa	%ymm0, %ymm2
+	vmovdqa	%ymm0, %ymm3
+	vmovdqa	%ymm0, %ymm4
+	vmovdqa	%ymm0, %ymm5
+	vmovdqa	%ymm0, %ymm6
+	vmovdqa	%ymm0, %ymm7
+	vmovdqa	%ymm0, %ymm8
+	vmovdqa	%ymm0, %ymm9
+	vmovdqa	%ymm0, %ymm10
+	vmovdqa	%ymm0, %ymm11
+	vmovdqa	%ymm0, %ymm12
+	vmovdqa	%ymm0, %ymm13
+	vmovdqa	%ymm0, %ymm14
+	vmovdqa	%ymm0, %ymm15
+	test	%rsi, %rsi
+	jz	3f
+	ud2
+3:	ret
+
 	.section .note.GNU-stack, "", @progbits

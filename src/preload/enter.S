@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The vDSO image's __vdso_sgx_enter_enclave: a jump to exec's
+ * sgxemu_enter_enclave, which implements the contract exactly (registers,
+ * stack, user_handler).  A jump keeps every register and the stack as the
+ * caller left them.  In a process forked from the one that built the
+ * enclaves, the parent's enclaves are not mapped: preload_child_enter
+ * reports the fault the entry meets there.
+ */
+	.text
+	.globl	preload_vdso_enter
+	.hidden	preload_vdso_enter
+	.type	preload_vdso_enter, @function
+	.p2align 4
+preload_vdso_enter:
+	.cfi_startproc
+	cmpl	$0, preload_detached(%rip)
+	jne	1f
+	jmp	sgxemu_enter_enclave
+1:	jmp	preload_child_enter
+	.cfi_endproc
+	.size	preload_vdso_enter, . - preload_vdso_enter
+
+	.section .note.GNU-stack, "", @progbits

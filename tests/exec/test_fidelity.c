@@ -1,0 +1,505 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Fidelity of native execution (docs/exec.md): system-call instructions of
+ * enclave code raise #UD (Syscall User Dispatch), the XSAVE components
+ * outside the enclave's XFRM never carry enclave values back to the host,
+ * and protection keys isolate enclave pages from host code where the host
+ * has them.  Host features are probed; a test that needs a missing one is
+ * skipped with the probe's reason.
+ */
+#include <cpuid.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "cpu.h"
+#include "exec_int.h"
+#include "testos.h"
+
+#define EXITINFO(v) (SGX_EXITINFO_VALID | (SGX_EXITINFO_TYPE_HW << SGX_EXITINFO_TYPE_SHIFT) | (v))
+
+#define SYS32_CLOSE 6 /* the i386 system call number of close (INT 0x80) */
+
+static void setup(void)
+{
+	tos_setup();
+}
+
+static void teardown(void)
+{
+	tos_teardown();
+}
+
+/* One EENTER on TCS i: RDI = op, RSI = a, RDX = b, R8 = c, R9 = out. */
+static int ecall(unsigned i, uint64_t op, uint64_t a, uint64_t b, uint64_t c, uint64_t *out,
+		 struct sgx_enclave_run *run)
+{
+	memset(run, 0, sizeof(*run));
+	run->tcs = tos_tcs(i);
+	return sgxemu_call_enclave(op, a, b, ENCLU_EENTER, c, (unsigned long)out, run);
+}
+
+static void assert_exception(const struct sgx_enclave_run *run, unsigned vector, unsigned err, uint64_t addr)
+{
+	cr_assert_eq(run->function, ENCLU_ERESUME, "function %u: an exception after an AEX", run->function);
+	cr_assert_eq(run->exception_vector, vector, "vector %u, expected %u", run->exception_vector, vector);
+	cr_assert_eq(run->exception_error_code, err, "error code %#x, expected %#x", run->exception_error_code, err);
+	cr_assert_eq(run->exception_addr, addr, "address %#llx, expected %#llx",
+		     (unsigned long long)run->exception_addr, (unsigned long long)addr);
+}
+
+/* The in-enclave handler flow (AEX -> EENTER with CSSA 1 -> EEXIT -> ERESUME), as an SDK drives it. */
+struct flow {
+	unsigned exceptions, resumes;
+	uint16_t vector;
+};
+
+static int flow_handler(long rdi, long rsi, long rdx, long rsp, long r8, long r9, struct sgx_enclave_run *run)
+{
+	(void)rdi, (void)rsi, (void)rdx, (void)rsp, (void)r8, (void)r9;
+	struct flow *f = (struct flow *)run->user_data;
+	if (run->function == ENCLU_ERESUME) {
+		f->exceptions++;
+		f->vector = run->exception_vector;
+		return ENCLU_EENTER;
+	}
+	if (f->exceptions > f->resumes) {
+		f->resumes++;
+		return ENCLU_ERESUME;
+	}
+	return 0;
+}
+
+static void flow_call(unsigned i, uint64_t op, uint64_t a, uint64_t b, uint64_t *out, struct flow *f)
+{
+	struct sgx_enclave_run run = {
+	    .tcs = tos_tcs(i), .user_handler = (uint64_t)(uintptr_t)flow_handler, .user_data = (uint64_t)(uintptr_t)f};
+	cr_assert_eq(sgxemu_call_enclave(op, a, b, ENCLU_EENTER, 0, (unsigned long)out, &run), 0);
+	cr_assert_eq(run.function, ENCLU_EEXIT);
+}
+
+static void set_handler(unsigned i, uint64_t mode, uint64_t skip, uint64_t *rec)
+{
+	struct sgx_enclave_run run;
+	cr_assert_eq(ecall(i, OP_SET_HANDLER, mode, skip, (uint64_t)(uintptr_t)rec, NULL, &run), 0);
+	cr_assert_eq(run.function, ENCLU_EEXIT);
+}
+
+/* A non-blocking pipe. */
+static void make_pipe(int p[2])
+{
+	cr_assert_eq(pipe2(p, O_NONBLOCK), 0);
+}
+
+static void assert_pipe_empty(int fd)
+{
+	char c;
+	errno = 0;
+	cr_assert_eq(read(fd, &c, 1), -1, "the pipe holds data: the system call was executed");
+	cr_assert_eq(errno, EAGAIN);
+}
+
+static void skip_without_sud(void)
+{
+	char why[160];
+	if (!exec_sud_probe(why, sizeof(why)))
+		cr_skip_test("Syscall User Dispatch unavailable: %s", why);
+}
+
+/* ---- SYSCALL, INT 0x80 and INT n inside the enclave ---- */
+
+TestSuite(sud, .init = setup, .fini = teardown);
+
+Test(sud, syscall_in_the_enclave_is_ud_and_is_not_executed)
+{
+	skip_without_sud();
+	int p[2];
+	make_pipe(p);
+	static const char msg[8] = "enclave";
+	uint64_t args[4] = {SYS_write, (uint64_t)p[1], (uint64_t)(uintptr_t)msg, sizeof(msg)};
+	struct sgx_enclave_run run;
+	uint64_t out[ENCL_OUT_WORDS] = {0};
+	cr_assert_eq(ecall(0, OP_SYSCALL, (uint64_t)(uintptr_t)args, SC_SYSCALL, 0, out, &run), 0);
+	assert_exception(&run, X86_UD, 0, 0);
+	cr_assert_eq(out[1], 0, "the code after the syscall did not run");
+	cr_assert_eq(tos_cssa(0), 1, "the AEX used SSA frame 0");
+	assert_pipe_empty(p[0]);
+
+	/* Host code's system calls work as before, after the AEX and after an EEXIT. */
+	cr_assert_eq(syscall(SYS_getpid), getpid());
+	cr_assert_eq(ecall(1, OP_ECHO, 1, 2, 0, out, &run), 0);
+	cr_assert_eq(run.function, ENCLU_EEXIT);
+	cr_assert_eq(syscall(SYS_getpid), getpid());
+	char back[8];
+	cr_assert_eq(write(p[1], msg, sizeof(msg)), (ssize_t)sizeof(msg));
+	cr_assert_eq(read(p[0], back, sizeof(back)), (ssize_t)sizeof(back));
+	cr_assert_arr_eq(back, msg, sizeof(msg));
+	close(p[0]);
+	close(p[1]);
+}
+
+Test(sud, syscall_ud_reaches_the_enclave_handler_at_the_instruction)
+{
+	skip_without_sud();
+	int p[2];
+	make_pipe(p);
+	static const char msg[8] = "enclave";
+	uint64_t args[4] = {SYS_write, (uint64_t)p[1], (uint64_t)(uintptr_t)msg, sizeof(msg)};
+	uint64_t rec[HREC_WORDS] = {0}, out[ENCL_OUT_WORDS] = {0};
+	set_handler(0, HANDLER_SKIP, 2, rec);
+	struct flow f = {0};
+	flow_call(0, OP_SYSCALL, (uint64_t)(uintptr_t)args, SC_SYSCALL, out, &f);
+	cr_assert_eq(f.exceptions, 1);
+	cr_assert_eq(f.vector, X86_UD);
+	cr_assert_eq(rec[HREC_EXITINFO], EXITINFO(X86_UD));
+	cr_assert_eq(rec[HREC_RIP], out[2], "SSA RIP %#llx is the syscall instruction %#llx",
+		     (unsigned long long)rec[HREC_RIP], (unsigned long long)out[2]);
+	cr_assert_eq(out[1], 1, "the handler skipped the instruction and the code went on");
+	cr_assert_eq(out[0], SYS_write, "RAX still holds the system call number: nothing was executed");
+	assert_pipe_empty(p[0]);
+	cr_assert_eq(tos_cssa(0), 0);
+	close(p[0]);
+	close(p[1]);
+}
+
+Test(sud, int80_in_the_enclave_is_ud_and_is_not_executed)
+{
+	skip_without_sud();
+	int fd = open("/dev/null", O_RDONLY);
+	cr_assert_geq(fd, 0);
+	uint64_t args[4] = {SYS32_CLOSE, (uint64_t)fd, 0, 0};
+	uint64_t rec[HREC_WORDS] = {0}, out[ENCL_OUT_WORDS] = {0};
+	set_handler(0, HANDLER_SKIP, 2, rec);
+	struct flow f = {0};
+	flow_call(0, OP_SYSCALL, (uint64_t)(uintptr_t)args, SC_INT80, out, &f);
+	cr_assert_eq(f.exceptions, 1);
+	cr_assert_eq(f.vector, X86_UD);
+	cr_assert_eq(rec[HREC_RIP], out[2], "SSA RIP is the int $0x80");
+	cr_assert_eq(out[0], SYS32_CLOSE, "EAX still holds the system call number");
+	cr_assert_neq(fcntl(fd, F_GETFD), -1, "the descriptor is still open: close was not executed");
+	close(fd);
+}
+
+Test(sud, int_n_in_the_enclave_is_ud)
+{
+	/* No system call: the host's IDT refuses INT 0x81 (#GP); an enclave gets #UD. */
+	uint64_t args[4] = {0};
+	struct sgx_enclave_run run;
+	uint64_t out[ENCL_OUT_WORDS] = {0};
+	cr_assert_eq(ecall(0, OP_SYSCALL, (uint64_t)(uintptr_t)args, SC_INT81, 0, out, &run), 0);
+	assert_exception(&run, X86_UD, 0, 0);
+	cr_assert_eq(out[1], 0);
+}
+
+/* Tests with their own setup. */
+TestSuite(sud_setup);
+
+static void setup_without_sud(void)
+{
+	setenv("SGXEMU_EXEC_NO_SUD", "1", 1);
+	tos_setup();
+}
+
+Test(sud_setup, without_dispatch_the_system_call_runs_natively, .init = setup_without_sud, .fini = teardown)
+{
+	char why[160];
+	cr_assert_not(exec_sud_probe(why, sizeof(why)));
+	cr_assert(strstr(why, "SGXEMU_EXEC_NO_SUD"), "the reason names the setting: %s", why);
+	int p[2];
+	make_pipe(p);
+	static const char msg[8] = "enclave";
+	uint64_t args[4] = {SYS_write, (uint64_t)p[1], (uint64_t)(uintptr_t)msg, sizeof(msg)};
+	struct sgx_enclave_run run;
+	uint64_t out[ENCL_OUT_WORDS] = {0};
+	cr_assert_eq(ecall(0, OP_SYSCALL, (uint64_t)(uintptr_t)args, SC_SYSCALL, 0, out, &run), 0);
+	cr_assert_eq(run.function, ENCLU_EEXIT, "the documented fallback: no #UD");
+	cr_assert_eq(out[0], sizeof(msg));
+	char back[8];
+	cr_assert_eq(read(p[0], back, sizeof(back)), (ssize_t)sizeof(back));
+	cr_assert_arr_eq(back, msg, sizeof(msg));
+	close(p[0]);
+	close(p[1]);
+}
+
+static volatile int sigsys_seen;
+
+static void sigsys_handler(int sig, siginfo_t *si, void *uc)
+{
+	(void)si, (void)uc;
+	if (sig == SIGSYS)
+		sigsys_seen++;
+}
+
+static void setup_with_sigsys(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = sigsys_handler;
+	sa.sa_flags = SA_SIGINFO;
+	sigaction(SIGSYS, &sa, NULL);
+	tos_setup();
+}
+
+Test(sud_setup, sigsys_of_host_code_reaches_the_previous_handler, .init = setup_with_sigsys, .fini = teardown)
+{
+	skip_without_sud();
+	struct sgx_enclave_run run;
+	uint64_t out[ENCL_OUT_WORDS] = {0};
+	cr_assert_eq(ecall(0, OP_ECHO, 1, 2, 0, out, &run), 0);
+	cr_assert_eq(run.function, ENCLU_EEXIT);
+	raise(SIGSYS);
+	cr_assert_eq(sigsys_seen, 1);
+	cr_assert_eq(exec_uninstall(), 0);
+	struct sigaction now;
+	sigaction(SIGSYS, NULL, &now);
+	cr_assert_eq((void *)now.sa_sigaction, (void *)sigsys_handler, "uninstall gives SIGSYS back");
+}
+
+/* ---- XSAVE components outside XFRM ---- */
+
+/*
+ * fid_call: sgxemu_call_enclave with every quadword of YMM0..15 set to
+ * fid_host_pattern before, and YMM0..15 stored to fid_ymm right after it
+ * returns (no C code in between that could touch them).
+ */
+uint64_t fid_ymm[16][4] __attribute__((aligned(32), used));
+uint64_t fid_host_pattern __attribute__((used));
+int fid_call(unsigned long rdi, unsigned long rsi, unsigned long rdx, unsigned int function, unsigned long r8,
+	     unsigned long r9, struct sgx_enclave_run *run);
+__asm__(".text\n"
+	".globl fid_call\n"
+	".type fid_call, @function\n"
+	"fid_call:\n"
+	"	push %rbp\n"
+	"	mov %rsp, %rbp\n"
+	"	vbroadcastsd fid_host_pattern(%rip), %ymm0\n"
+	"	.irp n, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15\n"
+	"	vmovdqa %ymm0, %ymm\\n\n"
+	"	.endr\n"
+	"	sub $8, %rsp\n"
+	"	push 16(%rbp)\n"
+	"	call sgxemu_call_enclave\n"
+	"	.irp n, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15\n"
+	"	vmovdqu %ymm\\n, fid_ymm+32*\\n(%rip)\n"
+	"	.endr\n"
+	"	vzeroupper\n"
+	"	leave\n"
+	"	ret\n"
+	".size fid_call, . - fid_call\n");
+
+#define ENCLAVE_YMM 0xE7E7E7E7E7E7E7E7ULL
+#define HOST_YMM    0x4848484848484848ULL
+
+static void skip_without_avx(void)
+{
+	unsigned a, b, c, d;
+	if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1U << 28)) || !(c & (1U << 27)))
+		cr_skip_test("the CPU has no AVX (or no OSXSAVE)");
+	exec_cpu_init();
+	if ((exec_xlayout.xcr0 & 6) != 6)
+		cr_skip_test("the kernel did not enable AVX state (XCR0 %#llx)", (unsigned long long)exec_xlayout.xcr0);
+}
+
+static int ymm_call(uint64_t op, uint64_t a, uint64_t b, uint64_t *out, struct sgx_enclave_run *run)
+{
+	memset(run, 0, sizeof(*run));
+	run->tcs = tos_tcs(0);
+	memset(fid_ymm, 0xA5, sizeof(fid_ymm));
+	fid_host_pattern = HOST_YMM;
+	return fid_call(op, a, b, ENCLU_EENTER, 0, (unsigned long)out, run);
+}
+
+TestSuite(xfrm, .init = setup, .fini = teardown);
+
+Test(xfrm, avx_state_outside_xfrm_is_init_when_the_host_gets_an_aex)
+{
+	skip_without_avx();
+	struct hw_secs_view v;
+	cr_assert(hw_secs_get(tos.th.m, tos.th.secs_pa, &v));
+	cr_assert_eq(v.secs.xfrm, 3, "the test enclave's XFRM is x87 | SSE");
+	struct sgx_enclave_run run;
+	uint64_t out[ENCL_OUT_WORDS] = {0};
+	cr_assert_eq(ymm_call(OP_YMM, ENCLAVE_YMM, 1, out, &run), 0);
+	assert_exception(&run, X86_UD, 0, 0);
+	cr_assert_eq(out[0], 0);
+	/* XMM (in XFRM): INIT by the AEX; the upper halves (AVX, outside XFRM): INIT, never the enclave's. */
+	for (unsigned r = 0; r < 16; r++)
+		for (unsigned q = 0; q < 4; q++)
+			cr_assert_eq(fid_ymm[r][q], 0, "YMM%u quadword %u = %#llx", r, q,
+				     (unsigned long long)fid_ymm[r][q]);
+}
+
+Test(xfrm, avx_state_outside_xfrm_is_init_after_eexit)
+{
+	skip_without_avx();
+	struct sgx_enclave_run run;
+	uint64_t out[ENCL_OUT_WORDS] = {0};
+	cr_assert_eq(ymm_call(OP_YMM, ENCLAVE_YMM, 0, out, &run), 0);
+	cr_assert_eq(run.function, ENCLU_EEXIT);
+	cr_assert_eq(out[0], 1);
+	for (unsigned r = 0; r < 16; r++)
+		for (unsigned q = 2; q < 4; q++)
+			cr_assert_eq(fid_ymm[r][q], 0, "YMM%u upper quadword %u = %#llx", r, q,
+				     (unsigned long long)fid_ymm[r][q]);
+	/* XFRM state passes EEXIT as the enclave left it (its code does not touch XMM15 after setting it). */
+	cr_assert_eq(fid_ymm[15][0], ENCLAVE_YMM);
+	cr_assert_eq(fid_ymm[15][1], ENCLAVE_YMM);
+}
+
+Test(xfrm, init_except_clears_the_components_outside_the_mask)
+{
+	/* A layout with AVX at 576, opmask at 832 and PKRU at 2432 (an AMD-like image). */
+	struct exec_xlayout l;
+	memset(&l, 0, sizeof(l));
+	l.xcr0 = 0x227;
+	l.off[2] = 576, l.size[2] = 256;
+	l.off[5] = 832, l.size[5] = 64;
+	l.off[9] = 2432, l.size[9] = 8;
+	static uint8_t img[2440];
+	memset(img, 0xAB, sizeof(img));
+	uint64_t bv = 0x227;
+	memcpy(img + EXEC_XSAVE_BV, &bv, sizeof(bv));
+	exec_xstate_init_except(&l, img, sizeof(img), 3 | (1ULL << 9));
+	memcpy(&bv, img + EXEC_XSAVE_BV, sizeof(bv));
+	cr_assert_eq(bv, 0x203, "XSTATE_BV %#llx", (unsigned long long)bv);
+	for (unsigned i = 576; i < 896; i++)
+		cr_assert_eq(img[i], 0, "byte %u of AVX/opmask", i);
+	for (unsigned i = 2432; i < 2440; i++)
+		cr_assert_eq(img[i], 0xAB, "PKRU kept");
+	for (unsigned i = 0; i < EXEC_XSAVE_BV; i++)
+		cr_assert_eq(img[i], 0xAB, "x87/SSE are never touched");
+
+	/* An image shorter than a component: only what it holds is cleared. */
+	memset(img, 0xAB, sizeof(img));
+	exec_xstate_init_except(&l, img, 700, 3);
+	for (unsigned i = 576; i < 700; i++)
+		cr_assert_eq(img[i], 0);
+	cr_assert_eq(img[700], 0xAB);
+}
+
+/* ---- protection keys ---- */
+
+TestSuite(pkey);
+
+Test(pkey, pkru_of_host_and_enclave_code)
+{
+	uint32_t mask = (1U << 3) | (1U << 5);
+	uint32_t off35 = (3U << 6) | (3U << 10);
+	cr_assert_eq(exec_pkru_host(0, mask), off35, "both keys access- and write-disabled");
+	cr_assert_eq(exec_pkru_host(0x55555554, mask), 0x55555554 | off35);
+	cr_assert_eq(exec_pkru_enclave(0, mask, 3), 3U << 10, "the enclave's key open, the other enclave's closed");
+	cr_assert_eq(exec_pkru_enclave(0x55555554, mask, 5), (0x55555554 | (3U << 6)) & ~(3U << 10));
+	cr_assert_eq(exec_pkru_enclave(0x4, mask, -ENOENT), 0x4 | off35, "an enclave without a key: the host's");
+	cr_assert_eq(exec_pkru_host(0x4, 0), 0x4, "no enclave keys: unchanged");
+}
+
+Test(pkey, pkru_component_is_added_to_a_frame_that_lacks_it)
+{
+	struct exec_xlayout l;
+	memset(&l, 0, sizeof(l));
+	l.off[9] = 2688, l.size[9] = 8;
+	static uint8_t img[2696];
+	memset(img, 0, sizeof(img));
+	uint64_t bv = 3, present = 0x207;
+	memcpy(img + EXEC_XSAVE_BV, &bv, sizeof(bv));
+	img[2688] = 0x77; /* stale bytes of an INIT component */
+	uint32_t pkru = 1;
+	cr_assert(exec_xstate_get_pkru(&l, img, sizeof(img), present, &pkru));
+	cr_assert_eq(pkru, 0, "XSTATE_BV[9] clear: PKRU is INIT (0)");
+	cr_assert(exec_xstate_set_pkru(&l, img, sizeof(img), present, 0x55555554));
+	memcpy(&bv, img + EXEC_XSAVE_BV, sizeof(bv));
+	cr_assert_eq(bv, 0x203, "the component is now in XSTATE_BV");
+	cr_assert(exec_xstate_get_pkru(&l, img, sizeof(img), present, &pkru));
+	cr_assert_eq(pkru, 0x55555554);
+	/* A frame without the component (not in its features, or too short) is left alone. */
+	cr_assert_not(exec_xstate_set_pkru(&l, img, sizeof(img), 0x7, 0));
+	cr_assert_not(exec_xstate_set_pkru(&l, img, 2690, present, 0));
+	cr_assert(exec_xstate_get_pkru(&l, img, sizeof(img), present, &pkru));
+	cr_assert_eq(pkru, 0x55555554);
+}
+
+Test(pkey, key_allocation_fails_cleanly_without_protection_keys)
+{
+	char why[160];
+	if (exec_pkey_probe(why, sizeof(why)))
+		cr_skip_test("protection keys available here: the isolation test covers allocation");
+	cr_assert_eq(exec_pkey_alloc(0x7000), -EOPNOTSUPP, "(%s)", why);
+	cr_assert_eq(exec_pkey_of(0x7000), -ENOENT);
+	cr_assert_eq(exec_pkey_alloc(0x7001), -EINVAL);
+	exec_pkey_free(0x7000);
+	cr_assert_eq(exec_pkey_of(0x7000), -ENOENT);
+}
+
+static sigjmp_buf pk_jmp;
+static volatile int pk_code, pk_key, pk_faults;
+
+static void pk_segv(int sig, siginfo_t *si, void *uc)
+{
+	(void)sig, (void)uc;
+	pk_faults++;
+	pk_code = si->si_code;
+	pk_key = (int)si->si_pkey;
+	siglongjmp(pk_jmp, 1);
+}
+
+static void setup_pkey(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = pk_segv;
+	sa.sa_flags = SA_SIGINFO;
+	sigaction(SIGSEGV, &sa, NULL);
+	tos_setup();
+}
+
+/* A host read of addr: true if it faulted with a protection-key error for key. */
+static bool host_read_faults(uint64_t addr, int key)
+{
+	int before = pk_faults;
+	if (sigsetjmp(pk_jmp, 1) == 0) {
+		uint64_t v = *(volatile uint64_t *)(uintptr_t)addr;
+		(void)v;
+		return false;
+	}
+	return pk_faults == before + 1 && pk_code == SEGV_PKUERR && pk_key == key;
+}
+
+Test(pkey, enclave_pages_are_isolated_from_the_host_with_protection_keys, .init = setup_pkey, .fini = teardown)
+{
+	char why[160];
+	if (!exec_pkey_probe(why, sizeof(why)))
+		cr_skip_test("protection keys unavailable: %s", why);
+	/* 1. A key for the enclave; the OS maps every page of ELRANGE with it. */
+	int key = exec_pkey_alloc(tos.th.secs_pa);
+	cr_assert_gt(key, 0, "exec_pkey_alloc: %d", key);
+	cr_assert_eq(exec_pkey_of(tos.th.secs_pa), key);
+	cr_assert_eq(exec_pkey_alloc(tos.th.secs_pa), key, "asking again gives the same key");
+	for (uint64_t a = ENCL_BASE; a < ENCL_BASE + ENCL_SIZE; a += SGX_PAGE_SIZE)
+		cr_assert_eq(syscall(SYS_pkey_mprotect, a, SGX_PAGE_SIZE, tos_host_prot(a), key), 0, "%s",
+			     strerror(errno));
+	uint64_t data = tos_lin(0x2000);
+	*(volatile uint64_t *)(uintptr_t)tos_pa(data) = 0x5EC12E7;
+
+	/* 2. Enclave code reads its page: its PKRU opens the key. */
+	struct sgx_enclave_run run;
+	uint64_t out[ENCL_OUT_WORDS] = {0};
+	cr_assert_eq(ecall(0, OP_READ, data, 0, 0, out, &run), 0);
+	cr_assert_eq(run.function, ENCLU_EEXIT);
+	cr_assert_eq(out[0], 0x5EC12E7);
+
+	/* 3. Host code cannot: after EEXIT, and after an AEX. */
+	cr_assert(host_read_faults(data, key), "after EEXIT: si_code %d, key %d", pk_code, pk_key);
+	cr_assert_eq(ecall(1, OP_UD2, 0, 0, 0, out, &run), 0);
+	cr_assert_eq(run.exception_vector, X86_UD);
+	cr_assert(host_read_faults(data, key), "after an AEX: si_code %d, key %d", pk_code, pk_key);
+
+	/* 4. The key goes with the enclave. */
+	exec_pkey_free(tos.th.secs_pa);
+	cr_assert_eq(exec_pkey_of(tos.th.secs_pa), -ENOENT);
+}

@@ -1,0 +1,389 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Unmodified SGX programs under `sgxemu run` (docs/preload.md): the host
+ * program (host.c, built with the system's cc, and again with clang when
+ * it is installed) and its raw enclave run every scenario through the
+ * preload library; the options of `sgxemu run` reach them; stderr carries
+ * exactly the messages expected (none in a scenario that uses only what is
+ * modelled).
+ */
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <asm/prctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+struct out {
+	int status; /* exit status, or 128 + signal */
+	char out[16384], err[65536];
+};
+
+static void slurp(int fd, char *buf, size_t len)
+{
+	lseek(fd, 0, SEEK_SET);
+	ssize_t n = read(fd, buf, len - 1);
+	buf[n > 0 ? n : 0] = 0;
+	close(fd);
+}
+
+/* Run argv (NULL-terminated) with extra environment "NAME=value" entries; collect its output. */
+static void run_argv(char *const argv[], const char *const env[], struct out *o)
+{
+	int fo = memfd_create("out", 0), fe = memfd_create("err", 0);
+	cr_assert(fo >= 0 && fe >= 0);
+	pid_t pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		dup2(fo, 1);
+		dup2(fe, 2);
+		for (size_t i = 0; env && env[i]; i++)
+			putenv((char *)env[i]);
+		execv(argv[0], argv);
+		_exit(99);
+	}
+	int status;
+	cr_assert(waitpid(pid, &status, 0) == pid);
+	o->status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	slurp(fo, o->out, sizeof(o->out));
+	slurp(fe, o->err, sizeof(o->err));
+}
+
+/* sgxemu run OPTS -- HOST ENCLAVE KEY SCENARIO [ARG] */
+static void run_host(const char *host, const char *const opts[], const char *scenario, const char *arg, struct out *o)
+{
+	char *argv[24];
+	size_t n = 0;
+	argv[n++] = (char *)SGXEMU_BIN;
+	argv[n++] = "run";
+	for (size_t i = 0; opts && opts[i]; i++)
+		argv[n++] = (char *)opts[i];
+	argv[n++] = "--";
+	argv[n++] = (char *)host;
+	argv[n++] = (char *)ENCLAVE;
+	argv[n++] = (char *)KEY;
+	argv[n++] = (char *)scenario;
+	if (arg)
+		argv[n++] = (char *)arg;
+	argv[n] = NULL;
+	run_argv(argv, NULL, o);
+}
+
+static const char *host_of(const char *compiler)
+{
+	if (!strcmp(compiler, "clang")) {
+		if (!HOST_CLANG[0])
+			cr_skip_test("clang is not installed: the second host program was not built");
+		return HOST_CLANG;
+	}
+	return HOST_CC;
+}
+
+/* The scenario passed, and the program said nothing on stderr (nothing unmodelled was used). */
+static void expect_clean(const char *compiler, const char *scenario, const char *const opts[], const char *arg)
+{
+	struct out o;
+	run_host(host_of(compiler), opts, scenario, arg, &o);
+	char ok[64];
+	snprintf(ok, sizeof(ok), "ok %s\n", scenario);
+	cr_assert_eq(o.status, 0, "%s %s: status %d\nstdout:\n%s\nstderr:\n%s", compiler, scenario, o.status, o.out,
+		     o.err);
+	cr_assert_str_eq(o.out, ok);
+	cr_assert_str_eq(o.err, "", "%s %s: unexpected stderr:\n%s", compiler, scenario, o.err);
+}
+
+/* The scenario passed and stderr has each of the messages. */
+static void expect_messages(const char *compiler, const char *scenario, const char *const opts[], const char *arg,
+			    const char *const msgs[])
+{
+	struct out o;
+	run_host(host_of(compiler), opts, scenario, arg, &o);
+	cr_assert_eq(o.status, 0, "%s %s: status %d\nstdout:\n%s\nstderr:\n%s", compiler, scenario, o.status, o.out,
+		     o.err);
+	for (size_t i = 0; msgs[i]; i++)
+		cr_assert(strstr(o.err, msgs[i]), "%s %s: stderr lacks \"%s\":\n%s", compiler, scenario, msgs[i],
+			  o.err);
+}
+
+/* Every scenario for both host programs. */
+#define CLEAN(name, scenario, opts, arg)                                                                               \
+	Test(preload, name##_cc)                                                                                       \
+	{                                                                                                              \
+		expect_clean("cc", scenario, opts, arg);                                                               \
+	}                                                                                                              \
+	Test(preload, name##_clang)                                                                                    \
+	{                                                                                                              \
+		expect_clean("clang", scenario, opts, arg);                                                            \
+	}
+
+static const char *const small_epc[] = {"--epc-size=320K", NULL};
+
+CLEAN(build_einit_and_ecall_on_every_tcs, "build", NULL, NULL)
+CLEAN(exceptions_reported_in_run_and_resumed, "exceptions", NULL, NULL)
+CLEAN(user_handler_after_eexit_and_exception, "user-handler", NULL, NULL)
+CLEAN(eaug_on_fault_then_eaccept_in_handler, "eaug-fault", NULL, NULL)
+CLEAN(eaccept_of_unadded_page_eaugs_it, "eaug-eaccept", NULL, NULL)
+CLEAN(restrict_permissions_then_eaccept_and_emodpe, "emodpr", NULL, NULL)
+CLEAN(modify_types_to_tcs_then_enter_it, "emodt-tcs", NULL, NULL)
+CLEAN(trim_accept_and_remove_pages, "trim", NULL, NULL)
+CLEAN(eacceptcopy_to_rx_then_execute, "eacceptcopy", NULL, NULL)
+CLEAN(four_threads_in_one_enclave, "threads", NULL, NULL)
+CLEAN(more_pages_than_the_epc, "small-epc", small_epc, "256")
+CLEAN(programs_own_fault_handlers_keep_their_faults, "sigsegv", NULL, NULL)
+CLEAN(vdso_image_found_by_hand_written_parser, "vdso", NULL, NULL)
+CLEAN(cpuid_leaf_0x12_reports_the_default_epc, "cpuid", NULL, "0x8000000")
+CLEAN(cpuid_query_leaves_sgx_to_a_forked_child, "cpuid-then-fork", NULL, NULL)
+
+/* What the host CPU itself answers, in the format of cpuid_raw.c and the host's cpuid-print. */
+static void real_cpuid_line(char *buf, size_t len)
+{
+	unsigned l7[4], l12[4] = {0}, l0[4];
+	__asm__ volatile("cpuid" : "=a"(l0[0]), "=b"(l0[1]), "=c"(l0[2]), "=d"(l0[3]) : "a"(0), "c"(0));
+	__asm__ volatile("cpuid" : "=a"(l7[0]), "=b"(l7[1]), "=c"(l7[2]), "=d"(l7[3]) : "a"(7), "c"(0));
+	if (l0[0] >= 0x12)
+		__asm__ volatile("cpuid" : "=a"(l12[0]), "=b"(l12[1]), "=c"(l12[2]), "=d"(l12[3]) : "a"(0x12), "c"(0));
+	snprintf(buf, len, "sgx %u sgx_lc %u leaf12 %#x\n", (l7[1] >> 2) & 1, (l7[2] >> 30) & 1, l12[0]);
+}
+
+#define EMULATED_CPUID "sgx 1 sgx_lc 1 leaf12 0x3\n"
+
+Test(preload, cpuid_header_answers_for_the_emulated_machine_only_under_sgxemu)
+{
+	char real[128], want[160];
+	real_cpuid_line(real, sizeof(real));
+	struct out o;
+	char *direct[] = {(char *)HOST_CC, (char *)ENCLAVE, (char *)KEY, "cpuid-print", NULL};
+	run_argv(direct, NULL, &o);
+	snprintf(want, sizeof(want), "%sok cpuid-print\n", real);
+	cr_assert_eq(o.status, 0, "%s", o.err);
+	cr_assert_str_eq(o.out, want);
+	run_host(HOST_CC, NULL, "cpuid-print", NULL, &o);
+	cr_assert_eq(o.status, 0, "%s", o.err);
+	cr_assert_str_eq(o.out, EMULATED_CPUID "ok cpuid-print\n");
+}
+
+/* Does this CPU and kernel offer CPUID faulting?  (Tried in a child: the setting sticks to the thread.) */
+static bool have_cpuid_faulting(void)
+{
+	pid_t pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0)
+		_exit(syscall(SYS_arch_prctl, ARCH_SET_CPUID, 0) == 0 ? 0 : 1);
+	int status;
+	cr_assert(waitpid(pid, &status, 0) == pid);
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+Test(preload, unmodified_cpuid_sees_the_emulated_machine_with_cpuid_faulting)
+{
+	if (!have_cpuid_faulting())
+		cr_skip_test("no CPUID faulting here (arch_prctl(ARCH_SET_CPUID) fails): an unmodified CPUID sees the "
+			     "host CPU; programs built with -include sgxemu/cpuid.h see the emulated leaves");
+	char *argv[] = {(char *)SGXEMU_BIN, "run", "--", (char *)CPUID_RAW, NULL};
+	struct out o;
+	run_argv(argv, NULL, &o);
+	cr_assert_eq(o.status, 0, "%s", o.err);
+	cr_assert_str_eq(o.out, EMULATED_CPUID);
+}
+
+Test(preload, cpuid_header_mode_leaves_the_instruction_to_the_host)
+{
+	char real[128];
+	real_cpuid_line(real, sizeof(real));
+	char *argv[] = {(char *)SGXEMU_BIN, "run", "--cpuid=header", "--", (char *)CPUID_RAW, NULL};
+	struct out o;
+	run_argv(argv, NULL, &o);
+	cr_assert_eq(o.status, 0, "%s", o.err);
+	cr_assert_str_eq(o.out, real);
+}
+
+static const char *const epc64[] = {"--epc-size=64M", NULL};
+Test(preload, cpuid_leaf_0x12_reports_the_epc_size_option)
+{
+	expect_clean("cc", "cpuid", epc64, "0x4000000");
+}
+
+static const char *const epc32[] = {"--epc-size", "32M", NULL};
+Test(preload, settings_survive_execve_with_an_empty_environment)
+{
+	/* The child (the host again, scenario cpuid) checks that it sees a 32 MiB EPC. */
+	struct out o;
+	run_host(HOST_CC, epc32, "exec-settings", "0x2000000", &o);
+	cr_assert_eq(o.status, 0, "%s%s", o.out, o.err);
+	cr_assert_str_eq(o.out, "ok cpuid\nok cpuid\nok exec-settings\n");
+	cr_assert_str_eq(o.err, "");
+}
+
+static const char *const device_msgs[] = {
+    "ioctl 0xa442 on /dev/sgx_enclave is not an SGX driver ioctl: ENOTTY",
+    "dup2 onto fd ",
+    ", which the program closed while copies of that device fd are open: not modelled, EBUSY",
+    NULL,
+};
+Test(preload, device_nodes_fds_dup_and_provision)
+{
+	expect_messages("cc", "device", NULL, NULL, device_msgs);
+}
+Test(preload, device_nodes_fds_dup_and_provision_clang)
+{
+	expect_messages("clang", "device", NULL, NULL, device_msgs);
+}
+
+static const char *const fork_msgs[] = {
+    "ioctl SGX_IOC_ENCLAVE_REMOVE_PAGES on a device fd inherited through fork or execve",
+    "__vdso_sgx_enter_enclave in a process forked from the one that built the enclave", "forked from one that used SGX",
+    NULL};
+Test(preload, fork_child_gets_no_enclave)
+{
+	expect_messages("cc", "fork", NULL, NULL, fork_msgs);
+}
+Test(preload, fork_child_gets_no_enclave_clang)
+{
+	expect_messages("clang", "fork", NULL, NULL, fork_msgs);
+}
+
+static const char *const stale_msgs[] = {"ioctl SGX_IOC_ENCLAVE_CREATE on a device fd inherited through fork or execve",
+					 NULL};
+Test(preload, device_fd_kept_across_execve_is_reported)
+{
+	expect_messages("cc", "exec-stale", NULL, NULL, stale_msgs);
+}
+
+static const char *const error_msgs[] = {"mremap growing the enclave mapping",
+					 "mremap moving the enclave mapping",
+					 "madvise advice 14 on the enclave mapping",
+					 "ioctl 0xc008a433 on /dev/sgx_enclave is not an SGX driver ioctl: ENOTTY",
+					 "process_vm_readv/writev of enclave memory is not modelled",
+					 NULL};
+Test(preload, unmodelled_calls_fail_with_a_message)
+{
+	expect_messages("cc", "errors", NULL, NULL, error_msgs);
+}
+
+/* ---- the options of sgxemu run --------------------------------------------------------------- */
+
+static const char *const trace_opts[] = {"--trace", NULL};
+static const char *const trace_msgs[] = {
+    "sgxemu: open(/dev/sgx_enclave) = ",
+    ", SGX_IOC_ENCLAVE_CREATE) = 0 errno 0",
+    ", SGX_IOC_ENCLAVE_ADD_PAGES, offset 0x0 length 0x1000 flags 0x1) = 0 errno 0, count 0x1000",
+    ", SGX_IOC_ENCLAVE_INIT) = 0 errno 0",
+    "mmap(0x0, 0x800000, ---, flags 0x1, ",
+    "munmap(",
+    ") -> fixed",
+    NULL};
+Test(preload, trace_prints_ioctls_mmaps_and_faults)
+{
+	expect_messages("cc", "build", trace_opts, NULL, trace_msgs);
+}
+
+static unsigned long field(const char *text, const char *key)
+{
+	const char *p = strstr(text, key);
+	cr_assert(p, "no \"%s\" in:\n%s", key, text);
+	return strtoul(p + strlen(key), NULL, 10);
+}
+
+static const char *const summary_opts[] = {"--summary", NULL};
+Test(preload, summary_counts_enclaves_pages_and_ioctls)
+{
+	struct out o;
+	run_host(HOST_CC, summary_opts, "build", NULL, &o);
+	cr_assert_eq(o.status, 0, "%s%s", o.out, o.err);
+	cr_assert(strstr(o.err, "sgxemu: summary of process "), "%s", o.err);
+	cr_assert(strstr(o.err, "enclaves  created 1, initialised 1\n"), "%s", o.err);
+	unsigned long added = field(o.err, "pages     added ");
+	cr_assert_gt(added, 40);
+	/* One page per ADD_PAGES call; the TCSs and the code faulted in through the driver. */
+	cr_assert_eq(field(o.err, "ADD_PAGES "), added, "%s", o.err);
+	cr_assert(strstr(o.err, "ioctls    CREATE 1, ADD_PAGES "), "%s", o.err);
+	cr_assert(strstr(o.err, ", INIT 1 (0 failed)\n"), "%s", o.err);
+	cr_assert_gt(field(o.err, "handled by the driver: "), 0);
+	cr_assert_eq(field(o.err, "evicted "), 0);
+}
+
+static const char *const small_summary[] = {"--epc-size=320K", "--summary", NULL};
+Test(preload, summary_shows_eviction_under_a_small_epc)
+{
+	struct out o;
+	run_host(HOST_CC, small_summary, "small-epc", "256", &o);
+	cr_assert_eq(o.status, 0, "%s%s", o.out, o.err);
+	cr_assert_str_eq(o.out, "ok small-epc\n");
+	cr_assert_geq(field(o.err, "EAUG'd "), 256, "%s", o.err);
+	cr_assert_gt(field(o.err, "evicted "), 0, "%s", o.err);
+	cr_assert_gt(field(o.err, "reloaded "), 0, "%s", o.err);
+	cr_assert(strstr(o.err, "(EPC 320 KiB, dynamic page policy rwx)"), "%s", o.err);
+}
+
+static const char *const policy_rw[] = {"--policy=rw", NULL};
+Test(preload, policy_option_reaches_the_driver)
+{
+	/* Dynamic pages may not become executable under the rw policy: the scenario's mprotect fails. */
+	struct out o;
+	run_host(HOST_CC, policy_rw, "eacceptcopy", NULL, &o);
+	cr_assert_eq(o.status, 1, "%s%s", o.out, o.err);
+	cr_assert(strstr(o.out, "FAIL eacceptcopy: ") && strstr(o.out, "!fl_.fix_failed (errno 13: Permission denied)"),
+		  "%s", o.out);
+}
+
+Test(preload, program_without_sgx_runs_unchanged)
+{
+	/* ... and sees the device nodes, as on a machine with SGX (ls forks and execs under the shell). */
+	char *argv[] = {(char *)SGXEMU_BIN,
+			"run",
+			"--",
+			"/bin/sh",
+			"-c",
+			"echo hello; ls -l /dev/sgx_enclave /dev/sgx_provision | cut -c1-30",
+			NULL};
+	struct out o;
+	run_argv(argv, NULL, &o);
+	cr_assert_eq(o.status, 0, "%s", o.err);
+	cr_assert_str_eq(o.out, "hello\ncrw-rw-rw- 1 root root 10, 125\ncrw-rw-rw- 1 root root 10, 126\n");
+	cr_assert_str_eq(o.err, "");
+}
+
+Test(preload, run_usage_errors)
+{
+	struct out o;
+	char *bad_size[] = {(char *)SGXEMU_BIN, "run", "--epc-size=lots", "--", "/bin/true", NULL};
+	run_argv(bad_size, NULL, &o);
+	cr_assert_eq(o.status, 2);
+	cr_assert(strstr(o.err, "sgxemu run: --epc-size=lots: expected a size in bytes (suffix K, M or G)"), "%s",
+		  o.err);
+	char *bad_policy[] = {(char *)SGXEMU_BIN, "run", "--policy=open", "/bin/true", NULL};
+	run_argv(bad_policy, NULL, &o);
+	cr_assert_eq(o.status, 2);
+	cr_assert(strstr(o.err, "--policy=open: expected rw, wx-exclusive or rwx"), "%s", o.err);
+	char *none[] = {(char *)SGXEMU_BIN, "run", "--trace", NULL};
+	run_argv(none, NULL, &o);
+	cr_assert_eq(o.status, 2);
+	cr_assert(strstr(o.err, "no program to run"), "%s", o.err);
+	char *missing[] = {(char *)SGXEMU_BIN, "run", "--", "/nonexistent/program", NULL};
+	run_argv(missing, NULL, &o);
+	cr_assert_eq(o.status, 127);
+	cr_assert(strstr(o.err, "sgxemu run: /nonexistent/program: No such file or directory"), "%s", o.err);
+	const char *nolib[] = {"SGXEMU_PRELOAD=/nonexistent/libsgxemu-preload.so", NULL};
+	char *prog[] = {(char *)SGXEMU_BIN, "run", "/bin/true", NULL};
+	run_argv(prog, nolib, &o);
+	cr_assert_eq(o.status, 1);
+	cr_assert(strstr(o.err, "SGXEMU_PRELOAD=/nonexistent/libsgxemu-preload.so: No such file or directory"), "%s",
+		  o.err);
+}
+
+Test(preload, bad_setting_in_the_environment_is_named)
+{
+	/* The library refuses to start the emulator and says why; the device is absent for the program. */
+	const char *env[] = {"SGXEMU_EPC_SIZE=lots", NULL};
+	char *argv[] = {(char *)SGXEMU_BIN, "run", "--", (char *)HOST_CC, (char *)ENCLAVE, (char *)KEY, "build", NULL};
+	struct out o;
+	run_argv(argv, env, &o);
+	cr_assert_eq(o.status, 1, "%s%s", o.out, o.err);
+	cr_assert(strstr(o.err, "sgxemu: cannot start the emulated SGX system: SGXEMU_EPC_SIZE=lots: expected a size"),
+		  "%s", o.err);
+	cr_assert(strstr(o.out, "FAIL build: ") && strstr(o.out, "errno 19"), "%s", o.out);
+}

@@ -27,7 +27,7 @@
 #include "loader.h"
 #include "sgxemu/ext.h"
 
-enum tcs_state { TCS_FREE, TCS_BUSY, TCS_DEAD };
+enum tcs_state { TCS_FREE, TCS_BUSY, TCS_DEAD, TCS_NONE /* a dynamic slot without a TCS */ };
 
 struct tcs_slot {
 	uint64_t addr;
@@ -46,6 +46,7 @@ struct sdk_enclave {
 	pthread_cond_t cond;
 	unsigned n_tcs;
 	struct tcs_slot *tcs;
+	unsigned cap_tcs; /* slots allocated: the static TCSs and room for every dynamic one */
 };
 
 /* One ECALL in progress on this host thread (they nest through OCALLs). */
@@ -136,12 +137,15 @@ static int tcs_acquire(struct sdk_enclave *e, int want, struct ecall_ctx *c)
 			return 0;
 		}
 	}
-	if (want >= 0 && (unsigned)want >= e->n_tcs) {
-		fmt(c->info->message, sizeof(c->info->message), "TCS %d: the enclave has %u", want, e->n_tcs);
-		return -EINVAL;
-	}
 	int r = 0;
 	pthread_mutex_lock(&e->lock);
+	if (want >= 0 && ((unsigned)want >= e->n_tcs || e->tcs[want].state == TCS_NONE)) {
+		unsigned n = e->n_tcs;
+		pthread_mutex_unlock(&e->lock);
+		fmt(c->info->message, sizeof(c->info->message), "TCS %d: the enclave has %u%s", want, n,
+		    (unsigned)want < n ? " and that one was removed" : "");
+		return -EINVAL;
+	}
 	if (want >= 0) {
 		if (e->tcs[want].state == TCS_DEAD)
 			r = -EBADF;
@@ -733,7 +737,8 @@ int sdk_enclave_load(const struct sdk_backend *be, const struct sdk_image *img, 
 
 	/* 7. The TCS pool, and whether the driver has AUGMENT_PAGES (EINVAL for an empty range; Linux: ENOTTY). */
 	e->n_tcs = l->n_tcs;
-	e->tcs = calloc(e->n_tcs, sizeof(*e->tcs));
+	e->cap_tcs = l->n_tcs + ((l->flags & SGXEMU_LAYOUT_EDMM) ? l->n_dyn_threads : 0);
+	e->tcs = calloc(e->cap_tcs, sizeof(*e->tcs));
 	if (!e->tcs) {
 		fmt(err, errlen, "out of memory");
 		goto fail;
@@ -780,6 +785,61 @@ fail_alloc:
 	free(secs);
 	free(sigcopy);
 	return -1;
+}
+
+/* ---- TCSs created at run time ---- */
+
+int sdk_enclave_add_tcs(struct sdk_enclave *e, uint64_t tcs)
+{
+	const struct sgxemu_layout *l = &e->layout;
+	uint64_t areas = (uint64_t)l->n_dyn_threads * l->thread_stride, off = tcs - e->base - l->tcs_dyn_offset;
+	if (!(l->flags & SGXEMU_LAYOUT_EDMM) || !areas || tcs < e->base + l->tcs_dyn_offset || off >= areas ||
+	    off % l->thread_stride != SGXEMU_TA_TCS(l))
+		return -EINVAL;
+	int r = -ENOSPC;
+	pthread_mutex_lock(&e->lock);
+	unsigned slot = e->cap_tcs;
+	for (unsigned i = 0; i < e->n_tcs; i++) {
+		if (e->tcs[i].state != TCS_NONE && e->tcs[i].addr == tcs) {
+			r = -EEXIST;
+			slot = e->cap_tcs;
+			break;
+		}
+		if (e->tcs[i].state == TCS_NONE && slot == e->cap_tcs)
+			slot = i;
+	}
+	if (r != -EEXIST && slot == e->cap_tcs && e->n_tcs < e->cap_tcs)
+		slot = e->n_tcs;
+	if (slot < e->cap_tcs) {
+		e->tcs[slot] = (struct tcs_slot){.addr = tcs, .state = TCS_FREE};
+		if (slot == e->n_tcs)
+			e->n_tcs++;
+		r = (int)slot;
+		pthread_cond_broadcast(&e->cond);
+	}
+	pthread_mutex_unlock(&e->lock);
+	return r;
+}
+
+int sdk_enclave_remove_tcs(struct sdk_enclave *e, uint64_t tcs)
+{
+	int r = -ENOENT;
+	pthread_mutex_lock(&e->lock);
+	for (unsigned i = 0; i < e->n_tcs; i++) {
+		if (e->tcs[i].state == TCS_NONE || e->tcs[i].addr != tcs)
+			continue;
+		if (i < e->layout.n_tcs)
+			r = -EPERM;
+		else if (e->tcs[i].state == TCS_BUSY)
+			r = -EBUSY;
+		else {
+			e->tcs[i] = (struct tcs_slot){.addr = 0, .state = TCS_NONE};
+			r = 0;
+		}
+		break;
+	}
+	pthread_mutex_unlock(&e->lock);
+	return r;
 }
 
 void sdk_enclave_destroy(struct sdk_enclave *e)

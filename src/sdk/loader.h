@@ -161,4 +161,23 @@ int sdk_enclave_dyn_prot(const struct sdk_enclave *e);
 /* The driver has SGX_IOC_ENCLAVE_AUGMENT_PAGES (told to the runtime at SGXEMU_ECALL_INIT). */
 bool sdk_enclave_augment(const struct sdk_enclave *e);
 
+/*
+ * Add a TCS the enclave created at run time (the runtime's
+ * rt_mm_thread_add: a TCS in one of the layout's dynamic thread areas) to
+ * the pool, so ECALLs can run on it (sdk_enclave_ecall with the index, or
+ * -1).  sdk_enclave_tcs_count() grows by one unless a removed slot is
+ * reused.
+ * Return: its TCS index (>= the static count); -EINVAL (not the TCS of a
+ * dynamic thread area, or the layout has none), -EEXIST (in the pool
+ * already), -ENOSPC (no slot: more than n_dyn_threads).
+ */
+int sdk_enclave_add_tcs(struct sdk_enclave *e, uint64_t tcs);
+/*
+ * Take a TCS added by sdk_enclave_add_tcs out of the pool before the
+ * enclave removes it (rt_mm_thread_remove); its index is then unused
+ * (ECALLs on it: -EINVAL) until a later add reuses it.
+ * Return: 0; -ENOENT (not in the pool), -EPERM (a static TCS), -EBUSY (an ECALL runs on it).
+ */
+int sdk_enclave_remove_tcs(struct sdk_enclave *e, uint64_t tcs);
+
 #endif /* SGXEMU_SDK_LOADER_H */

@@ -19,19 +19,16 @@
  * Usage: bench_augment [pages]   (default 4096)
  */
 #include <asm/sgx.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <time.h>
 
+#include "common.h"
 #include "crypto.h"
 #include "kernel.h"
 #include "sgxemu/ext.h"
 #include "sigstruct.h"
-
-#define REPS 5
 
 /* Enclave layout (offsets from BASE): TCS, two SSA frames, code, SECINFOs, then the dynamic range. */
 #define BASE	0x500000000000ULL
@@ -52,25 +49,6 @@ struct encl {
 	struct hw_thread t;
 	uint64_t size;
 };
-
-/* Wall-clock and process CPU time: the CPU figure is what the work costs when other jobs share the cores. */
-struct span {
-	double wall, cpu;
-};
-
-static struct span now(void)
-{
-	struct timespec w, c;
-	clock_gettime(CLOCK_MONOTONIC, &w);
-	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c);
-	return (struct span){(double)w.tv_sec + (double)w.tv_nsec / 1e9, (double)c.tv_sec + (double)c.tv_nsec / 1e9};
-}
-
-static struct span since(struct span t0)
-{
-	struct span t = now();
-	return (struct span){t.wall - t0.wall, t.cpu - t0.cpu};
-}
 
 static void check(const char *what, struct hw_result r)
 {
@@ -257,15 +235,15 @@ static void verify(struct encl *e, uint64_t pages)
 }
 
 /* (1): time for EACCEPT of every page, each EAUG'd by the fault it causes. */
-static struct span run_fault(uint64_t pages, const struct crypto_rsa *key)
+static struct bench_span run_fault(uint64_t pages, const struct crypto_rsa *key)
 {
 	struct encl e;
 	build(&e, pages, key);
 	unsigned faults = 0;
-	struct span t0 = now();
+	struct bench_span t0 = bench_now();
 	for (uint64_t i = 0; i < pages; i++)
 		check("EACCEPT", enclu(&e, ENCLU_EACCEPT, BASE + OFF_SI, BASE + OFF_DYN + i * 4096, &faults));
-	struct span t = since(t0);
+	struct bench_span t = bench_since(t0);
 	if (faults != pages) {
 		fprintf(stderr, "bench_augment: %u faults for %llu pages\n", faults, (unsigned long long)pages);
 		exit(1);
@@ -276,7 +254,7 @@ static struct span run_fault(uint64_t pages, const struct crypto_rsa *key)
 }
 
 /* (2): time for AUGMENT_PAGES over the range plus EACCEPT of every page; *ioctl_t the ioctl's part. */
-static struct span run_augment(uint64_t pages, const struct crypto_rsa *key, struct span *ioctl_t)
+static struct bench_span run_augment(uint64_t pages, const struct crypto_rsa *key, struct bench_span *ioctl_t)
 {
 	struct encl e;
 	build(&e, pages, key);
@@ -286,12 +264,12 @@ static struct span run_augment(uint64_t pages, const struct crypto_rsa *key, str
 	struct sgx_enclave_augment_pages a = {
 	    .offset = OFF_DYN, .length = pages * 4096, .secinfo = (uint64_t)(uintptr_t)&si};
 	unsigned faults = 0;
-	struct span t0 = now();
+	struct bench_span t0 = bench_now();
 	check_ret("SGX_IOC_ENCLAVE_AUGMENT_PAGES", ioctl_(&e, SGX_IOC_ENCLAVE_AUGMENT_PAGES, &a));
-	*ioctl_t = since(t0);
+	*ioctl_t = bench_since(t0);
 	for (uint64_t i = 0; i < pages; i++)
 		check("EACCEPT", enclu(&e, ENCLU_EACCEPT, BASE + OFF_SI, BASE + OFF_DYN + i * 4096, &faults));
-	struct span t = since(t0);
+	struct bench_span t = bench_since(t0);
 	if (a.count != pages * 4096 || faults) {
 		fprintf(stderr, "bench_augment: AUGMENT added %llu bytes, then %u faults\n",
 			(unsigned long long)a.count, faults);
@@ -302,77 +280,7 @@ static struct span run_augment(uint64_t pages, const struct crypto_rsa *key, str
 	return t;
 }
 
-static uintptr_t region_lo, region_hi;
-static volatile sig_atomic_t segvs;
-
-static void on_segv(int sig, siginfo_t *info, void *uc)
-{
-	(void)sig;
-	(void)uc;
-	uintptr_t p = (uintptr_t)info->si_addr & ~(uintptr_t)4095;
-	if (p < region_lo || p >= region_hi ||
-	    mmap((void *)p, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) ==
-		MAP_FAILED) {
-		signal(SIGSEGV, SIG_DFL); /* the access faults again and the process dies */
-		return;
-	}
-	segvs++;
-}
-
-/* (3): time for touching every page of a PROT_NONE region that the SIGSEGV handler maps RW. */
-static struct span run_baseline(uint64_t pages)
-{
-	uint8_t *r = mmap(NULL, pages * 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (r == MAP_FAILED) {
-		perror("bench_augment: mmap");
-		exit(1);
-	}
-	region_lo = (uintptr_t)r;
-	region_hi = region_lo + pages * 4096;
-	segvs = 0;
-	struct sigaction sa, old;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_sigaction = on_segv;
-	sa.sa_flags = SA_SIGINFO;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGSEGV, &sa, &old);
-	struct span t0 = now();
-	for (uint64_t i = 0; i < pages; i++)
-		((volatile uint8_t *)r)[i * 4096] = 1;
-	struct span t = since(t0);
-	sigaction(SIGSEGV, &old, NULL);
-	if ((uint64_t)segvs != pages) {
-		fprintf(stderr, "bench_augment: %d SIGSEGVs for %llu pages\n", (int)segvs, (unsigned long long)pages);
-		exit(1);
-	}
-	munmap(r, pages * 4096);
-	return t;
-}
-
-static int cmp(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
-
-/* Medians over the repetitions, in microseconds per page. */
-struct fig {
-	double wall, cpu, wall_lo, wall_hi;
-};
-
-static struct fig median(const struct span *s, uint64_t pages)
-{
-	double w[REPS], c[REPS];
-	for (int i = 0; i < REPS; i++) {
-		w[i] = s[i].wall / (double)pages * 1e6;
-		c[i] = s[i].cpu / (double)pages * 1e6;
-	}
-	qsort(w, REPS, sizeof(*w), cmp);
-	qsort(c, REPS, sizeof(*c), cmp);
-	return (struct fig){w[REPS / 2], c[REPS / 2], w[0], w[REPS - 1]};
-}
-
-static void show(const char *what, struct fig f)
+static void show(const char *what, struct bench_fig f)
 {
 	printf("  %-68s %6.2f us/page (%.2f-%.2f), CPU %6.2f us/page\n", what, f.wall, f.wall_lo, f.wall_hi, f.cpu);
 }
@@ -389,19 +297,19 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bench_augment: RSA key generation failed\n");
 		return 1;
 	}
-	struct span f[REPS], a[REPS], ai[REPS], ae[REPS], b[REPS];
-	for (int r = 0; r < REPS; r++) {
+	struct bench_span f[BENCH_REPS], a[BENCH_REPS], ai[BENCH_REPS], ae[BENCH_REPS], b[BENCH_REPS];
+	for (int r = 0; r < BENCH_REPS; r++) {
 		f[r] = run_fault(pages, key);
 		a[r] = run_augment(pages, key, &ai[r]);
-		ae[r] = (struct span){a[r].wall - ai[r].wall, a[r].cpu - ai[r].cpu};
-		b[r] = run_baseline(pages);
+		ae[r] = bench_minus(a[r], ai[r]);
+		b[r] = bench_segv_baseline("bench_augment", pages);
 	}
 	crypto_rsa_free(key);
 
-	struct fig mf = median(f, pages), ma = median(a, pages), mi = median(ai, pages), me = median(ae, pages),
-		   mb = median(b, pages);
+	struct bench_fig mf = bench_median(f, pages), ma = bench_median(a, pages), mi = bench_median(ai, pages),
+			 me = bench_median(ae, pages), mb = bench_median(b, pages);
 	printf("dynamic pages, %llu pages, median of %d repetitions: wall (min-max), process CPU\n",
-	       (unsigned long long)pages, REPS);
+	       (unsigned long long)pages, BENCH_REPS);
 	show("(1) EAUG on fault (EACCEPT, #PF, AEX, sgxk_fault, ERESUME, EACCEPT)", mf);
 	show("(2) AUGMENT_PAGES over the range, then EACCEPT per page", ma);
 	show("    of which the ioctl", mi);

@@ -691,3 +691,56 @@ Test(trim, remove_wrong_steps)
 	cr_assert_eq(r.count, SGX_PAGE_SIZE);
 	native_write(0, page + SGX_PAGE_SIZE, 1);
 }
+
+/* ---- operations that repeat a leaf within one entry (bench/bench_native.c) ---- */
+
+Test(heap, eaccept_n_accepts_pages_in_order_until_one_fails)
+{
+	uint64_t before = devos_stats().pages_resident;
+	/* Page 22 is accepted already: the range 16..23 stops there, after 16..21 were EAUG'd on their faults. */
+	native_accept_rw(0, devos_dyn(22));
+	native_op(0, OP_EACCEPT_N, devos_dyn(16), 8, SI_PENDING_RW);
+	cr_assert_eq(nout[0][0], 6, "pages accepted");
+	cr_assert_eq(nout[0][1], SGX_PAGE_ATTRIBUTES_MISMATCH);
+	cr_assert_eq(devos_stats().pages_resident, before + 7, "page 23 was not reached");
+	for (unsigned i = 16; i < 22; i++)
+		cr_assert_eq(native_eaccept(1, devos_dyn(i), SI_PENDING_RW), SGX_PAGE_ATTRIBUTES_MISMATCH, "page %u",
+			     i);
+	native_write(1, devos_dyn(21) + 8, 21);
+	cr_assert_eq(native_read(2, devos_dyn(21) + 8), 21);
+	native_op(0, OP_EACCEPT_N, devos_dyn(23), 1, SI_PENDING_RW);
+	cr_assert_eq(nout[0][0], 1);
+	cr_assert_eq(nout[0][1], 0);
+	cr_assert_eq(devos_stats().pages_resident, before + 8);
+	/* No page: nothing accepted, nothing added. */
+	native_op(0, OP_EACCEPT_N, devos_dyn(24), 0, SI_PENDING_RW);
+	cr_assert_eq(nout[0][0], 0);
+	cr_assert_eq(nout[0][1], 0);
+	cr_assert_eq(devos_stats().pages_resident, before + 8);
+}
+
+Test(extend, emodpe_n_without_a_new_permission_leaves_the_page_as_it_was)
+{
+	uint64_t page = devos_dyn(2);
+	struct sgx_enclave_run run;
+	native_accept_rw(0, page);
+	native_fill(0, page, native_inc_code, sizeof(native_inc_code));
+	native_op(0, OP_EMODPE_N, page, SECINFO_REG(SI_R), 100);
+	cr_assert_eq(nout[0][0], 100);
+	native_write(1, page + 0x800, 5);
+	cr_assert_eq(native_read(1, page + 0x800), 5, "still writable");
+	/* Not executable in the EPCM: an SGX #PF under an R-X mapping, also after zero EMODPEs adding X. */
+	native_assert_ok(sgxemu_mprotect((void *)(uintptr_t)page, SGX_PAGE_SIZE, PROT_READ | PROT_EXEC));
+	native_handler(1, HANDLER_RET);
+	native_fault(1, OP_EXEC, page, 7, 0, &run, NULL);
+	native_assert_exception(&run, ENCLU_ERESUME, X86_PF, PF_P | PF_U | PF_I | PF_SGX, page);
+	native_op(0, OP_EMODPE_N, page, SGX_SECINFO_X, 0);
+	cr_assert_eq(nout[0][0], 0);
+	native_fault(1, OP_EXEC, page, 7, 0, &run, NULL);
+	native_assert_exception(&run, ENCLU_ERESUME, X86_PF, PF_P | PF_U | PF_I | PF_SGX, page);
+	/* Adding X three times over: the code runs. */
+	native_op(0, OP_EMODPE_N, page, SGX_SECINFO_X, 3);
+	cr_assert_eq(nout[0][0], 3);
+	native_op(1, OP_EXEC, page, 7, 0);
+	cr_assert_eq(nout[1][0], 8);
+}

@@ -67,6 +67,8 @@
 #define OP_SPIN	       19 /* *(u64 *)b = 1 (untrusted), then spin until *(u64 *)a != 0 (untrusted); returns the polls */
 #define OP_SYSCALL     20 /* syscall {nr, a1, a2, a3} (untrusted a) by insn b (SC_*): out = RAX, 1, insn address */
 #define OP_YMM	       21 /* every quadword of YMM0..15 = a, then ud2 if b != 0; out[0] = 1 after it */
+#define OP_EACCEPT_N   22 /* EACCEPT b pages from page a on, flags c, until one fails: out = {accepted, its RAX} */
+#define OP_EMODPE_N    23 /* EMODPE page a with SECINFO flags b, c times: out[0] = c after them */
 
 /* OP_SYSCALL instructions (registers: SYSCALL RAX, RDI, RSI, RDX; INT n EAX, EBX, ECX, EDX). */
 #define SC_SYSCALL 0 /* syscall (0F 05) */

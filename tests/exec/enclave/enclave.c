@@ -224,6 +224,24 @@ uint64_t enclave_main(uint64_t op, uint64_t a, uint64_t b, uint64_t cssa, uint64
 		encl_ymm(a, b);
 		put(out, 0, 1);
 		return 0;
+	case OP_EACCEPT_N: {
+		uint64_t n = 0;
+		secinfo = (struct sgx_secinfo){.flags = c};
+		for (r.rax = 0; n < b; n++) {
+			r = enclu(ENCLU_EACCEPT, (uint64_t)&secinfo, a + n * SGX_PAGE_SIZE, 0);
+			if (r.rax)
+				break;
+		}
+		put(out, 0, n);
+		put(out, 1, r.rax);
+		return r.rax;
+	}
+	case OP_EMODPE_N:
+		secinfo = (struct sgx_secinfo){.flags = b};
+		for (uint64_t i = 0; i < c; i++)
+			enclu(ENCLU_EMODPE, (uint64_t)&secinfo, a, 0);
+		put(out, 0, c);
+		return 0;
 	default:
 		return (uint64_t)-1;
 	}

@@ -1,0 +1,223 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Adding dynamic pages with enclave code running natively, per page: the
+ * test enclave (tests/exec/enclave) loaded through the embedding API by the
+ * loader of the native tests (tests/native/devos.c), its ENCLU instructions
+ * executed by the host CPU (#UD, SIGILL, exec runs the leaf in the model):
+ *
+ *  (1) EAUG on fault + EACCEPT: one ECALL (OP_EACCEPT_N) EACCEPTs N pages of
+ *      the dynamic area, none of them added yet.  Per page: ENCLU traps, the
+ *      EACCEPT takes an ordinary #PF on its target, AEX, the driver model
+ *      EAUGs the page, ERESUME (in the same handler: the AEP is the vDSO
+ *      entry's), the enclave executes the ENCLU again, which traps again and
+ *      succeeds: two signals per page;
+ *  (2) SGX_IOC_ENCLAVE_AUGMENT_PAGES over the range, then one ECALL that
+ *      EACCEPTs every page: one signal per page, the ioctl's and the
+ *      EACCEPTs' shares printed separately;
+ *  (3) baseline in the same run: the bare host SIGSEGV + mmap round trip
+ *      of bench_augment (bench/common.c);
+ *  (4) for scale: EMODPE with no new permission on an accepted page, N
+ *      times in one ECALL (OP_EMODPE_N): one native ENCLU, one signal, per
+ *      call, with a leaf that changes nothing.
+ *
+ * Each is repeated 5 times, the four interleaved, (1) and (2) each on a
+ * freshly loaded enclave ((4) in the enclave of (2), after it); loading and
+ * the first entry into each enclave are not timed.  The medians of
+ * wall-clock and process CPU time per page (per call for (4)) are printed
+ * with the ratios.
+ *
+ * Usage: bench_native [pages]   (default 2048, at most the 3840 of the dynamic area)
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+#include "devos.h"
+#include "elfimg.h"
+
+#define PROG "bench_native"
+
+#define SI_PENDING_RW (SGX_SECINFO_PT(SGX_PT_REG) | SGX_SECINFO_PENDING | SGX_SECINFO_R | SGX_SECINFO_W)
+#define SI_REG_RW     (SGX_SECINFO_PT(SGX_PT_REG) | SGX_SECINFO_R | SGX_SECINFO_W)
+#define SI_REG_R      (SGX_SECINFO_PT(SGX_PT_REG) | SGX_SECINFO_R)
+
+#define DYN_PAGES ((DEVOS_DYN_END - DEVOS_DYN) / SGX_PAGE_SIZE)
+
+__attribute__((format(printf, 1, 2))) static void die(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fprintf(stderr, PROG ": ");
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+	exit(1);
+}
+
+/* One ECALL on TCS 0 with out as its output; dies with a message unless it returned 0 and ended with EEXIT. */
+static void ecall(uint64_t op, uint64_t a, uint64_t b, uint64_t c, uint64_t out[ENCL_OUT_WORDS])
+{
+	struct sgx_enclave_run run;
+	memset(out, 0, ENCL_OUT_WORDS * sizeof(*out));
+	int r = devos_call(devos_tcs(0), op, a, b, c, out, &run);
+	if (r != 0 || run.function != ENCLU_EEXIT) {
+		die("operation %llu: return %d, function %u, vector %u, error code %#x, address %#llx; expected EEXIT",
+		    (unsigned long long)op, r, run.function, run.exception_vector, run.exception_error_code,
+		    (unsigned long long)run.exception_addr);
+	}
+}
+
+/* Load the test enclave and enter it once (not timed: the first entry maps the enclave's own pages in). */
+static void load(struct devos *d)
+{
+	devos_load(d);
+	uint64_t out[ENCL_OUT_WORDS];
+	ecall(OP_ECHO, 1, 2, 3, out);
+	if (out[0] != 3 || out[2] != 3)
+		die("OP_ECHO gave %llu and %llu, expected 3 and 3", (unsigned long long)out[0],
+		    (unsigned long long)out[2]);
+}
+
+/* Release it; every page comes back. */
+static void unload(struct devos *d)
+{
+	devos_unload(d);
+	struct sgxemu_stats s = devos_stats();
+	if (s.pages_resident || s.pages_evicted)
+		die("%llu pages resident, %llu evicted after the release", (unsigned long long)s.pages_resident,
+		    (unsigned long long)s.pages_evicted);
+}
+
+static uint64_t resident(void)
+{
+	return devos_stats().pages_resident;
+}
+
+/* out of OP_EACCEPT_N: every page accepted, and `added` pages were added meanwhile (by faults). */
+static void check_accepted(const uint64_t *out, uint64_t pages, uint64_t added, uint64_t expected)
+{
+	if (out[0] != pages || out[1] != 0)
+		die("EACCEPT accepted %llu pages, then returned %#llx", (unsigned long long)out[0],
+		    (unsigned long long)out[1]);
+	if (added != expected)
+		die("%llu pages added while the enclave accepted them, expected %llu", (unsigned long long)added,
+		    (unsigned long long)expected);
+}
+
+/* (1): one ECALL EACCEPTing every page, each EAUG'd on the fault its EACCEPT takes. */
+static struct bench_span run_fault(uint64_t pages)
+{
+	struct devos d;
+	uint64_t out[ENCL_OUT_WORDS];
+	load(&d);
+	uint64_t before = resident();
+	struct bench_span t0 = bench_now();
+	ecall(OP_EACCEPT_N, devos_dyn(0), pages, SI_PENDING_RW, out);
+	struct bench_span t = bench_since(t0);
+	check_accepted(out, pages, resident() - before, pages);
+	unload(&d);
+	return t;
+}
+
+/*
+ * (2) and (4): AUGMENT_PAGES over the range (*ioctl_t), one ECALL EACCEPTing
+ * every page (*accept_t); then `pages` EMODPEs without a new permission on
+ * the first page in one ECALL (*leaf_t), after which the page is still
+ * writable and readable.
+ */
+static void run_augment(uint64_t pages, struct bench_span *ioctl_t, struct bench_span *accept_t,
+			struct bench_span *leaf_t)
+{
+	struct devos d;
+	uint64_t out[ENCL_OUT_WORDS];
+	load(&d);
+	static struct sgx_secinfo si __attribute__((aligned(64)));
+	memset(&si, 0, sizeof(si));
+	si.flags = SI_REG_RW;
+	struct sgx_enclave_augment_pages a = {
+	    .offset = DEVOS_DYN, .length = pages * SGX_PAGE_SIZE, .secinfo = (uint64_t)(uintptr_t)&si};
+	uint64_t before = resident();
+	struct bench_span t0 = bench_now();
+	int r = sgxemu_ioctl(d.fd, SGX_IOC_ENCLAVE_AUGMENT_PAGES, &a);
+	*ioctl_t = bench_since(t0);
+	if (r != 0 || a.count != pages * SGX_PAGE_SIZE)
+		die("SGX_IOC_ENCLAVE_AUGMENT_PAGES returned %d (%s), count %llu", r, r ? strerror(errno) : "no error",
+		    (unsigned long long)a.count);
+	uint64_t augmented = resident();
+	t0 = bench_now();
+	ecall(OP_EACCEPT_N, devos_dyn(0), pages, SI_PENDING_RW, out);
+	*accept_t = bench_since(t0);
+	check_accepted(out, pages, resident() - augmented, 0);
+	if (augmented - before != pages)
+		die("AUGMENT_PAGES added %llu pages, expected %llu", (unsigned long long)(augmented - before),
+		    (unsigned long long)pages);
+
+	t0 = bench_now();
+	ecall(OP_EMODPE_N, devos_dyn(0), SI_REG_R, pages, out);
+	*leaf_t = bench_since(t0);
+	if (out[0] != pages)
+		die("EMODPE ran %llu times, expected %llu", (unsigned long long)out[0], (unsigned long long)pages);
+	ecall(OP_WRITE, devos_dyn(0) + 8, 0x5A5A, 0, out);
+	ecall(OP_READ, devos_dyn(0) + 8, 0, 0, out);
+	if (out[0] != 0x5A5A)
+		die("the page EMODPE left alone reads %#llx after 0x5a5a was written", (unsigned long long)out[0]);
+	unload(&d);
+}
+
+static void show(const char *what, struct bench_fig f)
+{
+	printf("  %-64s %6.2f us (%.2f-%.2f), CPU %6.2f us\n", what, f.wall, f.wall_lo, f.wall_hi, f.cpu);
+}
+
+int main(int argc, char **argv)
+{
+	uint64_t pages = argc > 1 ? strtoull(argv[1], NULL, 0) : 2048;
+	if (pages < 1 || pages > DYN_PAGES) {
+		fprintf(stderr, "usage: " PROG " [pages 1..%llu]\n", (unsigned long long)DYN_PAGES);
+		return 2;
+	}
+	/* The loader asserts with Criterion, which cannot report outside a test: check the image here first. */
+	struct elfimg img;
+	char err[256] = "";
+	if (elfimg_load(TEST_ENCLAVE_PATH, &img, err, sizeof(err)) != 0) {
+		fprintf(stderr, PROG ": test enclave: %s\n", err);
+		return 1;
+	}
+	elfimg_free(&img);
+	/* Explicit settings: an EPC with room to spare (no reclaim) and Linux's dynamic-page behaviour. */
+	struct sgxemu_options o = {.epc_size = 64ULL << 20, .policy = "rwx"};
+	if (sgxemu_start(&o, err, sizeof(err)) != 0) {
+		fprintf(stderr, PROG ": sgxemu_start: %s\n", err);
+		return 1;
+	}
+
+	struct bench_span f[BENCH_REPS], a[BENCH_REPS], ai[BENCH_REPS], ae[BENCH_REPS], l[BENCH_REPS], b[BENCH_REPS];
+	for (int r = 0; r < BENCH_REPS; r++) {
+		f[r] = run_fault(pages);
+		run_augment(pages, &ai[r], &ae[r], &l[r]);
+		a[r] = (struct bench_span){ai[r].wall + ae[r].wall, ai[r].cpu + ae[r].cpu};
+		b[r] = bench_segv_baseline(PROG, pages);
+	}
+
+	struct bench_fig mf = bench_median(f, pages), ma = bench_median(a, pages), mi = bench_median(ai, pages),
+			 me = bench_median(ae, pages), ml = bench_median(l, pages), mb = bench_median(b, pages);
+	printf("dynamic pages, native enclave code, %llu pages, median of %d repetitions: wall (min-max), process CPU,"
+	       " per page\n",
+	       (unsigned long long)pages, BENCH_REPS);
+	show("(1) EAUG on fault: ENCLU, #PF, AEX, EAUG, ERESUME, ENCLU again", mf);
+	show("(2) AUGMENT_PAGES over the range, then one ECALL EACCEPTing each", ma);
+	show("    of which the ioctl", mi);
+	show("    of which the EACCEPTs (one ENCLU each)", me);
+	show("(3) baseline: host SIGSEGV, mmap in the handler, zero-fill fault", mb);
+	show("(4) for scale, per call: ENCLU[EMODPE] with no new permission", ml);
+	printf("  ratios, wall: (1)/(3) %.2fx  (2)/(3) %.2fx  (1)/(2) %.2fx  (1)/(4) %.2fx  (2)/(4) %.2fx\n",
+	       mf.wall / mb.wall, ma.wall / mb.wall, mf.wall / ma.wall, mf.wall / ml.wall, ma.wall / ml.wall);
+	printf("  ratios, CPU:  (1)/(3) %.2fx  (2)/(3) %.2fx  (1)/(2) %.2fx  (1)/(4) %.2fx  (2)/(4) %.2fx\n",
+	       mf.cpu / mb.cpu, ma.cpu / mb.cpu, mf.cpu / ma.cpu, mf.cpu / ml.cpu, ma.cpu / ml.cpu);
+	printf("  CPU per page beyond the native ENCLUs: (1) - 2 x (4) = %.2f us, EACCEPTs of (2) - (4) = %.2f us\n",
+	       mf.cpu - 2 * ml.cpu, me.cpu - ml.cpu);
+	return 0;
+}

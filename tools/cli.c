@@ -35,62 +35,6 @@ int cli_usage(const char *cmd, const char *fmt, ...)
 	return 2;
 }
 
-char *cli_read_file(const char *path, size_t *len, char *err, size_t errlen)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return NULL;
-	}
-	struct stat st;
-	const char *why = NULL;
-	if (fstat(fd, &st) < 0)
-		why = strerror(errno);
-	else if (S_ISDIR(st.st_mode))
-		why = strerror(EISDIR);
-	else if (!S_ISREG(st.st_mode))
-		why = "not a regular file";
-	if (why) {
-		snprintf(err, errlen, "%s: %s", path, why);
-		close(fd);
-		return NULL;
-	}
-	size_t cap = (size_t)st.st_size, n = 0;
-	char *buf = malloc(cap + 1);
-	while (buf) {
-		if (n == cap) {
-			char *nb = realloc(buf, 2 * cap + 4096 + 1);
-			if (!nb) {
-				free(buf);
-				buf = NULL;
-				break;
-			}
-			buf = nb;
-			cap = 2 * cap + 4096;
-		}
-		ssize_t r = read(fd, buf + n, cap - n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			snprintf(err, errlen, "%s: %s", path, strerror(errno));
-			free(buf);
-			close(fd);
-			return NULL;
-		}
-		if (r == 0)
-			break;
-		n += (size_t)r;
-	}
-	close(fd);
-	if (!buf) {
-		snprintf(err, errlen, "%s: out of memory", path);
-		return NULL;
-	}
-	buf[n] = '\0';
-	*len = n;
-	return buf;
-}
-
 int cli_write_file(const char *path, const void *data, size_t len, mode_t mode, bool replace, char *err, size_t errlen)
 {
 	char *copy = strdup(path);
@@ -207,6 +151,47 @@ int cli_layout_option(const char *cmd, int argc, char **argv, int *i, struct cli
 		return cli_usage(cmd, "option '%s' needs a value", a), -1;
 	set[(*n)++] = (struct cli_setting){.key = key, .key_len = klen, .value = value, .arg = a};
 	return 1;
+}
+
+int cli_parse_layout_args(const char *cmd, int argc, char **argv, cli_own_option_fn own, void *ctx,
+			  struct cli_layout_args *a)
+{
+	*a = (struct cli_layout_args){.set = calloc((size_t)argc, sizeof(*a->set))};
+	if (!a->set)
+		return cli_fail(cmd, "out of memory");
+	bool dashdash = false;
+	for (int i = 1; i < argc; i++) {
+		const char *arg = argv[i], *v;
+		if (!dashdash && arg[0] == '-' && arg[1]) {
+			int r;
+			if (strcmp(arg, "--") == 0) {
+				dashdash = true;
+			} else if ((r = own(argc, argv, &i, ctx)) != 0) {
+				if (r < 0)
+					return cli_usage(cmd, "option '%s' needs a value", arg);
+			} else if (cli_option(argc, argv, &i, "--config", &v)) {
+				if (!(a->config = v))
+					return cli_usage(cmd, "option '%s' needs a value", arg);
+			} else if ((r = cli_layout_option(cmd, argc, argv, &i, a->set, &a->nset)) != 0) {
+				if (r < 0)
+					return 2;
+			} else {
+				return cli_usage(cmd, "unknown option '%s'", arg);
+			}
+			continue;
+		}
+		if (a->elf)
+			return cli_usage(cmd, "unexpected argument '%s'", arg);
+		a->elf = arg;
+	}
+	return 0;
+}
+
+void cli_layout_args_free(struct cli_layout_args *a)
+{
+	free(a->set);
+	a->set = NULL;
+	a->nset = 0;
 }
 
 int cli_build_config(const char *cmd, struct sdk_config *c, const char *config, const struct cli_setting *set, size_t n)

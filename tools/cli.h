@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * What the sgxemu subcommands share: their entry points, one-line errors
- * ("sgxemu CMD: FILE: problem", exit 1; usage errors exit 2), file input,
- * atomic file output, option parsing and the names of SGX bits.
+ * ("sgxemu CMD: FILE: problem", exit 1; usage errors exit 2), atomic file
+ * output (input goes through the sdk's sdk_read_file), option parsing and
+ * the names of SGX bits.
  */
 #ifndef SGXEMU_TOOLS_CLI_H
 #define SGXEMU_TOOLS_CLI_H
@@ -48,8 +49,6 @@ int cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf
 /* Print "sgxemu CMD: message (see 'sgxemu CMD --help')" to stderr. Return: 2. */
 int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Whole file, malloc'd with a NUL after the data. Return: NULL with "PATH: problem" in err. */
-char *cli_read_file(const char *path, size_t *len, char *err, size_t errlen);
 /*
  * Write data to path through a temporary file in the same directory and a
  * rename, so path is either untouched or complete; mode is reduced by the
@@ -79,6 +78,30 @@ struct cli_setting {
  * it is not one; -1 after printing a usage error (missing value).
  */
 int cli_layout_option(const char *cmd, int argc, char **argv, int *i, struct cli_setting *set, size_t *n);
+
+/* What sign and measure read from their command lines besides their own options. */
+struct cli_layout_args {
+	const char *config;	 /* --config FILE, or NULL */
+	const char *elf;	 /* the one argument that is not an option, or NULL */
+	struct cli_setting *set; /* the layout options in command-line order (cli_layout_args_free) */
+	size_t nset;
+};
+
+/*
+ * One of the command's own options at argv[*i].  Return: 1 when it is one
+ * (with *i past a value it took), 0 when it is not, -1 when it lacks its value.
+ */
+typedef int (*cli_own_option_fn)(int argc, char **argv, int *i, void *ctx);
+
+/*
+ * Parse argv[1..] as sign and measure do: "--" ends the options; an option
+ * is the command's own (own), --config FILE or a layout option; one other
+ * argument is the ELF.  Return: 0, or the exit status after printing the
+ * error (1 out of memory, 2 usage); a is to be freed either way.
+ */
+int cli_parse_layout_args(const char *cmd, int argc, char **argv, cli_own_option_fn own, void *ctx,
+			  struct cli_layout_args *a);
+void cli_layout_args_free(struct cli_layout_args *a);
 
 struct sdk_config;
 /*

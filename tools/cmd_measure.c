@@ -39,7 +39,7 @@ static int show_sigstruct(const char *cmd, const char *path)
 {
 	char err[512];
 	size_t len;
-	char *buf = cli_read_file(path, &len, err, sizeof(err));
+	char *buf = sdk_read_file(path, &len, err, sizeof(err));
 	if (!buf)
 		return cli_fail(cmd, "%s", err);
 	struct sgx_sigstruct s;
@@ -91,49 +91,37 @@ static int show_sigstruct(const char *cmd, const char *path)
 	return 0;
 }
 
+/* -v (--verbose), --sigstruct FILE. */
+struct measure_options {
+	bool verbose;
+	const char *sigstruct;
+};
+
+static int measure_option(int argc, char **argv, int *i, void *ctx)
+{
+	struct measure_options *o = ctx;
+	const char *a = argv[*i], *v;
+	if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
+		o->verbose = true;
+		return 1;
+	}
+	if (cli_option(argc, argv, i, "--sigstruct", &v))
+		return (o->sigstruct = v) ? 1 : -1;
+	return 0;
+}
+
 int cmd_measure(int argc, char **argv)
 {
-	const char *cmd = "measure", *config = NULL, *elf = NULL, *sigstruct = NULL;
-	bool verbose = false, dashdash = false;
-	struct cli_setting *set = calloc((size_t)argc, sizeof(*set));
-	size_t nset = 0;
-	int rc = 2;
-	if (!set)
-		return cli_fail(cmd, "out of memory");
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i], *v;
-		if (!dashdash && a[0] == '-' && a[1]) {
-			int r;
-			if (strcmp(a, "--") == 0) {
-				dashdash = true;
-			} else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
-				verbose = true;
-			} else if (cli_option(argc, argv, &i, "--sigstruct", &v)) {
-				if (!(sigstruct = v))
-					goto usage_value;
-			} else if (cli_option(argc, argv, &i, "--config", &v)) {
-				if (!(config = v))
-					goto usage_value;
-			} else if ((r = cli_layout_option(cmd, argc, argv, &i, set, &nset)) != 0) {
-				if (r < 0)
-					goto done;
-			} else {
-				rc = cli_usage(cmd, "unknown option '%s'", a);
-				goto done;
-			}
-			continue;
-		usage_value:
-			rc = cli_usage(cmd, "option '%s' needs a value", a);
-			goto done;
-		}
-		if (elf) {
-			rc = cli_usage(cmd, "unexpected argument '%s'", a);
-			goto done;
-		}
-		elf = a;
-	}
+	const char *cmd = "measure";
+	struct measure_options o = {0};
+	struct cli_layout_args args;
+	int rc = cli_parse_layout_args(cmd, argc, argv, measure_option, &o, &args);
+	if (rc)
+		goto done;
+	const char *elf = args.elf, *sigstruct = o.sigstruct;
+	bool verbose = o.verbose;
 	if (sigstruct) {
-		if (elf || config || nset || verbose)
+		if (elf || args.config || args.nset || verbose)
 			rc = cli_usage(cmd, "--sigstruct takes no ELF, layout options or --verbose");
 		else
 			rc = show_sigstruct(cmd, sigstruct);
@@ -144,7 +132,7 @@ int cmd_measure(int argc, char **argv)
 		goto done;
 	}
 	struct sdk_config cfg;
-	if ((rc = cli_build_config(cmd, &cfg, config, set, nset)) != 0)
+	if ((rc = cli_build_config(cmd, &cfg, args.config, args.set, args.nset)) != 0)
 		goto done;
 	char err[512];
 	struct sdk_image *img = NULL;
@@ -160,6 +148,6 @@ int cmd_measure(int argc, char **argv)
 	sdk_image_free(img);
 	rc = 0;
 done:
-	free(set);
+	cli_layout_args_free(&args);
 	return rc;
 }

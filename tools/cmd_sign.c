@@ -22,48 +22,31 @@ static char *default_output(const char *elf)
 	return out;
 }
 
+/* --key KEY.pem, --output FILE (-o FILE). */
+struct sign_options {
+	const char *key, *out;
+};
+
+static int sign_option(int argc, char **argv, int *i, void *ctx)
+{
+	struct sign_options *o = ctx;
+	const char *v;
+	if (cli_option(argc, argv, i, "--key", &v))
+		return (o->key = v) ? 1 : -1;
+	if (cli_option(argc, argv, i, "--output", &v) || cli_option(argc, argv, i, "-o", &v))
+		return (o->out = v) ? 1 : -1;
+	return 0;
+}
+
 int cmd_sign(int argc, char **argv)
 {
-	const char *cmd = "sign", *keyfile = NULL, *config = NULL, *out = NULL, *elf = NULL;
-	struct cli_setting *set = calloc((size_t)argc, sizeof(*set));
-	size_t nset = 0;
-	int rc = 2;
-	if (!set)
-		return cli_fail(cmd, "out of memory");
-	bool dashdash = false;
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i], *v;
-		if (!dashdash && a[0] == '-' && a[1]) {
-			int r;
-			if (strcmp(a, "--") == 0) {
-				dashdash = true;
-			} else if (cli_option(argc, argv, &i, "--key", &v)) {
-				if (!(keyfile = v))
-					goto usage_value;
-			} else if (cli_option(argc, argv, &i, "--config", &v)) {
-				if (!(config = v))
-					goto usage_value;
-			} else if (cli_option(argc, argv, &i, "--output", &v) || cli_option(argc, argv, &i, "-o", &v)) {
-				if (!(out = v))
-					goto usage_value;
-			} else if ((r = cli_layout_option(cmd, argc, argv, &i, set, &nset)) != 0) {
-				if (r < 0)
-					goto done;
-			} else {
-				rc = cli_usage(cmd, "unknown option '%s'", a);
-				goto done;
-			}
-			continue;
-		usage_value:
-			rc = cli_usage(cmd, "option '%s' needs a value", a);
-			goto done;
-		}
-		if (elf) {
-			rc = cli_usage(cmd, "unexpected argument '%s'", a);
-			goto done;
-		}
-		elf = a;
-	}
+	const char *cmd = "sign";
+	struct sign_options o = {0};
+	struct cli_layout_args args;
+	int rc = cli_parse_layout_args(cmd, argc, argv, sign_option, &o, &args);
+	if (rc)
+		goto done;
+	const char *keyfile = o.key, *out = o.out, *elf = args.elf;
 	if (!keyfile) {
 		rc = cli_usage(cmd, "missing --key KEY.pem");
 		goto done;
@@ -73,13 +56,13 @@ int cmd_sign(int argc, char **argv)
 		goto done;
 	}
 	struct sdk_config cfg;
-	if ((rc = cli_build_config(cmd, &cfg, config, set, nset)) != 0)
+	if ((rc = cli_build_config(cmd, &cfg, args.config, args.set, args.nset)) != 0)
 		goto done;
 
 	rc = 1;
 	char err[512];
 	size_t pemlen;
-	char *pem = cli_read_file(keyfile, &pemlen, err, sizeof(err));
+	char *pem = sdk_read_file(keyfile, &pemlen, err, sizeof(err));
 	if (!pem) {
 		cli_fail(cmd, "%s", err);
 		goto done;
@@ -127,6 +110,6 @@ done_img:
 done_key:
 	crypto_rsa_free(key);
 done:
-	free(set);
+	cli_layout_args_free(&args);
 	return rc;
 }

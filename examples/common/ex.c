@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -14,6 +15,89 @@
 #include "crypto.h"
 #include "sgxemu/arch.h"
 #include "sgxemu/ext.h"
+#include "sgxemu/sgxemu.h"
+
+const char *ex_prog = "example";
+bool ex_failed;
+
+void ex_fail(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fprintf(stderr, "%s: ", ex_prog);
+	vfprintf(stderr, fmt, ap);
+	fprintf(stderr, "\n");
+	va_end(ap);
+	ex_failed = true;
+}
+
+#define EX_MAX_OPTIONS 32
+
+int ex_parse_args(const char *prog, int argc, char **argv, const struct option *own, ex_option_fn option, void *ctx,
+		  void (*usage)(FILE *), struct ex_args *a)
+{
+	static const struct option common[] = {
+	    {"quiet", no_argument, NULL, 'q'},
+	    {"key", required_argument, NULL, 'k'},
+	    {"enclave", required_argument, NULL, 'e'},
+	    {"help", no_argument, NULL, 'h'},
+	};
+	struct option longopts[EX_MAX_OPTIONS];
+	size_t n = 0;
+	for (; own && own[n].name; n++) {
+		if (n + sizeof(common) / sizeof(common[0]) + 1 > EX_MAX_OPTIONS)
+			abort(); /* a program with more options than EX_MAX_OPTIONS holds */
+		longopts[n] = own[n];
+	}
+	for (size_t i = 0; i < sizeof(common) / sizeof(common[0]); i++)
+		longopts[n++] = common[i];
+	longopts[n] = (struct option){0};
+
+	ex_prog = prog;
+	*a = (struct ex_args){0};
+	int c;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "qh", longopts, NULL)) != -1) {
+		int status;
+		switch (c) {
+		case 'q':
+			a->quiet = true;
+			break;
+		case 'k':
+			a->key = optarg;
+			break;
+		case 'e':
+			a->enclave = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case '?':
+			fprintf(stderr, "%s: %s: unknown option or missing argument (--help lists the options)\n", prog,
+				argv[optind - 1]);
+			return 2;
+		default:
+			status = option(c, optarg, ctx);
+			if (status)
+				return status;
+			break;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "%s: unexpected argument '%s' (--help lists the options)\n", prog, argv[optind]);
+		return 2;
+	}
+	return -1;
+}
+
+int ex_number_arg(const char *name, const char *arg, bool size, uint64_t *out)
+{
+	const char *why = sdk_parse_number(arg, size, out);
+	if (!why)
+		return 0;
+	fprintf(stderr, "%s: --%s %s: %s\n", ex_prog, name, arg, why);
+	return 2;
+}
 
 struct ex_trace_settings ex_trace = {.print = false, .offer_augment = true};
 
@@ -289,43 +373,22 @@ static int traced_mprotect(void *addr, size_t len, int prot)
 	return rc;
 }
 
-static int traced_open(const char *path, int flags)
+static struct sdk_backend traced;
+static pthread_once_t traced_once = PTHREAD_ONCE_INIT;
+
+static void traced_init(void)
 {
-	return sdk_backend_emu.open(path, flags);
+	traced = sdk_backend_emu;
+	traced.name = "emu (traced)";
+	traced.ioctl = traced_ioctl;
+	traced.mprotect = traced_mprotect;
 }
 
-static void *traced_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+const struct sdk_backend *ex_backend(void)
 {
-	return sdk_backend_emu.mmap(addr, len, prot, flags, fd, off);
+	pthread_once(&traced_once, traced_init);
+	return &traced;
 }
-
-static int traced_munmap(void *addr, size_t len)
-{
-	return sdk_backend_emu.munmap(addr, len);
-}
-
-static int traced_close(int fd)
-{
-	return sdk_backend_emu.close(fd);
-}
-
-static int traced_enter(unsigned long rdi, unsigned long rsi, unsigned long rdx, unsigned int function,
-			unsigned long r8, unsigned long r9, struct sgx_enclave_run *run)
-{
-	return sdk_backend_emu.enter(rdi, rsi, rdx, function, r8, r9, run);
-}
-
-const struct sdk_backend ex_backend = {
-    .name = "emu (traced)",
-    .device = "/dev/sgx_enclave",
-    .open = traced_open,
-    .ioctl = traced_ioctl,
-    .mmap = traced_mmap,
-    .mprotect = traced_mprotect,
-    .munmap = traced_munmap,
-    .close = traced_close,
-    .enter = traced_enter,
-};
 
 struct crypto_rsa *ex_key(const char *path, char *err, size_t errlen)
 {
@@ -377,6 +440,71 @@ const char *ex_enclave_path(const char *given, const char *name, const char *fal
 	return out;
 }
 
+int ex_prepare(const struct ex_args *a, const struct sgxemu_options *so, const char *name, const char *fallback,
+	       const struct sdk_config *cfg, struct ex_image *x)
+{
+	char err[512] = "";
+	x->key = NULL;
+	x->img = NULL;
+	if (sgxemu_start(so, err, sizeof(err)) < 0) {
+		ex_fail("starting sgxemu: %s", err);
+		return -1;
+	}
+	x->key = ex_key(a->key, err, sizeof(err));
+	if (!x->key) {
+		ex_fail("signing key: %s", err);
+		return -1;
+	}
+	ex_enclave_path(a->enclave, name, fallback, x->path, sizeof(x->path));
+	if (sdk_image_load(x->path, cfg, &x->img, err, sizeof(err)) < 0 ||
+	    sdk_image_sign(x->img, x->key, &x->sig, err, sizeof(err)) < 0) {
+		ex_fail("%s", err);
+		return -1;
+	}
+	return 0;
+}
+
+struct sdk_enclave *ex_load(const struct ex_image *x, bool *quiet)
+{
+	struct sdk_load_options lo = {.write = ex_write, .write_ctx = quiet};
+	struct sdk_enclave *e = NULL;
+	char err[512] = "";
+	ex_trace.print = false;
+	if (sdk_enclave_load(ex_backend(), x->img, &x->sig, &lo, &e, err, sizeof(err)) < 0) {
+		ex_fail("loading the enclave: %s", err);
+		return NULL;
+	}
+	ex_trace.base = sdk_enclave_base(e);
+	ex_trace.print = !*quiet;
+	return e;
+}
+
+int ex_ecall(struct sdk_enclave *e, uint32_t index, void *arg, uint64_t len, const char *what)
+{
+	struct sdk_ecall_info info;
+	int64_t ret = 0;
+	if (sdk_enclave_ecall(e, 0, index, arg, len, &ret, &info)) {
+		ex_fail("%s: the ECALL failed: %s", what, info.message);
+		return -1;
+	}
+	if (ret) {
+		ex_fail("%s: the enclave returned -%s", what, ex_errno_name((int)-ret));
+		return -1;
+	}
+	return 0;
+}
+
+void ex_finish(struct sdk_enclave *e, struct ex_image *x)
+{
+	ex_trace.print = false;
+	sdk_enclave_destroy(e);
+	sdk_image_free(x->img);
+	x->img = NULL;
+	crypto_rsa_free(x->key);
+	x->key = NULL;
+	fflush(stdout);
+}
+
 double ex_now_ms(void)
 {
 	struct timespec ts;
@@ -395,36 +523,18 @@ int64_t ex_write(void *ctx, int fd, const void *buf, size_t len)
 
 bool ex_parse_i64(const char *text, int64_t *out)
 {
-	if (!text || !*text)
+	if (!text)
 		return false;
 	const char *p = text;
 	bool neg = *p == '-';
 	if (*p == '-' || *p == '+')
 		p++;
-	int base = 10;
-	if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) {
-		base = 16;
-		p += 2;
-	}
-	if (!*p)
+	bool hex = p[0] == '0' && (p[1] == 'x' || p[1] == 'X');
+	uint64_t v;
+	if (sdk_parse_number(p, false, &v))
 		return false;
-	uint64_t v = 0;
-	for (; *p; p++) {
-		unsigned d;
-		if (*p >= '0' && *p <= '9')
-			d = (unsigned)(*p - '0');
-		else if (base == 16 && *p >= 'a' && *p <= 'f')
-			d = (unsigned)(*p - 'a' + 10);
-		else if (base == 16 && *p >= 'A' && *p <= 'F')
-			d = (unsigned)(*p - 'A' + 10);
-		else
-			return false;
-		if (d >= (unsigned)base || v > (UINT64_MAX - d) / (unsigned)base)
-			return false;
-		v = v * (unsigned)base + d;
-	}
 	/* Decimal: within int64_t.  Hex: any 64-bit pattern, as the language reads it. */
-	if (base == 10 && v > (uint64_t)INT64_MAX + neg)
+	if (!hex && v > (uint64_t)INT64_MAX + neg)
 		return false;
 	*out = neg ? (int64_t)(0 - v) : (int64_t)v;
 	return true;

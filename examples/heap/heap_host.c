@@ -15,14 +15,10 @@
  * committed bytes as expected, reclaim seen when the peak exceeds the EPC);
  * 1 otherwise; 2 for a usage error.
  */
-#include <errno.h>
 #include <getopt.h>
-#include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
-#include "crypto.h"
 #include "ex.h"
 #include "heap_abi.h"
 #include "image.h"
@@ -31,19 +27,6 @@
 
 static bool quiet;
 static uint64_t peak_size; /* largest heap size reached */
-static bool failed;
-
-static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void fail(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	fprintf(stderr, "heap-demo: ");
-	vfprintf(stderr, fmt, ap);
-	fprintf(stderr, "\n");
-	va_end(ap);
-	failed = true;
-}
 
 static void epc_line(const struct heap_step *s)
 {
@@ -69,32 +52,23 @@ static bool step(struct sdk_enclave *e, uint32_t index, uint64_t bytes, uint32_t
 	memset(s, 0, sizeof(*s));
 	s->bytes = bytes;
 	s->mode = mode;
-	struct sdk_ecall_info info;
-	int64_t ret = 0;
 	double t0 = ex_now_ms();
-	int rc = sdk_enclave_ecall(e, 0, index, s, sizeof(*s), &ret, &info);
+	if (ex_ecall(e, index, s, sizeof(*s), title) < 0)
+		return false;
 	double ms = ex_now_ms() - t0;
-	if (rc) {
-		fail("%s: the ECALL failed: %s", title, info.message);
-		return false;
-	}
-	if (ret) {
-		fail("%s: the enclave returned -%s", title, ex_errno_name((int)-ret));
-		return false;
-	}
 	epc_line(s);
 	if (s->committed_bytes != s->size)
-		fail("%s: the memory manager has %llu bytes committed, the heap uses %llu", title,
-		     (unsigned long long)s->committed_bytes, (unsigned long long)s->size);
+		ex_fail("%s: the memory manager has %llu bytes committed, the heap uses %llu", title,
+			(unsigned long long)s->committed_bytes, (unsigned long long)s->size);
 	if (s->fresh_nonzero)
-		fail("%s: %llu words of newly committed pages were not zero", title,
-		     (unsigned long long)s->fresh_nonzero);
+		ex_fail("%s: %llu words of newly committed pages were not zero", title,
+			(unsigned long long)s->fresh_nonzero);
 	if (s->bad_words)
-		fail("%s: %llu words lost their pattern, the first at heap offset %#llx", title,
-		     (unsigned long long)s->bad_words, (unsigned long long)s->first_bad);
+		ex_fail("%s: %llu words lost their pattern, the first at heap offset %#llx", title,
+			(unsigned long long)s->bad_words, (unsigned long long)s->first_bad);
 	if (!quiet)
 		printf("  time: %.3f ms\n", ms);
-	return !failed;
+	return !ex_failed;
 }
 
 static void usage(FILE *f)
@@ -113,94 +87,46 @@ static void usage(FILE *f)
 		   "Exit status: 0 every check passed, 1 error or failed check, 2 usage.\n");
 }
 
+/* --epc SIZE, --peak SIZE. */
+struct sizes {
+	uint64_t epc, peak;
+};
+
+static int size_option(int c, const char *arg, void *ctx)
+{
+	struct sizes *z = ctx;
+	return c == 'E' ? ex_number_arg("epc", arg, true, &z->epc) : ex_number_arg("peak", arg, true, &z->peak);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-	    {"quiet", no_argument, NULL, 'q'},
 	    {"epc", required_argument, NULL, 'E'},
 	    {"peak", required_argument, NULL, 'P'},
-	    {"key", required_argument, NULL, 'k'},
-	    {"enclave", required_argument, NULL, 'e'},
-	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	uint64_t epc = 2 << 20, peak = 4 << 20;
-	const char *keyfile = NULL, *enclave = NULL;
-	int c;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "qh", longopts, NULL)) != -1) {
-		const char *why;
-		switch (c) {
-		case 'q':
-			quiet = true;
-			break;
-		case 'E':
-		case 'P':
-			why = sdk_parse_number(optarg, true, c == 'E' ? &epc : &peak);
-			if (why) {
-				fprintf(stderr, "heap-demo: --%s %s: %s\n", c == 'E' ? "epc" : "peak", optarg, why);
-				return 2;
-			}
-			break;
-		case 'k':
-			keyfile = optarg;
-			break;
-		case 'e':
-			enclave = optarg;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			fprintf(stderr,
-				"heap-demo: %s: unknown option or missing argument (--help lists the options)\n",
-				argv[optind - 1]);
-			return 2;
-		}
-	}
-	if (optind < argc) {
-		fprintf(stderr, "heap-demo: unexpected argument '%s'\n", argv[optind]);
-		return 2;
-	}
+	struct sizes z = {.epc = 2 << 20, .peak = 4 << 20};
+	struct ex_args args;
+	int status = ex_parse_args("heap-demo", argc, argv, longopts, size_option, &z, usage, &args);
+	if (status >= 0)
+		return status;
+	quiet = args.quiet;
+	uint64_t peak = z.peak;
 	if (!peak || peak % (16 * 1024) || peak > (1ULL << 30)) {
 		fprintf(stderr, "heap-demo: --peak: %llu is not a multiple of 16K between 16K and 1G\n",
 			(unsigned long long)peak);
 		return 2;
 	}
 
-	char err[512] = "";
-	struct sgxemu_options so = {.epc_size = epc};
-	if (sgxemu_start(&so, err, sizeof(err)) < 0) {
-		fprintf(stderr, "heap-demo: starting sgxemu: %s\n", err);
-		return 1;
-	}
-	struct crypto_rsa *key = ex_key(keyfile, err, sizeof(err));
-	if (!key) {
-		fprintf(stderr, "heap-demo: signing key: %s\n", err);
-		return 1;
-	}
-	char path[4096];
-	ex_enclave_path(enclave, "heap_enclave.elf", HEAP_ENCLAVE_PATH, path, sizeof(path));
+	struct sgxemu_options so = {.epc_size = z.epc};
 	struct sdk_config cfg;
 	sdk_config_default(&cfg);
 	cfg.edmm = true;
 	cfg.dyn_size = 2 * peak;
-	struct sdk_image *img = NULL;
-	struct sgx_sigstruct sig;
+	struct ex_image x;
 	struct sdk_enclave *e = NULL;
-	if (sdk_image_load(path, &cfg, &img, err, sizeof(err)) < 0 ||
-	    sdk_image_sign(img, key, &sig, err, sizeof(err)) < 0) {
-		fprintf(stderr, "heap-demo: %s\n", err);
+	if (ex_prepare(&args, &so, "heap_enclave.elf", HEAP_ENCLAVE_PATH, &cfg, &x) < 0 || !(e = ex_load(&x, &quiet)))
 		goto out;
-	}
-	struct sdk_load_options lo = {.write = ex_write, .write_ctx = &quiet};
-	ex_trace.print = false;
-	if (sdk_enclave_load(&ex_backend, img, &sig, &lo, &e, err, sizeof(err)) < 0) {
-		fprintf(stderr, "heap-demo: loading the enclave: %s\n", err);
-		goto out;
-	}
-	ex_trace.base = sdk_enclave_base(e);
-	ex_trace.print = !quiet;
 	struct sgxemu_stats st;
 	sgxemu_get_stats(&st);
 	printf("heap-demo: heap peak %llu KiB in an EPC of %llu KiB (%s); the enclave uses %llu pages to start\n",
@@ -234,18 +160,14 @@ int main(int argc, char **argv)
 	ok = ok && step(e, HEAP_EC_CHECK, 0, 0, &s, "check every word again");
 	ok = ok && step(e, HEAP_EC_RELEASE, 0, 0, &s, "release the region (rt_mm_dealloc)");
 	if (ok && peak > st.epc_size && evicted_max == 0)
-		fail("the peak exceeds the EPC, yet no page was evicted");
-	if (ok && !failed)
+		ex_fail("the peak exceeds the EPC, yet no page was evicted");
+	if (ok && !ex_failed)
 		printf("heap-demo: peak %llu KiB, EPC %llu KiB, up to %llu pages evicted at once; all data intact\n",
 		       (unsigned long long)(peak_size >> 10), (unsigned long long)(st.epc_size >> 10),
 		       (unsigned long long)evicted_max);
 	if (!ok)
-		failed = true;
+		ex_failed = true;
 out:
-	ex_trace.print = false;
-	sdk_enclave_destroy(e);
-	sdk_image_free(img);
-	crypto_rsa_free(key);
-	fflush(stdout);
-	return failed || !e ? 1 : 0;
+	ex_finish(e, &x);
+	return ex_failed || !e ? 1 : 0;
 }

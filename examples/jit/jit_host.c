@@ -64,14 +64,13 @@ struct options {
 	const char *program; /* a file instead of the built-in samples */
 	const char *args;    /* "A,B,C" for --program */
 	const char *key;     /* PEM file; NULL: generate */
-	const char *enclave; /* the enclave ELF; NULL: next to this program */
 	bool no_children;    /* no policy demonstration in child processes */
 	bool no_compare;     /* no comparison of the two runs */
 };
 
 static struct options opt;
-static const char *policy_name; /* the policy in force */
-static char enclave_path[4096]; /* the enclave ELF */
+static const char *policy_name;	 /* the policy in force */
+static const char *enclave_path; /* the enclave ELF */
 
 /* ---- output ---- */
 
@@ -208,7 +207,7 @@ static bool load(struct run *r, const struct sdk_image *img, const struct sgx_si
 	ex_trace.offer_augment = r->augment;
 	ex_trace.base = 0;
 	step_begin("[load] the enclave: ECREATE, EADD + EEXTEND of every page, EINIT\n");
-	int rc = sdk_enclave_load(&ex_backend, img, sig, &lo, out, err, sizeof(err));
+	int rc = sdk_enclave_load(ex_backend(), img, sig, &lo, out, err, sizeof(err));
 	step_end(&r->load);
 	if (rc) {
 		fprintf(stderr, "jit-demo: loading the enclave: %s\n", err);
@@ -636,73 +635,59 @@ static int policy_demo(const char *self, const struct crypto_rsa *key)
 	return (rw == EXIT_REFUSED || rw == 0) && wx == 0 ? 0 : EXIT_MISMATCH;
 }
 
+static int jit_option(int c, const char *arg, void *ctx)
+{
+	struct options *o = ctx;
+	switch (c) {
+	case 'F':
+		o->fault = true;
+		break;
+	case 'A':
+		o->augment = true;
+		break;
+	case 'p':
+		o->policy = arg;
+		break;
+	case 'f':
+		o->program = arg;
+		break;
+	case 'a':
+		o->args = arg;
+		break;
+	case 'd':
+		o->disasm = true;
+		break;
+	case 'N':
+		o->no_children = true;
+		break;
+	case 'C':
+		o->no_compare = true;
+		break;
+	default:
+		break;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-	    {"quiet", no_argument, NULL, 'q'},
 	    {"fault", no_argument, NULL, 'F'},
 	    {"augment", no_argument, NULL, 'A'},
 	    {"policy", required_argument, NULL, 'p'},
 	    {"program", required_argument, NULL, 'f'},
 	    {"args", required_argument, NULL, 'a'},
 	    {"disasm", no_argument, NULL, 'd'},
-	    {"key", required_argument, NULL, 'k'},
-	    {"enclave", required_argument, NULL, 'e'},
 	    {"no-policy-demo", no_argument, NULL, 'N'},
 	    {"no-compare", no_argument, NULL, 'C'},
-	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	int c;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "qh", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'q':
-			opt.quiet = true;
-			break;
-		case 'F':
-			opt.fault = true;
-			break;
-		case 'A':
-			opt.augment = true;
-			break;
-		case 'p':
-			opt.policy = optarg;
-			break;
-		case 'f':
-			opt.program = optarg;
-			break;
-		case 'a':
-			opt.args = optarg;
-			break;
-		case 'd':
-			opt.disasm = true;
-			break;
-		case 'k':
-			opt.key = optarg;
-			break;
-		case 'e':
-			opt.enclave = optarg;
-			break;
-		case 'N':
-			opt.no_children = true;
-			break;
-		case 'C':
-			opt.no_compare = true;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			fprintf(stderr, "jit-demo: %s: unknown option or missing argument (--help lists the options)\n",
-				argv[optind - 1]);
-			return EXIT_USAGE;
-		}
-	}
-	if (optind < argc) {
-		fprintf(stderr, "jit-demo: unexpected argument '%s' (--help lists the options)\n", argv[optind]);
-		return EXIT_USAGE;
-	}
+	struct ex_args common;
+	int status = ex_parse_args("jit-demo", argc, argv, longopts, jit_option, &opt, usage, &common);
+	if (status >= 0)
+		return status;
+	opt.quiet = common.quiet;
+	opt.key = common.key;
 	if (opt.policy && strcmp(opt.policy, "rw") && strcmp(opt.policy, "wx-exclusive") && strcmp(opt.policy, "rwx")) {
 		fprintf(stderr, "jit-demo: --policy: unknown policy '%s' (rw, wx-exclusive or rwx)\n", opt.policy);
 		return EXIT_USAGE;
@@ -758,21 +743,8 @@ int main(int argc, char **argv)
 	}
 
 	/* sgxemu, the key, the enclave image and its SIGSTRUCT. */
-	int status = EXIT_MISMATCH;
-	struct crypto_rsa *key = NULL;
-	struct sdk_image *img = NULL;
+	status = EXIT_MISMATCH;
 	struct sgxemu_options so = {.policy = opt.policy};
-	if (sgxemu_start(&so, err, sizeof(err)) < 0) {
-		fprintf(stderr, "jit-demo: starting sgxemu: %s\n", err);
-		goto out;
-	}
-	policy_name = opt.policy ? opt.policy : getenv(SGXEMU_ENV_DYN_POLICY) ? getenv(SGXEMU_ENV_DYN_POLICY) : "rwx";
-	key = ex_key(opt.key, err, sizeof(err));
-	if (!key) {
-		fprintf(stderr, "jit-demo: signing key: %s\n", err);
-		goto out;
-	}
-	ex_enclave_path(opt.enclave, "jit_enclave.elf", JIT_ENCLAVE_PATH, enclave_path, sizeof(enclave_path));
 	struct sdk_config cfg;
 	sdk_config_default(&cfg);
 	cfg.edmm = true;
@@ -780,15 +752,14 @@ int main(int argc, char **argv)
 	cfg.stack_size = 128 * 1024;
 	cfg.heap_size = 1024 * 1024;
 	cfg.dyn_size = 1024 * 1024;
-	struct sgx_sigstruct sig;
-	if (sdk_image_load(enclave_path, &cfg, &img, err, sizeof(err)) < 0 ||
-	    sdk_image_sign(img, key, &sig, err, sizeof(err)) < 0) {
-		fprintf(stderr, "jit-demo: %s\n", err);
+	static struct ex_image x; /* enclave_path points into it */
+	if (ex_prepare(&common, &so, "jit_enclave.elf", JIT_ENCLAVE_PATH, &cfg, &x) < 0)
 		goto out;
-	}
+	policy_name = opt.policy ? opt.policy : getenv(SGXEMU_ENV_DYN_POLICY) ? getenv(SGXEMU_ENV_DYN_POLICY) : "rwx";
+	enclave_path = x.path;
 	char mr[17];
 	for (int i = 0; i < 8; i++)
-		snprintf(mr + 2 * i, 3, "%02x", img->mrenclave[i]);
+		snprintf(mr + 2 * i, 3, "%02x", x.img->mrenclave[i]);
 	if (!opt.quiet)
 		printf("jit-demo: programs compiled to x86-64 inside an enclave, installed as R-X pages with EDMM,\n"
 		       "run, checked against an interpreter, freed.  Enclave %s (MRENCLAVE %s...), signed with %s.\n",
@@ -807,7 +778,7 @@ int main(int argc, char **argv)
 		printf("\n== run %s: %s\n", runs[i].label,
 		       runs[i].augment ? "the host offers SGX_IOC_ENCLAVE_AUGMENT_PAGES: one ioctl adds the pages"
 				       : "the host does not offer AUGMENT_PAGES (as on Linux): EAUG on page faults");
-		status = run_once(&runs[i], img, &sig, progs, n);
+		status = run_once(&runs[i], x.img, &x.sig, progs, n);
 	}
 	bool refused = (ran[0] && runs[0].refused) || (ran[1] && runs[1].refused);
 	bool all_refused = (!ran[0] || runs[0].refused) && (!ran[1] || runs[1].refused);
@@ -830,14 +801,12 @@ int main(int argc, char **argv)
 			goto out;
 		}
 		self[len] = '\0';
-		status = policy_demo(self, key);
+		status = policy_demo(self, x.key);
 	}
 	if (!status)
 		printf("\njit-demo: every result matched the interpreter\n");
 out:
-	fflush(stdout);
-	sdk_image_free(img);
-	crypto_rsa_free(key);
+	ex_finish(NULL, &x);
 	free(file_text);
 	return status;
 }

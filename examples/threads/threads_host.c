@@ -16,12 +16,9 @@
 #include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
-#include "crypto.h"
 #include "ex.h"
 #include "image.h"
 #include "loader.h"
@@ -31,19 +28,6 @@
 #define MAX_THREADS 16
 
 static bool quiet;
-static bool failed;
-
-static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void fail(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	fprintf(stderr, "threads-demo: ");
-	vfprintf(stderr, fmt, ap);
-	fprintf(stderr, "\n");
-	va_end(ap);
-	failed = true;
-}
 
 struct worker {
 	struct sdk_enclave *e;
@@ -81,22 +65,6 @@ static uint64_t host_primes(uint64_t lo, uint64_t hi)
 	return count;
 }
 
-static int ecall0(struct sdk_enclave *e, uint32_t index, void *arg, uint64_t len, const char *what)
-{
-	struct sdk_ecall_info info;
-	int64_t ret = 0;
-	int rc = sdk_enclave_ecall(e, 0, index, arg, len, &ret, &info);
-	if (rc) {
-		fail("%s: the ECALL failed: %s", what, info.message);
-		return -1;
-	}
-	if (ret) {
-		fail("%s: the enclave returned -%s", what, ex_errno_name((int)-ret));
-		return -1;
-	}
-	return 0;
-}
-
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: threads-demo [--quiet] [--threads N] [--range N] [--key KEY.pem] [--enclave ELF]\n"
@@ -113,56 +81,32 @@ static void usage(FILE *f)
 		   "Exit status: 0 every check passed, 1 error or failed check, 2 usage.\n");
 }
 
+/* --threads N, --range N. */
+struct counts {
+	uint64_t threads, range;
+};
+
+static int count_option(int c, const char *arg, void *ctx)
+{
+	struct counts *n = ctx;
+	return c == 't' ? ex_number_arg("threads", arg, false, &n->threads)
+			: ex_number_arg("range", arg, false, &n->range);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-	    {"quiet", no_argument, NULL, 'q'},
 	    {"threads", required_argument, NULL, 't'},
 	    {"range", required_argument, NULL, 'r'},
-	    {"key", required_argument, NULL, 'k'},
-	    {"enclave", required_argument, NULL, 'e'},
-	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	uint64_t n_threads = 4, range = 200000;
-	const char *keyfile = NULL, *enclave = NULL;
-	int c;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "qh", longopts, NULL)) != -1) {
-		const char *why;
-		switch (c) {
-		case 'q':
-			quiet = true;
-			break;
-		case 't':
-		case 'r':
-			why = sdk_parse_number(optarg, false, c == 't' ? &n_threads : &range);
-			if (why) {
-				fprintf(stderr, "threads-demo: --%s %s: %s\n", c == 't' ? "threads" : "range", optarg,
-					why);
-				return 2;
-			}
-			break;
-		case 'k':
-			keyfile = optarg;
-			break;
-		case 'e':
-			enclave = optarg;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			fprintf(stderr,
-				"threads-demo: %s: unknown option or missing argument (--help lists the options)\n",
-				argv[optind - 1]);
-			return 2;
-		}
-	}
-	if (optind < argc) {
-		fprintf(stderr, "threads-demo: unexpected argument '%s'\n", argv[optind]);
-		return 2;
-	}
+	struct counts n = {.threads = 4, .range = 200000};
+	struct ex_args args;
+	int status = ex_parse_args("threads-demo", argc, argv, longopts, count_option, &n, usage, &args);
+	if (status >= 0)
+		return status;
+	quiet = args.quiet;
+	uint64_t n_threads = n.threads, range = n.range;
 	if (n_threads < 1 || n_threads > MAX_THREADS) {
 		fprintf(stderr, "threads-demo: --threads: %llu is not between 1 and %d\n",
 			(unsigned long long)n_threads, MAX_THREADS);
@@ -174,18 +118,6 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
-	char err[512] = "";
-	if (sgxemu_start(NULL, err, sizeof(err)) < 0) {
-		fprintf(stderr, "threads-demo: starting sgxemu: %s\n", err);
-		return 1;
-	}
-	struct crypto_rsa *key = ex_key(keyfile, err, sizeof(err));
-	if (!key) {
-		fprintf(stderr, "threads-demo: signing key: %s\n", err);
-		return 1;
-	}
-	char path[4096];
-	ex_enclave_path(enclave, "threads_enclave.elf", THREADS_ENCLAVE_PATH, path, sizeof(path));
 	struct sdk_config cfg;
 	sdk_config_default(&cfg);
 	cfg.edmm = true;
@@ -193,26 +125,14 @@ int main(int argc, char **argv)
 	cfg.n_dyn_threads = (uint32_t)n_threads;
 	cfg.dyn_size = 64 * 1024;
 	cfg.heap_size = 1024 * 1024;
-	struct sdk_image *img = NULL;
-	struct sgx_sigstruct sig;
+	struct ex_image x;
 	struct sdk_enclave *e = NULL;
 	struct worker workers[MAX_THREADS];
 	memset(workers, 0, sizeof(workers));
 	unsigned added = 0;
-	if (sdk_image_load(path, &cfg, &img, err, sizeof(err)) < 0 ||
-	    sdk_image_sign(img, key, &sig, err, sizeof(err)) < 0) {
-		fprintf(stderr, "threads-demo: %s\n", err);
-		failed = true;
+	if (ex_prepare(&args, NULL, "threads_enclave.elf", THREADS_ENCLAVE_PATH, &cfg, &x) < 0 ||
+	    !(e = ex_load(&x, &quiet)))
 		goto out;
-	}
-	struct sdk_load_options lo = {.write = ex_write, .write_ctx = &quiet};
-	if (sdk_enclave_load(&ex_backend, img, &sig, &lo, &e, err, sizeof(err)) < 0) {
-		fprintf(stderr, "threads-demo: loading the enclave: %s\n", err);
-		failed = true;
-		goto out;
-	}
-	ex_trace.base = sdk_enclave_base(e);
-	ex_trace.print = !quiet;
 	printf("threads-demo: an enclave signed with %u TCS and room for %llu more\n", sdk_enclave_tcs_count(e),
 	       (unsigned long long)n_threads);
 
@@ -222,12 +142,13 @@ int main(int argc, char **argv)
 		fflush(stdout);
 		struct th_add a = {0};
 		double t0 = ex_now_ms();
-		if (ecall0(e, TH_EC_ADD, &a, sizeof(a), "rt_mm_thread_add") < 0)
+		if (ex_ecall(e, TH_EC_ADD, &a, sizeof(a), "rt_mm_thread_add") < 0)
 			goto out;
 		int idx = sdk_enclave_add_tcs(e, a.tcs);
 		double ms = ex_now_ms() - t0;
 		if (idx < 0) {
-			fail("sdk_enclave_add_tcs(+%#llx): %s", (unsigned long long)a.tcs_offset, ex_errno_name(-idx));
+			ex_fail("sdk_enclave_add_tcs(+%#llx): %s", (unsigned long long)a.tcs_offset,
+				ex_errno_name(-idx));
 			goto out;
 		}
 		workers[i].e = e;
@@ -251,7 +172,7 @@ int main(int argc, char **argv)
 		workers[i].w.hi = i + 1 == n_threads ? range : (i + 1) * part;
 		int rc = pthread_create(&tids[i], NULL, work, &workers[i]);
 		if (rc) {
-			fail("pthread_create: %s", strerror(rc));
+			ex_fail("pthread_create: %s", strerror(rc));
 			break;
 		}
 		started++;
@@ -263,7 +184,7 @@ int main(int argc, char **argv)
 	for (unsigned i = 0; i < started; i++) {
 		struct worker *k = &workers[i];
 		if (k->rc || k->ret) {
-			fail("thread %u: %s", i + 1, k->rc ? k->message : ex_errno_name((int)-k->ret));
+			ex_fail("thread %u: %s", i + 1, k->rc ? k->message : ex_errno_name((int)-k->ret));
 			continue;
 		}
 		uint64_t expect = host_primes(k->w.lo, k->w.hi);
@@ -277,10 +198,10 @@ int main(int argc, char **argv)
 		       (unsigned long long)k->w.primes, (unsigned long long)k->w.lo, (unsigned long long)k->w.hi,
 		       (unsigned long long)expect, k->w.primes == expect && own_tcs && own_stack ? "" : " (WRONG)");
 		if (k->w.primes != expect)
-			fail("thread %u counted %llu primes, the host %llu", i + 1, (unsigned long long)k->w.primes,
-			     (unsigned long long)expect);
+			ex_fail("thread %u counted %llu primes, the host %llu", i + 1, (unsigned long long)k->w.primes,
+				(unsigned long long)expect);
 		if (!own_tcs || !own_stack)
-			fail("thread %u did not run on its own TCS and stack", i + 1);
+			ex_fail("thread %u did not run on its own TCS and stack", i + 1);
 		total += k->w.primes;
 	}
 	printf("  %llu primes below %llu\n", (unsigned long long)total, (unsigned long long)range);
@@ -296,18 +217,18 @@ out:
 		struct th_remove r = {.tcs = sdk_enclave_base(e) + workers[i].tcs_offset};
 		int rc = sdk_enclave_remove_tcs(e, r.tcs);
 		if (rc < 0) {
-			fail("sdk_enclave_remove_tcs(+%#llx): %s", (unsigned long long)workers[i].tcs_offset,
-			     ex_errno_name(-rc));
+			ex_fail("sdk_enclave_remove_tcs(+%#llx): %s", (unsigned long long)workers[i].tcs_offset,
+				ex_errno_name(-rc));
 			continue;
 		}
-		if (ecall0(e, TH_EC_REMOVE, &r, sizeof(r), "rt_mm_thread_remove") < 0)
+		if (ex_ecall(e, TH_EC_REMOVE, &r, sizeof(r), "rt_mm_thread_remove") < 0)
 			continue;
 		printf("  TCS +%#llx removed\n", (unsigned long long)workers[i].tcs_offset);
 		if (!quiet)
 			printf("  time: %.3f ms\n", ex_now_ms() - t1);
 	}
 	/* 4. The loader no longer offers a removed TCS. */
-	if (e && added && !failed) {
+	if (e && added && !ex_failed) {
 		struct th_work w = {.lo = 0, .hi = 10};
 		struct sdk_ecall_info info;
 		int64_t ret = 0;
@@ -315,15 +236,11 @@ out:
 		printf("[check] an ECALL on the removed TCS %d: %s\n", workers[0].tcs,
 		       rc == -EINVAL ? "EINVAL, it is no longer in the pool" : "it was accepted (WRONG)");
 		if (rc != -EINVAL)
-			fail("an ECALL on the removed TCS %d returned %d", workers[0].tcs, rc);
+			ex_fail("an ECALL on the removed TCS %d returned %d", workers[0].tcs, rc);
 	}
-	if (e && !failed)
+	if (e && !ex_failed)
 		printf("threads-demo: %llu threads added, run at once and removed; every count was right\n",
 		       (unsigned long long)n_threads);
-	ex_trace.print = false;
-	sdk_enclave_destroy(e);
-	sdk_image_free(img);
-	crypto_rsa_free(key);
-	fflush(stdout);
-	return failed || !e ? 1 : 0;
+	ex_finish(e, &x);
+	return ex_failed || !e ? 1 : 0;
 }

@@ -18,6 +18,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "emu_int.h"
 #include "exec.h"
 #include "kernel.h"
 #include "sgxemu/ext.h"
@@ -86,8 +87,7 @@ static void os_pkey_free(void *ctx, uint64_t secs_pa)
 
 /* ---- settings ---- */
 
-/* "128M", "1g", "4096": bytes.  Return: 0, or -1 for anything else. */
-static int parse_size(const char *s, uint64_t *out)
+int emu_parse_size(const char *s, uint64_t *out)
 {
 	char *end;
 	errno = 0;
@@ -126,7 +126,7 @@ static int configure(struct sgxk_config *c, const struct sgxemu_options *opt, ch
 	if (sgxk_config_from_env(c, err, errlen) != 0)
 		return -1;
 	const char *epc = getenv(SGXEMU_ENV_EPC_SIZE);
-	if (epc && parse_size(epc, &c->hw.epc_size) != 0) {
+	if (epc && emu_parse_size(epc, &c->hw.epc_size) != 0) {
 		snprintf(err, errlen, "%s=%s: expected a size in bytes (suffix K, M or G)", SGXEMU_ENV_EPC_SIZE, epc);
 		return -1;
 	}

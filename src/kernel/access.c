@@ -79,11 +79,8 @@ long sgxk_access(struct sgxk *k, uint64_t addr, void *buf, size_t len, bool writ
 		return -EFAULT;
 	/* access_remote_vm holds the mmap lock: the VMA stays as it is. */
 	pthread_mutex_lock(&k->mm_lock);
-	pthread_mutex_lock(&k->pt_lock);
-	struct sgx_vma *v = vma_find(k, addr);
-	struct sgx_encl *e = v ? v->encl : NULL;
-	int vprot = v ? v->prot : PROT_NONE;
-	pthread_mutex_unlock(&k->pt_lock);
+	int vprot;
+	struct sgx_encl *e = vma_encl_at(k, addr, &vprot);
 	long ret = -EFAULT;
 	if (e) {
 		pthread_mutex_lock(&e->lock);

@@ -126,11 +126,8 @@ enum sgxk_fault sgxk_fault(struct sgxk *k, uint64_t addr, uint32_t errcode)
 {
 	addr &= ~(KPAGE - 1);
 	pthread_mutex_lock(&k->mm_lock);
-	pthread_mutex_lock(&k->pt_lock);
-	struct sgx_vma *v = vma_find(k, addr);
-	struct sgx_encl *e = v ? v->encl : NULL;
-	int vprot = v ? v->prot : PROT_NONE;
-	pthread_mutex_unlock(&k->pt_lock);
+	int vprot;
+	struct sgx_encl *e = vma_encl_at(k, addr, &vprot);
 	/* Not an enclave VMA, or an access the VMA forbids: the generic mm's SIGSEGV. */
 	if (!e || !vma_allows(vprot, errcode)) {
 		pthread_mutex_unlock(&k->mm_lock);

@@ -237,6 +237,12 @@ int encl_track(struct sgx_encl *e);
 
 /* ---- mappings (vma.c) ---- */
 struct sgx_vma *vma_find(struct sgxk *k, uint64_t addr); /* k->pt_lock held */
+/*
+ * The enclave of the VMA at addr and the VMA's protection (NULL and
+ * PROT_NONE where there is none), looked up under k->pt_lock; they stay
+ * valid while the caller holds k->mm_lock.
+ */
+struct sgx_encl *vma_encl_at(struct sgxk *k, uint64_t addr, int *prot);
 /* Recompute the host protection of page p (encl->lock held). */
 void vma_refresh_page(struct sgx_encl *e, struct encl_page *p);
 /* Drop the PTE of p: host PROT_NONE (encl->lock held). */

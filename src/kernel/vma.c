@@ -28,6 +28,16 @@ struct sgx_vma *vma_find(struct sgxk *k, uint64_t addr)
 	return NULL;
 }
 
+struct sgx_encl *vma_encl_at(struct sgxk *k, uint64_t addr, int *prot)
+{
+	pthread_mutex_lock(&k->pt_lock);
+	struct sgx_vma *v = vma_find(k, addr);
+	struct sgx_encl *e = v ? v->encl : NULL;
+	*prot = v ? v->prot : PROT_NONE;
+	pthread_mutex_unlock(&k->pt_lock);
+	return e;
+}
+
 bool sgxk_owns(struct sgxk *k, uint64_t addr)
 {
 	pthread_mutex_lock(&k->pt_lock);

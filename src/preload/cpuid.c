@@ -13,13 +13,13 @@
  *   instruction when a program is built with `-include sgxemu/cpuid.h`.
  */
 #include <asm/prctl.h>
-#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "emu_int.h"
 #include "hw.h"
 #include "preload.h"
 #include "sgxemu/ext.h"
@@ -49,29 +49,6 @@ static void cpuid_host(unsigned leaf, unsigned sub, unsigned r[4])
 		syscall(SYS_arch_prctl, ARCH_SET_CPUID, 0);
 }
 
-/* "128M", "1g", "65536": SGXEMU_EPC_SIZE's grammar (as src/emu reads it). */
-static bool parse_size(const char *s, uint64_t *out)
-{
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 0);
-	if (errno || end == s || *s == '-')
-		return false;
-	unsigned shift = 0;
-	if (*end == 'k' || *end == 'K')
-		shift = 10;
-	else if (*end == 'm' || *end == 'M')
-		shift = 20;
-	else if (*end == 'g' || *end == 'G')
-		shift = 30;
-	if (shift)
-		end++;
-	if (*end || (shift && v > (~0ULL >> shift)))
-		return false;
-	*out = (uint64_t)v << shift;
-	return true;
-}
-
 #define LEAF12_SUBLEAVES 10 /* 0, 1, and EPC sections 2..9 */
 static pthread_mutex_t leaf12_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct hw_cpuid leaf12_cache[LEAF12_SUBLEAVES];
@@ -95,7 +72,7 @@ static struct hw_cpuid leaf12(unsigned sub)
 		hw_config_default(&c);
 		const char *epc = getenv(SGXEMU_ENV_EPC_SIZE);
 		char err[256];
-		if (epc && !parse_size(epc, &c.epc_size)) {
+		if (epc && emu_parse_size(epc, &c.epc_size) != 0) {
 			preload_msg("%s=%s: expected a size in bytes (suffix K, M or G): CPUID leaf 0x12 reads as zero",
 				    SGXEMU_ENV_EPC_SIZE, epc);
 		} else if (hw_machine_create(&c, &m, err, sizeof(err)) != 0) {

@@ -25,6 +25,7 @@
 
 #include <asm/sgx.h>
 
+#include "dynsym.h"
 #include "preload.h"
 
 #define MAX_SYMS     64
@@ -70,85 +71,6 @@ static uint32_t gnu_hash(const char *name)
 	return h;
 }
 
-/* ---- reading the real vDSO --------------------------------------------------------- */
-
-struct real_vdso {
-	uintptr_t load; /* load offset: base + p_offset - p_vaddr of PT_LOAD */
-	const Elf64_Sym *symtab;
-	const char *strtab;
-	const Elf64_Half *versym;
-	const Elf64_Verdef *verdef;
-	unsigned nsyms;
-};
-
-/* Symbol count from DT_GNU_HASH: one past the last chain's end. */
-static unsigned gnu_hash_count(const uint32_t *gh)
-{
-	uint32_t nbuckets = gh[0], symoffset = gh[1], bloom_size = gh[2];
-	const uint32_t *buckets = gh + 4 + bloom_size * 2;
-	const uint32_t *chain = buckets + nbuckets;
-	uint32_t last = 0;
-	for (uint32_t i = 0; i < nbuckets; i++)
-		if (buckets[i] > last)
-			last = buckets[i];
-	if (last < symoffset)
-		return symoffset;
-	while (!(chain[last - symoffset] & 1))
-		last++;
-	return last + 1;
-}
-
-static bool real_parse(uintptr_t base, struct real_vdso *v)
-{
-	memset(v, 0, sizeof(*v));
-	const Elf64_Ehdr *eh = (const Elf64_Ehdr *)base;
-	if (memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0 || eh->e_ident[EI_CLASS] != ELFCLASS64)
-		return false;
-	const Elf64_Phdr *ph = (const Elf64_Phdr *)(base + eh->e_phoff);
-	const Elf64_Dyn *dyn = NULL;
-	bool load = false;
-	for (unsigned i = 0; i < eh->e_phnum; i++) {
-		if (ph[i].p_type == PT_LOAD && !load) {
-			v->load = base + ph[i].p_offset - ph[i].p_vaddr;
-			load = true;
-		} else if (ph[i].p_type == PT_DYNAMIC) {
-			dyn = (const Elf64_Dyn *)(base + ph[i].p_offset);
-		}
-	}
-	if (!load || !dyn)
-		return false;
-	const uint32_t *hash = NULL, *gh = NULL;
-	for (; dyn->d_tag != DT_NULL; dyn++) {
-		uintptr_t p = v->load + dyn->d_un.d_ptr;
-		switch (dyn->d_tag) {
-		case DT_SYMTAB:
-			v->symtab = (const Elf64_Sym *)p;
-			break;
-		case DT_STRTAB:
-			v->strtab = (const char *)p;
-			break;
-		case DT_HASH:
-			hash = (const uint32_t *)p;
-			break;
-		case DT_GNU_HASH:
-			gh = (const uint32_t *)p;
-			break;
-		case DT_VERSYM:
-			v->versym = (const Elf64_Half *)p;
-			break;
-		case DT_VERDEF:
-			v->verdef = (const Elf64_Verdef *)p;
-			break;
-		default:
-			break;
-		}
-	}
-	if (!v->symtab || !v->strtab || (!hash && !gh))
-		return false;
-	v->nsyms = hash ? hash[1] : gnu_hash_count(gh);
-	return true;
-}
-
 /* ---- building the image -------------------------------------------------------------- */
 
 struct builder {
@@ -175,25 +97,18 @@ static Elf64_Word str_add(struct builder *b, const char *s)
 	return off;
 }
 
-static void collect(struct builder *b, const struct real_vdso *v, bool have_real)
+/* The real vDSO's symbols and versions (v, when have_real), then ours. */
+static void collect(struct builder *b, const struct dynsym *v, bool have_real)
 {
 	b->nsyms = 1;
 	b->nvds = 0;
-	if (have_real && v->verdef) {
-		const Elf64_Verdef *vd = v->verdef;
-		for (unsigned i = 0; i < MAX_VERDEFS; i++) {
+	if (have_real) {
+		for (const Elf64_Verdef *vd = v->verdef; vd && b->nvds < MAX_VERDEFS; vd = dynsym_verdef_next(vd)) {
 			struct verdef *d = &b->vds[b->nvds++];
 			*d = (struct verdef){.flags = vd->vd_flags, .ndx = vd->vd_ndx};
-			const Elf64_Verdaux *a = (const Elf64_Verdaux *)((const char *)vd + vd->vd_aux);
-			for (unsigned k = 0; k < vd->vd_cnt && k < MAX_VERNAMES; k++) {
+			const Elf64_Verdaux *a = dynsym_verdaux(vd);
+			for (unsigned k = 0; a && k < vd->vd_cnt && k < MAX_VERNAMES; k++, a = dynsym_verdaux_next(a))
 				d->names[d->n_names++] = v->strtab + a->vda_name;
-				if (!a->vda_next)
-					break;
-				a = (const Elf64_Verdaux *)((const char *)a + a->vda_next);
-			}
-			if (!vd->vd_next)
-				break;
-			vd = (const Elf64_Verdef *)((const char *)vd + vd->vd_next);
 		}
 	}
 	if (!b->nvds)
@@ -220,7 +135,7 @@ static void collect(struct builder *b, const struct real_vdso *v, bool have_real
 		d->name = name;
 		d->s = *s;
 		if (s->st_shndx != SHN_UNDEF && s->st_shndx != SHN_ABS)
-			d->s.st_value = v->load + s->st_value;
+			d->s.st_value = v->bias + s->st_value;
 		d->versym = v->versym ? v->versym[i] : 1;
 		if (!strcmp(name, VERSION))
 			have_vsym = true;
@@ -256,9 +171,8 @@ static size_t align8(size_t x)
 static unsigned long build(void)
 {
 	static struct builder b; /* large: keep it off the stack of a constructor */
-	struct real_vdso v;
-	uintptr_t real = REAL(getauxval)(AT_SYSINFO_EHDR);
-	bool have_real = real && real_parse(real, &v);
+	struct dynsym v;
+	bool have_real = dynsym_parse(REAL(getauxval)(AT_SYSINFO_EHDR), &v);
 	collect(&b, &v, have_real);
 
 	/* Order the symbols by GNU hash bucket (DT_GNU_HASH needs it; DT_HASH does not care). */
@@ -455,9 +369,10 @@ unsigned long preload_vdso_base(void)
 	return __atomic_load_n(&image_base, __ATOMIC_ACQUIRE);
 }
 
-unsigned long getauxval(unsigned long type)
+/* getauxval's answer: our image for AT_SYSINFO_EHDR asked by the program (ours), else the real one. */
+static unsigned long auxval(unsigned long type, bool ours)
 {
-	if (type == AT_SYSINFO_EHDR && !SELF_CALL()) {
+	if (ours) {
 		unsigned long b = preload_vdso_base();
 		if (b)
 			return b;
@@ -465,15 +380,15 @@ unsigned long getauxval(unsigned long type)
 	return REAL(getauxval)(type);
 }
 
+unsigned long getauxval(unsigned long type)
+{
+	return auxval(type, type == AT_SYSINFO_EHDR && !SELF_CALL());
+}
+
 unsigned long __getauxval(unsigned long type);
 unsigned long __getauxval(unsigned long type)
 {
-	if (type == AT_SYSINFO_EHDR && !SELF_CALL()) {
-		unsigned long b = preload_vdso_base();
-		if (b)
-			return b;
-	}
-	return REAL(getauxval)(type);
+	return auxval(type, type == AT_SYSINFO_EHDR && !SELF_CALL());
 }
 
 /* ---- /proc/self/auxv ------------------------------------------------------------------------ */

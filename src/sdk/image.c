@@ -8,6 +8,7 @@
 #include "image.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "crypto.h"
 #include "hw.h"
@@ -978,37 +980,70 @@ int sdk_image_from_memory(const void *elf, size_t len, const struct sdk_config *
 	return rc;
 }
 
-int sdk_image_load(const char *path, const struct sdk_config *cfg, struct sdk_image **out, char *err, size_t errlen)
+char *sdk_read_file(const char *path, size_t *len, char *err, size_t errlen)
 {
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return fail(err, errlen, "%s: %s", path, strerror(errno));
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		fail(err, errlen, "%s: %s", path, strerror(errno));
+		return NULL;
+	}
 	struct stat st;
 	const char *why = NULL;
-	if (fstat(fileno(f), &st) < 0)
+	if (fstat(fd, &st) < 0)
 		why = strerror(errno);
 	else if (S_ISDIR(st.st_mode))
 		why = strerror(EISDIR);
 	else if (!S_ISREG(st.st_mode))
 		why = "not a regular file";
 	if (why) {
-		fclose(f);
-		return fail(err, errlen, "%s: %s", path, why);
+		fail(err, errlen, "%s: %s", path, why);
+		close(fd);
+		return NULL;
 	}
-	size_t len = (size_t)st.st_size;
-	uint8_t *buf = malloc(len ? len : 1);
+	/* st_size bytes, then more if the file has grown meanwhile. */
+	size_t cap = (size_t)st.st_size, n = 0;
+	char *buf = malloc(cap + 1);
+	while (buf) {
+		if (n == cap) {
+			char *nb = realloc(buf, 2 * cap + 4096 + 1);
+			if (!nb) {
+				free(buf);
+				buf = NULL;
+				break;
+			}
+			buf = nb;
+			cap = 2 * cap + 4096;
+		}
+		ssize_t r = read(fd, buf + n, cap - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			fail(err, errlen, "%s: %s", path, strerror(errno));
+			free(buf);
+			close(fd);
+			return NULL;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	close(fd);
 	if (!buf) {
-		fclose(f);
-		return fail(err, errlen, "%s: out of memory reading %zu bytes", path, len);
+		fail(err, errlen, "%s: out of memory", path);
+		return NULL;
 	}
-	size_t got = fread(buf, 1, len, f);
-	int rerr = ferror(f) ? errno : 0;
-	fclose(f);
-	if (rerr) {
-		free(buf);
-		return fail(err, errlen, "%s: %s", path, strerror(rerr));
-	}
-	struct elf e = {.name = path, .b = buf, .len = got};
+	buf[n] = '\0';
+	*len = n;
+	return buf;
+}
+
+int sdk_image_load(const char *path, const struct sdk_config *cfg, struct sdk_image **out, char *err, size_t errlen)
+{
+	size_t len;
+	char *buf = sdk_read_file(path, &len, err, errlen);
+	if (!buf)
+		return -1;
+	struct elf e = {.name = path, .b = (const uint8_t *)buf, .len = len};
 	int rc = build(&e, cfg, out, err, errlen);
 	free(e.segs);
 	free(buf);

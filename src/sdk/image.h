@@ -140,6 +140,14 @@ int sdk_image_from_memory(const void *elf, size_t len, const struct sdk_config *
 void sdk_image_free(struct sdk_image *img);
 
 /*
+ * The whole regular file at path, malloc'd with a NUL after its len bytes
+ * (sdk_image_load reads the ELF with it).  Return: the data, or NULL with
+ * "PATH: problem" in err (cannot open or read it, a directory, not a
+ * regular file, out of memory).
+ */
+char *sdk_read_file(const char *path, size_t *len, char *err, size_t errlen);
+
+/*
  * Fill a SIGSTRUCT for img (ENCLAVEHASH = img->mrenclave, MISCSELECT,
  * ATTRIBUTES and their masks, ISV ids, date; VENDOR 0) and sign it with key.
  * Return: 0, or -1 with err set (the key failed to sign).

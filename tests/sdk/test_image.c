@@ -714,6 +714,35 @@ Test(malformed, missing_file)
 	cr_assert_null(img);
 }
 
+Test(read_file, returns_every_byte_with_a_nul_after_them)
+{
+	char *dir = make_temp_dir(), *path = NULL;
+	cr_assert(asprintf(&path, "%s/data.bin", dir) > 0);
+	static const char data[] = {'a', 0, 'b', '\n', 'c'};
+	write_file(path, data, sizeof(data));
+	size_t len = 99;
+	char *buf = sdk_read_file(path, &len, err, sizeof(err));
+	cr_assert_not_null(buf, "%s", err);
+	cr_assert_eq(len, sizeof(data));
+	cr_assert_arr_eq(buf, data, sizeof(data));
+	cr_assert_eq(buf[len], '\0');
+	free(buf);
+	rm_rf(dir);
+	free(path);
+}
+
+Test(read_file, names_the_file_and_the_problem)
+{
+	size_t len = 7;
+	cr_assert_null(sdk_read_file("/nonexistent/key.pem", &len, err, sizeof(err)));
+	cr_assert_str_eq(err, "/nonexistent/key.pem: No such file or directory");
+	cr_assert_null(sdk_read_file("/", &len, err, sizeof(err)));
+	cr_assert_str_eq(err, "/: Is a directory");
+	cr_assert_null(sdk_read_file("/dev/null", &len, err, sizeof(err)));
+	cr_assert_str_eq(err, "/dev/null: not a regular file");
+	cr_assert_eq(len, 7, "len is left alone on failure");
+}
+
 Test(malformed, empty_file)
 {
 	char *dir = make_temp_dir(), *path = NULL;

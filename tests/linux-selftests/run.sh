@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# Conformance against Linux's own SGX selftests (tools/testing/selftests/sgx):
+# a host program written against the real driver and vDSO, with its own
+# enclave, signer and vDSO parser, built here from the kernel source
+# package and run unmodified under `sgxemu run`.  Every test must pass;
+# none may be skipped.
+#
+# The kernel source comes from Debian's linux-source package
+# (/usr/src/linux-source-*.tar.xz; .ci/run installs it) or from
+# $SGXEMU_LINUX_SOURCE (a .tar.xz).  Without it the test is skipped (exit
+# 77) with the reason.  Nothing of the kernel source is kept in this
+# repository.
+#
+# Usage: run.sh SGXEMU WORKDIR CPUID_HEADER
+set -euo pipefail
+
+sgxemu=$1
+work=$2
+cpuid_h=$3
+
+tarball=${SGXEMU_LINUX_SOURCE:-}
+if [ -z "$tarball" ]; then
+	tarball=$(ls -1 /usr/src/linux-source-*.tar.xz 2>/dev/null | sort -V | tail -n 1 || true)
+fi
+if [ -z "$tarball" ] || [ ! -r "$tarball" ]; then
+	echo "SKIP: no kernel source (install Debian's linux-source package or set SGXEMU_LINUX_SOURCE)"
+	exit 77
+fi
+for tool in cc tar xz; do
+	if ! command -v "$tool" >/dev/null 2>&1; then
+		echo "SKIP: $tool is not installed"
+		exit 77
+	fi
+done
+
+# Debian's tarball linux-source-X.Y.tar.xz holds the tree linux-source-X.Y/.
+top=$(basename "$tarball" .tar.xz)
+src=$work/$top
+stamp=$work/.extracted-$(basename "$tarball")
+if [ ! -f "$stamp" ]; then
+	rm -rf "$work"
+	mkdir -p "$work"
+	tar -xJf "$tarball" -C "$work" --wildcards \
+		"$top/tools/testing/selftests/sgx/*" \
+		"$top/tools/testing/selftests/kselftest.h" \
+		"$top/tools/testing/selftests/kselftest_harness.h" \
+		"$top/tools/include/*" \
+		"$top/arch/x86/include/asm/sgx.h" \
+		"$top/arch/x86/include/asm/enclu.h" \
+		"$top/arch/x86/include/uapi/asm/sgx.h"
+	touch "$stamp"
+fi
+t=$src/tools/testing/selftests/sgx
+if [ ! -f "$t/main.c" ]; then
+	echo "SKIP: $tarball has no SGX selftests"
+	exit 77
+fi
+out=$work/out
+
+# A variable of the selftests' Makefile (continuation lines joined, := and +=
+# collected), without $(INCLUDES) (given separately) and -Werror (a newer
+# compiler's new warning must not decide conformance).
+make_var() {
+	sed -e ':a' -e '/\\$/N; s/\\\n//; ta' "$t/Makefile" |
+		sed -nE "s/^$1[[:space:]]*[:+]?=[[:space:]]*//p" | tr '\n' ' ' |
+		sed -e 's/\$(INCLUDES)//g' -e 's/-Werror//g'
+}
+mkdir -p "$out"
+
+# The selftests read CPUID leaf 0x12 with <cpuid.h>; where the CPU has no
+# CPUID faulting they see the emulated leaf only through sgxemu's header.
+inc=(-I"$src/tools/include" -I"$src/tools/testing/selftests")
+cpuid=()
+if ! grep -qw cpuid_fault /proc/cpuinfo 2>/dev/null; then
+	cpuid=(-include "$cpuid_h")
+fi
+(
+	cd "$t"
+	for f in main load sigstruct; do
+		cc -g -fPIC "${inc[@]}" "${cpuid[@]}" -c $f.c -o "$out/$f.o"
+	done
+	cc -g -fPIC "${inc[@]}" -c call.S -o "$out/call.o"
+	cc -g -fPIC "${inc[@]}" -c sign_key.S -o "$out/sign_key.o"
+	cc -o "$out/test_sgx" "$out"/main.o "$out"/load.o "$out"/sigstruct.o "$out"/call.o "$out"/sign_key.o \
+		-z noexecstack -lcrypto
+	# The enclave's flags changed between kernel versions (-static vs -static-pie): take the Makefile's.
+	# Before ENCL_LDFLAGS existed (6.1) the rule itself passed the linker script.
+	ldflags=$(make_var ENCL_LDFLAGS)
+	if [ -z "${ldflags// /}" ]; then
+		ldflags="-Wl,-T,test_encl.lds,--build-id=none"
+	fi
+	# shellcheck disable=SC2086
+	cc $(make_var ENCL_CFLAGS) "${inc[@]}" test_encl.c test_encl_bootstrap.S -o "$out/test_encl.elf" $ldflags
+) 2>"$out/build.log" || {
+	cat "$out/build.log"
+	echo "FAIL: building the selftests of $top"
+	exit 1
+}
+
+# test_sgx loads test_encl.elf from its working directory.
+cd "$out"
+log=$out/test_sgx.log
+set +e
+"$sgxemu" run -- ./test_sgx >"$log" 2>&1
+rc=$?
+set -e
+grep -E '^(ok|not ok) ' "$log" || true
+tail -n 2 "$log"
+if [ $rc -ne 0 ] || grep -q '^not ok ' "$log" || grep -q '# SKIP' "$log"; then
+	echo "FAIL: $top SGX selftests under sgxemu run (exit $rc); full log: $log"
+	exit 1
+fi
+echo "PASS: every SGX selftest of $top"

@@ -1112,3 +1112,12 @@ Test(emm, threads_allocate_and_free_concurrently)
 	cr_assert_eq(s.demand_faults, 2 * (STRESS_ROUNDS / 2) * STRESS_PAGES, "half the rounds commit on demand");
 	cr_assert_eq(s.eaccepts, 2 * STRESS_ROUNDS * STRESS_PAGES * 2, "every page accepted, then accepted as TRIM");
 }
+
+Test(emm, thread_add_without_an_output_pointer_is_einval_and_takes_no_slot)
+{
+	boot((struct setup){.n_dyn_threads = 1});
+	cr_assert_eq(mm(OP_THREAD_ADD, 0, 0, 1), -EINVAL);
+	cr_assert_eq(stats().committed_bytes, 0, "nothing committed");
+	struct mm_call c = mm_call(OP_THREAD_ADD, 0, 0, 0);
+	cr_assert_eq(c.ret, 0, "the only slot is still free");
+}

@@ -28,7 +28,7 @@ enum {
 	OP_PERMS,	  /* rt_mm_modify_permissions(addr, len, flags) */
 	OP_TYPE,	  /* rt_mm_modify_type(addr, len, flags) */
 	OP_QUERY,	  /* rt_mm_query(addr): out = prot */
-	OP_THREAD_ADD,	  /* rt_mm_thread_add: out = the TCS */
+	OP_THREAD_ADD,	  /* rt_mm_thread_add: out = the TCS (flags 1: a NULL output pointer) */
 	OP_THREAD_REMOVE, /* rt_mm_thread_remove(addr) */
 	OP_STATS,	  /* rt_mm_get_stats into stats */
 	OP_WRITE_TCS,	  /* write TCS content into the page at addr (aux: its NSSA) */

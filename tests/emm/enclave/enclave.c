@@ -106,7 +106,7 @@ static int64_t ec_mm(void *arg, uint64_t len)
 		c.out = prot;
 		break;
 	case OP_THREAD_ADD:
-		c.ret = rt_mm_thread_add(mm, &c.out);
+		c.ret = rt_mm_thread_add(mm, c.flags ? NULL : &c.out);
 		break;
 	case OP_THREAD_REMOVE:
 		c.ret = rt_mm_thread_remove(mm, c.addr);

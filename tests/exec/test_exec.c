@@ -20,7 +20,6 @@
 #define PT_REG_FLAGS SGX_SECINFO_PT(SGX_PT_REG)
 #define SI_RW	     (SGX_SECINFO_R | SGX_SECINFO_W)
 #define PROT_RWX_ACC (HW_ACC_R | HW_ACC_W | HW_ACC_X)
-#define EXITINFO(v)  (SGX_EXITINFO_VALID | (SGX_EXITINFO_TYPE_HW << SGX_EXITINFO_TYPE_SHIFT) | (v))
 
 static void setup(void)
 {
@@ -30,15 +29,6 @@ static void setup(void)
 static void teardown(void)
 {
 	tos_teardown();
-}
-
-/* One EENTER on TCS i: RDI = op, RSI = a, RDX = b, R8 = c, R9 = out. */
-static int ecall(unsigned i, uint64_t op, uint64_t a, uint64_t b, uint64_t c, uint64_t *out,
-		 struct sgx_enclave_run *run)
-{
-	memset(run, 0, sizeof(*run));
-	run->tcs = tos_tcs(i);
-	return sgxemu_call_enclave(op, a, b, ENCLU_EENTER, c, (unsigned long)out, run);
 }
 
 static void assert_exception(const struct sgx_enclave_run *run, unsigned function, unsigned vector, unsigned err,
@@ -62,7 +52,7 @@ Test(enter, eenter_eexit_round_trip_returns_values)
 	struct sgx_enclave_run run;
 	for (uint64_t i = 0; i < 100; i++) {
 		uint64_t out[ENCL_OUT_WORDS] = {0};
-		cr_assert_eq(ecall(0, OP_ECHO, 40 + i, 2, 0xC0FFEE, out, &run), 0);
+		cr_assert_eq(tos_ecall(0, OP_ECHO, 40 + i, 2, 0xC0FFEE, out, &run), 0);
 		cr_assert_eq(run.function, ENCLU_EEXIT);
 		cr_assert_eq(out[0], 42 + i);
 		cr_assert_eq(out[1], 0, "entered with CSSA 0");
@@ -79,7 +69,7 @@ Test(enter, enclave_fs_and_gs_base_come_from_the_tcs)
 {
 	struct sgx_enclave_run run;
 	uint64_t out[ENCL_OUT_WORDS] = {0};
-	cr_assert_eq(ecall(1, OP_SEGMENTS, 0, 0, 0, out, &run), 0);
+	cr_assert_eq(tos_ecall(1, OP_SEGMENTS, 0, 0, 0, out, &run), 0);
 	uint64_t td = tos_lin(ENCL_SLOT(1) + ENCL_SLOT_TD);
 	cr_assert_eq(out[0], td, "%%fs:0 = %#llx", (unsigned long long)out[0]);
 	cr_assert_eq(out[1], td, "%%gs:0 = %#llx", (unsigned long long)out[1]);
@@ -210,7 +200,7 @@ Test(exception, ud2_is_reported_after_an_aex)
 {
 	struct sgx_enclave_run run;
 	uint64_t out[ENCL_OUT_WORDS] = {0};
-	cr_assert_eq(ecall(0, OP_UD2, 0, 0, 0, out, &run), 0);
+	cr_assert_eq(tos_ecall(0, OP_UD2, 0, 0, 0, out, &run), 0);
 	assert_exception(&run, ENCLU_ERESUME, X86_UD, 0, 0);
 	cr_assert_eq(out[0], 0, "the code after ud2 did not run");
 	cr_assert_eq(tos_cssa(0), 1, "the AEX used SSA frame 0");
@@ -221,7 +211,7 @@ Test(exception, divide_error_is_reported)
 {
 	struct sgx_enclave_run run;
 	uint64_t out[ENCL_OUT_WORDS] = {0};
-	cr_assert_eq(ecall(1, OP_DIV0, 0, 0, 0, out, &run), 0);
+	cr_assert_eq(tos_ecall(1, OP_DIV0, 0, 0, 0, out, &run), 0);
 	assert_exception(&run, ENCLU_ERESUME, X86_DE, 0, 0);
 	cr_assert_eq(tos_cssa(1), 1);
 }
@@ -230,7 +220,7 @@ Test(exception, reading_a_tcs_is_an_sgx_page_fault)
 {
 	struct sgx_enclave_run run;
 	uint64_t tcs = tos_tcs(1);
-	cr_assert_eq(ecall(0, OP_READ, tcs + 0x48, 0, 0, NULL, &run), 0);
+	cr_assert_eq(tos_ecall(0, OP_READ, tcs + 0x48, 0, 0, NULL, &run), 0);
 	/* Page tables allow it (mapped RW); the EPCM does not: P|U|SGX, the page only. */
 	assert_exception(&run, ENCLU_ERESUME, X86_PF, PF_P | PF_U | PF_SGX, tcs);
 	cr_assert_eq(tos.faults, 0, "an SGX #PF never reaches the OS");
@@ -239,7 +229,7 @@ Test(exception, reading_a_tcs_is_an_sgx_page_fault)
 Test(exception, writing_code_is_an_ordinary_page_fault)
 {
 	struct sgx_enclave_run run;
-	cr_assert_eq(ecall(0, OP_WRITE, tos_lin(0x10), 1, 0, NULL, &run), 0);
+	cr_assert_eq(tos_ecall(0, OP_WRITE, tos_lin(0x10), 1, 0, NULL, &run), 0);
 	/* The page table maps the code R-X: an ordinary #PF (present, write, user), not the OS's to fix. */
 	assert_exception(&run, ENCLU_ERESUME, X86_PF, PF_P | PF_W | PF_U, tos_lin(0));
 	cr_assert_eq(tos.faults, 0);
@@ -249,7 +239,7 @@ Test(exception, unmapped_enclave_page_goes_to_the_os_then_is_reported)
 {
 	struct sgx_enclave_run run;
 	uint64_t a = tos_lin(0x30000) + 0x128;
-	cr_assert_eq(ecall(0, OP_READ, a, 0, 0, NULL, &run), 0);
+	cr_assert_eq(tos_ecall(0, OP_READ, a, 0, 0, NULL, &run), 0);
 	assert_exception(&run, ENCLU_ERESUME, X86_PF, PF_U, a & ~0xFFFULL);
 	cr_assert_eq(tos.faults, 1);
 	cr_assert_eq(tos.last_fault_addr, a, "the OS sees the full address");
@@ -262,7 +252,7 @@ Test(exception, host_memory_fault_is_reported_with_the_host_error_code)
 	cr_assert_neq(p, MAP_FAILED);
 	cr_assert_eq(*(volatile uint64_t *)p, 0, "a present, read-only entry");
 	struct sgx_enclave_run run;
-	cr_assert_eq(ecall(0, OP_WRITE, (uint64_t)(uintptr_t)p + 8, 5, 0, NULL, &run), 0);
+	cr_assert_eq(tos_ecall(0, OP_WRITE, (uint64_t)(uintptr_t)p + 8, 5, 0, NULL, &run), 0);
 	assert_exception(&run, ENCLU_ERESUME, X86_PF, PF_P | PF_W | PF_U, (uint64_t)(uintptr_t)p);
 	munmap(p, 4096);
 }
@@ -275,7 +265,7 @@ Test(exception, stale_host_protection_is_refreshed_and_the_access_retried)
 	cr_assert_eq(mprotect((void *)(uintptr_t)data, 4096, PROT_NONE), 0);
 	struct sgx_enclave_run run;
 	uint64_t out[ENCL_OUT_WORDS] = {0};
-	cr_assert_eq(ecall(0, OP_WRITE, data + 0x800, 9, 0, out, &run), 0);
+	cr_assert_eq(tos_ecall(0, OP_WRITE, data + 0x800, 9, 0, out, &run), 0);
 	cr_assert_eq(run.function, ENCLU_EEXIT, "no exception: a stale host protection is not an SGX event");
 	cr_assert_eq(out[0], 1);
 	cr_assert_eq(tos.refreshes, 1);
@@ -298,72 +288,30 @@ Test(exception, user_handler_gets_the_trap_information)
 	assert_exception(&run, ENCLU_ERESUME, X86_PF, PF_P | PF_U | PF_SGX, tcs);
 }
 
-/* The in-enclave handler flow driven by a user handler, as an SDK does on the vDSO. */
-struct flow {
-	unsigned exceptions, handler_entries, resumes, calls;
-	uint16_t vector;
-};
-
-static int flow_handler(long rdi, long rsi, long rdx, long rsp, long r8, long r9, struct sgx_enclave_run *run)
-{
-	(void)rdi, (void)rsi, (void)rdx, (void)rsp, (void)r8, (void)r9;
-	struct flow *f = (struct flow *)run->user_data;
-	f->calls++;
-	if (run->function == ENCLU_ERESUME) {
-		/* An exception: let the enclave's handler (CSSA 1) look at it. */
-		f->exceptions++;
-		f->vector = run->exception_vector;
-		f->handler_entries++;
-		return ENCLU_EENTER;
-	}
-	if (f->handler_entries > f->resumes) {
-		/* The handler returned (EEXIT): resume the interrupted code. */
-		f->resumes++;
-		return ENCLU_ERESUME;
-	}
-	return 0;
-}
-
-static int flow_call(unsigned i, uint64_t op, uint64_t a, uint64_t b, uint64_t *out, struct flow *f)
-{
-	struct sgx_enclave_run run = {
-	    .tcs = tos_tcs(i), .user_handler = (uint64_t)(uintptr_t)flow_handler, .user_data = (uint64_t)(uintptr_t)f};
-	int r = sgxemu_call_enclave(op, a, b, ENCLU_EENTER, 0, (unsigned long)out, &run);
-	cr_assert_eq(run.function, ENCLU_EEXIT);
-	return r;
-}
-
-static void set_handler(unsigned i, uint64_t mode, uint64_t skip, uint64_t *rec)
-{
-	struct sgx_enclave_run run;
-	cr_assert_eq(ecall(i, OP_SET_HANDLER, mode, skip, (uint64_t)(uintptr_t)rec, NULL, &run), 0);
-	cr_assert_eq(run.function, ENCLU_EEXIT);
-}
-
 Test(exception, enclave_handles_ud2_and_resumes)
 {
 	uint64_t rec[HREC_WORDS] = {0}, out[ENCL_OUT_WORDS] = {0};
-	set_handler(0, HANDLER_SKIP, 2, rec);
-	struct flow f = {0};
-	cr_assert_eq(flow_call(0, OP_UD2, 0, 0, out, &f), 0);
+	tos_set_handler(0, HANDLER_SKIP, 2, rec);
+	struct tos_flow f = {0};
+	cr_assert_eq(tos_flow_call(0, OP_UD2, 0, 0, out, &f), 0);
 	cr_assert_eq(f.exceptions, 1);
 	cr_assert_eq(f.vector, X86_UD);
 	cr_assert_eq(f.resumes, 1);
 	cr_assert_eq(out[0], 1, "the code after ud2 ran after ERESUME");
 	cr_assert_eq(rec[HREC_CSSA], 1, "the handler ran with CSSA 1");
-	cr_assert_eq(rec[HREC_EXITINFO], EXITINFO(X86_UD));
+	cr_assert_eq(rec[HREC_EXITINFO], TOS_EXITINFO(X86_UD));
 	cr_assert(rec[HREC_RIP] >= ENCL_BASE && rec[HREC_RIP] < ENCL_BASE + ENCL_SLOT(0), "SSA RIP in the code");
 	cr_assert_eq(tos_cssa(0), 0, "ERESUME popped the frame");
 	uint64_t handled[ENCL_OUT_WORDS] = {0};
 	struct sgx_enclave_run run;
-	cr_assert_eq(ecall(0, OP_HANDLED, 0, 0, 0, handled, &run), 0);
+	cr_assert_eq(tos_ecall(0, OP_HANDLED, 0, 0, 0, handled, &run), 0);
 	cr_assert_eq(handled[0], 1);
 }
 
 Test(exception, enclave_handles_an_exception_across_separate_calls)
 {
 	uint64_t rec[HREC_WORDS] = {0}, out[ENCL_OUT_WORDS] = {0};
-	set_handler(1, HANDLER_SKIP, 3, rec);
+	tos_set_handler(1, HANDLER_SKIP, 3, rec);
 	struct sgx_enclave_run run;
 	/* 1. The fault, reported. 2. EENTER runs the handler (CSSA 1). 3. ERESUME continues after the div. */
 	for (int step = 0; step < 3; step++) {
@@ -377,29 +325,29 @@ Test(exception, enclave_handles_an_exception_across_separate_calls)
 			cr_assert_eq(run.function, ENCLU_EEXIT, "step %d", step);
 	}
 	cr_assert_eq(out[0], 1);
-	cr_assert_eq(rec[HREC_EXITINFO], EXITINFO(X86_DE));
+	cr_assert_eq(rec[HREC_EXITINFO], TOS_EXITINFO(X86_DE));
 	cr_assert_eq(tos_cssa(1), 0);
 }
 
 Test(exception, exinfo_gives_the_full_address_to_the_enclave)
 {
 	uint64_t rec[HREC_WORDS] = {0}, out[ENCL_OUT_WORDS] = {0};
-	set_handler(0, HANDLER_SKIP, 3, rec);
-	struct flow f = {0};
+	tos_set_handler(0, HANDLER_SKIP, 3, rec);
+	struct tos_flow f = {0};
 	uint64_t a = tos_tcs(1) + 0x88;
-	cr_assert_eq(flow_call(0, OP_READ, a, 0, out, &f), 0);
+	cr_assert_eq(tos_flow_call(0, OP_READ, a, 0, out, &f), 0);
 	cr_assert_eq(f.vector, X86_PF);
 	cr_assert_eq(rec[HREC_MADDR], a, "EXINFO.MADDR keeps the low bits");
 	cr_assert_eq(rec[HREC_ERRCD], PF_P | PF_U | PF_SGX);
-	cr_assert_eq(rec[HREC_EXITINFO], EXITINFO(X86_PF));
+	cr_assert_eq(rec[HREC_EXITINFO], TOS_EXITINFO(X86_PF));
 }
 
 Test(exception, xmm_state_survives_aex_and_eresume)
 {
 	uint64_t rec[HREC_WORDS] = {0}, out[ENCL_OUT_WORDS] = {0};
-	set_handler(0, HANDLER_SKIP, 2, rec);
-	struct flow f = {0};
-	cr_assert_eq(flow_call(0, OP_XMM, 0x1122334455667788ULL, 0, out, &f), 0);
+	tos_set_handler(0, HANDLER_SKIP, 2, rec);
+	struct tos_flow f = {0};
+	cr_assert_eq(tos_flow_call(0, OP_XMM, 0x1122334455667788ULL, 0, out, &f), 0);
 	cr_assert_eq(f.exceptions, 1);
 	cr_assert_eq(out[0], 0x1122334455667788ULL, "XMM0 went through SSA[0] and came back");
 }
@@ -439,7 +387,7 @@ Test(signals, int3_is_delivered_as_sigtrap_at_the_aep, .init = setup_with_sigtra
 {
 	struct sgx_enclave_run run;
 	uint64_t out[ENCL_OUT_WORDS] = {0};
-	cr_assert_eq(ecall(0, OP_INT3, 0, 0, 0, out, &run), 0);
+	cr_assert_eq(tos_ecall(0, OP_INT3, 0, 0, 0, out, &run), 0);
 	cr_assert_eq(trap_seen.count, 1);
 	cr_assert_eq(trap_seen.signo, SIGTRAP);
 	cr_assert_eq(trap_seen.rax, ENCLU_ERESUME, "synthetic RAX");
@@ -481,7 +429,7 @@ Test(signals, host_faults_reach_the_previous_handler, .init = setup_with_sigsegv
 	segv_page[0] = 1;
 	cr_assert_eq(segv_count, 1, "count %u", segv_count);
 	struct sgx_enclave_run run;
-	cr_assert_eq(ecall(0, OP_ECHO, 1, 1, 0, NULL, &run), 0);
+	cr_assert_eq(tos_ecall(0, OP_ECHO, 1, 1, 0, NULL, &run), 0);
 	mprotect((void *)segv_page, 4096, PROT_NONE);
 	segv_page[1] = 2;
 	cr_assert_eq(segv_count, 2);
@@ -498,7 +446,7 @@ static uint64_t eaccept(uint64_t page, uint64_t flags)
 {
 	struct sgx_enclave_run run;
 	uint64_t out[ENCL_OUT_WORDS] = {0};
-	cr_assert_eq(ecall(0, OP_EACCEPT, page, flags, 0, out, &run), 0);
+	cr_assert_eq(tos_ecall(0, OP_EACCEPT, page, flags, 0, out, &run), 0);
 	cr_assert_eq(run.function, ENCLU_EEXIT, "EACCEPT faulted: vector %u error %#x address %#llx",
 		     run.exception_vector, run.exception_error_code, (unsigned long long)run.exception_addr);
 	cr_assert_eq(out[1], out[0] != 0, "ZF follows RAX");
@@ -517,10 +465,10 @@ Test(edmm, eaug_then_eaccept_then_use)
 	cr_assert_geq(tos.refreshes, 1, "the host protection followed the EPCM");
 
 	struct sgx_enclave_run run;
-	cr_assert_eq(ecall(0, OP_WRITE, DYN(0) + 16, 0xABCDEF, 0, NULL, &run), 0);
+	cr_assert_eq(tos_ecall(0, OP_WRITE, DYN(0) + 16, 0xABCDEF, 0, NULL, &run), 0);
 	cr_assert_eq(run.function, ENCLU_EEXIT);
 	uint64_t out[ENCL_OUT_WORDS] = {0};
-	cr_assert_eq(ecall(0, OP_READ, DYN(0) + 16, 0, 0, out, &run), 0);
+	cr_assert_eq(tos_ecall(0, OP_READ, DYN(0) + 16, 0, 0, out, &run), 0);
 	cr_assert_eq(out[0], 0xABCDEF);
 }
 
@@ -539,7 +487,7 @@ Test(edmm, access_before_eaccept_is_an_sgx_page_fault)
 {
 	cr_assert(tos_eaug(DYN(1), HW_ACC_R | HW_ACC_W));
 	struct sgx_enclave_run run;
-	cr_assert_eq(ecall(0, OP_WRITE, DYN(1) + 8, 1, 0, NULL, &run), 0);
+	cr_assert_eq(tos_ecall(0, OP_WRITE, DYN(1) + 8, 1, 0, NULL, &run), 0);
 	assert_exception(&run, ENCLU_ERESUME, X86_PF, PF_P | PF_W | PF_U | PF_SGX, DYN(1));
 	cr_assert_eq(tos.faults, 0);
 }
@@ -547,17 +495,17 @@ Test(edmm, access_before_eaccept_is_an_sgx_page_fault)
 Test(edmm, eaccept_on_demand_in_the_enclave_handler)
 {
 	uint64_t rec[HREC_WORDS] = {0}, out[ENCL_OUT_WORDS] = {0};
-	set_handler(0, HANDLER_ACCEPT, 0, rec);
+	tos_set_handler(0, HANDLER_ACCEPT, 0, rec);
 	cr_assert(tos_eaug(DYN(2), HW_ACC_R | HW_ACC_W));
-	struct flow f = {0};
-	cr_assert_eq(flow_call(0, OP_WRITE, DYN(2) + 24, 0x5151, out, &f), 0);
+	struct tos_flow f = {0};
+	cr_assert_eq(tos_flow_call(0, OP_WRITE, DYN(2) + 24, 0x5151, out, &f), 0);
 	cr_assert_eq(f.exceptions, 1);
 	cr_assert_eq(rec[HREC_MADDR], DYN(2) + 24);
 	cr_assert_eq(rec[HREC_ERRCD], PF_P | PF_W | PF_U | PF_SGX);
 	cr_assert_eq(out[0], 1, "the write completed after the handler's EACCEPT");
 	struct sgx_enclave_run run;
 	uint64_t v[ENCL_OUT_WORDS] = {0};
-	cr_assert_eq(ecall(0, OP_READ, DYN(2) + 24, 0, 0, v, &run), 0);
+	cr_assert_eq(tos_ecall(0, OP_READ, DYN(2) + 24, 0, 0, v, &run), 0);
 	cr_assert_eq(v[0], 0x5151);
 }
 
@@ -578,9 +526,9 @@ Test(edmm, write_to_an_absent_page_is_added_then_accepted_in_the_handler)
 {
 	tos.aug_on_fault = true;
 	uint64_t rec[HREC_WORDS] = {0}, out[ENCL_OUT_WORDS] = {0};
-	set_handler(0, HANDLER_ACCEPT, 0, rec);
-	struct flow f = {0};
-	cr_assert_eq(flow_call(0, OP_WRITE, DYN(4), 77, out, &f), 0);
+	tos_set_handler(0, HANDLER_ACCEPT, 0, rec);
+	struct tos_flow f = {0};
+	cr_assert_eq(tos_flow_call(0, OP_WRITE, DYN(4), 77, out, &f), 0);
 	/* #PF (no PTE) -> OS EAUG, transparent; #PF (PENDING) -> handler EACCEPT; the write retried. */
 	cr_assert_eq(tos.augs, 1);
 	cr_assert_eq(f.exceptions, 1);
@@ -596,7 +544,7 @@ static void fill_page(uint64_t page, const void *bytes, size_t n)
 	memset(buf, 0xCC, sizeof(buf));
 	memcpy(buf, bytes, n);
 	struct sgx_enclave_run run;
-	cr_assert_eq(ecall(0, OP_COPY, page, (uint64_t)(uintptr_t)buf, 0, NULL, &run), 0);
+	cr_assert_eq(tos_ecall(0, OP_COPY, page, (uint64_t)(uintptr_t)buf, 0, NULL, &run), 0);
 	cr_assert_eq(run.function, ENCLU_EEXIT);
 }
 
@@ -610,8 +558,8 @@ Test(edmm, eacceptcopy_makes_an_rx_page_that_runs)
 
 	struct sgx_enclave_run run;
 	uint64_t out[ENCL_OUT_WORDS] = {0};
-	cr_assert_eq(ecall(0, OP_EACCEPTCOPY, DYN(6), DYN(5), PT_REG_FLAGS | SGX_SECINFO_R | SGX_SECINFO_X, out, &run),
-		     0);
+	cr_assert_eq(
+	    tos_ecall(0, OP_EACCEPTCOPY, DYN(6), DYN(5), PT_REG_FLAGS | SGX_SECINFO_R | SGX_SECINFO_X, out, &run), 0);
 	cr_assert_eq(run.function, ENCLU_EEXIT);
 	cr_assert_eq(out[0], 0);
 	struct hw_epcm_view v;
@@ -620,12 +568,12 @@ Test(edmm, eacceptcopy_makes_an_rx_page_that_runs)
 	cr_assert_eq(tos_host_prot(DYN(6)), PROT_READ | PROT_EXEC);
 
 	memset(out, 0, sizeof(out));
-	cr_assert_eq(ecall(0, OP_EXEC, DYN(6), 41, 0, out, &run), 0);
+	cr_assert_eq(tos_ecall(0, OP_EXEC, DYN(6), 41, 0, out, &run), 0);
 	cr_assert_eq(run.function, ENCLU_EEXIT);
 	cr_assert_eq(out[0], 42);
 
 	/* And it is not writable any more: EPCM R-X under RWX page tables is an SGX #PF. */
-	cr_assert_eq(ecall(0, OP_WRITE, DYN(6), 0, 0, NULL, &run), 0);
+	cr_assert_eq(tos_ecall(0, OP_WRITE, DYN(6), 0, 0, NULL, &run), 0);
 	assert_exception(&run, ENCLU_ERESUME, X86_PF, PF_P | PF_W | PF_U | PF_SGX, DYN(6));
 }
 
@@ -637,7 +585,7 @@ Test(edmm, emodpe_adds_execute_permission)
 
 	struct sgx_enclave_run run;
 	uint64_t out[ENCL_OUT_WORDS] = {0};
-	cr_assert_eq(ecall(0, OP_EXEC, DYN(7), 1, 0, out, &run), 0);
+	cr_assert_eq(tos_ecall(0, OP_EXEC, DYN(7), 1, 0, out, &run), 0);
 	assert_exception(&run, ENCLU_ERESUME, X86_PF, PF_P | PF_U | PF_I | PF_SGX, DYN(7));
 
 	/* A fresh TCS: TCS 0 holds the frame of that fault. */
@@ -671,7 +619,7 @@ Test(attest, ereport_describes_the_running_enclave)
 	for (unsigned i = 0; i < sizeof(data); i++)
 		data[i] = (uint8_t)(i * 3);
 	struct sgx_enclave_run run;
-	cr_assert_eq(ecall(0, OP_EREPORT, 0, (uint64_t)(uintptr_t)data, (uint64_t)(uintptr_t)&rep, NULL, &run), 0);
+	cr_assert_eq(tos_ecall(0, OP_EREPORT, 0, (uint64_t)(uintptr_t)data, (uint64_t)(uintptr_t)&rep, NULL, &run), 0);
 	cr_assert_eq(run.function, ENCLU_EEXIT);
 	cr_assert_arr_eq(rep.mrenclave, tos.mrenclave, 32);
 	cr_assert_arr_eq(rep.mrsigner, tos.mrsigner, 32);
@@ -689,16 +637,16 @@ Test(attest, egetkey_seal_key_is_stable_and_bound_to_the_policy)
 	req.keypolicy = SGX_KEYPOLICY_MRENCLAVE;
 	struct sgx_enclave_run run;
 	uint64_t out[ENCL_OUT_WORDS] = {0};
-	cr_assert_eq(ecall(0, OP_EGETKEY, (uint64_t)(uintptr_t)&req, (uint64_t)(uintptr_t)k1, 0, out, &run), 0);
+	cr_assert_eq(tos_ecall(0, OP_EGETKEY, (uint64_t)(uintptr_t)&req, (uint64_t)(uintptr_t)k1, 0, out, &run), 0);
 	cr_assert_eq(out[0], 0);
-	cr_assert_eq(ecall(1, OP_EGETKEY, (uint64_t)(uintptr_t)&req, (uint64_t)(uintptr_t)k2, 0, out, &run), 0);
+	cr_assert_eq(tos_ecall(1, OP_EGETKEY, (uint64_t)(uintptr_t)&req, (uint64_t)(uintptr_t)k2, 0, out, &run), 0);
 	cr_assert_arr_eq(k1, k2, 16, "same key on both threads");
 	req.keypolicy = SGX_KEYPOLICY_MRSIGNER;
-	cr_assert_eq(ecall(0, OP_EGETKEY, (uint64_t)(uintptr_t)&req, (uint64_t)(uintptr_t)k3, 0, out, &run), 0);
+	cr_assert_eq(tos_ecall(0, OP_EGETKEY, (uint64_t)(uintptr_t)&req, (uint64_t)(uintptr_t)k3, 0, out, &run), 0);
 	cr_assert_eq(out[0], 0);
 	cr_assert(memcmp(k1, k3, 16) != 0, "MRSIGNER policy gives another key");
 	req.keyname = 77;
-	cr_assert_eq(ecall(0, OP_EGETKEY, (uint64_t)(uintptr_t)&req, (uint64_t)(uintptr_t)k3, 0, out, &run), 0);
+	cr_assert_eq(tos_ecall(0, OP_EGETKEY, (uint64_t)(uintptr_t)&req, (uint64_t)(uintptr_t)k3, 0, out, &run), 0);
 	cr_assert_eq(out[0], SGX_INVALID_KEYNAME);
 	cr_assert_eq(out[1], 1, "ZF");
 }
@@ -725,10 +673,10 @@ static void *worker_main(void *p)
 		return NULL;
 	for (unsigned i = 0; i < 400; i++) {
 		uint64_t out[ENCL_OUT_WORDS] = {0};
-		struct flow f = {0};
+		struct tos_flow f = {0};
 		memset(&run, 0, sizeof(run));
 		run.tcs = tos_tcs(w->tcs);
-		run.user_handler = (uint64_t)(uintptr_t)flow_handler;
+		run.user_handler = (uint64_t)(uintptr_t)tos_flow_handler;
 		run.user_data = (uint64_t)(uintptr_t)&f;
 		uint64_t op = (i % 40 == 39) ? OP_UD2 : OP_ECHO;
 		sgxemu_call_enclave(op, i, w->tcs, ENCLU_EENTER, 0, (unsigned long)out, &run);
@@ -799,7 +747,7 @@ Test(threads, a_tcs_in_use_by_another_thread_is_gp)
 	/* Thread A is inside TCS 0 (stopped in its handler flow); thread B's EENTER on it faults. */
 	struct sgx_enclave_run run;
 	uint64_t out[ENCL_OUT_WORDS] = {0};
-	cr_assert_eq(ecall(0, OP_ECHO, 1, 2, 0, out, &run), 0);
+	cr_assert_eq(tos_ecall(0, OP_ECHO, 1, 2, 0, out, &run), 0);
 	cr_assert_eq(run.function, ENCLU_EEXIT);
 	/* A TCS whose state stays active: force it as hardware would while a thread is inside. */
 	struct hw_thread t;
@@ -817,7 +765,7 @@ Test(threads, a_tcs_in_use_by_another_thread_is_gp)
 	t.regs.rbx = 0x401000;
 	th_assert_ok(hw_enclu(&t));
 	hw_thread_fini(&t);
-	cr_assert_eq(ecall(0, OP_ECHO, 1, 2, 0, out, &run), 0);
+	cr_assert_eq(tos_ecall(0, OP_ECHO, 1, 2, 0, out, &run), 0);
 	cr_assert_eq(run.function, ENCLU_EEXIT);
 }
 
@@ -833,15 +781,15 @@ Test(signals, fs_gs_switch_through_arch_prctl, .init = setup_arch_prctl, .fini =
 {
 	struct sgx_enclave_run run;
 	uint64_t out[ENCL_OUT_WORDS] = {0};
-	cr_assert_eq(ecall(0, OP_SEGMENTS, 0, 0, 0, out, &run), 0);
+	cr_assert_eq(tos_ecall(0, OP_SEGMENTS, 0, 0, 0, out, &run), 0);
 	cr_assert_eq(out[0], tos_lin(ENCL_SLOT(0) + ENCL_SLOT_TD));
 	cr_assert_eq(out[1], tos_lin(ENCL_SLOT(0) + ENCL_SLOT_TD));
 	cr_assert_eq(tls_probe, 0x600DF00D);
 	uint64_t rec[HREC_WORDS] = {0};
-	set_handler(0, HANDLER_SKIP, 2, rec);
-	struct flow f = {0};
+	tos_set_handler(0, HANDLER_SKIP, 2, rec);
+	struct tos_flow f = {0};
 	memset(out, 0, sizeof(out));
-	cr_assert_eq(flow_call(0, OP_UD2, 0, 0, out, &f), 0);
+	cr_assert_eq(tos_flow_call(0, OP_UD2, 0, 0, out, &f), 0);
 	cr_assert_eq(f.exceptions, 1);
 	cr_assert_eq(out[0], 1);
 	cr_assert_eq(tls_probe, 0x600DF00D);

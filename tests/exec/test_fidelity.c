@@ -22,8 +22,6 @@
 #include "exec_int.h"
 #include "testos.h"
 
-#define EXITINFO(v) (SGX_EXITINFO_VALID | (SGX_EXITINFO_TYPE_HW << SGX_EXITINFO_TYPE_SHIFT) | (v))
-
 #define SYS32_CLOSE 6 /* the i386 system call number of close (INT 0x80) */
 
 static void setup(void)
@@ -36,15 +34,6 @@ static void teardown(void)
 	tos_teardown();
 }
 
-/* One EENTER on TCS i: RDI = op, RSI = a, RDX = b, R8 = c, R9 = out. */
-static int ecall(unsigned i, uint64_t op, uint64_t a, uint64_t b, uint64_t c, uint64_t *out,
-		 struct sgx_enclave_run *run)
-{
-	memset(run, 0, sizeof(*run));
-	run->tcs = tos_tcs(i);
-	return sgxemu_call_enclave(op, a, b, ENCLU_EENTER, c, (unsigned long)out, run);
-}
-
 static void assert_exception(const struct sgx_enclave_run *run, unsigned vector, unsigned err, uint64_t addr)
 {
 	cr_assert_eq(run->function, ENCLU_ERESUME, "function %u: an exception after an AEX", run->function);
@@ -52,43 +41,6 @@ static void assert_exception(const struct sgx_enclave_run *run, unsigned vector,
 	cr_assert_eq(run->exception_error_code, err, "error code %#x, expected %#x", run->exception_error_code, err);
 	cr_assert_eq(run->exception_addr, addr, "address %#llx, expected %#llx",
 		     (unsigned long long)run->exception_addr, (unsigned long long)addr);
-}
-
-/* The in-enclave handler flow (AEX -> EENTER with CSSA 1 -> EEXIT -> ERESUME), as an SDK drives it. */
-struct flow {
-	unsigned exceptions, resumes;
-	uint16_t vector;
-};
-
-static int flow_handler(long rdi, long rsi, long rdx, long rsp, long r8, long r9, struct sgx_enclave_run *run)
-{
-	(void)rdi, (void)rsi, (void)rdx, (void)rsp, (void)r8, (void)r9;
-	struct flow *f = (struct flow *)run->user_data;
-	if (run->function == ENCLU_ERESUME) {
-		f->exceptions++;
-		f->vector = run->exception_vector;
-		return ENCLU_EENTER;
-	}
-	if (f->exceptions > f->resumes) {
-		f->resumes++;
-		return ENCLU_ERESUME;
-	}
-	return 0;
-}
-
-static void flow_call(unsigned i, uint64_t op, uint64_t a, uint64_t b, uint64_t *out, struct flow *f)
-{
-	struct sgx_enclave_run run = {
-	    .tcs = tos_tcs(i), .user_handler = (uint64_t)(uintptr_t)flow_handler, .user_data = (uint64_t)(uintptr_t)f};
-	cr_assert_eq(sgxemu_call_enclave(op, a, b, ENCLU_EENTER, 0, (unsigned long)out, &run), 0);
-	cr_assert_eq(run.function, ENCLU_EEXIT);
-}
-
-static void set_handler(unsigned i, uint64_t mode, uint64_t skip, uint64_t *rec)
-{
-	struct sgx_enclave_run run;
-	cr_assert_eq(ecall(i, OP_SET_HANDLER, mode, skip, (uint64_t)(uintptr_t)rec, NULL, &run), 0);
-	cr_assert_eq(run.function, ENCLU_EEXIT);
 }
 
 /* A non-blocking pipe. */
@@ -125,7 +77,7 @@ Test(sud, syscall_in_the_enclave_is_ud_and_is_not_executed)
 	uint64_t args[4] = {SYS_write, (uint64_t)p[1], (uint64_t)(uintptr_t)msg, sizeof(msg)};
 	struct sgx_enclave_run run;
 	uint64_t out[ENCL_OUT_WORDS] = {0};
-	cr_assert_eq(ecall(0, OP_SYSCALL, (uint64_t)(uintptr_t)args, SC_SYSCALL, 0, out, &run), 0);
+	cr_assert_eq(tos_ecall(0, OP_SYSCALL, (uint64_t)(uintptr_t)args, SC_SYSCALL, 0, out, &run), 0);
 	assert_exception(&run, X86_UD, 0, 0);
 	cr_assert_eq(out[1], 0, "the code after the syscall did not run");
 	cr_assert_eq(tos_cssa(0), 1, "the AEX used SSA frame 0");
@@ -133,7 +85,7 @@ Test(sud, syscall_in_the_enclave_is_ud_and_is_not_executed)
 
 	/* Host code's system calls work as before, after the AEX and after an EEXIT. */
 	cr_assert_eq(syscall(SYS_getpid), getpid());
-	cr_assert_eq(ecall(1, OP_ECHO, 1, 2, 0, out, &run), 0);
+	cr_assert_eq(tos_ecall(1, OP_ECHO, 1, 2, 0, out, &run), 0);
 	cr_assert_eq(run.function, ENCLU_EEXIT);
 	cr_assert_eq(syscall(SYS_getpid), getpid());
 	char back[8];
@@ -152,12 +104,12 @@ Test(sud, syscall_ud_reaches_the_enclave_handler_at_the_instruction)
 	static const char msg[8] = "enclave";
 	uint64_t args[4] = {SYS_write, (uint64_t)p[1], (uint64_t)(uintptr_t)msg, sizeof(msg)};
 	uint64_t rec[HREC_WORDS] = {0}, out[ENCL_OUT_WORDS] = {0};
-	set_handler(0, HANDLER_SKIP, 2, rec);
-	struct flow f = {0};
-	flow_call(0, OP_SYSCALL, (uint64_t)(uintptr_t)args, SC_SYSCALL, out, &f);
+	tos_set_handler(0, HANDLER_SKIP, 2, rec);
+	struct tos_flow f = {0};
+	cr_assert_eq(tos_flow_call(0, OP_SYSCALL, (uint64_t)(uintptr_t)args, SC_SYSCALL, out, &f), 0);
 	cr_assert_eq(f.exceptions, 1);
 	cr_assert_eq(f.vector, X86_UD);
-	cr_assert_eq(rec[HREC_EXITINFO], EXITINFO(X86_UD));
+	cr_assert_eq(rec[HREC_EXITINFO], TOS_EXITINFO(X86_UD));
 	cr_assert_eq(rec[HREC_RIP], out[2], "SSA RIP %#llx is the syscall instruction %#llx",
 		     (unsigned long long)rec[HREC_RIP], (unsigned long long)out[2]);
 	cr_assert_eq(out[1], 1, "the handler skipped the instruction and the code went on");
@@ -175,9 +127,9 @@ Test(sud, int80_in_the_enclave_is_ud_and_is_not_executed)
 	cr_assert_geq(fd, 0);
 	uint64_t args[4] = {SYS32_CLOSE, (uint64_t)fd, 0, 0};
 	uint64_t rec[HREC_WORDS] = {0}, out[ENCL_OUT_WORDS] = {0};
-	set_handler(0, HANDLER_SKIP, 2, rec);
-	struct flow f = {0};
-	flow_call(0, OP_SYSCALL, (uint64_t)(uintptr_t)args, SC_INT80, out, &f);
+	tos_set_handler(0, HANDLER_SKIP, 2, rec);
+	struct tos_flow f = {0};
+	cr_assert_eq(tos_flow_call(0, OP_SYSCALL, (uint64_t)(uintptr_t)args, SC_INT80, out, &f), 0);
 	cr_assert_eq(f.exceptions, 1);
 	cr_assert_eq(f.vector, X86_UD);
 	cr_assert_eq(rec[HREC_RIP], out[2], "SSA RIP is the int $0x80");
@@ -192,7 +144,7 @@ Test(sud, int_n_in_the_enclave_is_ud)
 	uint64_t args[4] = {0};
 	struct sgx_enclave_run run;
 	uint64_t out[ENCL_OUT_WORDS] = {0};
-	cr_assert_eq(ecall(0, OP_SYSCALL, (uint64_t)(uintptr_t)args, SC_INT81, 0, out, &run), 0);
+	cr_assert_eq(tos_ecall(0, OP_SYSCALL, (uint64_t)(uintptr_t)args, SC_INT81, 0, out, &run), 0);
 	assert_exception(&run, X86_UD, 0, 0);
 	cr_assert_eq(out[1], 0);
 }
@@ -217,7 +169,7 @@ Test(sud_setup, without_dispatch_the_system_call_runs_natively, .init = setup_wi
 	uint64_t args[4] = {SYS_write, (uint64_t)p[1], (uint64_t)(uintptr_t)msg, sizeof(msg)};
 	struct sgx_enclave_run run;
 	uint64_t out[ENCL_OUT_WORDS] = {0};
-	cr_assert_eq(ecall(0, OP_SYSCALL, (uint64_t)(uintptr_t)args, SC_SYSCALL, 0, out, &run), 0);
+	cr_assert_eq(tos_ecall(0, OP_SYSCALL, (uint64_t)(uintptr_t)args, SC_SYSCALL, 0, out, &run), 0);
 	cr_assert_eq(run.function, ENCLU_EEXIT, "the documented fallback: no #UD");
 	cr_assert_eq(out[0], sizeof(msg));
 	char back[8];
@@ -251,7 +203,7 @@ Test(sud_setup, sigsys_of_host_code_reaches_the_previous_handler, .init = setup_
 	skip_without_sud();
 	struct sgx_enclave_run run;
 	uint64_t out[ENCL_OUT_WORDS] = {0};
-	cr_assert_eq(ecall(0, OP_ECHO, 1, 2, 0, out, &run), 0);
+	cr_assert_eq(tos_ecall(0, OP_ECHO, 1, 2, 0, out, &run), 0);
 	cr_assert_eq(run.function, ENCLU_EEXIT);
 	raise(SIGSYS);
 	cr_assert_eq(sigsys_seen, 1);
@@ -489,13 +441,13 @@ Test(pkey, enclave_pages_are_isolated_from_the_host_with_protection_keys, .init 
 	/* 2. Enclave code reads its page: its PKRU opens the key. */
 	struct sgx_enclave_run run;
 	uint64_t out[ENCL_OUT_WORDS] = {0};
-	cr_assert_eq(ecall(0, OP_READ, data, 0, 0, out, &run), 0);
+	cr_assert_eq(tos_ecall(0, OP_READ, data, 0, 0, out, &run), 0);
 	cr_assert_eq(run.function, ENCLU_EEXIT);
 	cr_assert_eq(out[0], 0x5EC12E7);
 
 	/* 3. Host code cannot: after EEXIT, and after an AEX. */
 	cr_assert(host_read_faults(data, key), "after EEXIT: si_code %d, key %d", pk_code, pk_key);
-	cr_assert_eq(ecall(1, OP_UD2, 0, 0, 0, out, &run), 0);
+	cr_assert_eq(tos_ecall(1, OP_UD2, 0, 0, 0, out, &run), 0);
 	cr_assert_eq(run.exception_vector, X86_UD);
 	cr_assert(host_read_faults(data, key), "after an AEX: si_code %d, key %d", pk_code, pk_key);
 

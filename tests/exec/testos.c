@@ -234,3 +234,49 @@ void tos_teardown(void)
 	munmap((void *)(uintptr_t)ENCL_BASE, ENCL_SIZE);
 	th_teardown(&tos.th);
 }
+
+/* ---- entering the enclave ---- */
+
+int tos_ecall(unsigned i, uint64_t op, uint64_t a, uint64_t b, uint64_t c, uint64_t *out, struct sgx_enclave_run *run)
+{
+	memset(run, 0, sizeof(*run));
+	run->tcs = tos_tcs(i);
+	return sgxemu_call_enclave(op, a, b, ENCLU_EENTER, c, (unsigned long)out, run);
+}
+
+int tos_flow_handler(long rdi, long rsi, long rdx, long rsp, long r8, long r9, struct sgx_enclave_run *run)
+{
+	(void)rdi, (void)rsi, (void)rdx, (void)rsp, (void)r8, (void)r9;
+	struct tos_flow *f = (struct tos_flow *)run->user_data;
+	f->calls++;
+	if (run->function == ENCLU_ERESUME) {
+		/* An exception: let the enclave's handler (CSSA 1) look at it. */
+		f->exceptions++;
+		f->vector = run->exception_vector;
+		f->handler_entries++;
+		return ENCLU_EENTER;
+	}
+	if (f->handler_entries > f->resumes) {
+		/* The handler returned (EEXIT): resume the interrupted code. */
+		f->resumes++;
+		return ENCLU_ERESUME;
+	}
+	return 0;
+}
+
+int tos_flow_call(unsigned i, uint64_t op, uint64_t a, uint64_t b, uint64_t *out, struct tos_flow *f)
+{
+	struct sgx_enclave_run run = {.tcs = tos_tcs(i),
+				      .user_handler = (uint64_t)(uintptr_t)tos_flow_handler,
+				      .user_data = (uint64_t)(uintptr_t)f};
+	int r = sgxemu_call_enclave(op, a, b, ENCLU_EENTER, 0, (unsigned long)out, &run);
+	cr_assert_eq(run.function, ENCLU_EEXIT);
+	return r;
+}
+
+void tos_set_handler(unsigned i, uint64_t mode, uint64_t skip, uint64_t *rec)
+{
+	struct sgx_enclave_run run;
+	cr_assert_eq(tos_ecall(i, OP_SET_HANDLER, mode, skip, (uint64_t)(uintptr_t)rec, NULL, &run), 0);
+	cr_assert_eq(run.function, ENCLU_EEXIT);
+}

@@ -63,4 +63,22 @@ int tos_host_prot(uint64_t lin);
 /* The TCS's CSSA, read with EDBGRD (the enclave is a debug enclave). */
 uint32_t tos_cssa(unsigned i);
 
+/* EXITINFO of a hardware exception with vector v, as the SSA records it. */
+#define TOS_EXITINFO(v) (SGX_EXITINFO_VALID | (SGX_EXITINFO_TYPE_HW << SGX_EXITINFO_TYPE_SHIFT) | (v))
+
+/* One EENTER on TCS i: RDI = op, RSI = a, RDX = b, R8 = c, R9 = out. */
+int tos_ecall(unsigned i, uint64_t op, uint64_t a, uint64_t b, uint64_t c, uint64_t *out, struct sgx_enclave_run *run);
+
+/* The in-enclave handler flow (AEX -> EENTER with CSSA 1 -> EEXIT -> ERESUME), as an SDK drives it. */
+struct tos_flow {
+	unsigned exceptions, handler_entries, resumes, calls;
+	uint16_t vector;
+};
+/* The user_handler of that flow; run->user_data points at the struct tos_flow. */
+int tos_flow_handler(long rdi, long rsi, long rdx, long rsp, long r8, long r9, struct sgx_enclave_run *run);
+/* Call op on TCS i with that flow as user_handler; asserts the call ends with EEXIT.  Return: the entry's value. */
+int tos_flow_call(unsigned i, uint64_t op, uint64_t a, uint64_t b, uint64_t *out, struct tos_flow *f);
+/* OP_SET_HANDLER on TCS i: the enclave's handler mode, skip length and record buffer. */
+void tos_set_handler(unsigned i, uint64_t mode, uint64_t skip, uint64_t *rec);
+
 #endif

@@ -390,7 +390,7 @@ void exec_enclave_signal(struct exec_thread *self, int sig, siginfo_t *si, ucont
 	}
 
 	struct hw_result fetch = hw_ok();
-	if (sig == SIGILL && enclave_enclu_at(t, rip, &fetch)) {
+	if (exec_enclu_trap_kind(sig, si, uc) && enclave_enclu_at(t, rip, &fetch)) {
 		uint64_t leaf = t->regs.rax, rcx = t->regs.rcx;
 		struct hw_result r = hw_enclu(t);
 		if (r.kind != HW_FAULT) {

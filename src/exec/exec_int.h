@@ -136,6 +136,18 @@ extern EXEC_HIDDEN struct exec_os exec_os_cur;
  */
 EXEC_HIDDEN void exec_chain(int sig, siginfo_t *si, ucontext_t *uc);
 
+/*
+ * Could this signal be the trap of an ENCLU at the context's RIP?  How the
+ * host CPU refuses ENCLU depends on it: #UD (SIGILL) where it has no SGX or
+ * the firmware left SGX off; where SGX is enabled (also in guests of such
+ * hosts, whose CPUID hides it) the real leaf runs and raises #GP(0)
+ * (SIGSEGV, SI_KERNEL) or a #PF on an operand (SIGSEGV/SIGBUS with the
+ * operand's address).  A fault fetching the instruction itself (PF_I, or an
+ * address among its three bytes) is not: it stays an ordinary fault.  The
+ * caller still checks that the bytes at RIP are ENCLU.
+ */
+EXEC_HIDDEN bool exec_enclu_trap_kind(int sig, const siginfo_t *si, const ucontext_t *uc);
+
 /* Registers of a signal context <-> the thread model. */
 EXEC_HIDDEN void exec_regs_from_uc(struct hw_regs *r, const ucontext_t *uc);
 EXEC_HIDDEN void exec_regs_to_uc(ucontext_t *uc, const struct hw_regs *r);

@@ -104,7 +104,26 @@ void exec_chain(int sig, siginfo_t *si, ucontext_t *uc)
 	raise(sig);
 }
 
-/* Does host code at rip hold ENCLU?  (#UD needed the whole instruction: its bytes are mapped.) */
+bool exec_enclu_trap_kind(int sig, const siginfo_t *si, const ucontext_t *uc)
+{
+	/* Sent by a process (kill, sigqueue): no instruction raised it. */
+	if (si->si_code <= 0)
+		return false;
+	if (sig == SIGILL)
+		return true; /* #UD: the whole instruction was fetched */
+	if (sig != SIGSEGV && sig != SIGBUS)
+		return false;
+	const greg_t *g = uc->uc_mcontext.gregs;
+	uint64_t rip = (uint64_t)g[REG_RIP], addr = (uint64_t)(uintptr_t)si->si_addr;
+	if (g[REG_TRAPNO] == X86_PF && (g[REG_ERR] & PF_I))
+		return false; /* fetching the instruction faulted */
+	/* A fault at one of the instruction's own bytes is its fetch (#GP and operand #PFs report elsewhere). */
+	if (sig == SIGBUS || si->si_code != SI_KERNEL)
+		return addr - rip >= 3;
+	return true;
+}
+
+/* Does host code at rip hold ENCLU?  Only asked once the instruction at rip was fetched: its bytes are mapped. */
 static bool host_enclu_at(uint64_t rip)
 {
 	const volatile uint8_t *p = (const volatile uint8_t *)(uintptr_t)rip;
@@ -153,7 +172,7 @@ struct exec_thread *exec_trap(int sig, siginfo_t *si, ucontext_t *uc, struct exe
 			exec_kick_signal(self, si, uc);
 	} else if (self && self->t.in_enclave)
 		exec_enclave_signal(self, sig, si, uc);
-	else if (sig == SIGILL && host_enclu_at((uint64_t)uc->uc_mcontext.gregs[REG_RIP]))
+	else if (exec_enclu_trap_kind(sig, si, uc) && host_enclu_at((uint64_t)uc->uc_mcontext.gregs[REG_RIP]))
 		exec_host_enclu(self, sig, si, uc);
 	else
 		exec_chain(sig, si, uc);

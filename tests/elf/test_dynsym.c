@@ -116,6 +116,8 @@ static uintptr_t build(enum hash_kind kind, bool versions)
 	return (uintptr_t)image;
 }
 
+TestSuite(dynsym, .timeout = 60);
+
 Test(dynsym, counts_the_symbols_from_dt_gnu_hash_alone)
 {
 	uintptr_t base = build(GNU_HASH_ONLY, true);

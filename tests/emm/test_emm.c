@@ -254,7 +254,7 @@ static int64_t mismatches(uint64_t addr, uint64_t len, uint64_t seed)
 	return ecall(-1, EC_CHECK, &f, sizeof(f));
 }
 
-TestSuite(emm, .fini = teardown);
+TestSuite(emm, .fini = teardown, .timeout = 60);
 
 /* ---- the manager ---- */
 

@@ -22,6 +22,8 @@ static void start(const struct sgxemu_options *o)
 	cr_assert_eq(sgxemu_start(o, err, sizeof(err)), 0, "%s", err);
 }
 
+TestSuite(start, .timeout = 60);
+
 Test(start, epc_size_option_sets_the_capacity)
 {
 	start(&(struct sgxemu_options){.epc_size = 4 << 20});
@@ -66,6 +68,8 @@ Test(start, second_start_keeps_the_first_settings)
 	cr_assert_eq(s.epc_size, 4 << 20);
 }
 
+TestSuite(open, .timeout = 60);
+
 Test(open, device_paths_give_real_fds)
 {
 	const char *paths[] = {"/dev/sgx_enclave", "/dev/sgx/enclave", "/dev/sgx_provision"};
@@ -104,6 +108,8 @@ Test(open, bad_settings_make_the_device_absent)
 	cr_assert_eq(errno, ENODEV);
 }
 
+TestSuite(ioctl, .timeout = 60);
+
 Test(ioctl, on_other_fds_enotty_and_ebadf)
 {
 	start(NULL);
@@ -136,6 +142,8 @@ Test(ioctl, errno_and_return_from_the_driver)
 	sgxemu_close(pfd);
 	sgxemu_close(fd);
 }
+
+TestSuite(mmap, .timeout = 60);
 
 Test(mmap, anonymous_and_host_ranges_pass_through)
 {

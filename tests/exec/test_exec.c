@@ -45,7 +45,7 @@ static __thread uint64_t tls_probe = 0x600DF00D;
 
 /* ---- the entry contract ---- */
 
-TestSuite(enter, .init = setup, .fini = teardown);
+TestSuite(enter, .init = setup, .fini = teardown, .timeout = 60);
 
 Test(enter, eenter_eexit_round_trip_returns_values)
 {
@@ -194,7 +194,7 @@ Test(enter, eresume_without_a_frame_is_gp_with_leaf_3)
 
 /* ---- exceptions inside the enclave ---- */
 
-TestSuite(exception, .init = setup, .fini = teardown);
+TestSuite(exception, .init = setup, .fini = teardown, .timeout = 60);
 
 Test(exception, ud2_is_reported_after_an_aex)
 {
@@ -381,7 +381,7 @@ static void setup_with_sigtrap(void)
 	tos_setup();
 }
 
-TestSuite(signals);
+TestSuite(signals, .timeout = 60);
 
 Test(signals, int3_is_delivered_as_sigtrap_at_the_aep, .init = setup_with_sigtrap, .fini = teardown)
 {
@@ -438,7 +438,7 @@ Test(signals, host_faults_reach_the_previous_handler, .init = setup_with_sigsegv
 
 /* ---- EDMM from enclave code ---- */
 
-TestSuite(edmm, .init = setup, .fini = teardown);
+TestSuite(edmm, .init = setup, .fini = teardown, .timeout = 60);
 
 #define DYN(n) tos_lin(ENCL_DYN + (n)*SGX_PAGE_SIZE)
 
@@ -610,7 +610,7 @@ Test(edmm, emodpe_adds_execute_permission)
 
 /* ---- attestation leaves from enclave code ---- */
 
-TestSuite(attest, .init = setup, .fini = teardown);
+TestSuite(attest, .init = setup, .fini = teardown, .timeout = 60);
 
 Test(attest, ereport_describes_the_running_enclave)
 {
@@ -653,7 +653,7 @@ Test(attest, egetkey_seal_key_is_stable_and_bound_to_the_policy)
 
 /* ---- threads ---- */
 
-TestSuite(threads, .init = setup, .fini = teardown);
+TestSuite(threads, .init = setup, .fini = teardown, .timeout = 60);
 
 struct worker {
 	unsigned tcs;
@@ -795,7 +795,7 @@ Test(signals, fs_gs_switch_through_arch_prctl, .init = setup_arch_prctl, .fini =
 	cr_assert_eq(tls_probe, 0x600DF00D);
 }
 
-TestSuite(install);
+TestSuite(install, .timeout = 60);
 
 Test(install, arguments_are_checked)
 {

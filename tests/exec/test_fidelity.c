@@ -66,7 +66,7 @@ static void skip_without_sud(void)
 
 /* ---- SYSCALL, INT 0x80 and INT n inside the enclave ---- */
 
-TestSuite(sud, .init = setup, .fini = teardown);
+TestSuite(sud, .init = setup, .fini = teardown, .timeout = 60);
 
 Test(sud, syscall_in_the_enclave_is_ud_and_is_not_executed)
 {
@@ -150,7 +150,7 @@ Test(sud, int_n_in_the_enclave_is_ud)
 }
 
 /* Tests with their own setup. */
-TestSuite(sud_setup);
+TestSuite(sud_setup, .timeout = 60);
 
 static void setup_without_sud(void)
 {
@@ -267,7 +267,7 @@ static int ymm_call(uint64_t op, uint64_t a, uint64_t b, uint64_t *out, struct s
 	return fid_call(op, a, b, ENCLU_EENTER, 0, (unsigned long)out, run);
 }
 
-TestSuite(xfrm, .init = setup, .fini = teardown);
+TestSuite(xfrm, .init = setup, .fini = teardown, .timeout = 60);
 
 Test(xfrm, avx_state_outside_xfrm_is_init_when_the_host_gets_an_aex)
 {
@@ -337,7 +337,7 @@ Test(xfrm, init_except_clears_the_components_outside_the_mask)
 
 /* ---- protection keys ---- */
 
-TestSuite(pkey);
+TestSuite(pkey, .timeout = 60);
 
 Test(pkey, pkru_of_host_and_enclave_code)
 {

@@ -4,6 +4,8 @@
 
 #include "harness.h"
 
+TestSuite(machine, .timeout = 60);
+
 Test(machine, rejects_bad_config)
 {
 	struct hw_config c;
@@ -75,6 +77,8 @@ Test(machine, result_format)
 	cr_assert_str_eq(hw_error_name(SGX_INVALID_KEYNAME), "SGX_INVALID_KEYNAME");
 	cr_assert_str_eq(hw_error_name(9999), "SGX_UNKNOWN_ERROR");
 }
+
+TestSuite(cpuid, .timeout = 60);
 
 Test(cpuid, leaf12_reports_configuration)
 {

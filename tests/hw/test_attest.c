@@ -172,7 +172,7 @@ static bool key_eq(const uint8_t a[16], const uint8_t b[16])
 
 /* ---- EREPORT ---- */
 
-TestSuite(ereport, .init = fresh, .fini = done);
+TestSuite(ereport, .init = fresh, .fini = done, .timeout = 60);
 
 Test(ereport, report_describes_the_calling_enclave)
 {
@@ -455,7 +455,7 @@ Test(ereport, operands_checked_in_order_rbx_rcx_rdx)
 
 /* ---- EGETKEY: operands and checks ---- */
 
-TestSuite(egetkey, .init = fresh, .fini = done);
+TestSuite(egetkey, .init = fresh, .fini = done, .timeout = 60);
 
 static struct hw_result getkey_raw(const struct sgx_keyrequest *req, uint64_t rbx, uint64_t rcx)
 {
@@ -744,7 +744,7 @@ Test(egetkey, report_key_has_no_svn_checks)
 
 /* ---- key derivation: each key depends on exactly the selected inputs ---- */
 
-TestSuite(keys, .init = fresh, .fini = done);
+TestSuite(keys, .init = fresh, .fini = done, .timeout = 60);
 
 static void seal(struct se *e, struct hw_thread *t, uint16_t policy, uint8_t key[16])
 {

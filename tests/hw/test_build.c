@@ -28,7 +28,7 @@ static void mr_now(char hex[65])
 	th_hex32(v.mrenclave_now, hex);
 }
 
-TestSuite(mrenclave, .init = fresh, .fini = done);
+TestSuite(mrenclave, .init = fresh, .fini = done, .timeout = 60);
 
 Test(mrenclave, ecreate_only_vector)
 {
@@ -99,7 +99,7 @@ Test(mrenclave, tcs_measured_without_permissions)
 
 /* ---- ECREATE checks ---- */
 
-TestSuite(ecreate, .init = fresh, .fini = done);
+TestSuite(ecreate, .init = fresh, .fini = done, .timeout = 60);
 
 static struct sgx_secinfo g_si;
 static struct sgx_pageinfo g_pi;
@@ -242,7 +242,7 @@ Test(ecreate, enclave_32bit_ok)
 
 /* ---- EADD checks ---- */
 
-TestSuite(eadd, .init = fresh, .fini = done);
+TestSuite(eadd, .init = fresh, .fini = done, .timeout = 60);
 
 static uint8_t g_page[4096] __attribute__((aligned(4096)));
 
@@ -382,7 +382,7 @@ Test(eadd, tcs_fields_cleared)
 
 /* ---- EEXTEND checks ---- */
 
-TestSuite(eextend, .init = fresh, .fini = done);
+TestSuite(eextend, .init = fresh, .fini = done, .timeout = 60);
 
 Test(eextend, secs_misaligned_gp)
 {

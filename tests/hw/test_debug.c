@@ -102,7 +102,7 @@ static void done(void)
 	th_teardown(&t);
 }
 
-TestSuite(edbg, .init = fresh, .fini = done);
+TestSuite(edbg, .init = fresh, .fini = done, .timeout = 60);
 
 /* EDBGRD at pa must fail with `expect`, leave *data alone and change nothing. */
 static void rd_fails(uint64_t pa, struct hw_result expect)

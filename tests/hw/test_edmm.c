@@ -356,7 +356,7 @@ static void other_enclave(bool init)
 /* EAUG                                                                      */
 /* ======================================================================== */
 
-TestSuite(eaug, .init = fresh, .fini = done);
+TestSuite(eaug, .init = fresh, .fini = done, .timeout = 60);
 
 Test(eaug, adds_zeroed_pending_rw_page)
 {
@@ -526,7 +526,7 @@ Test(eaug, target_validity_checked_before_secs)
 	th_assert_pf(encls_eaug(t.m, NULL, (uint64_t)(uintptr_t)&h_pi, P(OFF_RW)), P(OFF_RW), ERR_SGX_W);
 }
 
-TestSuite(eaug_uninit, .init = fresh_uninit, .fini = done);
+TestSuite(eaug_uninit, .init = fresh_uninit, .fini = done, .timeout = 60);
 
 Test(eaug_uninit, uninitialized_enclave_gp)
 {
@@ -548,7 +548,7 @@ Test(eaug_uninit, init_checked_before_elrange)
 /* EMODPR                                                                    */
 /* ======================================================================== */
 
-TestSuite(emodpr, .init = fresh, .fini = done);
+TestSuite(emodpr, .init = fresh, .fini = done, .timeout = 60);
 
 Test(emodpr, restricts_and_sets_pr)
 {
@@ -724,7 +724,7 @@ Test(emodpr, reserved_checked_before_validity)
 	th_assert_gp(emodpr(0x201 | (1ULL << 7), OFF_DYN));
 }
 
-TestSuite(emodpr_uninit, .init = fresh_uninit, .fini = done);
+TestSuite(emodpr_uninit, .init = fresh_uninit, .fini = done, .timeout = 60);
 
 Test(emodpr_uninit, uninitialized_enclave_gp)
 {
@@ -743,7 +743,7 @@ Test(emodpr_uninit, page_type_checked_before_init)
 /* EMODT                                                                     */
 /* ======================================================================== */
 
-TestSuite(emodt, .init = fresh, .fini = done);
+TestSuite(emodt, .init = fresh, .fini = done, .timeout = 60);
 
 Test(emodt, reg_to_tcs_keeps_contents)
 {
@@ -899,7 +899,7 @@ Test(emodt, pt_checked_before_validity)
 	th_assert_gp(emodt(SGX_SECINFO_PT(SGX_PT_REG), OFF_DYN));
 }
 
-TestSuite(emodt_uninit, .init = fresh_uninit, .fini = done);
+TestSuite(emodt_uninit, .init = fresh_uninit, .fini = done, .timeout = 60);
 
 Test(emodt_uninit, uninitialized_enclave_gp)
 {
@@ -914,7 +914,7 @@ Test(emodt_uninit, uninitialized_enclave_gp)
 /* EACCEPT                                                                   */
 /* ======================================================================== */
 
-TestSuite(eaccept, .init = fresh, .fini = done);
+TestSuite(eaccept, .init = fresh, .fini = done, .timeout = 60);
 
 Test(eaccept, eaug_page_clears_pending)
 {
@@ -1395,7 +1395,7 @@ Test(eaccept, tcs_contents_checked_after_tracking)
 	th_assert_code(eaccept(0x110, OFF_RW), SGX_NOT_TRACKED);
 }
 
-TestSuite(eaccept32, .init = fresh32, .fini = done);
+TestSuite(eaccept32, .init = fresh32, .fini = done, .timeout = 60);
 
 Test(eaccept32, tcs_fslimit_not_fff_gp)
 {
@@ -1432,7 +1432,7 @@ Test(eaccept32, tcs_limits_ending_in_fff_ok)
 /* EACCEPTCOPY                                                               */
 /* ======================================================================== */
 
-TestSuite(eacceptcopy, .init = fresh, .fini = done);
+TestSuite(eacceptcopy, .init = fresh, .fini = done, .timeout = 60);
 
 Test(eacceptcopy, copies_and_sets_permissions)
 {
@@ -1698,7 +1698,7 @@ Test(eacceptcopy, destination_address_mismatch_code)
 /* EMODPE                                                                    */
 /* ======================================================================== */
 
-TestSuite(emodpe, .init = fresh, .fini = done);
+TestSuite(emodpe, .init = fresh, .fini = done, .timeout = 60);
 
 Test(emodpe, adds_execute)
 {
@@ -1889,7 +1889,7 @@ Test(emodpe, outside_enclave_mode_gp)
 /* Flows (spec/edmm-flows.md) at the instruction level                       */
 /* ======================================================================== */
 
-TestSuite(flow, .init = fresh, .fini = done);
+TestSuite(flow, .init = fresh, .fini = done, .timeout = 60);
 
 /* Enclave-mode access by thr to ELRANGE offset off. */
 static struct hw_result enclave_access(uint64_t off, unsigned acc)

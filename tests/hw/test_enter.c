@@ -362,7 +362,7 @@ static void eenter_pf(uint64_t tcs_off, uint64_t addr, uint32_t err)
 /* EENTER checks, in order                                                  */
 /* ======================================================================= */
 
-TestSuite(eenter, .init = fresh, .fini = done);
+TestSuite(eenter, .init = fresh, .fini = done, .timeout = 60);
 
 Test(eenter, rbx_not_page_aligned_gp)
 {
@@ -777,7 +777,7 @@ static void fini_only(void)
 	done();
 }
 
-TestSuite(eenter_config, .fini = fini_only);
+TestSuite(eenter_config, .fini = fini_only, .timeout = 60);
 
 static void no_mode64(struct sgx_secs *s)
 {
@@ -876,7 +876,7 @@ Test(eenter_config, multi_page_frame_gprsgx_in_last_page)
 /* EEXIT                                                                    */
 /* ======================================================================= */
 
-TestSuite(eexit, .init = fresh, .fini = done);
+TestSuite(eexit, .init = fresh, .fini = done, .timeout = 60);
 
 Test(eexit, outside_enclave_gp)
 {
@@ -935,7 +935,7 @@ Test(eexit, success_effects)
 /* AEX                                                                      */
 /* ======================================================================= */
 
-TestSuite(aex, .init = fresh, .fini = done);
+TestSuite(aex, .init = fresh, .fini = done, .timeout = 60);
 
 /* Enter TCS 0 and load a recognisable enclave register state. */
 static struct hw_regs enclave_state(void)
@@ -1169,7 +1169,7 @@ static void no_exinfo(struct sgx_secs *s)
 	s->miscselect = 0;
 }
 
-TestSuite(aex_config, .fini = fini_only);
+TestSuite(aex_config, .fini = fini_only, .timeout = 60);
 
 Test(aex_config, pf_and_gp_not_reported_without_exinfo)
 {
@@ -1368,7 +1368,7 @@ Test(aex_config, xfrm_components_reset_to_init)
 /* ERESUME                                                                  */
 /* ======================================================================= */
 
-TestSuite(eresume, .init = fresh, .fini = done);
+TestSuite(eresume, .init = fresh, .fini = done, .timeout = 60);
 
 /* Enter, AEX: the thread is at the AEP with CSSA = 1. */
 static void interrupted(void)
@@ -1553,7 +1553,7 @@ Test(eresume, rflags_system_bits_kept_from_current)
 /* hw_access_check: ordinary accesses in enclave mode                       */
 /* ======================================================================= */
 
-TestSuite(access, .init = fresh, .fini = done);
+TestSuite(access, .init = fresh, .fini = done, .timeout = 60);
 
 static void inside_enclave(void)
 {

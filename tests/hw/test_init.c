@@ -88,6 +88,8 @@ static void expect_gp(struct hw_result r)
 
 /* ---- signing: sigstruct.c and the RSA key functions ---- */
 
+TestSuite(sigstruct, .timeout = 60);
+
 Test(sigstruct, init_fills_constant_fields)
 {
 	struct sgx_sigstruct s;
@@ -230,7 +232,7 @@ Test(sigstruct, from_pem_rejects_other_keys)
 
 /* ---- EINIT: success and what it commits ---- */
 
-TestSuite(einit, .init = fresh, .fini = done);
+TestSuite(einit, .init = fresh, .fini = done, .timeout = 60);
 
 Test(einit, success_commits_identity)
 {
@@ -684,6 +686,8 @@ Test(einit, token_valid_bit_only_decides)
 
 /* ---- an enclave made with the plain harness ---- */
 
+TestSuite(einit_harness, .timeout = 60);
+
 Test(einit_harness, fresh_key_signs_harness_enclave)
 {
 	/* 1. th_setup: machine + ECREATE; two pages, one measured. */
@@ -724,7 +728,7 @@ Test(einit_harness, fresh_key_signs_harness_enclave)
 
 /* ---- EINITTOKEN_KEY attribute ---- */
 
-TestSuite(einit_launch, .fini = done);
+TestSuite(einit_launch, .fini = done, .timeout = 60);
 
 static void create_e(uint64_t attributes)
 {
@@ -889,7 +893,7 @@ static void make_token(struct sgx_einittoken *t)
 	le_mac(t);
 }
 
-TestSuite(einit_token, .init = fresh_token, .fini = done_token);
+TestSuite(einit_token, .init = fresh_token, .fini = done_token, .timeout = 60);
 
 Test(einit_token, valid_token_launches_another_signer)
 {

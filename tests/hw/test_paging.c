@@ -265,7 +265,7 @@ static void done(void)
 
 /* ==== EPA ==== */
 
-TestSuite(epa, .init = fresh, .fini = done);
+TestSuite(epa, .init = fresh, .fini = done, .timeout = 60);
 
 Test(epa, creates_zeroed_va_page)
 {
@@ -339,7 +339,7 @@ Test(epa, through_encls_dispatch)
 
 /* ==== EBLOCK ==== */
 
-TestSuite(eblock, .init = fresh, .fini = done);
+TestSuite(eblock, .init = fresh, .fini = done, .timeout = 60);
 
 Test(eblock, misaligned_gp)
 {
@@ -440,7 +440,7 @@ Test(eblock, through_encls_dispatch_sets_cf)
 
 /* ==== ETRACK ==== */
 
-TestSuite(etrack, .init = fresh, .fini = done);
+TestSuite(etrack, .init = fresh, .fini = done, .timeout = 60);
 
 Test(etrack, misaligned_gp)
 {
@@ -527,7 +527,7 @@ Test(etrack, threads_inside_counted_and_unlinked)
 
 /* ==== tracking sequences ==== */
 
-TestSuite(tracking, .init = fresh, .fini = done);
+TestSuite(tracking, .init = fresh, .fini = done, .timeout = 60);
 
 Test(tracking, eblock_then_ewb_without_etrack_not_tracked)
 {
@@ -631,7 +631,7 @@ Test(tracking, evicted_restricted_page_stays_tracked_after_reload)
 
 /* ==== EREMOVE ==== */
 
-TestSuite(eremove, .init = fresh, .fini = done);
+TestSuite(eremove, .init = fresh, .fini = done, .timeout = 60);
 
 Test(eremove, misaligned_gp)
 {
@@ -783,7 +783,7 @@ Test(eremove, blob_of_removed_enclave_refused_by_new_enclave)
 
 /* ==== EWB ==== */
 
-TestSuite(ewb, .init = fresh, .fini = done);
+TestSuite(ewb, .init = fresh, .fini = done, .timeout = 60);
 
 /* Page 0 blocked and tracked, ready for EWB. */
 static void ready(void)
@@ -1262,7 +1262,7 @@ Test(ewb, code_checks_before_output_faults)
 
 /* ==== ELDU / ELDB ==== */
 
-TestSuite(eldu, .init = fresh, .fini = done);
+TestSuite(eldu, .init = fresh, .fini = done, .timeout = 60);
 
 static uint8_t want0[SGX_PAGE_SIZE];
 
@@ -1691,7 +1691,7 @@ Test(eldu, altered_tag_mac_compare_fail)
 
 /* ==== SECS and VA page eviction ==== */
 
-TestSuite(evict_meta, .init = fresh, .fini = done);
+TestSuite(evict_meta, .init = fresh, .fini = done, .timeout = 60);
 
 Test(evict_meta, secs_evicted_after_all_children)
 {
@@ -1892,6 +1892,8 @@ static void model_load(uint64_t i)
 	md.frame[i] = pa;
 	md.out[i] = false;
 }
+
+TestSuite(property, .timeout = 60);
 
 Test(property, random_ewb_eldu_cycles_keep_every_byte, .init = fresh, .fini = done, .timeout = 120)
 {

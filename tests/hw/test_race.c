@@ -479,6 +479,8 @@ static void still_usable(unsigned i, struct hw_thread *h)
 	cr_assert(page_is(pa, zero));
 }
 
+TestSuite(race, .timeout = 60);
+
 Test(race, sgx2_leaves_on_shared_pages_serialise, .timeout = 60)
 {
 	setup();

@@ -173,6 +173,8 @@ static void expect_parse_error(const char *src, int line, int column, const char
 
 /* ---------------------------------------------------------------- parser */
 
+TestSuite(parse, .timeout = 60);
+
 Test(parse, each_error_message_with_its_place)
 {
 	expect_parse_error("return (a + 1;", 1, 14, "expected ')'");
@@ -412,6 +414,8 @@ static void expect_cases(const struct case_ *cases, size_t n, int64_t a, int64_t
 }
 
 #define N(x) (sizeof(x) / sizeof((x)[0]))
+
+TestSuite(semantics, .timeout = 60);
 
 Test(semantics, precedence_and_associativity)
 {
@@ -684,6 +688,8 @@ static const char quadrant[] = "if (a > 0) {\n"
 			       "\tif (b > 0) { return 2; } else if (b == 0) { return 5; } else { return 3; }\n"
 			       "}\n";
 
+TestSuite(programs, .timeout = 60);
+
 Test(programs, factorial)
 {
 	for (int64_t n = 0; n <= 25; n++)
@@ -786,6 +792,8 @@ static void expect_malformed(const char *what)
 	cr_assert_str_eq(err.msg, "malformed program");
 }
 
+TestSuite(check, .timeout = 60);
+
 Test(check, malformed_programs_neither_run_nor_compile)
 {
 	parse_ok("x = 1; while (x < a) { x = x + 1; } return x;");
@@ -881,6 +889,8 @@ Test(check, bytecode_built_by_hand_runs_in_both_engines)
 }
 
 /* ---------------------------------------------------------------- generated code */
+
+TestSuite(compile, .timeout = 60);
 
 Test(compile, needs_a_large_enough_buffer)
 {
@@ -1253,6 +1263,8 @@ static struct node gen_expr(struct rng *r, int depth, const char *const *names, 
 	}
 	return n;
 }
+
+TestSuite(random, .timeout = 60);
 
 Test(random, expressions_agree_with_a_reference_evaluator)
 {

@@ -28,7 +28,7 @@ static void teardown(void)
 	kh_teardown(&h);
 }
 
-TestSuite(access, .init = setup, .fini = teardown);
+TestSuite(access, .init = setup, .fini = teardown, .timeout = 60);
 
 #define RW  (PROT_READ | PROT_WRITE)
 #define RWX (PROT_READ | PROT_WRITE | PROT_EXEC)

@@ -28,7 +28,7 @@ static void teardown(void)
 	kh_teardown(&h);
 }
 
-TestSuite(edmm, .init = setup, .fini = teardown);
+TestSuite(edmm, .init = setup, .fini = teardown, .timeout = 60);
 
 #define RW  (PROT_READ | PROT_WRITE)
 #define RX  (PROT_READ | PROT_EXEC)

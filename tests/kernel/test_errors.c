@@ -37,7 +37,7 @@ static void teardown(void)
 	kh_teardown(&h);
 }
 
-TestSuite(errors, .init = setup, .fini = teardown);
+TestSuite(errors, .init = setup, .fini = teardown, .timeout = 60);
 
 #define RW (PROT_READ | PROT_WRITE)
 

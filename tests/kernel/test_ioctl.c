@@ -18,7 +18,7 @@ static void teardown(void)
 	kh_teardown(&h);
 }
 
-TestSuite(ioctl, .init = setup, .fini = teardown);
+TestSuite(ioctl, .init = setup, .fini = teardown, .timeout = 60);
 
 static uint64_t frames_used(void)
 {

@@ -14,7 +14,7 @@ static void cleanup(void)
 		kh_teardown(&h);
 }
 
-TestSuite(policy, .fini = cleanup);
+TestSuite(policy, .fini = cleanup, .timeout = 60);
 
 #define RW  (PROT_READ | PROT_WRITE)
 #define RX  (PROT_READ | PROT_EXEC)

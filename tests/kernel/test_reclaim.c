@@ -17,7 +17,7 @@ static void teardown(void)
 	kh_teardown(&h);
 }
 
-TestSuite(reclaim, .init = setup, .fini = teardown);
+TestSuite(reclaim, .init = setup, .fini = teardown, .timeout = 60);
 
 #define RW (PROT_READ | PROT_WRITE)
 

@@ -18,7 +18,7 @@ static void teardown(void)
 	kh_teardown(&h);
 }
 
-TestSuite(vma, .init = setup, .fini = teardown);
+TestSuite(vma, .init = setup, .fini = teardown, .timeout = 60);
 
 #define RW  (PROT_READ | PROT_WRITE)
 #define RX  (PROT_READ | PROT_EXEC)
@@ -296,6 +296,8 @@ static void key_free(void *ctx, uint64_t secs_pa)
 	keys.frees++;
 	keys.free_secs = secs_pa;
 }
+
+TestSuite(pkey, .timeout = 60);
 
 Test(pkey, key_taken_at_create_and_given_back_at_teardown)
 {

@@ -190,7 +190,7 @@ static struct ec_exception last_exception(int tcs)
 
 /* ---- ECALLs ---- */
 
-TestSuite(ecall, .init = setup, .fini = teardown);
+TestSuite(ecall, .init = setup, .fini = teardown, .timeout = 60);
 
 Test(ecall, returns_the_function_value)
 {
@@ -294,7 +294,7 @@ Test(ecall, tcs_out_of_range_is_refused)
 
 /* ---- OCALLs ---- */
 
-TestSuite(ocall, .init = setup, .fini = teardown);
+TestSuite(ocall, .init = setup, .fini = teardown, .timeout = 60);
 
 Test(ocall, round_trip_copies_the_argument_both_ways)
 {
@@ -366,7 +366,7 @@ Test(ocall, rt_print_formats_through_the_write_ocall)
 
 /* ---- exceptions ---- */
 
-TestSuite(exception, .init = setup, .fini = teardown);
+TestSuite(exception, .init = setup, .fini = teardown, .timeout = 60);
 
 Test(exception, handled_in_the_enclave_resumes_after_ud2)
 {
@@ -476,7 +476,7 @@ Test(exception, handled_again_and_again_without_progress_is_cut_off)
 
 /* ---- the runtime's own services ---- */
 
-TestSuite(runtime, .init = setup, .fini = teardown);
+TestSuite(runtime, .init = setup, .fini = teardown, .timeout = 60);
 
 Test(runtime, self_relocation_resolves_static_pointer_tables)
 {
@@ -567,7 +567,7 @@ Test(runtime, egetkey_derives_stable_keys_and_reports_errors)
 
 /* ---- threads ---- */
 
-TestSuite(threads, .init = setup, .fini = teardown);
+TestSuite(threads, .init = setup, .fini = teardown, .timeout = 60);
 
 #define THREADS	     4
 #define THREAD_CALLS 100
@@ -640,7 +640,7 @@ Test(threads, each_on_its_own_tcs)
 
 /* ---- the memory manager's OCALLs ---- */
 
-TestSuite(edmm, .init = setup_edmm, .fini = teardown);
+TestSuite(edmm, .init = setup_edmm, .fini = teardown, .timeout = 60);
 
 Test(edmm, memory_manager_ocalls_drive_the_sgx2_ioctls)
 {
@@ -711,7 +711,7 @@ static unsigned open_fds(void)
 	return n;
 }
 
-TestSuite(load, .init = start);
+TestSuite(load, .init = start, .timeout = 60);
 
 Test(load, bad_sigstruct_fails_init_and_leaves_nothing_behind)
 {

@@ -10,7 +10,7 @@
 
 #include "native.h"
 
-TestSuite(entry, .init = native_setup, .fini = native_teardown);
+TestSuite(entry, .init = native_setup, .fini = native_teardown, .timeout = 60);
 
 Test(entry, eenter_and_eexit_on_every_tcs)
 {
@@ -126,7 +126,7 @@ Test(entry, two_host_threads_on_two_tcs)
 
 /* ---- flow 1: heap growth ---- */
 
-TestSuite(heap, .init = native_setup, .fini = native_teardown);
+TestSuite(heap, .init = native_setup, .fini = native_teardown, .timeout = 60);
 
 Test(heap, eaccept_of_a_missing_page_is_eaugd_on_the_fault)
 {
@@ -254,7 +254,7 @@ Test(heap, write_to_a_missing_page_is_accepted_by_the_enclave_handler)
 
 /* ---- flow 2: permission restriction ---- */
 
-TestSuite(restrict, .init = native_setup, .fini = native_teardown);
+TestSuite(restrict, .init = native_setup, .fini = native_teardown, .timeout = 60);
 
 Test(restrict, restrict_to_read_then_a_write_is_an_sgx_fault)
 {
@@ -396,7 +396,7 @@ Test(restrict, ioctl_wrong_steps)
 
 /* ---- flow 3: permission extension ---- */
 
-TestSuite(extend, .init = native_setup, .fini = native_teardown);
+TestSuite(extend, .init = native_setup, .fini = native_teardown, .timeout = 60);
 
 Test(extend, emodpe_then_mprotect_runs_the_code)
 {
@@ -488,7 +488,7 @@ Test(extend, emodpe_wrong_steps)
 
 /* ---- flow 4: a thread made at run time ---- */
 
-TestSuite(tcs, .init = native_setup, .fini = native_teardown);
+TestSuite(tcs, .init = native_setup, .fini = native_teardown, .timeout = 60);
 
 /* Steps 1 and 2 for slot: every page of the thread EAUG'd on the fault and accepted, then written as REG RW. */
 static uint64_t prepare_thread(unsigned slot, const struct sgx_tcs *tcs, const uint64_t *td)
@@ -598,7 +598,7 @@ Test(tcs, bad_tcs_contents_are_gp_at_eaccept)
 
 /* ---- flow 5: page removal ---- */
 
-TestSuite(trim, .init = native_setup, .fini = native_teardown);
+TestSuite(trim, .init = native_setup, .fini = native_teardown, .timeout = 60);
 
 Test(trim, trim_accept_remove_then_the_address_comes_back_pending)
 {

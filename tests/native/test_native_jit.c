@@ -33,7 +33,7 @@ static void *page_ptr(uint64_t lin)
 
 /* ---- rwx (Linux 6.0, the default) ---- */
 
-TestSuite(jit, .init = native_setup, .fini = native_teardown);
+TestSuite(jit, .init = native_setup, .fini = native_teardown, .timeout = 60);
 
 Test(jit, eacceptcopy_into_an_augmented_page_then_run_it)
 {
@@ -102,7 +102,7 @@ static void setup_rw(void)
 	native_setup_with(&(struct sgxemu_options){.policy = "rw"});
 }
 
-TestSuite(policy_rw, .init = setup_rw, .fini = native_teardown);
+TestSuite(policy_rw, .init = setup_rw, .fini = native_teardown, .timeout = 60);
 
 Test(policy_rw, executable_dynamic_pages_are_refused)
 {
@@ -154,7 +154,7 @@ static void setup_rw_env(void)
 	native_setup();
 }
 
-TestSuite(policy_env, .init = setup_rw_env, .fini = native_teardown);
+TestSuite(policy_env, .init = setup_rw_env, .fini = native_teardown, .timeout = 60);
 
 Test(policy_env, the_environment_sets_the_policy)
 {
@@ -172,7 +172,7 @@ static void setup_wx(void)
 	native_setup_with(&(struct sgxemu_options){.policy = "wx-exclusive"});
 }
 
-TestSuite(policy_wx, .init = setup_wx, .fini = native_teardown);
+TestSuite(policy_wx, .init = setup_wx, .fini = native_teardown, .timeout = 60);
 
 Test(policy_wx, jit_works_but_no_mapping_is_writable_and_executable)
 {
@@ -231,7 +231,7 @@ static void setup_host_handler(void)
 	native_setup();
 }
 
-TestSuite(isolation, .init = setup_host_handler, .fini = native_teardown);
+TestSuite(isolation, .init = setup_host_handler, .fini = native_teardown, .timeout = 60);
 
 Test(isolation, host_read_of_enclave_memory_faults_with_protection_keys)
 {

@@ -123,7 +123,7 @@ static void *stress_main(void *p)
 	return NULL;
 }
 
-TestSuite(reclaim, .init = setup_small_epc, .fini = native_teardown);
+TestSuite(reclaim, .init = setup_small_epc, .fini = native_teardown, .timeout = 60);
 
 Test(reclaim, eight_mib_on_a_one_mib_epc_under_four_threads, .timeout = 120)
 {
@@ -185,7 +185,7 @@ static void assert_full_capacity(void)
 		     (unsigned long long)most);
 }
 
-TestSuite(lifetime, .init = setup_small_epc, .fini = native_teardown);
+TestSuite(lifetime, .init = setup_small_epc, .fini = native_teardown, .timeout = 60);
 
 Test(lifetime, a_fresh_enclave_fills_every_frame)
 {

@@ -151,6 +151,8 @@ static void real_cpuid_line(char *buf, size_t len)
 
 #define EMULATED_CPUID "sgx 1 sgx_lc 1 leaf12 0x3\n"
 
+TestSuite(preload, .timeout = 60);
+
 Test(preload, cpuid_header_answers_for_the_emulated_machine_only_under_sgxemu)
 {
 	char real[128], want[160];

@@ -33,6 +33,8 @@ static void done(struct run *r)
 	free(r->err);
 }
 
+TestSuite(script, .timeout = 60);
+
 Test(script, complete_script_returns_0_and_prints_each_statement)
 {
 	struct run r = run("enclave E size=0x2000\n# comment\n\necreate   E\nexpect OK\nshow epcm E.secs\n", "t.sgx");

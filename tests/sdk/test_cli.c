@@ -97,7 +97,7 @@ static void hex32(const uint8_t *d, char out[65])
 
 /* ---- top level and --help ------------------------------------------------------------------------- */
 
-TestSuite(cli, .init = setup, .fini = teardown);
+TestSuite(cli, .init = setup, .fini = teardown, .timeout = 60);
 
 Test(cli, no_command_is_usage_error)
 {

@@ -64,7 +64,7 @@ static uint8_t *two_segments(size_t *len)
 	return synth_elf(s, 3, 0x100, len);
 }
 
-TestSuite(layout);
+TestSuite(layout, .timeout = 60);
 
 Test(layout, pages_of_image_heap_and_threads)
 {
@@ -349,7 +349,7 @@ Test(layout, fixture_elf_from_file)
 
 /* ---- malformed ELFs: one message each ---------------------------------------------------------- */
 
-TestSuite(malformed);
+TestSuite(malformed, .timeout = 60);
 
 static uint8_t *g_elf;
 static size_t g_len;
@@ -714,6 +714,8 @@ Test(malformed, missing_file)
 	cr_assert_null(img);
 }
 
+TestSuite(read_file, .timeout = 60);
+
 Test(read_file, returns_every_byte_with_a_nul_after_them)
 {
 	char *dir = make_temp_dir(), *path = NULL;
@@ -762,7 +764,7 @@ Test(malformed, empty_file)
 
 /* ---- configuration ----------------------------------------------------------------------------- */
 
-TestSuite(config);
+TestSuite(config, .timeout = 60);
 
 Test(config, defaults)
 {
@@ -991,7 +993,7 @@ Test(config, combinations_checked)
 
 /* ---- MRENCLAVE and EINIT on the hw model ----------------------------------------------------- */
 
-TestSuite(hw);
+TestSuite(hw, .timeout = 60);
 
 /* ECREATE with img's SECS fields (attributes as given), EADD + EEXTEND every page through the leaves. */
 static void hw_build(struct th *t, const struct sdk_image *img, uint64_t attributes)
@@ -1118,7 +1120,7 @@ Test(hw, production_signature_refuses_debug_enclave)
 
 /* ---- SIGSTRUCT fields -------------------------------------------------------------------------- */
 
-TestSuite(sign);
+TestSuite(sign, .timeout = 60);
 
 Test(sign, fields_masks_and_signature)
 {

@@ -103,6 +103,8 @@ static size_t rsa_spki(uint8_t *out, const uint8_t n_be[384], uint32_t e)
 		run_argv((r), argv_);                                                                                  \
 	} while (0)
 
+TestSuite(openssl, .timeout = 60);
+
 Test(openssl, sigstruct_verifies_with_openssl_dgst, .init = setup, .fini = teardown)
 {
 	if (!in_path("openssl"))

@@ -14,6 +14,7 @@
 #ifndef SGXEMU_SGXEMU_H
 #define SGXEMU_SGXEMU_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -61,6 +62,20 @@ int sgxemu_enter_enclave(unsigned long rdi, unsigned long rsi, unsigned long rdx
 /* The same entry for C callers: also preserves R12-R15 (an AEX zeroes them). */
 int sgxemu_call_enclave(unsigned long rdi, unsigned long rsi, unsigned long rdx, unsigned int function,
 			unsigned long r8, unsigned long r9, struct sgx_enclave_run *run);
+
+/*
+ * sigaction(2) for programs that embed sgxemu.  A signal that arrives while
+ * a thread runs enclave code interrupts it as on Linux: the thread AEXes,
+ * the program's handler runs on the host context at the AEP (RIP = the AEP,
+ * RAX = ERESUME, RBX = the TCS), and when the handler returns the AEP's
+ * ERESUME continues the enclave; SIG_DFL and SIG_IGN act as they do
+ * anywhere (e.g. SIGTERM ends the process).  Handlers installed before the
+ * system starts are taken care of at the start; install later ones with
+ * this call (one installed with plain sigaction() afterwards would run on
+ * the enclave's stack).  Before the start it is sigaction().
+ * Return: 0, or -1 with errno as sigaction() gives it.
+ */
+int sgxemu_sigaction(int sig, const struct sigaction *act, struct sigaction *old);
 
 /* Counters for summaries and tests. */
 struct sgxemu_stats {

@@ -364,6 +364,16 @@ int sgxemu_close(int fd)
 	return 0;
 }
 
+int sgxemu_sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+	int r = exec_sigaction(sig, act, old);
+	if (r < 0) {
+		errno = -r;
+		return -1;
+	}
+	return 0;
+}
+
 void sgxemu_get_stats(struct sgxemu_stats *s)
 {
 	memset(s, 0, sizeof(*s));

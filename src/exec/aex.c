@@ -229,7 +229,7 @@ void exec_host_enclu(struct exec_thread *self, int sig, siginfo_t *si, ucontext_
 	self->host_gs = exec_get_gs();
 	t->regs.fsbase = self->host_fs;
 	t->regs.gsbase = self->host_gs;
-	self->host_mask = uc->uc_sigmask;
+	exec_uc_mask_get(uc, &self->host_mask);
 	exec_xsave_from_uc(t, uc);
 	enclu_outside(self, si, uc);
 }
@@ -375,8 +375,8 @@ void exec_enclave_signal(struct exec_thread *self, int sig, siginfo_t *si, ucont
 	uint64_t rip = t->regs.rip;
 	struct hw_event ev;
 
-	if (si->si_code <= 0) {
-		/* Sent by a process (kill, tgkill, sigqueue): an interrupt, not an exception of this code. */
+	if (!exec_sync_signal(sig, si)) {
+		/* Sent by a process, a timer or the terminal: an interrupt, not an exception of this code. */
 		ev = (struct hw_event){.interrupt = true};
 		aex(self, &ev, si, uc);
 		return;

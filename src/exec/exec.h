@@ -68,14 +68,28 @@ struct exec_os {
 };
 
 /*
- * Install the signal handlers for SIGILL, SIGSEGV, SIGBUS, SIGFPE and
- * SIGTRAP (the handlers they replace get every signal that is not about
- * enclave code) and remember os.  One OS per process.
+ * Install the signal handlers for SIGILL, SIGSEGV, SIGBUS, SIGFPE, SIGTRAP,
+ * the kick signal, and every signal the program has a handler for (the
+ * actions they replace get every signal that is not about enclave code:
+ * exec_sigaction) and remember os.  One OS per process.
  * Return: 0; -EBUSY if already installed; -ENOMEM if the region for the
  * threads' signal stacks could not be reserved; -EINVAL for a NULL machine,
  * mmu or fault handler.
  */
 int exec_install(const struct exec_os *os);
+
+/*
+ * sigaction() for a program whose enclaves run under exec.  exec's handler
+ * stands in front of every signal the program handles (those with a handler
+ * at exec_install, and those given one here), so that a signal arriving
+ * while a thread runs enclave code makes it AEX and the program's action
+ * runs on the host context at the AEP, as on Linux.  A handler installed
+ * with plain sigaction() after exec_install would run on the enclave's
+ * stack instead.  SIG_DFL and SIG_IGN go to the kernel as they are.
+ * Return: 0, or -errno as sigaction() gives it (-EINVAL: bad signal number,
+ * SIGKILL/SIGSTOP).
+ */
+int exec_sigaction(int sig, const struct sigaction *act, struct sigaction *old);
 
 /*
  * Restore the previous handlers.  Return: 0, or -EBUSY while a thread is

@@ -129,12 +129,50 @@ extern EXEC_HIDDEN const char exec_vdso_enclu[], exec_vdso_exception[];
 EXEC_HIDDEN struct exec_thread *exec_trap(int sig, siginfo_t *si, ucontext_t *uc, struct exec_thread *self);
 /* The installed OS. */
 extern EXEC_HIDDEN struct exec_os exec_os_cur;
+/* ---- signal.c ----------------------------------------------------------- */
+
 /*
- * Hand a signal to the handler exec replaced (SIG_DFL / SIG_IGN: default
- * action, the signal raised again).  si/uc describe the event as the
+ * Run the program's action of sig (which exec's handler took) for the event
+ * si/uc, as the kernel would have: its handler with its sa_mask (and sig
+ * unless SA_NODEFER) held, SA_RESETHAND, SA_SIGINFO; SIG_DFL: the default
+ * action (the signal raised again, delivered as exec's handler returns);
+ * SIG_IGN: dropped unless it is a fault.  si/uc describe the event as the
  * program must see it.
  */
 EXEC_HIDDEN void exec_chain(int sig, siginfo_t *si, ucontext_t *uc);
+
+/* What exec_run_action did. */
+enum exec_ran {
+	EXEC_RAN_NOTHING, /* ignored */
+	EXEC_RAN_DEFAULT, /* SIG_DFL is the real action now and the signal is pending */
+	EXEC_RAN_HANDLER  /* the handler ran (and returned) */
+};
+/* The work of exec_chain for any action a (SA_RESETHAND turns *a into SIG_DFL); the preload library's too. */
+EXEC_HIDDEN enum exec_ran exec_run_action(int sig, siginfo_t *si, ucontext_t *uc, struct sigaction *a);
+
+/* Was this signal raised by the instruction the context points at (a fault), not sent? */
+EXEC_HIDDEN bool exec_sync_signal(int sig, const siginfo_t *si);
+
+/*
+ * exec_install / exec_uninstall: take the fault signals, the kick signal,
+ * SIGSYS when sigsys, and every signal the program has a handler for; give
+ * them all back.
+ */
+EXEC_HIDDEN void exec_signals_take(bool sigsys);
+EXEC_HIDDEN void exec_signals_give_back(void);
+
+/*
+ * The signal mask of a signal frame.  The kernel's frame holds 8 bytes of
+ * mask, and the siginfo follows right after them; glibc's ucontext_t
+ * declares 128 (its sigset_t), so a plain assignment would overwrite the
+ * siginfo.  Only the kernel's bytes are read and written.
+ */
+#define EXEC_KERNEL_SIGSET_SIZE 8
+EXEC_HIDDEN void exec_uc_mask_get(const ucontext_t *uc, sigset_t *set);
+EXEC_HIDDEN void exec_uc_mask_set(ucontext_t *uc, const sigset_t *set);
+
+/* Remove from set the signals exec itself needs in enclave mode. */
+EXEC_HIDDEN void exec_unblock_own(sigset_t *set);
 
 /*
  * Could this signal be the trap of an ENCLU at the context's RIP?  How the
@@ -158,7 +196,7 @@ EXEC_HIDDEN void exec_xsave_to_uc(ucontext_t *uc, const struct hw_thread *t);
 /*
  * The context returns into the enclave with the thread model's registers
  * and FS/GS; from_host: after EENTER/ERESUME, enclave code runs with the
- * asynchronous signals held (host_mask, the host code's, comes back at exit).
+ * host code's signal mask, exec's own signals open.
  */
 EXEC_HIDDEN void exec_resume_enclave(struct exec_thread *self, ucontext_t *uc, bool from_host);
 /* The context returns to host code with the thread model's registers and the host signal mask. */

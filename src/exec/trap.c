@@ -20,11 +20,7 @@
 #include "exec_int.h"
 
 struct exec_os exec_os_cur;
-
-static const int trap_signals[] = {SIGILL, SIGSEGV, SIGBUS, SIGFPE, SIGTRAP};
-static struct sigaction prev_action[NSIG];
 static bool installed;
-static bool sigsys_installed; /* Syscall User Dispatch in use: exec handles SIGSYS too */
 
 _Noreturn void exec_die(const char *msg)
 {
@@ -43,21 +39,10 @@ int exec_install(const struct exec_os *os)
 	if (r)
 		return r;
 	exec_os_cur = *os;
-
-	struct sigaction sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_sigaction = exec_trap_entry;
-	sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
-	sigfillset(&sa.sa_mask);
-	for (size_t i = 0; i < sizeof(trap_signals) / sizeof(trap_signals[0]); i++)
-		sigaction(trap_signals[i], &sa, &prev_action[trap_signals[i]]);
-	sigaction(EXEC_KICK_SIGNAL, &sa, &prev_action[EXEC_KICK_SIGNAL]);
 	char why[160];
-	sigsys_installed = exec_sud_setup(why, sizeof(why));
-	if (sigsys_installed) {
-		sigaction(SIGSYS, &sa, &prev_action[SIGSYS]);
-		exec_sud_active = 1;
-	}
+	bool sud = exec_sud_setup(why, sizeof(why));
+	exec_signals_take(sud);
+	exec_sud_active = sud;
 	installed = true;
 	return 0;
 }
@@ -68,40 +53,10 @@ int exec_uninstall(void)
 		return 0;
 	if (exec_inside_count)
 		return -EBUSY;
-	for (size_t i = 0; i < sizeof(trap_signals) / sizeof(trap_signals[0]); i++)
-		sigaction(trap_signals[i], &prev_action[trap_signals[i]], NULL);
-	sigaction(EXEC_KICK_SIGNAL, &prev_action[EXEC_KICK_SIGNAL], NULL);
-	if (sigsys_installed) {
-		exec_sud_active = 0;
-		sigaction(SIGSYS, &prev_action[SIGSYS], NULL);
-		sigsys_installed = false;
-	}
+	exec_sud_active = 0;
+	exec_signals_give_back();
 	installed = false;
 	return 0;
-}
-
-void exec_chain(int sig, siginfo_t *si, ucontext_t *uc)
-{
-	struct sigaction *p = &prev_action[sig];
-	if (p->sa_flags & SA_SIGINFO) {
-		p->sa_sigaction(sig, si, uc);
-		return;
-	}
-	if (p->sa_handler != SIG_DFL && p->sa_handler != SIG_IGN) {
-		p->sa_handler(sig);
-		return;
-	}
-	/*
-	 * Default action.  A fault signal cannot be ignored (the kernel forces
-	 * the default on a synchronous fault), so both become SIG_DFL; the
-	 * signal stays pending while the handler runs and is delivered at once
-	 * by sigreturn, with the context as given.
-	 */
-	struct sigaction dfl;
-	memset(&dfl, 0, sizeof(dfl));
-	dfl.sa_handler = SIG_DFL;
-	sigaction(sig, &dfl, NULL);
-	raise(sig);
 }
 
 bool exec_enclu_trap_kind(int sig, const siginfo_t *si, const ucontext_t *uc)
@@ -293,22 +248,15 @@ void exec_xsave_to_uc(ucontext_t *uc, const struct hw_thread *t)
 
 /* ---- leaving the handler ------------------------------------------------- */
 
-/* Signals held while enclave code runs: every one but the synchronous faults exec handles. */
-static void enclave_mask(sigset_t *set)
-{
-	sigfillset(set);
-	for (size_t i = 0; i < sizeof(trap_signals) / sizeof(trap_signals[0]); i++)
-		sigdelset(set, trap_signals[i]);
-	sigdelset(set, EXEC_KICK_SIGNAL);
-	/* A blocked SIGSYS of Syscall User Dispatch would kill the process (the kernel forces it). */
-	sigdelset(set, SIGSYS);
-}
-
 void exec_resume_enclave(struct exec_thread *self, ucontext_t *uc, bool from_host)
 {
 	exec_regs_to_uc(uc, &self->t.regs);
 	if (from_host) {
-		enclave_mask(&uc->uc_sigmask);
+		/* Enclave code runs with the host code's mask (as on Linux), exec's own signals open. */
+		sigset_t mask;
+		exec_uc_mask_get(uc, &mask);
+		exec_unblock_own(&mask);
+		exec_uc_mask_set(uc, &mask);
 		exec_state_enter(self, uc);
 	}
 	self->encl_fs = self->t.regs.fsbase;
@@ -319,6 +267,6 @@ void exec_resume_enclave(struct exec_thread *self, ucontext_t *uc, bool from_hos
 void exec_return_host(struct exec_thread *self, ucontext_t *uc)
 {
 	exec_regs_to_uc(uc, &self->t.regs);
-	uc->uc_sigmask = self->host_mask;
+	exec_uc_mask_set(uc, &self->host_mask);
 	self->load_enclave = 0;
 }

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The program's own handlers for the signals exec takes (SIGILL, SIGSEGV,
- * SIGBUS, SIGFPE, SIGTRAP, exec's kick signal, and any other exec
- * installs).
+ * SIGBUS, SIGFPE, SIGTRAP, exec's kick signal, SIGSYS); every other
+ * signal's action goes through exec_sigaction, which keeps exec in front of
+ * the program's handlers so that signals interrupt enclave code as on Linux.
  *
  * exec chains every signal that is not about enclave code to the handler
  * it replaced.  Right before the emulator starts, this library installs
@@ -11,7 +12,8 @@
  * From then on sigaction()/signal() of the program read and write the
  * table, never the real action: exec stays in front, the program's faults
  * still reach the program's handler, with its sa_mask, SA_NODEFER,
- * SA_RESETHAND and SA_SIGINFO applied, and the emulator's never do.  Before
+ * SA_RESETHAND and SA_SIGINFO applied (exec_run_action), and the
+ * emulator's never do.  Before
  * the start (and in a program that never opens the device) nothing is
  * intercepted.
  */
@@ -20,7 +22,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "exec.h"
+#include "exec_int.h"
 #include "preload.h"
 
 #define NSIGS 65
@@ -72,40 +74,9 @@ static void dispatch(int sig, siginfo_t *si, void *ucv)
 		return;
 	}
 	note_host_access(sig, si, uc);
-	struct sigaction a = prog[sig];
-	if (a.sa_handler == SIG_IGN && !is_fault_code(si)) {
-		/* Sent by a process and ignored: the kernel would have dropped it. */
-		errno = saved_errno;
-		return;
-	}
-	if (a.sa_handler == SIG_DFL || a.sa_handler == SIG_IGN) {
-		/*
-		 * The default action (a fault cannot be ignored).  Raised again
-		 * while blocked here, it is delivered as the handler returns.
-		 */
-		struct sigaction dfl;
-		memset(&dfl, 0, sizeof(dfl));
-		dfl.sa_handler = SIG_DFL;
-		REAL(sigaction)(sig, &dfl, NULL);
-		owned[sig] = false;
-		raise(sig);
-		errno = saved_errno;
-		return;
-	}
-	sigset_t mask = uc->uc_sigmask;
-	sigorset(&mask, &mask, &a.sa_mask);
-	if (!(a.sa_flags & SA_NODEFER))
-		sigaddset(&mask, sig);
-	if (a.sa_flags & SA_RESETHAND) {
-		prog[sig].sa_handler = SIG_DFL;
-		prog[sig].sa_flags &= ~(SA_SIGINFO | SA_RESETHAND);
-	}
-	pthread_sigmask(SIG_SETMASK, &mask, NULL);
+	if (exec_run_action(sig, si, uc, &prog[sig]) == EXEC_RAN_DEFAULT)
+		owned[sig] = false; /* SIG_DFL is the real action now */
 	errno = saved_errno;
-	if (a.sa_flags & SA_SIGINFO)
-		a.sa_sigaction(sig, si, ucv);
-	else
-		a.sa_handler(sig);
 }
 
 void preload_signals_take(void)
@@ -148,12 +119,18 @@ void preload_signals_settle(void)
 
 static int sigaction_common(int sig, const struct sigaction *act, struct sigaction *old, bool self)
 {
-	if (self || sig <= 0 || sig >= NSIGS || !owned[sig])
+	if (self || sig <= 0 || sig >= NSIGS)
 		return REAL(sigaction)(sig, act, old);
 	pthread_mutex_lock(&sig_lock);
 	if (!owned[sig]) {
 		pthread_mutex_unlock(&sig_lock);
-		return REAL(sigaction)(sig, act, old);
+		/* Once exec runs it stands in front of every handled signal (interrupts of enclave code). */
+		int r = exec_sigaction(sig, act, old);
+		if (r < 0) {
+			errno = -r;
+			return -1;
+		}
+		return 0;
 	}
 	if (old)
 		*old = prog[sig];

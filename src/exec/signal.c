@@ -186,7 +186,7 @@ enum exec_ran exec_run_action(int sig, siginfo_t *si, ucontext_t *uc, struct sig
 		memset(&dfl, 0, sizeof(dfl));
 		dfl.sa_handler = SIG_DFL;
 		sigaction(sig, &dfl, NULL);
-			raise(sig);
+		raise(sig);
 		return EXEC_RAN_DEFAULT;
 	}
 	/* What the kernel does around a handler: its sa_mask and the signal itself held while it runs. */

@@ -11,11 +11,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include "crypto.h"
@@ -853,4 +855,64 @@ Test(load, vdso_lookup_finds_exported_functions_by_name_and_version)
 	cr_assert_eq((void *)sdk_vdso_lookup("__vdso_clock_gettime", NULL), (void *)gettime);
 	cr_assert_null(sdk_vdso_lookup("__vdso_clock_gettime", "LINUX_9.9"));
 	cr_assert_null(sdk_vdso_lookup("__vdso_no_such_function", NULL));
+}
+
+/* ---- signals interrupt ECALLs (as on Linux: AEX, the program's action at the AEP, ERESUME) ---- */
+
+TestSuite(interrupt, .init = setup, .fini = teardown, .timeout = 30);
+
+static struct ec_spin spin_word;
+
+static void *terminate_after_entry(void *arg)
+{
+	(void)arg;
+	while (!spin_word.entered)
+		sched_yield();
+	kill(getpid(), SIGTERM);
+	return NULL;
+}
+
+Test(interrupt, sigterm_ends_a_spinning_ecall, .signal = SIGTERM)
+{
+	pthread_t th;
+	cr_assert_eq(pthread_create(&th, NULL, terminate_after_entry, NULL), 0);
+	call(0, EC_SPIN, &spin_word, sizeof(spin_word));
+	cr_assert_fail("the ECALL returned although only a signal could end it");
+}
+
+static __thread int host_tls = 17;
+static struct {
+	_Atomic unsigned count;
+	int tls;
+	uint64_t rax;
+} alarm_seen;
+
+static void on_alarm(int sig, siginfo_t *si, void *ucv)
+{
+	(void)sig, (void)si;
+	ucontext_t *uc = ucv;
+	alarm_seen.tls = host_tls;
+	alarm_seen.rax = (uint64_t)uc->uc_mcontext.gregs[REG_RAX];
+	alarm_seen.count++;
+	spin_word.stop = 1;
+}
+
+Test(interrupt, a_handler_installed_with_sgxemu_sigaction_interrupts_the_ecall_which_then_completes)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = on_alarm;
+	sa.sa_flags = SA_SIGINFO;
+	cr_assert_eq(sgxemu_sigaction(SIGALRM, &sa, NULL), 0);
+	cr_assert_eq(sgxemu_sigaction(SIGKILL, &sa, NULL), -1);
+	cr_assert_eq(errno, EINVAL);
+	alarm(1);
+	int64_t polls = call(0, EC_SPIN, &spin_word, sizeof(spin_word));
+	cr_assert_gt(polls, 0);
+	cr_assert_eq(alarm_seen.count, 1);
+	cr_assert_eq(alarm_seen.tls, 17, "the handler ran with the host's FS");
+	cr_assert_eq(alarm_seen.rax, ENCLU_ERESUME, "at the AEP after an AEX");
+	/* The enclave is as usable as before. */
+	struct ec_add a = {.a = 40, .b = 2};
+	cr_assert_eq(call(0, EC_ADD, &a, sizeof(a)), 42);
 }

@@ -34,6 +34,7 @@
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include <asm/sgx.h>
@@ -1455,6 +1456,56 @@ static bool s_exec_stale(const char *arg)
 	return true;
 }
 
+/* Spin in the enclave until a signal ends the process (the caller sends it: `timeout`, Ctrl-C). */
+static bool s_spin(void)
+{
+	if (!build(&E, O_RDWR))
+		return false;
+	struct call c = {0};
+	printf("spinning\n");
+	ECALL(E.tcs[0], OP_SPIN, &c);
+	printf("the spin ended without a signal\n");
+	return false;
+}
+
+/*
+ * A SIGALRM handler installed with sigaction() after the enclave exists
+ * interrupts the spin: it runs at the AEP (RAX = ERESUME, RBX = the TCS)
+ * with the host's TLS, ends the spin, and the ERESUME finishes the call.
+ */
+static struct call spin_call;
+static __thread int host_tls = 5;
+static volatile sig_atomic_t alarm_count, alarm_ok;
+
+static void on_alarm(int sig, siginfo_t *si, void *ucv)
+{
+	(void)sig, (void)si;
+	ucontext_t *uc = ucv;
+	alarm_count++;
+	alarm_ok = uc->uc_mcontext.gregs[REG_RAX] == 3 && (uintptr_t)uc->uc_mcontext.gregs[REG_RBX] == E.tcs[1] &&
+		   host_tls == 5;
+	spin_call.a = 1;
+}
+
+static bool s_signal_handler(void)
+{
+	if (!build(&E, O_RDWR))
+		return false;
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = on_alarm;
+	sa.sa_flags = SA_SIGINFO;
+	CHECK(sigaction(SIGALRM, &sa, NULL) == 0);
+	alarm(1);
+	ECALL(E.tcs[1], OP_SPIN, &spin_call);
+	CHECK_EQ(alarm_count, 1);
+	CHECK(alarm_ok);
+	struct call e = {.a = 1, .b = 2};
+	ECALL(E.tcs[1], OP_ECHO, &e);
+	CHECK_EQ(e.out[0], 3);
+	return true;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 4) {
@@ -1499,6 +1550,8 @@ int main(int argc, char **argv)
 	    {"cpuid-then-fork", s_cpuid_then_fork, NULL},
 	    {"exec-settings", NULL, s_exec_settings},
 	    {"exec-stale", NULL, s_exec_stale},
+	    {"spin", s_spin, NULL},
+	    {"signal-handler", s_signal_handler, NULL},
 	};
 	for (size_t i = 0; i < sizeof(scenarios) / sizeof(scenarios[0]); i++) {
 		if (strcmp(scenarios[i].name, scenario) != 0)

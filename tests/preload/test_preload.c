@@ -137,6 +137,35 @@ CLEAN(programs_own_fault_handlers_keep_their_faults, "sigsegv", NULL, NULL)
 CLEAN(vdso_image_found_by_hand_written_parser, "vdso", NULL, NULL)
 CLEAN(cpuid_leaf_0x12_reports_the_default_epc, "cpuid", NULL, "0x8000000")
 CLEAN(cpuid_query_leaves_sgx_to_a_forked_child, "cpuid-then-fork", NULL, NULL)
+CLEAN(a_signal_handler_interrupts_an_ecall_that_then_completes, "signal-handler", NULL, NULL)
+
+/* `timeout -s SIG 1 sgxemu run -- HOST spin`: the signal's default action ends the spinning enclave. */
+static void timeout_ends_spin(const char *compiler, const char *sig)
+{
+	char *argv[] = {"/usr/bin/timeout", "-s",	 (char *)sig, "1",
+			(char *)SGXEMU_BIN, "run",	 "--",	      (char *)host_of(compiler),
+			(char *)ENCLAVE,    (char *)KEY, "spin",      NULL};
+	struct out o;
+	run_argv(argv, NULL, &o);
+	cr_assert_str_eq(o.out, "spinning\n", "%s: stdout:\n%s\nstderr:\n%s", compiler, o.out, o.err);
+	cr_assert_eq(o.status, 124, "%s: timeout's status %d (124: it had to send %s, which ended the program)",
+		     compiler, o.status, sig);
+}
+
+Test(preload, timeout_sigterm_ends_a_spinning_ecall_cc)
+{
+	timeout_ends_spin("cc", "TERM");
+}
+
+Test(preload, timeout_sigint_ends_a_spinning_ecall_cc)
+{
+	timeout_ends_spin("cc", "INT");
+}
+
+Test(preload, timeout_sigterm_ends_a_spinning_ecall_clang)
+{
+	timeout_ends_spin("clang", "TERM");
+}
 
 /* What the host CPU itself answers, in the format of cpuid_raw.c and the host's cpuid-print. */
 static void real_cpuid_line(char *buf, size_t len)

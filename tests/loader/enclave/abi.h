@@ -31,6 +31,7 @@ enum {
 	EC_EDMM,	 /* struct ec_edmm: the memory manager's OCALLs with EACCEPT, step by step */
 	EC_ALT_STACK,	 /* ud2 while RSP points outside the thread's stack (into enclave data) */
 	EC_BAD_FREE,	 /* free() of a pointer twice */
+	EC_SPIN,	 /* struct ec_spin (untrusted): entered = 1, then spin until stop != 0: returns the polls */
 	EC_COUNT
 };
 
@@ -48,6 +49,10 @@ enum {
 	HM_SKIP,   /* #UD: skip the 2-byte ud2; #PF: skip the 3-byte load, RAX = 0xfa17 */
 	HM_SEARCH, /* only a handler that records and declines */
 	HM_LOOP,   /* #UD: "handled" without moving RIP, so it happens again */
+};
+
+struct ec_spin {
+	volatile uint64_t entered, stop;
 };
 
 struct ec_add {

@@ -540,8 +540,22 @@ static int64_t ec_bad_free(void *arg, uint64_t len)
 	return 1;
 }
 
+/* Only a signal's handler (or a thread of the host) can end it: it reads the host's word. */
+static int64_t ec_spin(void *arg, uint64_t len)
+{
+	(void)len;
+	struct ec_spin *s = arg;
+	int64_t polls = 0;
+	s->entered = 1;
+	while (!s->stop) {
+		__asm__ volatile("pause");
+		polls++;
+	}
+	return polls;
+}
+
 RT_ECALLS(ec_add, ec_reverse, ec_ocall, ec_nest, ec_depth, ec_print, ec_handlers, ec_ud2, ec_div0, ec_load, ec_last_exc,
 	  ec_sites, ec_reloc, ec_heap, ec_thread, ec_report, ec_getkey, ec_raw_exit, ec_ocall_errors, ec_abort,
-	  ec_state, ec_edmm, ec_alt_stack, ec_bad_free);
+	  ec_state, ec_edmm, ec_alt_stack, ec_bad_free, ec_spin);
 
-_Static_assert(EC_COUNT == 24, "one table entry per ECALL of abi.h");
+_Static_assert(EC_COUNT == 25, "one table entry per ECALL of abi.h");

@@ -158,6 +158,11 @@ uint64_t enclave_main(uint64_t op, struct call *c, uint64_t rdx, uint64_t cssa)
 		return op_fill(c, false);
 	case OP_CHECK:
 		return op_fill(c, true);
+	case OP_SPIN:
+		*(volatile unsigned long long *)&c->out[0] = 1;
+		while (!*(volatile unsigned long long *)&c->a)
+			__asm__ volatile("pause");
+		return ENCL_OK;
 	case OP_INC:
 		for (uint64_t i = 0; i < c->b; i++)
 			__atomic_fetch_add(&counter, 1, __ATOMIC_SEQ_CST);

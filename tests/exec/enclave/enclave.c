@@ -71,7 +71,15 @@ static struct enclu_out enclu(uint64_t leaf, uint64_t rbx, uint64_t rcx, uint64_
 	return (struct enclu_out){rax, zf};
 }
 
-static struct sgx_secinfo secinfo;
+/* A leaf with a SECINFO of flags: on the calling thread's stack, as threads use the leaves at once. */
+static struct enclu_out enclu_si(uint64_t leaf, uint64_t flags, uint64_t rcx, uint64_t rdx)
+{
+	struct sgx_secinfo si __attribute__((aligned(64)));
+	zero(&si, sizeof(si));
+	si.flags = flags;
+	return enclu(leaf, (uint64_t)&si, rcx, rdx);
+}
+
 static struct sgx_targetinfo targetinfo __attribute__((aligned(512)));
 static uint8_t reportdata[64] __attribute__((aligned(128)));
 static struct sgx_report report __attribute__((aligned(512)));
@@ -99,9 +107,8 @@ static void handle_exception(struct td *t)
 	if (t->handler_mode == HANDLER_SKIP) {
 		g->rip += t->handler_skip;
 	} else if (t->handler_mode == HANDLER_ACCEPT) {
-		secinfo = (struct sgx_secinfo){.flags = SGX_SECINFO_PT(SGX_PT_REG) | SGX_SECINFO_R | SGX_SECINFO_W |
-							SGX_SECINFO_PENDING};
-		enclu(ENCLU_EACCEPT, (uint64_t)&secinfo, x->maddr & ~0xFFFULL, 0);
+		enclu_si(ENCLU_EACCEPT, SGX_SECINFO_PT(SGX_PT_REG) | SGX_SECINFO_R | SGX_SECINFO_W | SGX_SECINFO_PENDING,
+			 x->maddr & ~0xFFFULL, 0);
 	} else if (t->handler_mode == HANDLER_RET) {
 		g->rip = *(const uint64_t *)g->rsp;
 		g->rsp += 8;
@@ -135,20 +142,17 @@ uint64_t enclave_main(uint64_t op, uint64_t a, uint64_t b, uint64_t cssa, uint64
 		put(out, 0, ((uint64_t(*)(uint64_t))a)(b));
 		return 0;
 	case OP_EACCEPT:
-		secinfo = (struct sgx_secinfo){.flags = b};
-		r = enclu(ENCLU_EACCEPT, (uint64_t)&secinfo, a, 0);
+		r = enclu_si(ENCLU_EACCEPT, b, a, 0);
 		put(out, 0, r.rax);
 		put(out, 1, r.zf);
 		return r.rax;
 	case OP_EACCEPTCOPY:
-		secinfo = (struct sgx_secinfo){.flags = c};
-		r = enclu(ENCLU_EACCEPTCOPY, (uint64_t)&secinfo, a, b);
+		r = enclu_si(ENCLU_EACCEPTCOPY, c, a, b);
 		put(out, 0, r.rax);
 		put(out, 1, r.zf);
 		return r.rax;
 	case OP_EMODPE:
-		secinfo = (struct sgx_secinfo){.flags = b};
-		enclu(ENCLU_EMODPE, (uint64_t)&secinfo, a, 0);
+		enclu_si(ENCLU_EMODPE, b, a, 0);
 		put(out, 0, 1);
 		return 0;
 	case OP_EREPORT:
@@ -226,9 +230,8 @@ uint64_t enclave_main(uint64_t op, uint64_t a, uint64_t b, uint64_t cssa, uint64
 		return 0;
 	case OP_EACCEPT_N: {
 		uint64_t n = 0;
-		secinfo = (struct sgx_secinfo){.flags = c};
 		for (r.rax = 0; n < b; n++) {
-			r = enclu(ENCLU_EACCEPT, (uint64_t)&secinfo, a + n * SGX_PAGE_SIZE, 0);
+			r = enclu_si(ENCLU_EACCEPT, c, a + n * SGX_PAGE_SIZE, 0);
 			if (r.rax)
 				break;
 		}
@@ -237,9 +240,8 @@ uint64_t enclave_main(uint64_t op, uint64_t a, uint64_t b, uint64_t cssa, uint64
 		return r.rax;
 	}
 	case OP_EMODPE_N:
-		secinfo = (struct sgx_secinfo){.flags = b};
 		for (uint64_t i = 0; i < c; i++)
-			enclu(ENCLU_EMODPE, (uint64_t)&secinfo, a, 0);
+			enclu_si(ENCLU_EMODPE, b, a, 0);
 		put(out, 0, c);
 		return 0;
 	default:

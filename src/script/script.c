@@ -160,6 +160,8 @@ static void st_key(struct sc *sc, struct sc_stmt *st)
 	const char *name = sc_pos_req(sc, st, "key name");
 	const char *file = sc_opt(st, "file");
 	sc_check_used(sc, st);
+	/* The label first: a name already in use fails before any key exists to leak. */
+	struct sc_label *l = sc_new_label(sc, name, L_KEY);
 	struct crypto_rsa *k;
 	if (file) {
 		char path[8192];
@@ -183,7 +185,6 @@ static void st_key(struct sc *sc, struct sc_stmt *st)
 		if (!k)
 			sc_fail(sc, "key %s: key generation failed", name);
 	}
-	struct sc_label *l = sc_new_label(sc, name, L_KEY);
 	l->u.key = k;
 	decl_echo(sc, st);
 }

@@ -46,6 +46,8 @@ check 2 "-:3: map: E+0x10 is not page aligned" 'enclave E\n# comment\nmap E+0x10
 check 2 "neither EPC nor a page of the runner" 'map 0x10000 rw to=0x20000\n'
 check 2 "slot 512 out of range" 'va V\nepa V[512]\n'
 check 2 "cannot open" 'key K file=/nonexistent/key.pem\n'
+# Re-declaring a key label: the error, and (under LeakSanitizer) no key left behind.
+check 2 "-:2: label 'K' is already defined" 'key K\nkey K\n'
 check 2 "no key declared" 'enclave E\necreate E\neinit E\n'
 check 1 "-:3: expected #GP(0), got OK" 'enclave E\necreate E\nexpect #GP(0)\nexpect OK\n'
 check 1 "expected SGX_NOT_TRACKED, got #GP(0)" 'enclave E\necreate E\necreate E rbx=+8\nexpect SGX_NOT_TRACKED\nexpect GP\n'

@@ -19,6 +19,15 @@ preload_vdso_enter:
 	jmp	sgxemu_enter_enclave
 1:	jmp	preload_child_enter
 	.cfi_endproc
+.Lend:
 	.size	preload_vdso_enter, . - preload_vdso_enter
+
+	/* Its size, for the image's symbol table (parsers take [value, value + size) as the function). */
+	.section .rodata
+	.globl	preload_vdso_enter_size
+	.hidden	preload_vdso_enter_size
+	.p2align 3
+preload_vdso_enter_size:
+	.quad	.Lend - preload_vdso_enter
 
 	.section .note.GNU-stack, "", @progbits

@@ -180,9 +180,13 @@ PRELOAD_HIDDEN void preload_mm_remove(uintptr_t addr, size_t len);
 
 /* ---- vdso.c ---------------------------------------------------------------- */
 
-/* Build the vDSO image (at load), and its address for AT_SYSINFO_EHDR (0 if it could not be built). */
-PRELOAD_HIDDEN void preload_vdso_init(void);
+/*
+ * The vDSO image's address for AT_SYSINFO_EHDR (0 if it could not be built).  The first call, from any
+ * thread or library constructor, builds it and points the auxiliary vector on the stack at it.
+ */
 PRELOAD_HIDDEN unsigned long preload_vdso_base(void);
+/* At load: the same, so that a program walking the auxiliary vector itself finds the image. */
+PRELOAD_HIDDEN void preload_vdso_init(void);
 /* The process's auxv with AT_SYSINFO_EHDR pointing at the image, in a memfd (for /proc/self/auxv). */
 PRELOAD_HIDDEN int preload_auxv_fd(int flags);
 /* Is path this process's auxv file (/proc/self/auxv, /proc/<pid>/auxv, /proc/thread-self/auxv)? */
@@ -190,6 +194,8 @@ PRELOAD_HIDDEN bool preload_is_auxv_path(const char *path);
 /* enter.S: the image's __vdso_sgx_enter_enclave (sgxemu_enter_enclave, or the detached child's answer). */
 PRELOAD_HIDDEN int preload_vdso_enter(unsigned long rdi, unsigned long rsi, unsigned long rdx, unsigned int function,
 				      unsigned long r8, unsigned long r9, void *run);
+/* Its size in bytes (enter.S). */
+extern PRELOAD_HIDDEN const uint64_t preload_vdso_enter_size;
 
 /* ---- signal.c ---------------------------------------------------------------- */
 

@@ -7,15 +7,20 @@
  * __vdso_sgx_enter_enclave.  It carries what hand-written vDSO parsers
  * read: PT_LOAD at vaddr 0 and PT_DYNAMIC, DT_HASH and DT_GNU_HASH,
  * DT_SYMTAB/DT_STRTAB, DT_VERSYM/DT_VERDEF with the real version names
- * (LINUX_2.6), the soname linux-vdso.so.1.
+ * (LINUX_2.6), the soname linux-vdso.so.1, and section headers describing
+ * the same tables (Intel's urts finds the symbol through .dynsym and
+ * .dynstr only, as the real vDSO's section headers are mapped too).
  *
  * getauxval(AT_SYSINFO_EHDR), the process's auxiliary vector in memory
  * (read by libc's getauxval and by programs that walk it from environ) and
- * /proc/self/auxv opened through open/fopen all lead to it.
+ * /proc/self/auxv opened through open/fopen all lead to it.  The image is
+ * built on the first of these, which may come from another library's
+ * constructor before ours has run: every caller must see the same image.
  */
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,7 +53,29 @@ struct verdef {
 	unsigned n_names;
 };
 
-static unsigned long image_base;
+/* The image's sections, in address order; also the order of its section header table. */
+enum {
+	SEC_NULL,
+	SEC_HASH,
+	SEC_GNU_HASH,
+	SEC_DYNSYM,
+	SEC_DYNSTR,
+	SEC_VERSYM,
+	SEC_VERDEF,
+	SEC_DYNAMIC,
+	SEC_TEXT,
+	SEC_SHSTRTAB,
+	SEC_COUNT
+};
+
+static const char *const sec_name[SEC_COUNT] = {
+    [SEC_HASH] = ".hash",	[SEC_GNU_HASH] = ".gnu.hash",  [SEC_DYNSYM] = ".dynsym",
+    [SEC_DYNSTR] = ".dynstr",	[SEC_VERSYM] = ".gnu.version", [SEC_VERDEF] = ".gnu.version_d",
+    [SEC_DYNAMIC] = ".dynamic", [SEC_TEXT] = ".text",	       [SEC_SHSTRTAB] = ".shstrtab",
+};
+
+static pthread_once_t image_once = PTHREAD_ONCE_INIT;
+static unsigned long image_base; /* written once, under image_once */
 
 static uint32_t elf_hash(const char *name)
 {
@@ -129,13 +156,19 @@ static void collect(struct builder *b, const struct dynsym *v, bool have_real)
 	for (unsigned i = 1; have_real && i < v->nsyms && b->nsyms < MAX_SYMS - 2; i++) {
 		const Elf64_Sym *s = &v->symtab[i];
 		const char *name = v->strtab + s->st_name;
-		if (!strcmp(name, SGX_SYM))
+		/*
+		 * .dynsym's sh_info says every symbol after the null one is non-local; a local one
+		 * (old vDSOs listed section symbols) is nothing a program can look up.
+		 */
+		if (!strcmp(name, SGX_SYM) || ELF64_ST_BIND(s->st_info) == STB_LOCAL)
 			continue;
 		struct sym *d = &b->syms[b->nsyms++];
 		d->name = name;
 		d->s = *s;
-		if (s->st_shndx != SHN_UNDEF && s->st_shndx != SHN_ABS)
+		if (s->st_shndx != SHN_UNDEF && s->st_shndx != SHN_ABS) {
 			d->s.st_value = v->bias + s->st_value;
+			d->s.st_shndx = SEC_TEXT;
+		}
 		d->versym = v->versym ? v->versym[i] : 1;
 		if (!strcmp(name, VERSION))
 			have_vsym = true;
@@ -146,25 +179,23 @@ static void collect(struct builder *b, const struct dynsym *v, bool have_real)
 		d->s = (Elf64_Sym){.st_info = ELF64_ST_INFO(STB_GLOBAL, STT_OBJECT), .st_shndx = SHN_ABS};
 		d->versym = ver;
 	}
-	/* The entry, in the section of the real functions (any defined index does for parsers). */
-	Elf64_Half shndx = 1;
-	for (unsigned i = 1; i < b->nsyms; i++)
-		if (ELF64_ST_TYPE(b->syms[i].s.st_info) == STT_FUNC && b->syms[i].s.st_shndx != SHN_ABS) {
-			shndx = b->syms[i].s.st_shndx;
-			break;
-		}
 	struct sym *d = &b->syms[b->nsyms++];
 	d->name = SGX_SYM;
 	d->s = (Elf64_Sym){.st_info = ELF64_ST_INFO(STB_GLOBAL, STT_FUNC),
-			   .st_shndx = shndx,
+			   .st_shndx = SEC_TEXT,
 			   .st_value = (uintptr_t)preload_vdso_enter,
-			   .st_size = 16};
+			   .st_size = preload_vdso_enter_size};
 	d->versym = ver;
 }
 
 static size_t align8(size_t x)
 {
 	return (x + 7) & ~(size_t)7;
+}
+
+static size_t align16(size_t x)
+{
+	return (x + 15) & ~(size_t)15;
 }
 
 /* Build the image; return its address or 0. */
@@ -214,7 +245,13 @@ static unsigned long build(void)
 		sz_verdef += sizeof(Elf64_Verdef) + b.vds[i].n_names * sizeof(Elf64_Verdaux);
 	size_t off_dyn = align8(off_verdef + sz_verdef);
 	const unsigned ndyn = 11;
-	size_t size = off_dyn + ndyn * sizeof(Elf64_Dyn);
+	size_t off_text = align16(off_dyn + ndyn * sizeof(Elf64_Dyn));
+	size_t off_shstr = off_text, sz_shstr = 1;
+	for (unsigned i = 1; i < SEC_COUNT; i++)
+		sz_shstr += strlen(sec_name[i]) + 1;
+	/* The section headers inside PT_LOAD, so that a parser reading them through the mapping finds them. */
+	size_t off_sh = align8(off_shstr + sz_shstr);
+	size_t size = off_sh + SEC_COUNT * sizeof(Elf64_Shdr);
 	size_t map = (size + 4095) & ~(size_t)4095;
 
 	uint8_t *img = REAL(mmap)(NULL, map, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -235,7 +272,10 @@ static unsigned long build(void)
 	eh->e_ehsize = sizeof(Elf64_Ehdr);
 	eh->e_phentsize = sizeof(Elf64_Phdr);
 	eh->e_phnum = (Elf64_Half)nph;
+	eh->e_shoff = off_sh;
 	eh->e_shentsize = sizeof(Elf64_Shdr);
+	eh->e_shnum = SEC_COUNT;
+	eh->e_shstrndx = SEC_SHSTRTAB;
 
 	Elf64_Phdr *ph = (Elf64_Phdr *)(img + off_ph);
 	ph[0] =
@@ -324,6 +364,69 @@ static unsigned long build(void)
 	if (d != ndyn)
 		return 0;
 
+	/*
+	 * Section headers, for parsers that look symbols up through .dynsym and .dynstr
+	 * (found by name in .shstrtab) instead of PT_DYNAMIC.  .text is empty: the
+	 * functions' code is not in the image.  Such a parser sees every defined
+	 * function in section .text with an st_value outside .text and outside the
+	 * image; base + st_value (mod 2^64) is the function, in the real vDSO's mapping
+	 * or, for __vdso_sgx_enter_enclave, in this library.
+	 */
+	Elf64_Shdr *sh = (Elf64_Shdr *)(img + off_sh);
+	sh[SEC_HASH] = (Elf64_Shdr){.sh_type = SHT_HASH,
+				    .sh_offset = off_hash,
+				    .sh_size = sz_hash,
+				    .sh_link = SEC_DYNSYM,
+				    .sh_addralign = 8,
+				    .sh_entsize = 4};
+	sh[SEC_GNU_HASH] = (Elf64_Shdr){
+	    .sh_type = SHT_GNU_HASH, .sh_offset = off_gnu, .sh_size = sz_gnu, .sh_link = SEC_DYNSYM, .sh_addralign = 8};
+	sh[SEC_DYNSYM] = (Elf64_Shdr){.sh_type = SHT_DYNSYM,
+				      .sh_offset = off_sym,
+				      .sh_size = nsyms * sizeof(Elf64_Sym),
+				      .sh_link = SEC_DYNSTR,
+				      .sh_info = 1, /* the first non-local symbol: collect() keeps no local one */
+				      .sh_addralign = 8,
+				      .sh_entsize = sizeof(Elf64_Sym)};
+	sh[SEC_DYNSTR] =
+	    (Elf64_Shdr){.sh_type = SHT_STRTAB, .sh_offset = off_str, .sh_size = b.strsz, .sh_addralign = 1};
+	sh[SEC_VERSYM] = (Elf64_Shdr){.sh_type = SHT_GNU_versym,
+				      .sh_offset = off_versym,
+				      .sh_size = nsyms * sizeof(Elf64_Half),
+				      .sh_link = SEC_DYNSYM,
+				      .sh_addralign = 2,
+				      .sh_entsize = sizeof(Elf64_Half)};
+	sh[SEC_VERDEF] = (Elf64_Shdr){.sh_type = SHT_GNU_verdef,
+				      .sh_offset = off_verdef,
+				      .sh_size = sz_verdef,
+				      .sh_link = SEC_DYNSTR,
+				      .sh_info = b.nvds,
+				      .sh_addralign = 8};
+	sh[SEC_DYNAMIC] = (Elf64_Shdr){.sh_type = SHT_DYNAMIC,
+				       .sh_offset = off_dyn,
+				       .sh_size = ndyn * sizeof(Elf64_Dyn),
+				       .sh_link = SEC_DYNSTR,
+				       .sh_addralign = 8,
+				       .sh_entsize = sizeof(Elf64_Dyn)};
+	sh[SEC_TEXT] = (Elf64_Shdr){.sh_type = SHT_PROGBITS, .sh_offset = off_text, .sh_addralign = 16};
+	sh[SEC_SHSTRTAB] =
+	    (Elf64_Shdr){.sh_type = SHT_STRTAB, .sh_offset = off_shstr, .sh_size = sz_shstr, .sh_addralign = 1};
+	char *shstr = (char *)img + off_shstr;
+	Elf64_Word name = 1;
+	for (unsigned i = 1; i < SEC_COUNT; i++) {
+		sh[i].sh_name = name;
+		memcpy(shstr + name, sec_name[i], strlen(sec_name[i]) + 1);
+		name += (Elf64_Word)strlen(sec_name[i]) + 1;
+		/*
+		 * As in a linked object, .shstrtab is not allocated (address 0: parsers read it at
+		 * sh_offset, which is mapped here as in the real vDSO); the rest has vaddr == offset.
+		 */
+		if (i != SEC_SHSTRTAB) {
+			sh[i].sh_flags = i == SEC_TEXT ? SHF_ALLOC | SHF_EXECINSTR : SHF_ALLOC;
+			sh[i].sh_addr = sh[i].sh_offset;
+		}
+	}
+
 	REAL(mprotect)(img, map, PROT_READ);
 	return base;
 }
@@ -351,7 +454,7 @@ static void patch_stack_auxv(unsigned long real, unsigned long ours)
 		ehdr->a_un.a_val = ours;
 }
 
-void preload_vdso_init(void)
+static void image_init(void)
 {
 	unsigned long real = REAL(getauxval)(AT_SYSINFO_EHDR);
 	unsigned long ours = build();
@@ -359,14 +462,25 @@ void preload_vdso_init(void)
 		preload_msg("cannot build the vDSO image: __vdso_sgx_enter_enclave will not be found");
 		return;
 	}
-	__atomic_store_n(&image_base, ours, __ATOMIC_RELEASE);
+	image_base = ours;
 	if (real)
 		patch_stack_auxv(real, ours);
 }
 
+/*
+ * Built on first use, not in our constructor: a library initialised before
+ * us (libsgx_urts looks the vDSO up from a static object's constructor) must
+ * get the image main gets.  pthread_once also orders image_base for readers.
+ */
 unsigned long preload_vdso_base(void)
 {
-	return __atomic_load_n(&image_base, __ATOMIC_ACQUIRE);
+	pthread_once(&image_once, image_init);
+	return image_base;
+}
+
+void preload_vdso_init(void)
+{
+	preload_vdso_base();
 }
 
 /* getauxval's answer: our image for AT_SYSINFO_EHDR asked by the program (ours), else the real one. */

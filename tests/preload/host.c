@@ -1,13 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * An SGX host program written only against Linux: <asm/sgx.h>, its own
- * vDSO parser (getauxval(AT_SYSINFO_EHDR), DT_HASH / DT_GNU_HASH, symbol
- * versions), its own enclave loader, measurement and SIGSTRUCT signer
+ * vDSO parsers (getauxval(AT_SYSINFO_EHDR); DT_HASH / DT_GNU_HASH, symbol
+ * versions; or the section headers alone, as Intel's urts reads them),
+ * its own enclave loader, measurement and SIGSTRUCT signer
  * (OpenSSL), and CPUID through <cpuid.h>.  It includes no sgxemu header;
  * on CPUs without CPUID faulting it is built with -include
  * sgxemu/cpuid.h, which only changes what <cpuid.h>'s macros answer.
  *
  * usage: host ENCLAVE.elf KEY.pem SCENARIO [ARG]
+ * Built with -DAUXV_CTOR and linked against auxv_ctor.c's library, it also
+ * has the scenario auxv-ctor.
  * Prints "ok SCENARIO" and exits 0 when every check of the scenario holds;
  * otherwise prints "FAIL SCENARIO: file:line: check" and exits 1.
  * tests/preload/test_preload.c runs it under `sgxemu run`.
@@ -184,6 +187,69 @@ static void *lookup_gnu(const struct vdso *v, const char *name, const char *vers
 		if (ch & 1)
 			return NULL;
 	}
+}
+
+/* ---- the vDSO through its section headers only, as Intel's urts reads it ----------------------------- */
+
+struct vdso_sections {
+	uintptr_t base;
+	const Elf64_Shdr *sh;
+	unsigned shnum;
+	const Elf64_Shdr *dynsym;
+	const char *dynstr;
+};
+
+/*
+ * Find .dynsym (SHT_DYNSYM) and .dynstr (SHT_STRTAB of that name in the
+ * section name table e_shstrndx) without PT_DYNAMIC.  The headers are read
+ * where the program has them, so they must lie in the image's PT_LOAD.
+ */
+static bool vdso_sections_open(uintptr_t base, struct vdso_sections *v)
+{
+	memset(v, 0, sizeof(*v));
+	CHECK(base != 0);
+	const Elf64_Ehdr *eh = (const Elf64_Ehdr *)base;
+	CHECK(!memcmp(eh->e_ident, ELFMAG, SELFMAG) && eh->e_ident[EI_CLASS] == ELFCLASS64);
+	CHECK_EQ(eh->e_shentsize, sizeof(Elf64_Shdr));
+	CHECK(eh->e_shoff != 0 && eh->e_shnum != 0 && eh->e_shstrndx < eh->e_shnum);
+	const Elf64_Phdr *ph = (const Elf64_Phdr *)(base + eh->e_phoff), *load = NULL;
+	for (int i = 0; i < eh->e_phnum && !load; i++)
+		if (ph[i].p_type == PT_LOAD)
+			load = &ph[i];
+	CHECK(load != NULL);
+	CHECK(eh->e_shoff >= load->p_offset);
+	CHECK(eh->e_shoff + (uint64_t)eh->e_shnum * eh->e_shentsize <= load->p_offset + load->p_filesz);
+	v->base = base;
+	v->sh = (const Elf64_Shdr *)(base + eh->e_shoff);
+	v->shnum = eh->e_shnum;
+	CHECK_EQ(v->sh[eh->e_shstrndx].sh_type, SHT_STRTAB);
+	const char *names = (const char *)(base + v->sh[eh->e_shstrndx].sh_offset);
+	for (unsigned i = 0; i < v->shnum; i++) {
+		if (v->sh[i].sh_type == SHT_DYNSYM)
+			v->dynsym = &v->sh[i];
+		if (v->sh[i].sh_type == SHT_STRTAB && !strcmp(names + v->sh[i].sh_name, ".dynstr"))
+			v->dynstr = (const char *)(base + v->sh[i].sh_offset);
+	}
+	CHECK(v->dynsym != NULL && v->dynstr != NULL);
+	CHECK_EQ(v->dynsym->sh_entsize, sizeof(Elf64_Sym));
+	CHECK(v->dynsym->sh_link < v->shnum);
+	CHECK_EQ(base + v->sh[v->dynsym->sh_link].sh_offset, (uintptr_t)v->dynstr);
+	return true;
+}
+
+/* A defined function of .dynsym, in an executable section: base + st_value, or NULL. */
+static void *vdso_sections_lookup(const struct vdso_sections *v, const char *name)
+{
+	const Elf64_Sym *sym = (const Elf64_Sym *)(v->base + v->dynsym->sh_offset);
+	for (size_t i = v->dynsym->sh_info; i < v->dynsym->sh_size / v->dynsym->sh_entsize; i++) {
+		const Elf64_Sym *s = &sym[i];
+		if (ELF64_ST_TYPE(s->st_info) != STT_FUNC || s->st_shndx == SHN_UNDEF || s->st_shndx >= v->shnum ||
+		    !(v->sh[s->st_shndx].sh_flags & SHF_EXECINSTR))
+			continue;
+		if (!strcmp(v->dynstr + s->st_name, name))
+			return (void *)(v->base + s->st_value);
+	}
+	return NULL;
 }
 
 typedef int (*vdso_enter_fn)(unsigned long rdi, unsigned long rsi, unsigned long rdx, unsigned int leaf,
@@ -1181,8 +1247,18 @@ static bool s_vdso(void)
 	CHECK(gettime(CLOCK_MONOTONIC, &a) == 0);
 	CHECK(clock_gettime(CLOCK_MONOTONIC, &b) == 0);
 	CHECK(b.tv_sec - a.tv_sec < 5 && b.tv_sec >= a.tv_sec);
-	/* /proc/self/auxv and the vector after environ agree with getauxval. */
+	/* The section headers describe the same tables: a parser of them alone finds the same functions. */
 	unsigned long want = getauxval(AT_SYSINFO_EHDR);
+	struct vdso_sections vs;
+	CHECK(vdso_sections_open(want, &vs));
+	CHECK((const Elf64_Sym *)(want + vs.dynsym->sh_offset) == v.sym);
+	CHECK(vs.dynstr == v.str);
+	void *enter_sh = vdso_sections_lookup(&vs, "__vdso_sgx_enter_enclave");
+	CHECK(enter_sh != NULL);
+	CHECK(enter_sh == lookup_gnu(&v, "__vdso_sgx_enter_enclave", "LINUX_2.6"));
+	CHECK(vdso_sections_lookup(&vs, "__vdso_clock_gettime") == (void *)gettime);
+	CHECK(vdso_sections_lookup(&vs, "__vdso_no_such_function") == NULL);
+	/* /proc/self/auxv and the vector after environ agree with getauxval. */
 	int fd = open("/proc/self/auxv", O_RDONLY);
 	CHECK(fd >= 0);
 	Elf64_auxv_t av[64];
@@ -1214,6 +1290,28 @@ static bool s_vdso(void)
 	CHECK_EQ(got_stack, want);
 	return true;
 }
+
+#ifdef AUXV_CTOR
+/* auxv_ctor.c, initialised before the preload library: what its constructor saw. */
+extern unsigned long auxv_ctor_ehdr, auxv_ctor_stack_ehdr;
+
+static bool s_auxv_ctor(void)
+{
+	unsigned long want = getauxval(AT_SYSINFO_EHDR);
+	/* The vector still named the real vDSO then: the constructor ran before the image existed. */
+	CHECK(auxv_ctor_stack_ehdr != 0);
+	CHECK(auxv_ctor_stack_ehdr != want);
+	/* Yet getauxval gave it the image main gets, the one with __vdso_sgx_enter_enclave. */
+	CHECK_EQ(auxv_ctor_ehdr, want);
+	struct vdso v;
+	CHECK(vdso_open(auxv_ctor_ehdr, &v));
+	CHECK(lookup_gnu(&v, "__vdso_sgx_enter_enclave", "LINUX_2.6") != NULL);
+	struct vdso_sections vs;
+	CHECK(vdso_sections_open(auxv_ctor_ehdr, &vs));
+	CHECK(vdso_sections_lookup(&vs, "__vdso_sgx_enter_enclave") != NULL);
+	return true;
+}
+#endif
 
 static bool s_device(void)
 {
@@ -1552,6 +1650,9 @@ int main(int argc, char **argv)
 	    {"exec-stale", NULL, s_exec_stale},
 	    {"spin", s_spin, NULL},
 	    {"signal-handler", s_signal_handler, NULL},
+#ifdef AUXV_CTOR
+	    {"auxv-ctor", s_auxv_ctor, NULL},
+#endif
 	};
 	for (size_t i = 0; i < sizeof(scenarios) / sizeof(scenarios[0]); i++) {
 		if (strcmp(scenarios[i].name, scenario) != 0)

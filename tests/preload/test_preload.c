@@ -139,6 +139,16 @@ CLEAN(cpuid_leaf_0x12_reports_the_default_epc, "cpuid", NULL, "0x8000000")
 CLEAN(cpuid_query_leaves_sgx_to_a_forked_child, "cpuid-then-fork", NULL, NULL)
 CLEAN(a_signal_handler_interrupts_an_ecall_that_then_completes, "signal-handler", NULL, NULL)
 
+Test(preload, library_constructor_gets_the_vdso_image_main_gets)
+{
+	/* Intel's urts looks __vdso_sgx_enter_enclave up from a constructor run before the preload library's. */
+	struct out o;
+	run_host(HOST_AUXV_CTOR, NULL, "auxv-ctor", NULL, &o);
+	cr_assert_eq(o.status, 0, "status %d\nstdout:\n%s\nstderr:\n%s", o.status, o.out, o.err);
+	cr_assert_str_eq(o.out, "ok auxv-ctor\n");
+	cr_assert_str_eq(o.err, "");
+}
+
 /* `timeout -s SIG 1 sgxemu run -- HOST spin`: the signal's default action ends the spinning enclave. */
 static void timeout_ends_spin(const char *compiler, const char *sig)
 {

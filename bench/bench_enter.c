@@ -5,30 +5,36 @@
  *  (1) EENTER + EEXIT through sgxemu_call_enclave: the test enclave
  *      (tests/exec/enclave) loaded by the test OS (tests/exec/testos.c)
  *      runs OP_ECHO (three stores to an untrusted buffer) and EEXITs; the
- *      result is checked every time.  Both ENCLUs trap (SIGILL), so the
- *      floor is two signal round trips plus the model's leaves;
- *  (2) baseline in the same process: a bare SIGILL round trip, `ud2` with a
- *      SA_SIGINFO handler that moves RIP past it (installed only around
- *      this measurement, exec's handler put back afterwards);
+ *      result is checked every time.  Both ENCLUs trap, so the floor is two
+ *      signal round trips plus the model's leaves;
+ *  (2) that floor, measured in the same process: a bare ENCLU round trip
+ *      of each leaf, executed by host code under a handler that only moves
+ *      RIP past it (src/exec/hostprobe.c; exec's handlers are put back
+ *      afterwards), with the kind of trap this host raises for it:
+ *      (2a) EENTER with RBX on a PROT_NONE page, as the TCS is mapped (#UD
+ *      where the CPU has no SGX or firmware left it off; #PF on the TCS
+ *      where firmware enabled it), and (2b) EEXIT (#UD, or #GP(0));
  *  (3) for scale: a bare system call, syscall(SYS_getppid);
- *  (4) and a bare SIGTRAP round trip (int3, same kind of handler): what a
- *      signal costs when the trapping instruction is not a #UD.
+ *  (4) a bare SIGTRAP round trip (int3, same kind of handler): a signal
+ *      whose trap is neither #UD nor #GP;
+ *  (5) a bare SIGILL round trip (ud2): #UD, what ENCLU raises on a host
+ *      without SGX.
  *
- * Each is repeated 5 times, the four interleaved; the medians of wall-clock
- * and process CPU time per round trip are printed with the ratios.
+ * Each is repeated 5 times, all interleaved; the medians of wall-clock and
+ * process CPU time per round trip are printed with the ratios, those
+ * against the ENCLU floor first.
  *
  * Usage: bench_enter [iterations]   (default 10000)
  */
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <time.h>
-#include <ucontext.h>
 #include <unistd.h>
 
 #include "elfimg.h"
+#include "hostprobe.h"
 #include "testos.h"
 
 #define REPS 5
@@ -79,52 +85,32 @@ static struct span run_enter(uint64_t n)
 	return since(t0);
 }
 
-static volatile sig_atomic_t traps;
-static int trap_skip; /* bytes to move RIP by: ud2 leaves it at the instruction, int3 after it */
-
-static void on_trap(int sig, siginfo_t *info, void *ctx)
+/* n bare round trips of the trap of spec (hostprobe.c's handlers, exec's put back on return). */
+static struct span run_trap(const struct exec_trap_spec *spec, uint64_t n)
 {
-	(void)sig;
-	(void)info;
-	ucontext_t *uc = ctx;
-	uc->uc_mcontext.gregs[REG_RIP] += trap_skip;
-	traps++;
+	struct exec_trap_cost c;
+	int rc = exec_trap_time(spec, n, &c);
+	if (rc != 0) {
+		fprintf(stderr, "bench_enter: timing a bare trap: %s\n", strerror(-rc));
+		exit(1);
+	}
+	return (struct span){c.wall_ns / 1e9, c.cpu_ns / 1e9};
 }
 
-/*
- * n traps (sig SIGILL: ud2, 0F 0B; SIGTRAP: int3) under a handler of our
- * own; exec's handler for sig is back in place on return.
- */
-static struct span run_trap(int sig, uint64_t n)
+/* What spec raises here, e.g. "#PF (SIGSEGV, SEGV_ACCERR)"; dies unless exec would take it as the leaf. */
+static void trap_kind(const struct exec_trap_spec *spec, char *out, size_t len)
 {
-	struct sigaction sa, exec_sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_sigaction = on_trap;
-	sa.sa_flags = SA_SIGINFO;
-	sigemptyset(&sa.sa_mask);
-	if (sigaction(sig, &sa, &exec_sa) != 0) {
-		perror("bench_enter: sigaction");
+	struct exec_trap_probe p;
+	int rc = exec_trap_probe(spec, &p);
+	if (rc != 0) {
+		fprintf(stderr, "bench_enter: probing a bare trap: %s\n", strerror(-rc));
 		exit(1);
 	}
-	traps = 0;
-	trap_skip = sig == SIGILL ? 2 : 0;
-	struct span t0 = now();
-	if (sig == SIGILL)
-		for (uint64_t i = 0; i < n; i++)
-			__asm__ volatile("ud2" ::: "memory");
-	else
-		for (uint64_t i = 0; i < n; i++)
-			__asm__ volatile("int3" ::: "memory");
-	struct span t = since(t0);
-	if (sigaction(sig, &exec_sa, NULL) != 0) {
-		perror("bench_enter: restoring exec's handler");
+	exec_trap_describe(&p, false, out, len);
+	if (spec->insn == EXEC_TRAP_ENCLU && !p.exec_takes) {
+		fprintf(stderr, "bench_enter: ENCLU raises %s here, which exec does not take as the leaf\n", out);
 		exit(1);
 	}
-	if ((uint64_t)traps != n) {
-		fprintf(stderr, "bench_enter: %d signals for %llu traps\n", (int)traps, (unsigned long long)n);
-		exit(1);
-	}
-	return t;
 }
 
 /* (3): n system calls. */
@@ -166,7 +152,7 @@ static struct fig median(const struct span *s, uint64_t n)
 
 static void show(const char *what, struct fig f)
 {
-	printf("  %-52s %7.3f us (%.3f-%.3f), CPU %7.3f us\n", what, f.wall, f.wall_lo, f.wall_hi, f.cpu);
+	printf("  %-60s %7.3f us (%.3f-%.3f), CPU %7.3f us\n", what, f.wall, f.wall_lo, f.wall_hi, f.cpu);
 }
 
 int main(int argc, char **argv)
@@ -187,38 +173,58 @@ int main(int argc, char **argv)
 	char why[256] = "";
 	bool sud = exec_sud_probe(why, sizeof(why));
 
+	struct exec_trap_spec eenter = {.insn = EXEC_TRAP_ENCLU, .leaf = ENCLU_EENTER, .page = EXEC_TRAP_PAGE_NONE},
+			      eexit = {.insn = EXEC_TRAP_ENCLU, .leaf = ENCLU_EEXIT, .page = EXEC_TRAP_PAGE_RW},
+			      int3 = {.insn = EXEC_TRAP_INT3}, ud2 = {.insn = EXEC_TRAP_UD2};
+
 	tos_setup();
 	echo(0); /* the thread's first entry creates its exec state and signal stack: not timed */
+	char kind_enter[96], kind_exit[96];
+	trap_kind(&eenter, kind_enter, sizeof(kind_enter));
+	trap_kind(&eexit, kind_exit, sizeof(kind_exit));
 
-	struct span e[REPS], s[REPS], c[REPS], b[REPS];
+	struct span e[REPS], fe[REPS], fx[REPS], f[REPS], c[REPS], b[REPS], s[REPS];
 	for (int r = 0; r < REPS; r++) {
 		e[r] = run_enter(n);
-		s[r] = run_trap(SIGILL, n);
+		fe[r] = run_trap(&eenter, n);
+		fx[r] = run_trap(&eexit, n);
+		f[r] = (struct span){fe[r].wall + fx[r].wall, fe[r].cpu + fx[r].cpu};
 		c[r] = run_syscall(n);
-		b[r] = run_trap(SIGTRAP, n);
+		b[r] = run_trap(&int3, n);
+		s[r] = run_trap(&ud2, n);
 	}
-	echo(n); /* exec's SIGILL handler is in place again */
+	echo(n); /* exec's handlers are in place again */
 	tos_teardown();
 
-	struct fig me = median(e, n), ms = median(s, n), mc = median(c, n), mb = median(b, n);
+	struct fig me = median(e, n), mf = median(f, n), mfe = median(fe, n), mfx = median(fx, n), mc = median(c, n),
+		   mb = median(b, n), ms = median(s, n);
+	char what_enter[160], what_exit[160];
+	snprintf(what_enter, sizeof(what_enter), "(2a) ENCLU[EENTER], TCS PROT_NONE: %s", kind_enter);
+	snprintf(what_exit, sizeof(what_exit), "(2b) ENCLU[EEXIT]: %s", kind_exit);
 	printf("enclave round trip, %llu iterations, median of %d repetitions: wall (min-max), process CPU\n",
 	       (unsigned long long)n, REPS);
 	show("(1) EENTER + OP_ECHO + EEXIT (sgxemu_call_enclave)", me);
-	show("(2) baseline: bare SIGILL round trip (ud2, handler)", ms);
+	show("(2) floor: bare ENCLU round trips (2a) + (2b)", mf);
+	show(what_enter, mfe);
+	show(what_exit, mfx);
 	show("(3) bare system call (syscall(SYS_getppid))", mc);
 	show("(4) bare SIGTRAP round trip (int3, handler)", mb);
+	show("(5) bare SIGILL round trip (ud2, handler)", ms);
 	if (sud)
 		printf("  Syscall User Dispatch: exec enables it for entering threads (their system calls take the "
 		       "kernel's slow path)\n");
 	else
 		printf("  Syscall User Dispatch is off: %s\n", why);
-	printf("  ratios, wall: (1)/(2) %.2fx  (2)/(3) %.1fx  (2)/(4) %.2fx\n", me.wall / ms.wall, ms.wall / mc.wall,
+	printf("  ratios, wall: (1)/(2) %.2fx  (2b)/(5) %.2fx  (2b)/(4) %.2fx  (1)/(5) %.2fx  (5)/(3) %.1fx  (5)/(4) "
+	       "%.2fx\n",
+	       me.wall / mf.wall, mfx.wall / ms.wall, mfx.wall / mb.wall, me.wall / ms.wall, ms.wall / mc.wall,
 	       ms.wall / mb.wall);
-	printf("  ratios, CPU:  (1)/(2) %.2fx  (2)/(3) %.1fx  (2)/(4) %.2fx\n", me.cpu / ms.cpu, ms.cpu / mc.cpu,
-	       ms.cpu / mb.cpu);
-	printf(
-	    "  one round trip costs %.2f bare SIGILL round trips of CPU (floor 2: EENTER and EEXIT trap once each);\n"
-	    "  beyond those two: %.3f us of CPU per round trip\n",
-	    me.cpu / ms.cpu, me.cpu - 2 * ms.cpu);
+	printf("  ratios, CPU:  (1)/(2) %.2fx  (2b)/(5) %.2fx  (2b)/(4) %.2fx  (1)/(5) %.2fx  (5)/(3) %.1fx  (5)/(4) "
+	       "%.2fx\n",
+	       me.cpu / mf.cpu, mfx.cpu / ms.cpu, mfx.cpu / mb.cpu, me.cpu / ms.cpu, ms.cpu / mc.cpu, ms.cpu / mb.cpu);
+	printf("  one round trip costs %.2fx its two bare ENCLU traps of CPU (floor 1: EENTER and EEXIT trap once "
+	       "each);\n"
+	       "  beyond them: %.3f us of CPU per round trip\n",
+	       me.cpu / mf.cpu, me.cpu - mf.cpu);
 	return 0;
 }

@@ -3,7 +3,9 @@
  * Adding dynamic pages with enclave code running natively, per page: the
  * test enclave (tests/exec/enclave) loaded through the embedding API by the
  * loader of the native tests (tests/native/devos.c), its ENCLU instructions
- * executed by the host CPU (#UD, SIGILL, exec runs the leaf in the model):
+ * executed by the host CPU (it traps: #UD where the CPU has no SGX or firmware
+ * left it off, #GP(0) where firmware enabled it; exec runs the leaf in the
+ * model):
  *
  *  (1) EAUG on fault + EACCEPT: one ECALL (OP_EACCEPT_N) EACCEPTs N pages of
  *      the dynamic area, none of them added yet.  Per page: ENCLU traps, the
@@ -18,13 +20,18 @@
  *      of bench_augment (bench/common.c);
  *  (4) for scale: EMODPE with no new permission on an accepted page, N
  *      times in one ECALL (OP_EMODPE_N): one native ENCLU, one signal, per
- *      call, with a leaf that changes nothing.
+ *      call, with a leaf that changes nothing;
+ *  (5) the floor of every native ENCLU: a bare ENCLU[EACCEPT] round trip
+ *      executed by host code under a handler that only moves RIP past it
+ *      (src/exec/hostprobe.c), with the trap this host raises for it;
+ *  (6) and (7): bare ud2 (#UD, SIGILL) and int3 (#BP, SIGTRAP) round
+ *      trips, the same way.
  *
- * Each is repeated 5 times, the four interleaved, (1) and (2) each on a
- * freshly loaded enclave ((4) in the enclave of (2), after it); loading and
- * the first entry into each enclave are not timed.  The medians of
- * wall-clock and process CPU time per page (per call for (4)) are printed
- * with the ratios.
+ * Each is repeated 5 times, all interleaved, (1) and (2) each on a freshly
+ * loaded enclave ((4) in the enclave of (2), after it); loading and the
+ * first entry into each enclave are not timed.  The medians of wall-clock
+ * and process CPU time per page (per call or round trip for (4) to (7))
+ * are printed with the ratios, those against the ENCLU floor first.
  *
  * Usage: bench_native [pages]   (default 2048, at most the 3840 of the dynamic area)
  */
@@ -37,6 +44,7 @@
 #include "common.h"
 #include "devos.h"
 #include "elfimg.h"
+#include "hostprobe.h"
 
 #define PROG "bench_native"
 
@@ -167,6 +175,16 @@ static void run_augment(uint64_t pages, struct bench_span *ioctl_t, struct bench
 	unload(&d);
 }
 
+/* (5) to (7): n bare round trips of the trap of spec (exec's handlers are put back on return). */
+static struct bench_span run_trap(const struct exec_trap_spec *spec, uint64_t n)
+{
+	struct exec_trap_cost c;
+	int rc = exec_trap_time(spec, n, &c);
+	if (rc != 0)
+		die("timing a bare trap: %s", strerror(-rc));
+	return (struct bench_span){c.wall_ns / 1e9, c.cpu_ns / 1e9};
+}
+
 static void show(const char *what, struct bench_fig f)
 {
 	printf("  %-64s %6.2f us (%.2f-%.2f), CPU %6.2f us\n", what, f.wall, f.wall_lo, f.wall_hi, f.cpu);
@@ -194,16 +212,33 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
-	struct bench_span f[BENCH_REPS], a[BENCH_REPS], ai[BENCH_REPS], ae[BENCH_REPS], l[BENCH_REPS], b[BENCH_REPS];
+	/* The trap the enclave's EACCEPTs and EMODPEs raise here, executed by host code. */
+	struct exec_trap_spec eaccept = {.insn = EXEC_TRAP_ENCLU, .leaf = ENCLU_EACCEPT, .page = EXEC_TRAP_PAGE_RW},
+			      ud2 = {.insn = EXEC_TRAP_UD2}, int3 = {.insn = EXEC_TRAP_INT3};
+	struct exec_trap_probe probe;
+	char kind[96];
+	int rc = exec_trap_probe(&eaccept, &probe);
+	if (rc != 0)
+		die("probing ENCLU: %s", strerror(-rc));
+	exec_trap_describe(&probe, false, kind, sizeof(kind));
+	if (!probe.exec_takes)
+		die("ENCLU raises %s here, which exec does not take as the leaf", kind);
+
+	struct bench_span f[BENCH_REPS], a[BENCH_REPS], ai[BENCH_REPS], ae[BENCH_REPS], l[BENCH_REPS], b[BENCH_REPS],
+	    t[BENCH_REPS], u[BENCH_REPS], i3[BENCH_REPS];
 	for (int r = 0; r < BENCH_REPS; r++) {
 		f[r] = run_fault(pages);
 		run_augment(pages, &ai[r], &ae[r], &l[r]);
 		a[r] = (struct bench_span){ai[r].wall + ae[r].wall, ai[r].cpu + ae[r].cpu};
 		b[r] = bench_segv_baseline(PROG, pages);
+		t[r] = run_trap(&eaccept, pages);
+		u[r] = run_trap(&ud2, pages);
+		i3[r] = run_trap(&int3, pages);
 	}
 
 	struct bench_fig mf = bench_median(f, pages), ma = bench_median(a, pages), mi = bench_median(ai, pages),
-			 me = bench_median(ae, pages), ml = bench_median(l, pages), mb = bench_median(b, pages);
+			 me = bench_median(ae, pages), ml = bench_median(l, pages), mb = bench_median(b, pages),
+			 mt = bench_median(t, pages), mu = bench_median(u, pages), m3 = bench_median(i3, pages);
 	printf("dynamic pages, native enclave code, %llu pages, median of %d repetitions: wall (min-max), process CPU,"
 	       " per page\n",
 	       (unsigned long long)pages, BENCH_REPS);
@@ -213,10 +248,31 @@ int main(int argc, char **argv)
 	show("    of which the EACCEPTs (one ENCLU each)", me);
 	show("(3) baseline: host SIGSEGV, mmap in the handler, zero-fill fault", mb);
 	show("(4) for scale, per call: ENCLU[EMODPE] with no new permission", ml);
-	printf("  ratios, wall: (1)/(3) %.2fx  (2)/(3) %.2fx  (1)/(2) %.2fx  (1)/(4) %.2fx  (2)/(4) %.2fx\n",
-	       mf.wall / mb.wall, ma.wall / mb.wall, mf.wall / ma.wall, mf.wall / ml.wall, ma.wall / ml.wall);
-	printf("  ratios, CPU:  (1)/(3) %.2fx  (2)/(3) %.2fx  (1)/(2) %.2fx  (1)/(4) %.2fx  (2)/(4) %.2fx\n",
-	       mf.cpu / mb.cpu, ma.cpu / mb.cpu, mf.cpu / ma.cpu, mf.cpu / ml.cpu, ma.cpu / ml.cpu);
+	show("(5) floor: bare ENCLU[EACCEPT] round trip (handler)", mt);
+	show("(6) bare SIGILL round trip (ud2, #UD)", mu);
+	show("(7) bare SIGTRAP round trip (int3, #BP)", m3);
+	printf("  ENCLU[EACCEPT] executed by host code raises %s here\n", kind);
+	printf(
+	    "  ratios to the floor, wall: (1)/(5) %.2fx (floor 2)  (2)/(5) %.2fx  EACCEPTs of (2)/(5) %.2fx  (4)/(5) "
+	    "%.2fx (floor 1)\n",
+	    mf.wall / mt.wall, ma.wall / mt.wall, me.wall / mt.wall, ml.wall / mt.wall);
+	printf(
+	    "  ratios to the floor, CPU:  (1)/(5) %.2fx (floor 2)  (2)/(5) %.2fx  EACCEPTs of (2)/(5) %.2fx  (4)/(5) "
+	    "%.2fx (floor 1)\n",
+	    mf.cpu / mt.cpu, ma.cpu / mt.cpu, me.cpu / mt.cpu, ml.cpu / mt.cpu);
+	printf(
+	    "  ratios, wall: (1)/(3) %.2fx  (2)/(3) %.2fx  (1)/(2) %.2fx  (1)/(4) %.2fx  (2)/(4) %.2fx  (5)/(6) %.2fx  "
+	    "(5)/(7) %.2fx\n",
+	    mf.wall / mb.wall, ma.wall / mb.wall, mf.wall / ma.wall, mf.wall / ml.wall, ma.wall / ml.wall,
+	    mt.wall / mu.wall, mt.wall / m3.wall);
+	printf(
+	    "  ratios, CPU:  (1)/(3) %.2fx  (2)/(3) %.2fx  (1)/(2) %.2fx  (1)/(4) %.2fx  (2)/(4) %.2fx  (5)/(6) %.2fx  "
+	    "(5)/(7) %.2fx\n",
+	    mf.cpu / mb.cpu, ma.cpu / mb.cpu, mf.cpu / ma.cpu, mf.cpu / ml.cpu, ma.cpu / ml.cpu, mt.cpu / mu.cpu,
+	    mt.cpu / m3.cpu);
+	printf("  CPU per page beyond the bare traps: (1) - 2 x (5) = %.2f us, EACCEPTs of (2) - (5) = %.2f us, "
+	       "(4) - (5) = %.2f us\n",
+	       mf.cpu - 2 * mt.cpu, me.cpu - mt.cpu, ml.cpu - mt.cpu);
 	printf("  CPU per page beyond the native ENCLUs: (1) - 2 x (4) = %.2f us, EACCEPTs of (2) - (4) = %.2f us\n",
 	       mf.cpu - 2 * ml.cpu, me.cpu - ml.cpu);
 	return 0;

@@ -37,12 +37,36 @@ static uint64_t page_of(uint64_t a)
 	return a & ~(uint64_t)0xFFF;
 }
 
+/* "0x" and 16 hex digits of v at p (async-signal-safe formatting). */
+static char *hex64(char *p, uint64_t v)
+{
+	*p++ = '0';
+	*p++ = 'x';
+	for (int i = 60; i >= 0; i -= 4)
+		*p++ = "0123456789abcdef"[(v >> i) & 0xF];
+	return p;
+}
+
 /* Count a transparent retry of (rip, addr); die when the OS keeps "fixing" the same fault. */
-static void retry_check(struct exec_thread *self, uint64_t rip, uint64_t addr)
+static void retry_check(struct exec_thread *self, uint64_t rip, uint64_t addr, const char *what)
 {
 	if (self->retry_rip == rip && self->retry_addr == addr) {
-		if (++self->retries > RETRY_MAX)
-			exec_die("sgxemu: the same enclave fault was retried 1000 times; the OS does not fix it\n");
+		if (++self->retries > RETRY_MAX) {
+			char msg[256], *p = msg;
+			static const char a[] = "sgxemu: the same enclave fault was retried 1000 times (", b[] = ") at RIP ",
+					  c[] = ", address ", d[] = "; the OS does not fix it\n";
+			memcpy(p, a, sizeof(a) - 1);
+			p += sizeof(a) - 1;
+			size_t n = strlen(what);
+			memcpy(p, what, n);
+			p += n;
+			memcpy(p, b, sizeof(b) - 1);
+			p = hex64(p + sizeof(b) - 1, rip);
+			memcpy(p, c, sizeof(c) - 1);
+			p = hex64(p + sizeof(c) - 1, addr);
+			memcpy(p, d, sizeof(d));
+			exec_die(msg);
+		}
 		return;
 	}
 	self->retry_rip = rip;
@@ -175,7 +199,7 @@ static void enclu_outside(struct exec_thread *self, const siginfo_t *si, ucontex
 		if (os_fixable(&ev)) {
 			f = exec_os_cur.fault(exec_os_cur.ctx, ev.addr, ev.errcode);
 			if (f == EXEC_FAULT_FIXED) {
-				retry_check(self, rip, ev.addr);
+				retry_check(self, rip, ev.addr, "a #PF of EENTER/ERESUME the OS fixed");
 				continue;
 			}
 		}
@@ -324,7 +348,7 @@ static void aex(struct exec_thread *self, const struct hw_event *ev, const sigin
 	if (os_fixable(ev)) {
 		f = exec_os_cur.fault(exec_os_cur.ctx, ev->addr, ev->errcode);
 		if (f == EXEC_FAULT_FIXED) {
-			retry_check(self, rip, ev->addr);
+			retry_check(self, rip, ev->addr, "a #PF the OS fixed");
 			if (vdso_aep(t->aep)) {
 				/* The AEP is ENCLU with RAX = ERESUME: execute it now. */
 				enclu_outside(self, si, uc);
@@ -440,7 +464,7 @@ void exec_enclave_signal(struct exec_thread *self, int sig, siginfo_t *si, ucont
 					    "sgxemu: a protection-key fault on an enclave page the enclave may access: "
 					    "the OS did not map it with the enclave's key (exec_pkey_of)\n");
 				/* Page tables and EPCM allow it: the host protection is stale. */
-				retry_check(self, rip, addr);
+				retry_check(self, rip, addr, "a stale host protection refreshed");
 				if (!os_refresh(self, addr, si, uc))
 					return;
 				exec_resume_enclave(self, uc, false);

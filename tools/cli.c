@@ -237,10 +237,7 @@ void cli_attribute_names(uint64_t flags, char *out, size_t len)
 
 void cli_xfrm_names(uint64_t xfrm, char *out, size_t len)
 {
-	static const char *const tab[] = {"x87",      "SSE", "AVX",  "BNDREGS", "BNDCSR",  "opmask", "ZMM_Hi256",
-					  "Hi16_ZMM", NULL,  "PKRU", NULL,	NULL,	   NULL,     NULL,
-					  NULL,	      NULL,  NULL,   "TILECFG", "TILEDATA"};
-	names(xfrm, tab, sizeof(tab) / sizeof(tab[0]), out, len);
+	sdk_xfrm_names(xfrm, out, len);
 }
 
 void cli_hex(const uint8_t *d, size_t n, char *out)

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cpu.h"
 #include "hw.h"
 #include "image.h"
 
@@ -38,6 +39,8 @@ int cmd_cpuid(int argc, char **argv)
 	const char *cmd = "cpuid";
 	struct hw_config c;
 	hw_config_default(&c);
+	/* The XFRM side is this host's, as the emulator configures its machine. */
+	exec_cpu_hw_config(&c);
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v, *why;
 		uint64_t n;
@@ -91,6 +94,8 @@ int cmd_cpuid(int argc, char **argv)
 	printf("  ATTRIBUTES allowed: 0x%016llx (%s)\n", (unsigned long long)attr, names);
 	cli_xfrm_names(xfrm, names, sizeof(names));
 	printf("  XFRM allowed: 0x%016llx (%s)\n", (unsigned long long)xfrm, names);
+	/* What an SSA frame must hold for all of them (SSAFRAMESIZE is checked against it at ECREATE). */
+	printf("  XSAVE area of all of them: %u bytes\n", hw_xsave_size_in(&c, xfrm));
 
 	uint64_t total = 0;
 	unsigned sections = 0;

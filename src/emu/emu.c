@@ -18,6 +18,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "cpu.h"
 #include "emu_int.h"
 #include "exec.h"
 #include "kernel.h"
@@ -123,6 +124,8 @@ int emu_parse_size(const char *s, uint64_t *out)
 static int configure(struct sgxk_config *c, const struct sgxemu_options *opt, char *err, size_t errlen)
 {
 	sgxk_config_default(c);
+	/* Enclaves run natively: they may have the XSAVE features and layout this host gives its processes. */
+	exec_cpu_hw_config(&c->hw);
 	if (sgxk_config_from_env(c, err, errlen) != 0)
 		return -1;
 	const char *epc = getenv(SGXEMU_ENV_EPC_SIZE);
@@ -132,6 +135,17 @@ static int configure(struct sgxk_config *c, const struct sgxemu_options *opt, ch
 	}
 	if (opt && opt->epc_size)
 		c->hw.epc_size = opt->epc_size;
+	/* Too small to run any enclave thread: refused now, naming the setting, not found out as a SIGBUS later. */
+	char why[256];
+	if (sgxk_epc_size_check(c->hw.epc_size, why, sizeof(why)) != 0) {
+		if (opt && opt->epc_size)
+			snprintf(err, errlen, "epc_size %llu: %s", (unsigned long long)opt->epc_size, why);
+		else if (epc)
+			snprintf(err, errlen, "%s=%s: %s", SGXEMU_ENV_EPC_SIZE, epc, why);
+		else
+			snprintf(err, errlen, "%s", why);
+		return -1;
+	}
 	if (opt && opt->policy) {
 		if (!strcmp(opt->policy, "rw")) {
 			c->dyn_policy = SGXK_DYN_RW;

@@ -1,10 +1,22 @@
 /* SPDX-License-Identifier: MIT */
+#include <asm/prctl.h>
 #include <cpuid.h>
 #include <pthread.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+/* <elf.h> (from <sys/auxv.h>) names segment flags PF_*, as hw.h names #PF error bits; nothing here uses them. */
+#undef PF_R
+#undef PF_W
+#undef PF_X
 
 #include "cpu.h"
+#include "hw.h"
+
+#ifndef ARCH_GET_XCOMP_PERM
+#define ARCH_GET_XCOMP_PERM 0x1022
+#endif
 
 #ifndef HWCAP2_FSGSBASE
 #define HWCAP2_FSGSBASE (1UL << 1)
@@ -49,6 +61,34 @@ void exec_cpu_init(void)
 	/* Once: the signal handler reads the layout without a lock. */
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	pthread_once(&once, xlayout_probe);
+}
+
+uint64_t exec_cpu_xfeatures(void)
+{
+	exec_cpu_init();
+	uint64_t x = exec_xlayout.xcr0, perm;
+	/*
+	 * Linux enables AMX in XCR0 but traps its first use (XFD) until the
+	 * process asks for it; an enclave could not use a component the kernel
+	 * refuses, and the signal frames lack it.  Without the call (before
+	 * Linux 5.16) no feature is dynamic.
+	 */
+	if (syscall(SYS_arch_prctl, ARCH_GET_XCOMP_PERM, &perm) == 0)
+		x &= perm;
+	return x;
+}
+
+void exec_cpu_hw_config(struct hw_config *c)
+{
+	uint64_t x = hw_xfrm_allowed_for(exec_cpu_xfeatures());
+	c->xcr0 = x;
+	c->xfrm_allowed = x;
+	for (unsigned i = 2; i < HW_XFEATURES; i++) {
+		if (!(x & (1ULL << i)))
+			continue;
+		c->xstate_offset[i] = exec_xlayout.off[i];
+		c->xstate_size[i] = exec_xlayout.size[i];
+	}
 }
 
 static uint64_t get_bv(const uint8_t *img)

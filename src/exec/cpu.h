@@ -27,6 +27,21 @@ extern struct exec_xlayout exec_xlayout;
 void exec_cpu_init(void);
 
 /*
+ * The XSAVE features this process can use: XCR0 less the dynamically
+ * enabled ones (AMX) it has no permission for (ARCH_GET_XCOMP_PERM, where
+ * the kernel has it; older kernels enable none).
+ */
+uint64_t exec_cpu_xfeatures(void);
+
+struct hw_config;
+/*
+ * Give a machine configuration this host's XSAVE side: XCR0 and the XFRM
+ * allowed = hw_xfrm_allowed_for(exec_cpu_xfeatures()), and the component
+ * layout of CPUID leaf 0xD, which the signal frames exec copies use.
+ */
+void exec_cpu_hw_config(struct hw_config *c);
+
+/*
  * Put every extended component (i >= 2) of the standard-format image img
  * (size bytes) that is not in keep into its INIT state: its XSTATE_BV bit
  * cleared (XRSTOR then loads the initial configuration) and its bytes, as

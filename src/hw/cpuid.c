@@ -2,7 +2,7 @@
 /* CPUID leaf 0x12 of the emulated CPU, and XSAVE geometry of XFRM values. */
 #include "internal.h"
 
-/* Standard-format XSAVE component offsets and sizes (CPUID.(0xD,i) on Intel parts). */
+/* Standard-format XSAVE component offsets and sizes of Intel parts (CPUID.(0xD,i)): the default layout. */
 static const struct {
 	uint8_t bit;
 	uint32_t offset, size;
@@ -18,32 +18,69 @@ static const struct {
     {18, 2816, 8192}, /* AMX TILEDATA */
 };
 
-uint32_t hw_xsave_size(uint64_t xfrm)
+#define XSAVE_LEGACY_AND_HEADER 576
+
+#define XFRM_MPX     0x18ULL
+#define XFRM_AVX     0x4ULL
+#define XFRM_AVX512  0xE0ULL
+#define XFRM_AMX     0x60000ULL
+#define XFRM_X87_SSE 0x3ULL
+
+void hw_xsave_layout_default(struct hw_config *c)
 {
-	uint32_t size = 512 + 64; /* legacy region + XSAVE header */
+	memset(c->xstate_offset, 0, sizeof(c->xstate_offset));
+	memset(c->xstate_size, 0, sizeof(c->xstate_size));
 	for (size_t i = 0; i < sizeof(xsave_components) / sizeof(xsave_components[0]); i++) {
-		if (xfrm & (1ULL << xsave_components[i].bit)) {
-			uint32_t end = xsave_components[i].offset + xsave_components[i].size;
-			if (end > size)
-				size = end;
-		}
+		c->xstate_offset[xsave_components[i].bit] = xsave_components[i].offset;
+		c->xstate_size[xsave_components[i].bit] = xsave_components[i].size;
+	}
+}
+
+uint32_t hw_xsave_size_in(const struct hw_config *c, uint64_t xfrm)
+{
+	uint32_t size = XSAVE_LEGACY_AND_HEADER;
+	for (unsigned i = 2; i < HW_XFEATURES; i++) {
+		if (!(xfrm & (1ULL << i)))
+			continue;
+		uint32_t end = c->xstate_offset[i] + c->xstate_size[i];
+		if (end > size)
+			size = end;
 	}
 	return size;
 }
 
+uint32_t hw_xsave_size(uint64_t xfrm)
+{
+	struct hw_config c;
+	hw_xsave_layout_default(&c);
+	return hw_xsave_size_in(&c, xfrm);
+}
+
 bool hw_xfrm_legal(uint64_t xfrm)
 {
-	const uint64_t known = 0x3 | 0x4 | 0x18 | 0xE0 | 0x200 | 0x60000;
-	if ((xfrm & 3) != 3 || (xfrm & ~known))
+	if ((xfrm & XFRM_X87_SSE) != XFRM_X87_SSE || (xfrm & ~HW_XFRM_KNOWN))
 		return false;
-	/* AVX-512 needs AVX and all three of its components; MPX both or none; AMX both or none. */
-	if ((xfrm & 0xE0) && ((xfrm & 0xE0) != 0xE0 || !(xfrm & 0x4)))
+	/* XSETBV's rules: AVX-512 needs AVX and all three of its components; MPX both or none; AMX both or none. */
+	if ((xfrm & XFRM_AVX512) && ((xfrm & XFRM_AVX512) != XFRM_AVX512 || !(xfrm & XFRM_AVX)))
 		return false;
-	if ((xfrm & 0x18) && (xfrm & 0x18) != 0x18)
+	if ((xfrm & XFRM_MPX) && (xfrm & XFRM_MPX) != XFRM_MPX)
 		return false;
-	if ((xfrm & 0x60000) && (xfrm & 0x60000) != 0x60000)
+	if ((xfrm & XFRM_AMX) && (xfrm & XFRM_AMX) != XFRM_AMX)
 		return false;
 	return true;
+}
+
+uint64_t hw_xfrm_allowed_for(uint64_t xcr0)
+{
+	/* x87 and SSE are always there (FXSAVE state); an XCR0 without them is no CPU's. */
+	uint64_t x = (xcr0 & HW_XFRM_KNOWN) | XFRM_X87_SSE;
+	if ((x & XFRM_MPX) != XFRM_MPX)
+		x &= ~XFRM_MPX;
+	if ((x & XFRM_AVX512) != XFRM_AVX512 || !(x & XFRM_AVX))
+		x &= ~XFRM_AVX512;
+	if ((x & XFRM_AMX) != XFRM_AMX)
+		x &= ~XFRM_AMX;
+	return x;
 }
 
 /* The EPC as CPUID describes it: sections at a fixed fake physical base. */

@@ -135,7 +135,7 @@ int hw_thread_init(struct hw_thread *t, struct hw_machine *m, const struct hw_mm
 	t->m = m;
 	t->mmu = mmu;
 	/* Room for the largest image any XFRM this machine allows can need. */
-	t->xsave_size = hw_xsave_size(m->cfg.xcr0 | m->cfg.xfrm_allowed);
+	t->xsave_size = hw_xsave_size_in(&m->cfg, m->cfg.xcr0 | m->cfg.xfrm_allowed);
 	size_t alloc = (t->xsave_size + 63) & ~(size_t)63;
 	t->xsave = aligned_alloc(64, alloc);
 	if (!t->xsave)

@@ -6,12 +6,14 @@
 static bool secs_ok(const struct hw_config *c, const struct sgx_secs *s)
 {
 	uint32_t misc_size = (s->miscselect & SGX_MISC_EXINFO) ? SGX_EXINFO_SIZE : 0;
+	/* XFRM[1:0] = 11b, a value XSETBV would accept, and only features CPUID.(0x12,1) offers. */
 	if ((s->xfrm & 3) != 3 || !hw_xfrm_legal(s->xfrm) || (s->xfrm & ~c->xfrm_allowed))
 		return false;
 	if (s->miscselect & ~c->misc_supported)
 		return false;
+	/* The frame holds the XSAVE image of XFRM in this CPU's layout, the MISC region and GPRSGX. */
 	if ((uint64_t)s->ssa_frame_size * SGX_PAGE_SIZE <
-	    (uint64_t)hw_xsave_size(s->xfrm) + SGX_GPRSGX_SIZE + misc_size)
+	    (uint64_t)hw_xsave_size_in(c, s->xfrm) + SGX_GPRSGX_SIZE + misc_size)
 		return false;
 	if (s->attributes & SGX_ATTR_MODE64BIT) {
 		if (!hw_canonical(s->base))

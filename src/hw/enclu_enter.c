@@ -107,6 +107,23 @@ static void ssa_copy(struct hw_thread *t, uint64_t secs_pa, uint64_t lin, void *
 	}
 }
 
+/*
+ * Copy the XSAVE image of the XFRM components between the thread and the
+ * SSA frame at lin: the legacy region and header, then each extended
+ * component at its offset in the machine's layout.  Components outside
+ * XFRM are not touched wherever they lie, as XSAVE/XRSTOR with RFBM = XFRM
+ * leave them.
+ */
+static void xsave_ssa_copy(struct hw_thread *t, uint64_t secs_pa, uint64_t lin, uint64_t xfrm, bool to_ssa)
+{
+	const struct hw_config *c = &t->m->cfg;
+	ssa_copy(t, secs_pa, lin, t->xsave, XSAVE_EXTENDED, to_ssa);
+	for (unsigned i = 2; i < HW_XFEATURES; i++)
+		if (xfrm & (1ULL << i))
+			ssa_copy(t, secs_pa, lin + c->xstate_offset[i], t->xsave + c->xstate_offset[i],
+				 c->xstate_size[i], to_ssa);
+}
+
 /* What the entry checks found, for the commit. */
 struct entry {
 	uint64_t tcs_pa, secs_pa;
@@ -300,7 +317,7 @@ static struct hw_result eresume_locked(struct hw_thread *t)
 	/* AEX-Notify: the frame's AEXNOTIFY bit is not acted upon (docs/hw-enter.md). */
 	uint64_t outside_bv, bv;
 	memcpy(&outside_bv, t->xsave + XSAVE_XSTATE_BV, sizeof(outside_bv));
-	ssa_copy(t, en.secs_pa, en.frame, t->xsave, hw_xsave_size(en.secs->xfrm), false);
+	xsave_ssa_copy(t, en.secs_pa, en.frame, en.secs->xfrm, false);
 	/* Components outside XFRM keep the state they had before the entry. */
 	memcpy(&bv, t->xsave + XSAVE_XSTATE_BV, sizeof(bv));
 	bv |= outside_bv & ~en.secs->xfrm;
@@ -405,8 +422,9 @@ static uint32_t exitinfo(const struct sgx_secs *secs, const struct hw_event *ev)
 }
 
 /* Put the thread's x87/SSE/extended state of the XFRM components in their INIT state. */
-static void xsave_init(struct hw_thread *t, uint64_t xfrm, uint32_t size, bool mf)
+static void xsave_init(struct hw_thread *t, uint64_t xfrm, bool mf)
 {
+	const struct hw_config *c = &t->m->cfg;
 	uint8_t *x = t->xsave;
 	uint32_t mxcsr_mask;
 	uint64_t bv;
@@ -420,8 +438,9 @@ static void xsave_init(struct hw_thread *t, uint64_t xfrm, uint32_t size, bool m
 	memcpy(&bv, x + XSAVE_XSTATE_BV, sizeof(bv));
 	bv &= ~xfrm;
 	memcpy(x + XSAVE_XSTATE_BV, &bv, sizeof(bv));
-	if (size > XSAVE_EXTENDED)
-		memset(x + XSAVE_EXTENDED, 0, size - XSAVE_EXTENDED);
+	for (unsigned i = 2; i < HW_XFEATURES; i++)
+		if (xfrm & (1ULL << i))
+			memset(x + c->xstate_offset[i], 0, c->xstate_size[i]);
 }
 
 static struct hw_event aex_locked(struct hw_thread *t, const struct hw_event *ev)
@@ -434,11 +453,10 @@ static struct hw_event aex_locked(struct hw_thread *t, const struct hw_event *ev
 	const struct sgx_secs *secs = secs_of(t->m, t->secs_pa);
 	uint64_t frame = frame_lin(secs, tcs, tcs->cssa), fsize = frame_size(secs);
 	uint64_t gpr_lin = frame + fsize - SGX_GPRSGX_SIZE;
-	uint32_t xsize = hw_xsave_size(secs->xfrm);
 
 	/* 1. Save: the XSAVE image as XSAVE with RFBM = XFRM writes it, GPRSGX, EXINFO. */
 	uint64_t bv;
-	ssa_copy(t, t->secs_pa, frame, t->xsave, xsize, true);
+	xsave_ssa_copy(t, t->secs_pa, frame, secs->xfrm, true);
 	memcpy(&bv, t->xsave + XSAVE_XSTATE_BV, sizeof(bv));
 	bv &= secs->xfrm;
 	ssa_copy(t, t->secs_pa, frame + XSAVE_XSTATE_BV, &bv, sizeof(bv), true);
@@ -474,7 +492,7 @@ static struct hw_event aex_locked(struct hw_thread *t, const struct hw_event *ev
 			      .rbp = g.urbp,
 			      .rflags = rflags,
 			      .rip = t->aep};
-	xsave_init(t, secs->xfrm, xsize, !ev->interrupt && ev->vector == X86_MF);
+	xsave_init(t, secs->xfrm, !ev->interrupt && ev->vector == X86_MF);
 
 	/* 3. Next frame; the TCS is free and the thread outside. */
 	tcs->cssa++;

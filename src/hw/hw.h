@@ -116,15 +116,22 @@ struct hw_mmu {
 
 /* ---- machine ------------------------------------------------------------ */
 
+/* XSAVE state components the model knows: XCR0 bits 0 (x87) .. 18 (AMX TILEDATA). */
+#define HW_XFEATURES 19
+/* The user components among them an XFRM may name: x87 SSE AVX, MPX, AVX-512, PKRU, AMX. */
+#define HW_XFRM_KNOWN 0x602FFULL
+
 struct hw_config {
-	uint64_t epc_size;	  /* EPC capacity in bytes (CPUID sections), default 128 MiB */
-	unsigned epc_sections;	  /* sections the capacity is split into (1..8), default 1 */
-	uint64_t space_size;	  /* sparse physical space (memfd size), default 1 TiB */
-	bool sgx1_only;		  /* hide SGX2: its leaves are unknown leaves (#GP) */
-	uint32_t misc_supported;  /* CPUID.(0x12,0).EBX, default EXINFO */
-	uint64_t attr_allowed;	  /* CPUID.(0x12,1).EAX/EBX */
-	uint64_t xfrm_allowed;	  /* CPUID.(0x12,1).ECX/EDX */
-	uint64_t xcr0;		  /* XCR0 the enclave threads run with */
+	uint64_t epc_size;	 /* EPC capacity in bytes (CPUID sections), default 128 MiB */
+	unsigned epc_sections;	 /* sections the capacity is split into (1..8), default 1 */
+	uint64_t space_size;	 /* sparse physical space (memfd size), default 1 TiB */
+	bool sgx1_only;		 /* hide SGX2: its leaves are unknown leaves (#GP) */
+	uint32_t misc_supported; /* CPUID.(0x12,0).EBX, default EXINFO */
+	uint64_t attr_allowed;	 /* CPUID.(0x12,1).EAX/EBX */
+	uint64_t xfrm_allowed;	 /* CPUID.(0x12,1).ECX/EDX, default x87 | SSE (hw_xfrm_allowed_for) */
+	uint64_t xcr0;		 /* XCR0 the enclave threads run with, default x87 | SSE */
+	/* Standard-format XSAVE layout of component i >= 2 (CPUID.(0xD,i).EBX/EAX), default Intel's. */
+	uint32_t xstate_offset[HW_XFEATURES], xstate_size[HW_XFEATURES];
 	uint8_t max_size_log2_64; /* CPUID.(0x12,0).EDX[15:8] */
 	uint8_t max_size_log2_32; /* CPUID.(0x12,0).EDX[7:0] */
 	uint8_t cpusvn[16];	  /* the CPU's security version */
@@ -210,10 +217,28 @@ struct hw_cpuid {
 };
 /* CPUID.(0x12, subleaf); also leaf 7 SGX bits via hw_cpuid7. */
 struct hw_cpuid hw_cpuid12(const struct hw_machine *m, uint32_t subleaf);
-/* Size of the standard-format XSAVE image for the features in xfrm. */
+/*
+ * Size of the standard-format XSAVE image for the features in xfrm: the end
+ * of the last component, at least the legacy region and header (576).
+ * hw_xsave_size uses the default (Intel) layout, as a signer that knows no
+ * machine does; hw_xsave_size_in the layout of configuration c.
+ */
 uint32_t hw_xsave_size(uint64_t xfrm);
-/* Is xfrm a legal XCR0 value (x87+SSE set, dependent bits together)? */
+uint32_t hw_xsave_size_in(const struct hw_config *c, uint64_t xfrm);
+/*
+ * Is xfrm a legal XFRM: x87 and SSE set, only components of HW_XFRM_KNOWN,
+ * and what XSETBV accepts in XCR0 (MPX's two bits together, AVX-512's three
+ * together and with AVX, AMX's two together)?
+ */
 bool hw_xfrm_legal(uint64_t xfrm);
+/*
+ * The XFRM bits a CPU whose XCR0 is xcr0 offers in CPUID.(0x12,1).ECX/EDX
+ * (and the XCR0 its enclave threads run with): xcr0 restricted to the
+ * components of HW_XFRM_KNOWN, with a group XSETBV needs whole (MPX,
+ * AVX-512 with AVX, AMX) dropped unless complete; x87 and SSE always.
+ * The result is itself a legal XFRM.
+ */
+uint64_t hw_xfrm_allowed_for(uint64_t xcr0);
 
 /* ---- ENCLS ------------------------------------------------------------- */
 
@@ -281,7 +306,7 @@ struct hw_thread {
 	const struct hw_mmu *mmu; /* the process page tables (user accesses) */
 	struct hw_regs regs;
 	uint8_t *xsave;	     /* standard-format XSAVE image, 64-byte aligned */
-	uint32_t xsave_size; /* bytes valid in xsave (>= hw_xsave_size(xcr0)) */
+	uint32_t xsave_size; /* bytes valid in xsave (>= hw_xsave_size_in(cfg, xcr0 | xfrm_allowed)) */
 
 	/* Enclave mode: set by EENTER/ERESUME, cleared by EEXIT/AEX. */
 	bool in_enclave;

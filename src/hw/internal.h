@@ -74,6 +74,9 @@ struct hw_machine {
 	uint64_t ewb_counter;	/* version source for EWB */
 };
 
+/* Fill c's XSAVE layout with the default (Intel) one. */
+void hw_xsave_layout_default(struct hw_config *c);
+
 /* ---- physical memory ---- */
 
 static inline void *hw_pa_ptr(struct hw_machine *m, uint64_t pa)

@@ -25,13 +25,18 @@ void hw_config_default(struct hw_config *cfg)
 	cfg->misc_supported = SGX_MISC_EXINFO;
 	cfg->attr_allowed = SGX_ATTR_DEBUG | SGX_ATTR_MODE64BIT | SGX_ATTR_PROVISIONKEY | SGX_ATTR_EINITTOKENKEY |
 			    SGX_ATTR_KSS | SGX_ATTR_AEXNOTIFY;
-	cfg->xfrm_allowed = 0x3; /* x87 | SSE; a host may widen it to its XCR0 */
+	/* x87 | SSE: deterministic; a host widens both with hw_xfrm_allowed_for(its XCR0) and its layout. */
+	cfg->xfrm_allowed = 0x3;
 	cfg->xcr0 = 0x3;
+	hw_xsave_layout_default(cfg);
 	cfg->max_size_log2_64 = 36;
 	cfg->max_size_log2_32 = 31;
 	for (unsigned i = 0; i < 16; i++)
 		cfg->cpusvn[i] = 0x01;
 }
+
+/* The end of the largest standard-format image accepted: far beyond AMX's 11008 bytes. */
+#define XSTATE_END_MAX (1U << 20)
 
 static int fail(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -56,6 +61,23 @@ int hw_machine_create(const struct hw_config *cfg, struct hw_machine **out, char
 			    (unsigned long long)c.space_size);
 	if ((c.xcr0 & 3) != 3 || !hw_xfrm_legal(c.xcr0))
 		return fail(err, errlen, "XCR0 %#llx is not a legal XCR0 value", (unsigned long long)c.xcr0);
+	if ((c.xfrm_allowed & 3) != 3 || (c.xfrm_allowed & ~HW_XFRM_KNOWN))
+		return fail(err, errlen, "XFRM allowed %#llx: must have x87 and SSE and only the components of %#llx",
+			    (unsigned long long)c.xfrm_allowed, (unsigned long long)HW_XFRM_KNOWN);
+	/* Every component a thread image may hold needs a place after the header, in no other's. */
+	uint64_t comps = (c.xcr0 | c.xfrm_allowed) & ~3ULL;
+	for (unsigned i = 2; i < HW_XFEATURES; i++) {
+		if (!(comps & (1ULL << i)))
+			continue;
+		uint64_t off = c.xstate_offset[i], end = off + c.xstate_size[i];
+		if (!c.xstate_size[i] || off < 576 || end > XSTATE_END_MAX)
+			return fail(err, errlen, "XSAVE component %u: offset %u size %u is outside 576..%u", i,
+				    c.xstate_offset[i], c.xstate_size[i], XSTATE_END_MAX);
+		for (unsigned j = 2; j < i; j++)
+			if ((comps & (1ULL << j)) && off < (uint64_t)c.xstate_offset[j] + c.xstate_size[j] &&
+			    c.xstate_offset[j] < end)
+				return fail(err, errlen, "XSAVE components %u and %u overlap", j, i);
+	}
 
 	struct hw_machine *m = calloc(1, sizeof(*m));
 	if (!m)

@@ -19,6 +19,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "cpu.h"
 #include "emu_int.h"
 #include "hw.h"
 #include "preload.h"
@@ -70,6 +71,8 @@ static struct hw_cpuid leaf12(unsigned sub)
 	if (!leaf12_cached) {
 		struct hw_config c;
 		hw_config_default(&c);
+		/* The XSAVE features the started machine will allow: the host's (src/emu does the same). */
+		exec_cpu_hw_config(&c);
 		const char *epc = getenv(SGXEMU_ENV_EPC_SIZE);
 		char err[256];
 		if (epc && emu_parse_size(epc, &c.epc_size) != 0) {

@@ -4,6 +4,7 @@
  * Linux driver with the vDSO's __vdso_sgx_enter_enclave, found by reading
  * the vDSO image the kernel maps (getauxval(AT_SYSINFO_EHDR), src/elf/dynsym.h).
  */
+#include <cpuid.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -18,10 +19,18 @@
 #undef PF_W
 #undef PF_X
 
+#include "cpu.h"
+#include "hw.h"
 #include "loader.h"
 #include "sgxemu/sgxemu.h"
 
 /* ---- emu ---- */
+
+/* What the emulator's machine offers: this host's XSAVE features (src/emu configures it so). */
+static uint64_t emu_xfrm_allowed(void)
+{
+	return hw_xfrm_allowed_for(exec_cpu_xfeatures());
+}
 
 const struct sdk_backend sdk_backend_emu = {
     .name = "emu",
@@ -33,6 +42,7 @@ const struct sdk_backend sdk_backend_emu = {
     .munmap = sgxemu_munmap,
     .close = sgxemu_close,
     .enter = sgxemu_call_enclave,
+    .xfrm_allowed = emu_xfrm_allowed,
 };
 
 /* ---- linux ---- */
@@ -98,6 +108,25 @@ static int linux_enter(unsigned long rdi, unsigned long rsi, unsigned long rdx, 
 	return sdk_vdso_call(vdso_enter, rdi, rsi, rdx, function, r8, r9, run);
 }
 
+#define CPUID7_EBX_SGX	 (1U << 2)
+#define CPUID12_EAX_SGX1 (1U << 0)
+
+/* CPUID.(0x12,1).ECX/EDX of the CPU, when it reports SGX. */
+static uint64_t linux_xfrm_allowed(void)
+{
+	unsigned a, b, c, d;
+	if (__get_cpuid_max(0, NULL) < 0x12)
+		return 0;
+	__cpuid_count(7, 0, a, b, c, d);
+	if (!(b & CPUID7_EBX_SGX))
+		return 0;
+	__cpuid_count(0x12, 0, a, b, c, d);
+	if (!(a & CPUID12_EAX_SGX1))
+		return 0;
+	__cpuid_count(0x12, 1, a, b, c, d);
+	return (uint64_t)d << 32 | c;
+}
+
 const struct sdk_backend sdk_backend_linux = {
     .name = "linux",
     .device = "/dev/sgx_enclave",
@@ -108,6 +137,7 @@ const struct sdk_backend sdk_backend_linux = {
     .munmap = munmap,
     .close = close,
     .enter = linux_enter,
+    .xfrm_allowed = linux_xfrm_allowed,
 };
 
 /* ---- the vDSO's symbol table ---- */

@@ -132,7 +132,7 @@ void sdk_config_default(struct sdk_config *c)
 	c->misc_mask = ~0U;
 }
 
-enum vtype { V_U16, V_U32, V_U64, V_SIZE, V_BOOL, V_ATTR, V_DATE };
+enum vtype { V_U16, V_U32, V_U64, V_SIZE, V_BOOL, V_ATTR, V_XFRM, V_DATE };
 
 struct key {
 	const char *name;
@@ -153,7 +153,7 @@ static const struct key keys[] = {
     {"edmm", V_BOOL, CFG(edmm)},
     {"debug", V_BOOL, CFG(debug)},
     {"attributes", V_ATTR, CFG(attributes)},
-    {"xfrm", V_U64, CFG(xfrm)},
+    {"xfrm", V_XFRM, CFG(xfrm)},
     {"attributes_mask", V_U64, CFG(attributes_mask)},
     {"xfrm_mask", V_U64, CFG(xfrm_mask)},
     {"misc_select", V_U32, CFG(misc_select)},
@@ -294,6 +294,65 @@ static int parse_attributes(const char *key, const char *s, uint64_t *out, char 
 	}
 	*out = v;
 	return 0;
+}
+
+/* XSAVE feature groups an XFRM may name; each is whole, as XSETBV needs it. */
+static const struct {
+	const char *name;
+	uint64_t bits;
+} xfrm_groups[] = {
+    {"x87", 0x1}, {"sse", 0x2}, {"avx", 0x4}, {"mpx", 0x18}, {"avx512", 0xE4}, {"pkru", 0x200}, {"amx", 0x60000},
+};
+
+/* A number, or feature groups from xfrm_groups joined by '|' or ',' (x87 and SSE are always in). */
+static int parse_xfrm(const char *key, const char *s, uint64_t *out, char *err, size_t errlen)
+{
+	if ((*s >= '0' && *s <= '9')) {
+		const char *why = sdk_parse_number(s, false, out);
+		return why ? fail(err, errlen, "%s: '%s' is %s", key, s, why) : 0;
+	}
+	uint64_t v = 0x3;
+	const char *p = s;
+	while (*p) {
+		size_t n = strcspn(p, "|,");
+		size_t i;
+		for (i = 0; i < sizeof(xfrm_groups) / sizeof(xfrm_groups[0]); i++)
+			if (strlen(xfrm_groups[i].name) == n && strncasecmp(p, xfrm_groups[i].name, n) == 0)
+				break;
+		if (i == sizeof(xfrm_groups) / sizeof(xfrm_groups[0]))
+			return fail(err, errlen,
+				    "%s: unknown XSAVE feature '%.*s' (avx, avx512, pkru, amx, mpx or a number)", key,
+				    (int)n, p);
+		v |= xfrm_groups[i].bits;
+		p += n;
+		if (*p)
+			p++;
+	}
+	*out = v;
+	return 0;
+}
+
+void sdk_xfrm_names(uint64_t xfrm, char *out, size_t len)
+{
+	static const char *const names[] = {"x87",	"SSE", "AVX",  "BNDREGS", "BNDCSR",  "opmask", "ZMM_Hi256",
+					    "Hi16_ZMM", NULL,  "PKRU", NULL,	  NULL,	     NULL,     NULL,
+					    NULL,	NULL,  NULL,   "TILECFG", "TILEDATA"};
+	size_t pos = 0;
+	if (!len)
+		return;
+	out[0] = 0;
+	for (unsigned i = 0; i < 64 && pos < len; i++) {
+		if (!(xfrm & (1ULL << i)))
+			continue;
+		const char *n = i < sizeof(names) / sizeof(names[0]) ? names[i] : NULL;
+		int w = n ? snprintf(out + pos, len - pos, "%s%s", pos ? " " : "", n)
+			  : snprintf(out + pos, len - pos, "%sbit %u", pos ? " " : "", i);
+		if (w < 0)
+			break;
+		pos += (size_t)w;
+	}
+	if (!xfrm)
+		snprintf(out, len, "-");
 }
 
 static unsigned bcd_digit(uint32_t v, unsigned i)
@@ -442,6 +501,11 @@ int sdk_config_set(struct sdk_config *c, const char *key, const char *value, cha
 	}
 	case V_ATTR:
 		if (parse_attributes(k->name, value, &v, err, errlen))
+			return -1;
+		memcpy(field, &v, sizeof(v));
+		break;
+	case V_XFRM:
+		if (parse_xfrm(k->name, value, &v, err, errlen))
 			return -1;
 		memcpy(field, &v, sizeof(v));
 		break;

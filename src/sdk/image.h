@@ -35,7 +35,7 @@ struct sdk_config {
 	bool debug;		  /* ATTRIBUTES.DEBUG */
 	uint64_t attributes;	  /* ATTRIBUTES.FLAGS besides DEBUG and MODE64BIT (always set): only
 				     PROVISIONKEY, KSS and AEXNOTIFY may be asked for (default 0) */
-	uint64_t xfrm;		  /* a legal XCR0 value (default 3: x87 + SSE) */
+	uint64_t xfrm;		  /* a legal XFRM (hw_xfrm_legal; default 3: x87 + SSE) */
 	uint64_t attributes_mask; /* SIGSTRUCT.ATTRIBUTEMASK flags (default all ones: every flag as signed) */
 	uint64_t xfrm_mask;	  /* SIGSTRUCT.ATTRIBUTEMASK XFRM, used when xfrm_mask_set */
 	bool xfrm_mask_set;	  /* false (default): the XFRM mask is xfrm itself */
@@ -83,6 +83,12 @@ int sdk_config_set(struct sdk_config *c, const char *key, const char *value, cha
  * size", "out of range").
  */
 const char *sdk_parse_number(const char *text, bool size, uint64_t *out);
+/*
+ * The XSAVE components of xfrm by their SDM names, space-separated
+ * ("x87 SSE AVX", "opmask ZMM_Hi256 Hi16_ZMM", "bit 19" for one the model
+ * does not know; "-" for none), truncated to len.
+ */
+void sdk_xfrm_names(uint64_t xfrm, char *out, size_t len);
 /*
  * Check what no single key can: ranges, page multiples, dyn_size and
  * n_dyn_threads without edmm, a legal xfrm, the SSA frame big enough.

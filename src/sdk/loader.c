@@ -649,6 +649,19 @@ int sdk_enclave_load(const struct sdk_backend *be, const struct sdk_image *img, 
 	const char *device = e->opt.device ? e->opt.device : be->device;
 	void *reserved = MAP_FAILED;
 
+	/* 0. The XSAVE features: name what the platform lacks (ECREATE would only fail with #GP). */
+	uint64_t allowed = be->xfrm_allowed ? be->xfrm_allowed() : 0;
+	if (allowed && (img->xfrm & ~allowed)) {
+		char want[160], have[160];
+		sdk_xfrm_names(img->xfrm & ~allowed, want, sizeof(want));
+		sdk_xfrm_names(allowed, have, sizeof(have));
+		fmt(err, errlen,
+		    "XFRM %#llx asks for XSAVE features this platform does not allow: %s (%#llx); it allows %s (%#llx)",
+		    (unsigned long long)img->xfrm, want, (unsigned long long)(img->xfrm & ~allowed), have,
+		    (unsigned long long)allowed);
+		goto fail;
+	}
+
 	/* 1. The device. */
 	e->fd = be->open(device, O_RDWR | O_CLOEXEC);
 	if (e->fd < 0) {

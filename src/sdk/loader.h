@@ -41,6 +41,12 @@ struct sdk_backend {
 	 */
 	int (*enter)(unsigned long rdi, unsigned long rsi, unsigned long rdx, unsigned int function, unsigned long r8,
 		     unsigned long r9, struct sgx_enclave_run *run);
+	/*
+	 * The XFRM bits the platform allows (CPUID.(0x12,1).ECX/EDX), or 0 when
+	 * it cannot tell; NULL: never known.  The loader names the features an
+	 * enclave asks for beyond them instead of a bare ECREATE failure.
+	 */
+	uint64_t (*xfrm_allowed)(void);
 };
 
 /* sgxemu in this process (sgxemu_start first, or the environment's settings on first use). */

@@ -335,6 +335,209 @@ Test(xfrm, init_except_clears_the_components_outside_the_mask)
 	cr_assert_eq(img[700], 0xAB);
 }
 
+/* ---- XFRM components through the SSA ---- */
+
+/*
+ * Vector state of host code between an AEX and the ERESUME: every YMM (and,
+ * with AVX-512, ZMM and opmask) register all ones, so that what the enclave
+ * finds after ERESUME can only have come from its SSA frame.
+ */
+void fid_clobber_avx(void);
+void fid_clobber_avx512(void);
+__asm__(".text\n"
+	".globl fid_clobber_avx\n"
+	".type fid_clobber_avx, @function\n"
+	"fid_clobber_avx:\n"
+	"	.irp n, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15\n"
+	"	vpcmpeqd %ymm\\n, %ymm\\n, %ymm\\n\n"
+	"	.endr\n"
+	"	ret\n"
+	".size fid_clobber_avx, . - fid_clobber_avx\n"
+	".globl fid_clobber_avx512\n"
+	".type fid_clobber_avx512, @function\n"
+	"fid_clobber_avx512:\n"
+	"	.irp n, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, "
+	"26, 27, 28, 29, 30, 31\n"
+	"	vpternlogd $0xff, %zmm\\n, %zmm\\n, %zmm\\n\n"
+	"	.endr\n"
+	"	.irp n, 0, 1, 2, 3, 4, 5, 6, 7\n"
+	"	kxnorq %k\\n, %k\\n, %k\\n\n"
+	"	.endr\n"
+	"	ret\n"
+	".size fid_clobber_avx512, . - fid_clobber_avx512\n");
+
+#define VEC_BASE 0x1000200030000000ULL
+
+static bool xfrm_ready;
+static bool clobber_zmm;
+
+static void xfrm_teardown(void)
+{
+	if (xfrm_ready)
+		tos_teardown();
+}
+
+/*
+ * The test OS with an enclave of XFRM xfrm on a machine configured from this
+ * host as src/emu configures it (XCR0, XFRM allowed, the XSAVE layout of
+ * CPUID leaf 0xD).  Skips when the host lacks a feature of xfrm.
+ */
+static void xfrm_setup(uint64_t xfrm)
+{
+	uint64_t allowed = hw_xfrm_allowed_for(exec_cpu_xfeatures());
+	if (xfrm & ~allowed)
+		cr_skip_test("this host's XSAVE features (XFRM allowed %#llx) lack %#llx of XFRM %#llx",
+			     (unsigned long long)allowed, (unsigned long long)(xfrm & ~allowed),
+			     (unsigned long long)xfrm);
+	th_machine_hook = exec_cpu_hw_config;
+	th_secs_xfrm = xfrm;
+	tos_setup();
+	xfrm_ready = true;
+	struct hw_secs_view v;
+	cr_assert(hw_secs_get(tos.th.m, tos.th.secs_pa, &v));
+	cr_assert_eq(v.secs.xfrm, xfrm);
+}
+
+/* tos_flow_handler, with host code's vector registers overwritten first. */
+static int clobber_flow_handler(long rdi, long rsi, long rdx, long rsp, long r8, long r9, struct sgx_enclave_run *run)
+{
+	if (clobber_zmm)
+		fid_clobber_avx512();
+	else
+		fid_clobber_avx();
+	return tos_flow_handler(rdi, rsi, rdx, rsp, r8, r9, run);
+}
+
+/*
+ * op (OP_YMM_AEX / OP_ZMM_AEX) on TCS 0 with the handler flow: the ud2's
+ * AEX, the enclave's handler (CSSA 1) skipping it, ERESUME; host code
+ * clobbers the vector registers before each entry.  dump gets what the
+ * enclave read back after the ERESUME.
+ */
+static void vec_aex_call(uint64_t op, uint64_t *dump)
+{
+	uint64_t rec[HREC_WORDS] = {0}, out[ENCL_OUT_WORDS] = {0};
+	tos_set_handler(0, HANDLER_SKIP, 2, rec);
+	struct tos_flow f = {0};
+	struct sgx_enclave_run run = {.tcs = tos_tcs(0),
+				      .user_handler = (uint64_t)(uintptr_t)clobber_flow_handler,
+				      .user_data = (uint64_t)(uintptr_t)&f};
+	cr_assert_eq(sgxemu_call_enclave(op, VEC_BASE, 0, ENCLU_EENTER, (unsigned long)(uintptr_t)dump,
+					 (unsigned long)(uintptr_t)out, &run),
+		     0);
+	cr_assert_eq(run.function, ENCLU_EEXIT);
+	cr_assert_eq(f.exceptions, 1, "one AEX (%u)", f.exceptions);
+	cr_assert_eq(f.vector, X86_UD);
+	cr_assert_eq(f.resumes, 1, "one ERESUME (%u)", f.resumes);
+	cr_assert_eq(rec[HREC_EXITINFO], TOS_EXITINFO(X86_UD));
+	cr_assert_eq(out[0], 1, "the code after the ud2 ran");
+}
+
+/* Bytes of SSA frame 0 of TCS 0, through the EPC alias (the frame ERESUME restored). */
+static const uint8_t *ssa0(void)
+{
+	return (const uint8_t *)(uintptr_t)tos_pa(tos_lin(ENCL_SLOT(0) + ENCL_SLOT_SSA));
+}
+
+static uint64_t rd64(const uint8_t *p)
+{
+	uint64_t v;
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+TestSuite(xfrm_ssa, .fini = xfrm_teardown, .timeout = 60);
+
+Test(xfrm_ssa, ymm_state_of_an_xfrm_7_enclave_survives_an_aex)
+{
+	skip_without_avx();
+	xfrm_setup(0x7);
+	static uint64_t dump[YMM_AEX_WORDS];
+	vec_aex_call(OP_YMM_AEX, dump);
+	for (unsigned i = 0; i < YMM_AEX_WORDS; i++)
+		cr_assert_eq(dump[i], VEC_BASE + i, "YMM%u quadword %u = %#llx after ERESUME", i / 4, i % 4,
+			     (unsigned long long)dump[i]);
+
+	/* The SSA frame holds them at CPUID leaf 0xD's offsets: XMM in the legacy region, the rest in YMM_Hi128. */
+	const uint8_t *x = ssa0();
+	cr_assert_eq(rd64(x + EXEC_XSAVE_BV) & ~3ULL, 0x4, "XSTATE_BV %#llx",
+		     (unsigned long long)rd64(x + EXEC_XSAVE_BV));
+	for (unsigned n = 0; n < 16; n++) {
+		cr_assert_eq(rd64(x + 160 + 16 * n), VEC_BASE + 4 * n, "XMM%u low quadword in the SSA", n);
+		cr_assert_eq(rd64(x + 160 + 16 * n + 8), VEC_BASE + 4 * n + 1);
+		cr_assert_eq(rd64(x + exec_xlayout.off[2] + 16 * n), VEC_BASE + 4 * n + 2,
+			     "YMM%u upper half in the SSA", n);
+		cr_assert_eq(rd64(x + exec_xlayout.off[2] + 16 * n + 8), VEC_BASE + 4 * n + 3);
+	}
+}
+
+static void skip_without_avx512(void)
+{
+	unsigned a, b, c, d;
+	if (__get_cpuid_max(0, NULL) < 7)
+		cr_skip_test("no CPUID leaf 7: no AVX-512");
+	__cpuid_count(7, 0, a, b, c, d);
+	if (!(b & (1U << 16)) || !(b & (1U << 30)))
+		cr_skip_test("the CPU has no AVX-512F/AVX-512BW (CPUID.7.EBX %#x)", b);
+}
+
+Test(xfrm_ssa, zmm_and_opmask_state_of_an_avx512_enclave_survives_an_aex)
+{
+	skip_without_avx();
+	skip_without_avx512();
+	xfrm_setup(0xE7);
+	clobber_zmm = true;
+	static uint64_t dump[ZMM_AEX_WORDS];
+	vec_aex_call(OP_ZMM_AEX, dump);
+	for (unsigned i = 0; i < 256; i++)
+		cr_assert_eq(dump[i], VEC_BASE + i, "ZMM%u quadword %u = %#llx after ERESUME", i / 8, i % 8,
+			     (unsigned long long)dump[i]);
+	for (unsigned k = 0; k < 8; k++)
+		cr_assert_eq(dump[256 + k], VEC_BASE + 256 + k, "k%u = %#llx after ERESUME", k,
+			     (unsigned long long)dump[256 + k]);
+
+	/* In the SSA: opmask, ZMM_Hi256 (ZMM0..15 bits 511:256) and Hi16_ZMM (ZMM16..31) at their CPUID offsets. */
+	const uint8_t *x = ssa0();
+	cr_assert_eq(rd64(x + EXEC_XSAVE_BV) & 0xE4, 0xE4, "XSTATE_BV %#llx",
+		     (unsigned long long)rd64(x + EXEC_XSAVE_BV));
+	for (unsigned k = 0; k < 8; k++)
+		cr_assert_eq(rd64(x + exec_xlayout.off[5] + 8 * k), VEC_BASE + 256 + k, "k%u in the SSA", k);
+	for (unsigned n = 0; n < 16; n++)
+		for (unsigned q = 0; q < 4; q++)
+			cr_assert_eq(rd64(x + exec_xlayout.off[6] + 32 * n + 8 * q), VEC_BASE + 8 * n + 4 + q,
+				     "ZMM%u quadword %u in the SSA", n, 4 + q);
+	for (unsigned n = 16; n < 32; n++)
+		for (unsigned q = 0; q < 8; q++)
+			cr_assert_eq(rd64(x + exec_xlayout.off[7] + 64 * (n - 16) + 8 * q), VEC_BASE + 8 * n + q,
+				     "ZMM%u quadword %u in the SSA", n, q);
+}
+
+Test(xfrm_ssa, avx512_state_outside_an_xfrm_7_enclave_is_not_saved)
+{
+	/*
+	 * XFRM = 7 on an AVX-512 host: the SSA has no room for ZMM upper halves,
+	 * ZMM16..31 and k0..7 (docs/exec.md, Limitations): after ERESUME the
+	 * enclave finds them as host code left them (all ones), never its own.
+	 */
+	skip_without_avx();
+	skip_without_avx512();
+	xfrm_setup(0x7);
+	clobber_zmm = true;
+	static uint64_t dump[ZMM_AEX_WORDS];
+	vec_aex_call(OP_ZMM_AEX, dump);
+	for (unsigned i = 0; i < 256; i++) {
+		unsigned n = i / 8, q = i % 8;
+		uint64_t want = n < 16 && q < 4 ? VEC_BASE + i : ~0ULL;
+		cr_assert_eq(dump[i], want, "ZMM%u quadword %u = %#llx, expected %#llx", n, q,
+			     (unsigned long long)dump[i], (unsigned long long)want);
+	}
+	for (unsigned k = 0; k < 8; k++)
+		cr_assert_eq(dump[256 + k], ~0ULL, "k%u = %#llx", k, (unsigned long long)dump[256 + k]);
+	const uint8_t *x = ssa0();
+	cr_assert_eq(rd64(x + EXEC_XSAVE_BV) & ~7ULL, 0, "XSTATE_BV %#llx: XFRM components only",
+		     (unsigned long long)rd64(x + EXEC_XSAVE_BV));
+}
+
 /* ---- protection keys ---- */
 
 TestSuite(pkey, .timeout = 60);

@@ -5,6 +5,9 @@
 #include <stdio.h>
 #include <string.h>
 
+void (*th_machine_hook)(struct hw_config *c);
+uint64_t th_secs_xfrm;
+
 struct hw_machine *th_machine(void)
 {
 	struct hw_config c;
@@ -13,6 +16,8 @@ struct hw_machine *th_machine(void)
 	c.space_size = 1ULL << 36;
 	c.root_secret_set = true;
 	memset(c.root_secret, 0x5A, sizeof(c.root_secret));
+	if (th_machine_hook)
+		th_machine_hook(&c);
 	struct hw_machine *m = NULL;
 	char err[256];
 	cr_assert_eq(hw_machine_create(&c, &m, err, sizeof(err)), 0, "machine: %s", err);
@@ -27,7 +32,7 @@ void th_secs_default(struct sgx_secs *s, uint64_t base, uint64_t size)
 	s->ssa_frame_size = 1;
 	s->miscselect = SGX_MISC_EXINFO;
 	s->attributes = SGX_ATTR_MODE64BIT | SGX_ATTR_DEBUG;
-	s->xfrm = 3;
+	s->xfrm = th_secs_xfrm ? th_secs_xfrm : 3;
 }
 
 struct hw_result th_ecreate(struct th *t)

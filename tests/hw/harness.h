@@ -28,6 +28,16 @@ struct hw_machine *th_machine(void);
 /* A default 64-bit SECS: base 0x7f0000000000 + size, SSAFRAMESIZE 1, XFRM 3, EXINFO. */
 void th_secs_default(struct sgx_secs *s, uint64_t base, uint64_t size);
 
+/*
+ * For a test that needs more XSAVE features (set before th_machine and
+ * th_secs_default; each test runs in a process of its own): th_machine_hook
+ * edits the configuration before the machine is made (e.g. the host's XFRM
+ * side with exec_cpu_hw_config), th_secs_xfrm replaces the default XFRM.
+ * NULL and 0: the defaults.
+ */
+extern void (*th_machine_hook)(struct hw_config *c);
+extern uint64_t th_secs_xfrm;
+
 /* Allocate the windows and ECREATE with t->secs (filled by the caller, or default). */
 struct hw_result th_ecreate(struct th *t);
 /* Set up t with a default SECS of `size` and ECREATE it; asserts success. */

@@ -25,6 +25,44 @@ Test(machine, rejects_bad_config)
 	cr_assert(strstr(err, "XCR0"), "%s", err);
 }
 
+Test(machine, rejects_bad_xfrm_config)
+{
+	struct hw_config c;
+	struct hw_machine *m = NULL;
+	char err[256];
+	hw_config_default(&c);
+	c.xfrm_allowed = 0x6;
+	cr_assert_eq(hw_machine_create(&c, &m, err, sizeof(err)), -1);
+	cr_assert(strstr(err, "XFRM allowed 0x6"), "%s", err);
+	hw_config_default(&c);
+	c.xfrm_allowed = 0x80007; /* bit 19: not a component the model knows */
+	cr_assert_eq(hw_machine_create(&c, &m, err, sizeof(err)), -1);
+	cr_assert(strstr(err, "XFRM allowed 0x80007"), "%s", err);
+
+	/* The layout of every component a thread image holds must be sound. */
+	hw_config_default(&c);
+	c.xcr0 = c.xfrm_allowed = 0xE7;
+	c.xstate_offset[6] = 1100; /* inside opmask (1088..1151) */
+	cr_assert_eq(hw_machine_create(&c, &m, err, sizeof(err)), -1);
+	cr_assert_str_eq(err, "XSAVE components 5 and 6 overlap");
+	hw_config_default(&c);
+	c.xcr0 = c.xfrm_allowed = 0x7;
+	c.xstate_offset[2] = 512; /* the XSAVE header */
+	cr_assert_eq(hw_machine_create(&c, &m, err, sizeof(err)), -1);
+	cr_assert_str_eq(err, "XSAVE component 2: offset 512 size 256 is outside 576..1048576");
+	hw_config_default(&c);
+	c.xcr0 = c.xfrm_allowed = 0x207;
+	c.xstate_size[9] = 0;
+	cr_assert_eq(hw_machine_create(&c, &m, err, sizeof(err)), -1);
+	cr_assert(strstr(err, "XSAVE component 9"), "%s", err);
+
+	/* A component no thread image holds may have any layout. */
+	hw_config_default(&c);
+	c.xstate_offset[9] = 0;
+	cr_assert_eq(hw_machine_create(&c, &m, err, sizeof(err)), 0, "%s", err);
+	hw_machine_destroy(m);
+}
+
 Test(machine, windows_are_aligned_and_reused)
 {
 	struct hw_machine *m = th_machine();
@@ -120,4 +158,70 @@ Test(cpuid, xsave_sizes)
 	cr_assert_eq(hw_xsave_size(0x2E7), 2696);
 	cr_assert(hw_xfrm_legal(3) && hw_xfrm_legal(7) && hw_xfrm_legal(0xE7));
 	cr_assert(!hw_xfrm_legal(1) && !hw_xfrm_legal(0x23) && !hw_xfrm_legal(0x63) && !hw_xfrm_legal(0x8003));
+}
+
+Test(cpuid, xfrm_allowed_for_a_host_xcr0)
+{
+	cr_assert_eq(hw_xfrm_allowed_for(0x3), 0x3);
+	cr_assert_eq(hw_xfrm_allowed_for(0x7), 0x7);
+	cr_assert_eq(hw_xfrm_allowed_for(0xE7), 0xE7);
+	cr_assert_eq(hw_xfrm_allowed_for(0x2E7), 0x2E7);
+	cr_assert_eq(hw_xfrm_allowed_for(0x602E7), 0x602E7);
+	cr_assert_eq(hw_xfrm_allowed_for(0x1F), 0x1F, "MPX where the kernel still enables it");
+	/* Components the model does not know (APX, bit 19), supervisor bits: never offered. */
+	cr_assert_eq(hw_xfrm_allowed_for(0x802E7), 0x2E7);
+	cr_assert_eq(hw_xfrm_allowed_for(0x2E7 | (1ULL << 11) | (1ULL << 63)), 0x2E7);
+	/* Groups XSETBV needs whole are dropped when incomplete. */
+	cr_assert_eq(hw_xfrm_allowed_for(0x27), 0x7);
+	cr_assert_eq(hw_xfrm_allowed_for(0xE3), 0x3, "AVX-512 without AVX");
+	cr_assert_eq(hw_xfrm_allowed_for(0xF), 0x7);
+	cr_assert_eq(hw_xfrm_allowed_for(0x20007), 0x7);
+	/* x87 and SSE always. */
+	cr_assert_eq(hw_xfrm_allowed_for(0x0), 0x3);
+	cr_assert_eq(hw_xfrm_allowed_for(0x1), 0x3);
+	for (uint64_t x = 0; x < 0x100; x++)
+		cr_assert(hw_xfrm_legal(hw_xfrm_allowed_for(x | (x << 10))), "XCR0 %#llx", (unsigned long long)x);
+}
+
+Test(cpuid, leaf12_sub1_reports_the_xfrm_allowed)
+{
+	static const uint64_t hosts[][2] = {
+	    {0x3, 0x3}, {0x7, 0x7}, {0xE7, 0xE7}, {0x2E7, 0x2E7}, {0x602E7, 0x602E7}, {0x802E7, 0x2E7},
+	};
+	for (size_t i = 0; i < sizeof(hosts) / sizeof(hosts[0]); i++) {
+		struct hw_config c;
+		hw_config_default(&c);
+		c.xcr0 = c.xfrm_allowed = hw_xfrm_allowed_for(hosts[i][0]);
+		struct hw_machine *m = NULL;
+		char err[128];
+		cr_assert_eq(hw_machine_create(&c, &m, err, sizeof(err)), 0, "%s", err);
+		struct hw_cpuid r = hw_cpuid12(m, 1);
+		cr_assert_eq(r.ecx, (uint32_t)hosts[i][1], "XCR0 %#llx: ECX %#x", (unsigned long long)hosts[i][0],
+			     r.ecx);
+		cr_assert_eq(r.edx, (uint32_t)(hosts[i][1] >> 32));
+		cr_assert_eq(r.eax & SGX_ATTR_INIT, 0);
+		hw_machine_destroy(m);
+	}
+	/* The default machine: x87 | SSE, whatever the host. */
+	struct hw_machine *m = th_machine();
+	cr_assert_eq(hw_cpuid12(m, 1).ecx, 0x3);
+	cr_assert_eq(hw_cpuid12(m, 1).edx, 0);
+	hw_machine_destroy(m);
+}
+
+Test(cpuid, xsave_size_in_a_machine_layout)
+{
+	struct hw_config c;
+	hw_config_default(&c);
+	cr_assert_eq(hw_xsave_size_in(&c, 0x2E7), hw_xsave_size(0x2E7), "the default layout is Intel's");
+	/* An AMD-like layout (no MPX): AVX-512 right after AVX, PKRU at 2432. */
+	c.xstate_offset[5] = 832;
+	c.xstate_offset[6] = 896;
+	c.xstate_offset[7] = 1408;
+	c.xstate_offset[9] = 2432;
+	cr_assert_eq(hw_xsave_size_in(&c, 0x3), 576);
+	cr_assert_eq(hw_xsave_size_in(&c, 0x7), 832);
+	cr_assert_eq(hw_xsave_size_in(&c, 0xE7), 2432);
+	cr_assert_eq(hw_xsave_size_in(&c, 0x2E7), 2440);
+	cr_assert_eq(hw_xsave_size_in(&c, 0x203), 2440);
 }

@@ -240,6 +240,127 @@ Test(ecreate, enclave_32bit_ok)
 	th_assert_ok(th_ecreate(&t));
 }
 
+/* ---- ECREATE: XFRM on a machine that offers more than x87 | SSE ---- */
+
+/* A host whose XCR0 has x87, SSE, AVX and AVX-512 (no PKRU, no AMX), as src/emu configures from it. */
+static void avx512_host(struct hw_config *c)
+{
+	c->xcr0 = c->xfrm_allowed = hw_xfrm_allowed_for(0xE7);
+}
+
+static void fresh_avx512(void)
+{
+	th_machine_hook = avx512_host;
+	fresh();
+}
+
+TestSuite(ecreate_xfrm, .init = fresh_avx512, .fini = done, .timeout = 60);
+
+/* ECREATE of t.secs with XFRM x and SSAFRAMESIZE pages: #GP, nothing created. */
+static void ecreate_xfrm_gp(uint64_t x, uint32_t pages)
+{
+	t.secs.xfrm = x;
+	t.secs.ssa_frame_size = pages;
+	prepare_ecreate();
+	struct hw_result r = ecreate_raw((uint64_t)(uintptr_t)&g_pi, t.secs_pa);
+	cr_assert(hw_is_fault(r, X86_GP), "XFRM %#llx, SSAFRAMESIZE %u: expected #GP(0), got %s", (unsigned long long)x,
+		  pages, th_fmt(r));
+	struct hw_epcm_view e;
+	cr_assert(hw_epcm_get(t.m, t.secs_pa, &e) && !e.valid);
+}
+
+/* ECREATE of t.secs with XFRM x and SSAFRAMESIZE pages succeeds and the SECS keeps x. */
+static void ecreate_xfrm_ok(uint64_t x, uint32_t pages)
+{
+	t.secs.xfrm = x;
+	t.secs.ssa_frame_size = pages;
+	t.window = 0;
+	struct hw_result r = th_ecreate(&t);
+	cr_assert(hw_is_ok(r), "XFRM %#llx, SSAFRAMESIZE %u: expected OK, got %s", (unsigned long long)x, pages,
+		  th_fmt(r));
+	struct hw_secs_view v;
+	cr_assert(hw_secs_get(t.m, t.secs_pa, &v));
+	cr_assert_eq(v.secs.xfrm, x);
+}
+
+Test(ecreate_xfrm, avx_and_avx512_accepted)
+{
+	ecreate_xfrm_ok(0x7, 1);
+	ecreate_xfrm_ok(0xE7, 1);
+	ecreate_xfrm_ok(0x3, 1);
+}
+
+Test(ecreate_xfrm, bit_not_allowed_gp)
+{
+	ecreate_xfrm_gp(0x207, 1); /* PKRU: not in CPUID.(0x12,1).ECX */
+	ecreate_xfrm_gp(0x1F, 1);  /* MPX */
+	ecreate_xfrm_gp(0x600E7, 3);
+	ecreate_xfrm_gp(0x100000007ULL, 1); /* a bit of EDX */
+}
+
+Test(ecreate_xfrm, without_x87_or_sse_gp)
+{
+	ecreate_xfrm_gp(0xE6, 1);
+	ecreate_xfrm_gp(0xE5, 1);
+	ecreate_xfrm_gp(0x4, 1);
+	ecreate_xfrm_gp(0, 1);
+}
+
+Test(ecreate_xfrm, not_a_legal_xcr0_gp)
+{
+	/* AVX-512's three components only together, and only with AVX. */
+	ecreate_xfrm_gp(0x27, 1);
+	ecreate_xfrm_gp(0x67, 1);
+	ecreate_xfrm_gp(0xA7, 1);
+	ecreate_xfrm_gp(0xE3, 1);
+}
+
+Test(ecreate_xfrm, ssa_frame_too_small_for_xfrm_gp)
+{
+	/* XFRM 0xE7 (2688 bytes) + EXINFO (16) + GPRSGX (184) fits one page; without EXINFO too. */
+	ecreate_xfrm_gp(0xE7, 0);
+	ecreate_xfrm_ok(0xE7, 1);
+}
+
+/* A machine whose standard XSAVE layout puts Hi16_ZMM at 3456: XFRM 0xE7 needs 4480 bytes of XSAVE area. */
+static void wide_layout(struct hw_config *c)
+{
+	avx512_host(c);
+	c->xstate_offset[7] = 3456;
+}
+
+static void fresh_wide(void)
+{
+	th_machine_hook = wide_layout;
+	fresh();
+}
+
+Test(ecreate_xfrm, ssa_frame_follows_the_machine_layout, .init = fresh_wide)
+{
+	ecreate_xfrm_gp(0xE7, 1);
+	ecreate_xfrm_ok(0xE7, 2);
+	ecreate_xfrm_ok(0x7, 1);
+	cr_assert_eq(hw_xsave_size_in(hw_machine_config(t.m), 0xE7), 4480);
+}
+
+static void amx_host(struct hw_config *c)
+{
+	c->xcr0 = c->xfrm_allowed = hw_xfrm_allowed_for(0x602E7);
+}
+
+static void fresh_amx(void)
+{
+	th_machine_hook = amx_host;
+	fresh();
+}
+
+Test(ecreate_xfrm, amx_needs_three_pages, .init = fresh_amx)
+{
+	/* TILEDATA ends at 11008: with EXINFO and GPRSGX, 11208 bytes. */
+	ecreate_xfrm_gp(0x602E7, 2);
+	ecreate_xfrm_ok(0x602E7, 3);
+}
+
 /* ---- EADD checks ---- */
 
 TestSuite(eadd, .init = fresh, .fini = done, .timeout = 60);

@@ -1364,6 +1364,92 @@ Test(aex_config, xfrm_components_reset_to_init)
 		cr_assert_eq(a.xsave[i], 0);
 }
 
+static void xfrm_pkru(struct sgx_secs *s)
+{
+	s->xfrm = 0x203;
+}
+
+Test(aex_config, components_outside_xfrm_within_its_image_are_not_touched)
+{
+	/* XFRM = x87|SSE|PKRU: the AVX area (576..831) lies inside the image of XFRM but is not XFRM's. */
+	struct hw_config c;
+	cfg_test(&c);
+	c.xfrm_allowed = 0x207;
+	c.xcr0 = 0x207;
+	build(&c, xfrm_pkru);
+	enclave_state();
+	xsave_pattern(&a, 0x21);
+	wr64(a.xsave + 512, 0x207);
+	for (unsigned i = 576; i < 832; i++)
+		a.xsave[i] = (uint8_t)(i | 1);
+	wr64(a.xsave + 2688, 0x55555554);
+	hw_aex(&a, &(struct hw_event){.vector = X86_UD});
+	const uint8_t *ssa = ptr(th_pa(&t, OFF_SSA));
+	cr_assert_eq(rd64(ssa + 512), 0x203, "XSTATE_BV of XFRM");
+	cr_assert_eq(rd64(ssa + 2688), 0x55555554, "PKRU saved at its offset");
+	for (unsigned i = 576; i < 832; i++)
+		cr_assert_eq(ssa[i], 0, "AVX byte %u written to the SSA", i);
+	/* INIT reset: PKRU cleared, AVX (outside XFRM) untouched. */
+	cr_assert_eq(rd64(a.xsave + 512), 0x4);
+	cr_assert_eq(rd64(a.xsave + 2688), 0);
+	for (unsigned i = 576; i < 832; i++)
+		cr_assert_eq(a.xsave[i], (uint8_t)(i | 1), "AVX byte %u changed by the AEX", i);
+
+	/* ERESUME restores PKRU from the frame and leaves AVX as the thread has it now. */
+	for (unsigned i = 576; i < 832; i++)
+		a.xsave[i] = 0x77;
+	th_assert_ok(eresume(&a, OFF_TCS, AEP));
+	cr_assert_eq(rd64(a.xsave + 512), 0x207);
+	cr_assert_eq(rd64(a.xsave + 2688), 0x55555554);
+	for (unsigned i = 576; i < 832; i++)
+		cr_assert_eq(a.xsave[i], 0x77, "AVX byte %u taken from the SSA", i);
+}
+
+/* An AMD-like standard layout: no MPX, so AVX-512 and PKRU follow AVX directly. */
+static void layout_compact(struct hw_config *c)
+{
+	cfg_test(c);
+	c->xcr0 = c->xfrm_allowed = 0x2E7;
+	c->xstate_offset[5] = 832, c->xstate_size[5] = 64;
+	c->xstate_offset[6] = 896, c->xstate_size[6] = 512;
+	c->xstate_offset[7] = 1408, c->xstate_size[7] = 1024;
+	c->xstate_offset[9] = 2432, c->xstate_size[9] = 8;
+}
+
+static void xfrm_avx512(struct sgx_secs *s)
+{
+	s->xfrm = 0xE7;
+}
+
+Test(aex_config, xfrm_components_go_through_the_ssa_in_the_machine_layout)
+{
+	struct hw_config c;
+	layout_compact(&c);
+	build(&c, xfrm_avx512);
+	cr_assert_eq(a.xsave_size, 2440, "the thread image ends with PKRU");
+	enclave_state();
+	xsave_pattern(&a, 0x21);
+	wr64(a.xsave + 512, 0x2E7);
+	for (unsigned i = 576; i < 2432; i++)
+		a.xsave[i] = (uint8_t)(i * 7 + 1);
+	wr64(a.xsave + 2432, 0x55555554);
+	hw_aex(&a, &(struct hw_event){.vector = X86_UD});
+	const uint8_t *ssa = ptr(th_pa(&t, OFF_SSA));
+	cr_assert_eq(rd64(ssa + 512), 0xE7);
+	for (unsigned i = 576; i < 2432; i++)
+		cr_assert_eq(ssa[i], (uint8_t)(i * 7 + 1), "SSA byte %u", i);
+	cr_assert_eq(rd64(ssa + 2432), 0, "PKRU is outside XFRM");
+	cr_assert_eq(rd64(a.xsave + 512), 0x200);
+	for (unsigned i = 576; i < 2432; i++)
+		cr_assert_eq(a.xsave[i], 0, "INIT byte %u", i);
+	cr_assert_eq(rd64(a.xsave + 2432), 0x55555554);
+
+	th_assert_ok(eresume(&a, OFF_TCS, AEP));
+	cr_assert_eq(rd64(a.xsave + 512), 0x2E7);
+	for (unsigned i = 576; i < 2432; i++)
+		cr_assert_eq(a.xsave[i], (uint8_t)(i * 7 + 1), "restored byte %u", i);
+}
+
 /* ======================================================================= */
 /* ERESUME                                                                  */
 /* ======================================================================= */

@@ -12,7 +12,9 @@
 #include <unistd.h>
 
 #include "cli_keys.h"
+#include "cpu.h"
 #include "crypto.h"
+#include "hw.h"
 #include "image.h"
 #include "sigstruct.h"
 #include "util.h"
@@ -428,6 +430,26 @@ Test(cli, measure_errors)
 	run_free(&r);
 }
 
+Test(cli, sign_with_xsave_features_by_name)
+{
+	const char *elf = copy_fixture("app.elf");
+	struct run r;
+	SGXEMU(&r, "sign", "--key", ck_key_path(), "--xfrm", "avx|avx512", elf);
+	expect_ok(&r);
+	run_free(&r);
+	SGXEMU(&r, "measure", "--sigstruct", tmp("app.sigstruct"));
+	expect_ok(&r);
+	cr_assert(strstr(r.out, "\nxfrm 0x00000000000000e7 (x87 SSE AVX opmask ZMM_Hi256 Hi16_ZMM)\nxfrmmask "
+				"0x00000000000000e7\n"),
+		  "%s", r.out);
+	run_free(&r);
+	SGXEMU(&r, "sign", "--key", ck_key_path(), "--xfrm", "avx|sse4", elf);
+	expect_error(
+	    &r, 2,
+	    "sgxemu sign: --xfrm: xfrm: unknown XSAVE feature 'sse4' (avx, avx512, pkru, amx, mpx or a number) "
+	    "(see 'sgxemu sign --help')");
+}
+
 Test(cli, measure_sigstruct_fields)
 {
 	const char *elf = copy_fixture("app.elf");
@@ -495,28 +517,63 @@ Test(cli, measure_sigstruct_fields)
 
 /* ---- cpuid ----------------------------------------------------------------------------------------- */
 
+/* The XFRM lines of `sgxemu cpuid` on this host: its XSAVE features, as the emulator configures its machine. */
+static void host_xfrm_lines(char *out, size_t len)
+{
+	struct hw_config c;
+	hw_config_default(&c);
+	exec_cpu_hw_config(&c);
+	char names[256];
+	sdk_xfrm_names(c.xfrm_allowed, names, sizeof(names));
+	snprintf(out, len,
+		 "CPUID.(EAX=0x12,ECX=1): EAX=0x000004b6 EBX=0x00000000 ECX=0x%08x EDX=0x%08x\n"
+		 "  ATTRIBUTES allowed: 0x00000000000004b6 (DEBUG MODE64BIT PROVISIONKEY EINITTOKEN_KEY KSS "
+		 "AEXNOTIFY)\n"
+		 "  XFRM allowed: 0x%016llx (%s)\n"
+		 "  XSAVE area of all of them: %u bytes\n",
+		 (unsigned)c.xfrm_allowed, (unsigned)(c.xfrm_allowed >> 32), (unsigned long long)c.xfrm_allowed, names,
+		 hw_xsave_size_in(&c, c.xfrm_allowed));
+}
+
 Test(cli, cpuid_default_machine)
 {
+	char xfrm[1024], want[4096];
+	host_xfrm_lines(xfrm, sizeof(xfrm));
+	snprintf(want, sizeof(want), "%s%s%s",
+		 "CPUID.(EAX=0x12,ECX=0): EAX=0x00000003 EBX=0x00000001 ECX=0x00000000 EDX=0x0000241f\n"
+		 "  SGX1: yes\n"
+		 "  SGX2: yes\n"
+		 "  MISCSELECT supported: 0x00000001 (EXINFO)\n"
+		 "  max enclave size (64-bit): 2^36 bytes (64 GiB)\n"
+		 "  max enclave size (32-bit): 2^31 bytes (2 GiB)\n",
+		 xfrm,
+		 "CPUID.(EAX=0x12,ECX=2): EAX=0x80000001 EBX=0x00000000 ECX=0x08000001 EDX=0x00000000\n"
+		 "  EPC section 0: base 0x000080000000 size 0x000008000000 (128 MiB), confidentiality and "
+		 "integrity protected\n"
+		 "CPUID.(EAX=0x12,ECX=3): EAX=0x00000000 EBX=0x00000000 ECX=0x00000000 EDX=0x00000000\n"
+		 "  no more EPC sections\n"
+		 "EPC total: 128 MiB in 1 section\n");
 	struct run r;
 	SGXEMU(&r, "cpuid");
 	expect_ok(&r);
-	cr_assert_str_eq(r.out,
-			 "CPUID.(EAX=0x12,ECX=0): EAX=0x00000003 EBX=0x00000001 ECX=0x00000000 EDX=0x0000241f\n"
-			 "  SGX1: yes\n"
-			 "  SGX2: yes\n"
-			 "  MISCSELECT supported: 0x00000001 (EXINFO)\n"
-			 "  max enclave size (64-bit): 2^36 bytes (64 GiB)\n"
-			 "  max enclave size (32-bit): 2^31 bytes (2 GiB)\n"
-			 "CPUID.(EAX=0x12,ECX=1): EAX=0x000004b6 EBX=0x00000000 ECX=0x00000003 EDX=0x00000000\n"
-			 "  ATTRIBUTES allowed: 0x00000000000004b6 (DEBUG MODE64BIT PROVISIONKEY EINITTOKEN_KEY KSS "
-			 "AEXNOTIFY)\n"
-			 "  XFRM allowed: 0x0000000000000003 (x87 SSE)\n"
-			 "CPUID.(EAX=0x12,ECX=2): EAX=0x80000001 EBX=0x00000000 ECX=0x08000001 EDX=0x00000000\n"
-			 "  EPC section 0: base 0x000080000000 size 0x000008000000 (128 MiB), confidentiality and "
-			 "integrity protected\n"
-			 "CPUID.(EAX=0x12,ECX=3): EAX=0x00000000 EBX=0x00000000 ECX=0x00000000 EDX=0x00000000\n"
-			 "  no more EPC sections\n"
-			 "EPC total: 128 MiB in 1 section\n");
+	cr_assert_str_eq(r.out, want);
+	run_free(&r);
+}
+
+Test(cli, cpuid_names_the_hosts_xsave_features)
+{
+	exec_cpu_init();
+	uint64_t x = exec_cpu_xfeatures();
+	if ((x & 0x7) != 0x7)
+		cr_skip_test("the kernel did not enable AVX state (XCR0 %#llx)", (unsigned long long)exec_xlayout.xcr0);
+	struct run r;
+	SGXEMU(&r, "cpuid");
+	expect_ok(&r);
+	const char *line = strstr(r.out, "  XFRM allowed: ");
+	cr_assert(line, "%s", r.out);
+	cr_assert(strstr(line, "(x87 SSE AVX") == strchr(line, '('), "%s", line);
+	if ((x & 0xE0) == 0xE0)
+		cr_assert(strstr(line, "AVX opmask ZMM_Hi256 Hi16_ZMM"), "AVX-512 named: %s", line);
 	run_free(&r);
 }
 

@@ -10,7 +10,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cpu.h"
 #include "image.h"
+#include "loader.h"
 #include "signed_enclave.h"
 #include "util.h"
 
@@ -1197,4 +1199,99 @@ Test(sign, explicit_masks_and_default_date_today)
 	strftime(d2, sizeof(d2), "%Y%m%d", gmtime_r(&after, &tm));
 	cr_assert(strcmp(got, d1) == 0 || strcmp(got, d2) == 0, "DATE %s, today %s", got, d1);
 	sdk_image_free(img);
+}
+
+/* ---- XFRM: names, and loading on the emulator ------------------------------------------------- */
+
+TestSuite(xfrm, .timeout = 60);
+
+Test(xfrm, config_takes_feature_names)
+{
+	static const struct {
+		const char *text;
+		uint64_t xfrm;
+	} ok[] = {
+	    {"avx", 0x7},     {"avx|avx512", 0xE7}, {"AVX512", 0xE7}, {"pkru,avx", 0x207},	  {"amx", 0x60003},
+	    {"x87|sse", 0x3}, {"mpx", 0x1B},	    {"0xe7", 0xE7},   {"avx|avx512|pkru", 0x2E7},
+	};
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		struct sdk_config c;
+		sdk_config_default(&c);
+		cr_assert_eq(sdk_config_set(&c, "xfrm", ok[i].text, err, sizeof(err)), 0, "%s: %s", ok[i].text, err);
+		cr_assert_eq(c.xfrm, ok[i].xfrm, "%s: %#llx", ok[i].text, HX(c.xfrm));
+	}
+	struct sdk_config c;
+	sdk_config_default(&c);
+	cr_assert_eq(sdk_config_set(&c, "xfrm", "avx|sse2", err, sizeof(err)), -1);
+	cr_assert_str_eq(err, "xfrm: unknown XSAVE feature 'sse2' (avx, avx512, pkru, amx, mpx or a number)");
+	cr_assert_eq(sdk_config_set(&c, "xfrm", "0x27", err, sizeof(err)), -1);
+	cr_assert_str_eq(err, "xfrm: 0x27 is not a legal XCR0 value (x87 and SSE set, components whole)");
+	cr_assert_eq(c.xfrm, 3, "a refused value changes nothing");
+}
+
+Test(xfrm, names_of_components)
+{
+	char b[256];
+	sdk_xfrm_names(0x602E7, b, sizeof(b));
+	cr_assert_str_eq(b, "x87 SSE AVX opmask ZMM_Hi256 Hi16_ZMM PKRU TILECFG TILEDATA");
+	sdk_xfrm_names(0x18, b, sizeof(b));
+	cr_assert_str_eq(b, "BNDREGS BNDCSR");
+	sdk_xfrm_names(0x3 | (1ULL << 19) | (1ULL << 40), b, sizeof(b));
+	cr_assert_str_eq(b, "x87 SSE bit 19 bit 40");
+	sdk_xfrm_names(0, b, sizeof(b));
+	cr_assert_str_eq(b, "-");
+	sdk_xfrm_names(0x7, b, 6);
+	cr_assert_str_eq(b, "x87 S", "truncated to the buffer");
+}
+
+/* The fixture under xfrm, signed; loaded on the emulator (this process) up to EINIT. Return: 0, or -1 with err. */
+static int load_with_xfrm(uint64_t xfrm)
+{
+	struct sdk_config c;
+	sdk_config_default(&c);
+	c.xfrm = xfrm;
+	struct sdk_image *img = NULL;
+	cr_assert_eq(sdk_image_load(FIXTURE_ELF, &c, &img, err, sizeof(err)), 0, "%s", err);
+	struct sgx_sigstruct sig;
+	cr_assert_eq(sdk_image_sign(img, se_key(), &sig, err, sizeof(err)), 0, "%s", err);
+	/* The fixture is measured and signed, never run: no SGXEMU_ECALL_INIT. */
+	struct sdk_load_options o = {.no_init = true};
+	struct sdk_enclave *e = NULL;
+	int rc = sdk_enclave_load(&sdk_backend_emu, img, &sig, &o, &e, err, sizeof(err));
+	if (rc == 0)
+		sdk_enclave_destroy(e);
+	sdk_image_free(img);
+	return rc;
+}
+
+Test(xfrm, an_avx_enclave_loads_on_the_emulator)
+{
+	uint64_t allowed = hw_xfrm_allowed_for(exec_cpu_xfeatures());
+	if ((allowed & 0x7) != 0x7)
+		cr_skip_test("the kernel did not enable AVX state (XFRM allowed %#llx)", HX(allowed));
+	cr_assert_eq(load_with_xfrm(0x3), 0, "x87|SSE: %s", err);
+	cr_assert_eq(load_with_xfrm(0x7), 0, "%s", err);
+	if ((allowed & 0xE7) == 0xE7)
+		cr_assert_eq(load_with_xfrm(0xE7), 0, "AVX-512: %s", err);
+}
+
+Test(xfrm, loading_names_the_features_the_platform_lacks)
+{
+	uint64_t allowed = hw_xfrm_allowed_for(exec_cpu_xfeatures());
+	/* The first of these this host does not allow (MPX is gone from Linux since 5.6). */
+	static const uint64_t asks[] = {0x1B, 0x203, 0x60003, 0xE7, 0x7};
+	uint64_t x = 0;
+	for (size_t i = 0; i < sizeof(asks) / sizeof(asks[0]) && !x; i++)
+		if (asks[i] & ~allowed)
+			x = asks[i];
+	if (!x)
+		cr_skip_test("this host allows every XSAVE feature (XFRM allowed %#llx)", HX(allowed));
+	cr_assert_eq(load_with_xfrm(x), -1);
+	char lack[128], have[128], want[512];
+	sdk_xfrm_names(x & ~allowed, lack, sizeof(lack));
+	sdk_xfrm_names(allowed, have, sizeof(have));
+	snprintf(want, sizeof(want),
+		 "XFRM %#llx asks for XSAVE features this platform does not allow: %s (%#llx); it allows %s (%#llx)",
+		 HX(x), lack, HX(x & ~allowed), have, HX(allowed));
+	cr_assert_str_eq(err, want);
 }

@@ -69,6 +69,12 @@
 #define OP_YMM	       21 /* every quadword of YMM0..15 = a, then ud2 if b != 0; out[0] = 1 after it */
 #define OP_EACCEPT_N   22 /* EACCEPT b pages from page a on, flags c, until one fails: out = {accepted, its RAX} */
 #define OP_EMODPE_N    23 /* EMODPE page a with SECINFO flags b, c times: out[0] = c after them */
+#define OP_YMM_AEX     24 /* YMM0..15 = quadwords a, a+1, ... a+63; ud2; then them to untrusted c[64]; out[0] = 1 */
+#define OP_ZMM_AEX     25 /* ZMM0..31, k0..7 = quadwords a .. a+263; ud2; then them to untrusted c[264]; out[0] = 1 */
+
+/* Quadwords OP_YMM_AEX and OP_ZMM_AEX move: YMM0..15; ZMM0..31 then k0..7. */
+#define YMM_AEX_WORDS 64
+#define ZMM_AEX_WORDS (32 * 8 + 8)
 
 /* OP_SYSCALL instructions (registers: SYSCALL RAX, RDI, RSI, RDX; INT n EAX, EBX, ECX, EDX). */
 #define SC_SYSCALL 0 /* syscall (0F 05) */

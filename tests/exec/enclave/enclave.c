@@ -20,6 +20,8 @@ void encl_div0(void);
 uint64_t encl_xmm(uint64_t value);
 uint64_t encl_syscall(const uint64_t *args, uint64_t kind, uint64_t *insn);
 void encl_ymm(uint64_t value, uint64_t fault);
+void encl_ymm_aex(const uint64_t *values, uint64_t *dump);
+void encl_zmm_aex(const uint64_t *values, uint64_t *dump);
 uint64_t enclave_main(uint64_t op, uint64_t a, uint64_t b, uint64_t cssa, uint64_t c, uint64_t *out);
 
 struct td {
@@ -107,7 +109,8 @@ static void handle_exception(struct td *t)
 	if (t->handler_mode == HANDLER_SKIP) {
 		g->rip += t->handler_skip;
 	} else if (t->handler_mode == HANDLER_ACCEPT) {
-		enclu_si(ENCLU_EACCEPT, SGX_SECINFO_PT(SGX_PT_REG) | SGX_SECINFO_R | SGX_SECINFO_W | SGX_SECINFO_PENDING,
+		enclu_si(ENCLU_EACCEPT,
+			 SGX_SECINFO_PT(SGX_PT_REG) | SGX_SECINFO_R | SGX_SECINFO_W | SGX_SECINFO_PENDING,
 			 x->maddr & ~0xFFFULL, 0);
 	} else if (t->handler_mode == HANDLER_RET) {
 		g->rip = *(const uint64_t *)g->rsp;
@@ -115,6 +118,18 @@ static void handle_exception(struct td *t)
 		g->rax = HANDLER_RET_RAX;
 	}
 	t->handled++;
+}
+
+/* OP_YMM_AEX / OP_ZMM_AEX; the values live in this frame only, not in every operation's. */
+static __attribute__((noinline)) void vec_aex(uint64_t op, uint64_t a, uint64_t *dump)
+{
+	uint64_t v[ZMM_AEX_WORDS];
+	for (uint64_t i = 0; i < ZMM_AEX_WORDS; i++)
+		v[i] = a + i;
+	if (op == OP_YMM_AEX)
+		encl_ymm_aex(v, dump);
+	else
+		encl_zmm_aex(v, dump);
 }
 
 uint64_t enclave_main(uint64_t op, uint64_t a, uint64_t b, uint64_t cssa, uint64_t c, uint64_t *out)
@@ -226,6 +241,11 @@ uint64_t enclave_main(uint64_t op, uint64_t a, uint64_t b, uint64_t cssa, uint64
 	}
 	case OP_YMM:
 		encl_ymm(a, b);
+		put(out, 0, 1);
+		return 0;
+	case OP_YMM_AEX:
+	case OP_ZMM_AEX:
+		vec_aex(op, a, (uint64_t *)c);
 		put(out, 0, 1);
 		return 0;
 	case OP_EACCEPT_N: {

@@ -127,4 +127,40 @@ encl_ymm:
 	ud2
 3:	ret
 
+/*
+ * encl_ymm_aex(values, dump): YMM0..15 from values[64], ud2 (the handler
+ * skips it after an AEX), then YMM0..15 to dump[64]: what ERESUME brought
+ * back from the SSA.
+ */
+	.globl	encl_ymm_aex
+encl_ymm_aex:
+	.irp n, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15
+	vmovdqu	32*\n(%rdi), %ymm\n
+	.endr
+	ud2
+	.irp n, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15
+	vmovdqu	%ymm\n, 32*\n(%rsi)
+	.endr
+	vzeroupper
+	ret
+
+/* encl_zmm_aex(values, dump): the same with ZMM0..31 (values[0..255]) and k0..7 (values[256..263]). */
+	.globl	encl_zmm_aex
+encl_zmm_aex:
+	.irp n, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31
+	vmovdqu64 64*\n(%rdi), %zmm\n
+	.endr
+	.irp n, 0, 1, 2, 3, 4, 5, 6, 7
+	kmovq	2048+8*\n(%rdi), %k\n
+	.endr
+	ud2
+	.irp n, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31
+	vmovdqu64 %zmm\n, 64*\n(%rsi)
+	.endr
+	.irp n, 0, 1, 2, 3, 4, 5, 6, 7
+	kmovq	%k\n, 2048+8*\n(%rsi)
+	.endr
+	vzeroupper
+	ret
+
 	.section .note.GNU-stack, "", @progbits

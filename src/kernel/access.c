@@ -26,7 +26,15 @@
 static struct encl_page *reserve_page(struct sgx_encl *e, uint64_t addr, int vprot, int *err)
 {
 	struct sgxk *k = e->k;
-	for (;;) {
+	const struct reclaim_keep keep = {.encl = e};
+	/*
+	 * Bounded: a round ends with the page, an error, a batch that held the
+	 * page finished, or a page evicted whose frame others then took; the
+	 * last two can only repeat while others keep the EPC busy, and after
+	 * SGX_RECLAIM_ROUNDS of them the access gives up as when nothing is
+	 * reclaimable.
+	 */
+	for (unsigned round = 0;; round++) {
 		pthread_mutex_lock(&e->lock);
 		struct encl_page *p = encl_page_at(e, addr);
 		if (!p || (vprot & ~p->max_prot)) {
@@ -37,17 +45,29 @@ static struct encl_page *reserve_page(struct sgx_encl *e, uint64_t addr, int vpr
 		p = encl_load_page(e, addr, err);
 		if (p)
 			return p;
-		pthread_mutex_unlock(&e->lock);
 		if (*err == -EAGAIN) {
-			/* Being written back: the reclaimer needs the mutex to finish, then ELDU brings it back. */
+			/*
+			 * Being written back: the reclaimer needs the mutex to finish,
+			 * then ELDU brings it back.  The wait ends with its batch, which
+			 * waits for nothing this thread holds (a reclaim run by a fault
+			 * would hold mm_lock, which this thread has).
+			 */
 			atomic_fetch_add(&k->test.reclaim_waits, 1);
-			sched_yield();
-			continue;
+			while ((p = encl_page_at(e, addr)) && p->being_reclaimed) {
+				pthread_mutex_unlock(&e->lock);
+				sched_yield();
+				pthread_mutex_lock(&e->lock);
+			}
 		}
-		if (*err != -EBUSY)
+		pthread_mutex_unlock(&e->lock);
+		if (*err != -EAGAIN && *err != -EBUSY)
 			return NULL;
-		/* No free frame: Linux waits for ksgxd; the model reclaims now, or gives up when nothing can go. */
-		if (sgxk_reclaim(k, SGX_NR_TO_SCAN) == 0) {
+		if (round == SGX_RECLAIM_ROUNDS) {
+			*err = -ENOMEM;
+			return NULL;
+		}
+		/* No free frame: Linux waits for ksgxd; the model reclaims now (the SECS stays), or gives up. */
+		if (*err == -EBUSY && reclaim_pages(k, SGX_NR_TO_SCAN, &keep) == 0) {
 			*err = -ENOMEM;
 			return NULL;
 		}

@@ -42,7 +42,8 @@ static bool lru_empty(struct sgxk *k)
 
 int sgx_epc_get(struct sgxk *k, bool reclaim)
 {
-	for (;;) {
+	/* Bounded: every round but the last evicted a page, which others took (SGX_RECLAIM_ROUNDS). */
+	for (unsigned round = 0;; round++) {
 		if (hw_epc_reserve(k->m))
 			return 0;
 		if (lru_empty(k))
@@ -51,6 +52,8 @@ int sgx_epc_get(struct sgxk *k, bool reclaim)
 			return -EBUSY;
 		if (signal_pending())
 			return -ERESTARTSYS;
+		if (round == SGX_RECLAIM_ROUNDS)
+			return -ENOMEM;
 		/* Linux waits for ksgxd here; with nothing evictable now it would wait forever. */
 		if (sgxk_reclaim(k, SGX_NR_TO_SCAN) == 0)
 			return -ENOMEM;

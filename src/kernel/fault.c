@@ -5,14 +5,131 @@
  *
  * Where Linux returns VM_FAULT_NOPAGE because no EPC frame was free (the
  * access faults again while ksgxd frees frames), we run the reclaimer
- * ourselves and retry at once; if nothing can be reclaimed the fault is a
- * SIGBUS rather than an endless retry.
+ * ourselves and retry at once.  That reclaim leaves every thread's fault
+ * working set in the EPC (docs/kernel.md "EPC too small"): if only those
+ * pages, pinned pages or nothing could make room, the fault cannot make
+ * progress and is a SIGBUS rather than an endless exchange of pages.
  */
+#include <sched.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "internal.h"
 
+/*
+ * Attempts at one fault.  A fault needs three frames at most (the SECS, a
+ * VA page for a new page, the page), and every reclaim round but a failed
+ * one frees a frame at least, which stays ours unless another thread's
+ * ioctl takes it: eight leave room for a few lost that way.  Past them the
+ * access just faults again (VM_FAULT_NOPAGE), from the enclave's side.
+ */
 #define FAULT_RETRIES 8
+
+/* ---- fault working sets ---- */
+
+/* The calling thread's name in k->ws, given at its first fault (0: none yet). */
+static _Thread_local uint64_t ws_token;
+static atomic_uint_fast64_t ws_tokens = 1;
+
+/* The calling thread's working set; claim: take a slot if it has none (k->ws_lock held). */
+static struct fault_ws *ws_slot(struct sgxk *k, bool claim)
+{
+	if (!ws_token) {
+		if (!claim)
+			return NULL;
+		ws_token = atomic_fetch_add(&ws_tokens, 1);
+	}
+	struct fault_ws *free_slot = NULL, *oldest = NULL;
+	for (unsigned i = 0; i < FAULT_WS_THREADS; i++) {
+		struct fault_ws *w = &k->ws[i];
+		if (w->owner == ws_token)
+			return w;
+		if (!w->owner) {
+			if (!free_slot)
+				free_slot = w;
+		} else if (!oldest || w->last < oldest->last) {
+			oldest = w;
+		}
+	}
+	if (!claim)
+		return NULL;
+	/* All taken: the thread that faulted least recently is the least likely to be amid an instruction. */
+	struct fault_ws *w = free_slot ? free_slot : oldest;
+	memset(w, 0, sizeof(*w));
+	w->owner = ws_token;
+	return w;
+}
+
+static void ws_remove(struct fault_ws *w, const struct sgx_encl *e, uint64_t addr)
+{
+	for (unsigned i = 0; i < w->n; i++) {
+		if (w->pages[i].encl == e && w->pages[i].addr == addr) {
+			memmove(&w->pages[i], &w->pages[i + 1], (w->n - i - 1) * sizeof(w->pages[0]));
+			w->n--;
+			return;
+		}
+	}
+}
+
+/* The page a fault brought in becomes the latest of the thread's working set; the oldest may drop out. */
+static void ws_push(struct fault_ws *w, const struct sgx_encl *e, uint64_t addr)
+{
+	ws_remove(w, e, addr);
+	if (w->n == FAULT_WS_PAGES)
+		w->n--;
+	memmove(&w->pages[1], &w->pages[0], w->n * sizeof(w->pages[0]));
+	w->pages[0] = (struct ws_page){.encl = e, .addr = addr};
+	w->n++;
+}
+
+bool fault_ws_holds(struct sgxk *k, const struct encl_page *p, uint64_t owner)
+{
+	for (unsigned i = 0; i < FAULT_WS_THREADS; i++) {
+		const struct fault_ws *w = &k->ws[i];
+		if (!w->owner || (owner && w->owner != owner))
+			continue;
+		unsigned n = w->n < w->span ? w->n : w->span;
+		for (unsigned j = 0; j < n; j++)
+			if (w->pages[j].encl == p->encl && w->pages[j].addr == p->addr)
+				return true;
+	}
+	return false;
+}
+
+void fault_ws_drop(struct sgxk *k)
+{
+	pthread_mutex_lock(&k->ws_lock);
+	struct fault_ws *w = ws_slot(k, false);
+	if (w)
+		memset(w, 0, sizeof(*w));
+	pthread_mutex_unlock(&k->ws_lock);
+}
+
+/*
+ * A fault on addr starts: the page is not resident (or has no PTE), so it
+ * leaves the working set while it is loaded, and the span protects the
+ * pages the instruction needs besides it: TCS, SSA frame, code and up to
+ * three ENCLU operands.
+ */
+static uint64_t ws_begin(struct sgxk *k, const struct sgx_encl *e, uint64_t addr)
+{
+	unsigned span = 4 + (e->ssa_pages ? e->ssa_pages : 1);
+	pthread_mutex_lock(&k->ws_lock);
+	struct fault_ws *w = ws_slot(k, true);
+	ws_remove(w, e, addr);
+	w->span = span < FAULT_WS_PAGES ? span : FAULT_WS_PAGES;
+	w->last = ++k->fault_seq;
+	pthread_mutex_unlock(&k->ws_lock);
+	return w->owner;
+}
+
+/* The fault brought addr in. */
+static void ws_done(struct sgxk *k, const struct sgx_encl *e, uint64_t addr)
+{
+	pthread_mutex_lock(&k->ws_lock);
+	ws_push(ws_slot(k, true), e, addr);
+	pthread_mutex_unlock(&k->ws_lock);
+}
 
 /* Insert p's PTE and give its host page the protection it may have (encl->lock held). */
 static void insert_pte(struct sgx_encl *e, struct encl_page *p)
@@ -133,14 +250,35 @@ enum sgxk_fault sgxk_fault(struct sgxk *k, uint64_t addr, uint32_t errcode)
 		pthread_mutex_unlock(&k->mm_lock);
 		return SGXK_FAULT_SIGSEGV;
 	}
+	struct reclaim_keep keep = {.encl = e, .ws = KEEP_ALL_WS, .owner = ws_begin(k, e, addr)};
 	enum fault_step s = STEP_RECLAIM;
 	for (unsigned i = 0; i < FAULT_RETRIES && s == STEP_RECLAIM; i++) {
 		pthread_mutex_lock(&e->lock);
 		s = fault_once(e, addr, vprot);
 		pthread_mutex_unlock(&e->lock);
-		if (s == STEP_RECLAIM && sgxk_reclaim(k, SGX_NR_TO_SCAN) == 0)
+		if (s != STEP_RECLAIM)
+			break;
+		/* First what no thread's instruction needs, a batch as Linux's; else one page of another's. */
+		keep.ws = KEEP_ALL_WS;
+		if (reclaim_pages(k, SGX_NR_TO_SCAN, &keep) != 0)
+			continue;
+		keep.ws = KEEP_OWN_WS;
+		if (reclaim_pages(k, 1, &keep) != 0)
+			continue;
+		/*
+		 * Nothing could go but pages this thread's instruction needs,
+		 * pinned pages, or pages of threads that stay inside: the fault
+		 * cannot make progress.  Unless another reclaimer is about to
+		 * free frames, or did already: then try again.
+		 */
+		if (reclaim_in_progress(k) || hw_epc_frames_free(k->m) != 0)
+			sched_yield();
+		else
 			s = STEP_SIGBUS;
 	}
+	if (s == STEP_DONE)
+		ws_done(k, e, addr);
 	pthread_mutex_unlock(&k->mm_lock);
-	return s == STEP_DONE ? SGXK_FAULT_FIXED : SGXK_FAULT_SIGBUS;
+	/* Still STEP_RECLAIM: others took the frames freed for us; the access faults again (VM_FAULT_NOPAGE). */
+	return s == STEP_SIGBUS ? SGXK_FAULT_SIGBUS : SGXK_FAULT_FIXED;
 }

@@ -55,12 +55,30 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
 	return -1;
 }
 
+int sgxk_epc_size_check(uint64_t bytes, char *err, size_t errlen)
+{
+	if (bytes >= SGXK_EPC_MIN_PAGES * KPAGE)
+		return 0;
+	char size[32];
+	if (bytes % 1024 == 0)
+		snprintf(size, sizeof(size), "%llu KiB", (unsigned long long)(bytes / 1024));
+	else
+		snprintf(size, sizeof(size), "%llu bytes", (unsigned long long)bytes);
+	return fail(err, errlen,
+		    "an EPC of %s is too small: the minimum is %llu KiB (%d pages), what one enclave thread needs "
+		    "in the EPC at once (SECS, VA page, TCS, SSA frame, code page and up to 3 ENCLU operand pages)",
+		    size, SGXK_EPC_MIN_PAGES * KPAGE / 1024, SGXK_EPC_MIN_PAGES);
+}
+
 static bool translate(const struct hw_mmu *mmu, uint64_t lin, unsigned acc, uint64_t *pa, uint32_t *err);
 
 int sgxk_create(const struct sgxk_config *c, struct sgxk **out, char *err, size_t errlen)
 {
 	if (c->n_exec_allow_mrsigner > SGXK_ALLOW_MAX || c->n_exec_allow_mrenclave > SGXK_ALLOW_MAX)
 		return fail(err, errlen, "at most %d allowlist entries", SGXK_ALLOW_MAX);
+	/* Refused here rather than found out later as a fault that can never be satisfied. */
+	if (sgxk_epc_size_check(c->hw.epc_size, err, errlen) != 0)
+		return -1;
 	struct sgxk *k = calloc(1, sizeof(*k));
 	if (!k)
 		return fail(err, errlen, "out of memory");
@@ -80,6 +98,7 @@ int sgxk_create(const struct sgxk_config *c, struct sgxk **out, char *err, size_
 	pthread_mutex_init(&k->lru_lock, NULL);
 	pthread_mutex_init(&k->files_lock, NULL);
 	pthread_mutex_init(&k->threads_lock, NULL);
+	pthread_mutex_init(&k->ws_lock, NULL);
 	*out = k;
 	return 0;
 }
@@ -104,6 +123,7 @@ void sgxk_destroy(struct sgxk *k)
 	pthread_mutex_destroy(&k->lru_lock);
 	pthread_mutex_destroy(&k->files_lock);
 	pthread_mutex_destroy(&k->threads_lock);
+	pthread_mutex_destroy(&k->ws_lock);
 	free(k);
 }
 
@@ -266,6 +286,8 @@ void sgxk_thread_register(struct sgxk *k, struct hw_thread *t)
 
 void sgxk_thread_unregister(struct sgxk *k, struct hw_thread *t)
 {
+	/* Called by the thread itself as it stops (exec's thread exit): its fault working set goes too. */
+	fault_ws_drop(k);
 	pthread_mutex_lock(&k->threads_lock);
 	for (struct sgxk_thread **pp = &k->threads; *pp; pp = &(*pp)->next) {
 		if ((*pp)->t == t) {

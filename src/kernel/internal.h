@@ -5,7 +5,7 @@
  * Locks, in the order they nest (never take one to the left while holding
  * one to its right):
  *
- *   k->mm_lock -> k->files_lock -> encl->lock  ->  k->lru_lock, k->threads_lock
+ *   k->mm_lock -> k->files_lock -> encl->lock  ->  k->lru_lock (-> k->ws_lock), k->threads_lock
  *                                             \->  m->lock (any hw call)  ->  k->pt_lock
  *
  * (files_lock comes after mm_lock: the last reference of an enclave may be
@@ -21,6 +21,9 @@
  *   host protection, and insertion/removal in the page index.  It is what
  *   the mmu callback takes, from inside hw (under m->lock), so nothing is
  *   ever called into hw while it is held.
+ * - k->ws_lock: the threads' fault working sets (k->ws).  A leaf: taken
+ *   under any of the others (the reclaimer takes it under k->lru_lock),
+ *   never the other way round.
  */
 #ifndef SGXEMU_KERNEL_INTERNAL_H
 #define SGXEMU_KERNEL_INTERNAL_H
@@ -44,6 +47,16 @@
 #define SGX_NR_LOW_PAGES  32
 #define SGX_NR_HIGH_PAGES 64
 #define SGX_NR_TO_SCAN	  16
+
+/*
+ * Rounds of "reclaim, then try again" an allocation makes when the frames
+ * each round freed were taken by others before it could have one (Linux
+ * loops until a signal arrives).  Every round evicted a page at least, so
+ * the EPC is not stuck, only contended: after this many the caller gives
+ * up as if nothing were reclaimable (ENOMEM) or, for a fault, lets the
+ * access fault again (VM_FAULT_NOPAGE).
+ */
+#define SGX_RECLAIM_ROUNDS 64
 
 /* One enclave page as the driver knows it (struct sgx_encl_page). */
 struct encl_page {
@@ -92,6 +105,7 @@ struct sgx_encl {
 	int pkey;	  /* protection key of the enclave's host mappings, -1: none */
 	bool secs_resident;
 	uint32_t secs_va_slot;
+	uint32_t ssa_pages;	    /* SECS.SSAFRAMESIZE: pages of one SSA frame */
 	uint64_t children;	    /* resident child pages */
 	struct encl_page ***chunks; /* page index: chunks[i][j] = page of index i*512+j */
 	size_t nchunks;
@@ -128,6 +142,47 @@ struct sgxk_thread {
 };
 
 /*
+ * A thread's fault working set (docs/kernel.md "EPC too small"): the
+ * distinct pages its latest faults brought in, latest first.  The first
+ * `span` of them are what its current instruction may still need besides
+ * the page it faults on: TCS, SSA frame, code page and up to three ENCLU
+ * operand pages, so span = 4 + SSAFRAMESIZE.  A reclaim run by a fault
+ * never evicts the faulting thread's own, and other threads' only when
+ * nothing else can go, one page at a time: so an instruction whose pages
+ * fit in the EPC gets them all resident within as many faults as it has
+ * pages, instead of one fault evicting what the previous one loaded.
+ * Pages are named by value (enclave, address), never dereferenced: an entry
+ * may outlive its page, and then protects nothing.
+ */
+#define FAULT_WS_PAGES	 16 /* entries per thread; bounds span (SSAFRAMESIZE up to 12 fully covered) */
+#define FAULT_WS_THREADS 64 /* threads tracked at once; the one that faulted least recently gives way */
+
+struct ws_page {
+	const struct sgx_encl *encl;
+	uint64_t addr;
+};
+
+struct fault_ws {
+	uint64_t owner; /* the thread's token, 0: free slot */
+	uint64_t last;	/* k->fault_seq at the owner's latest fault */
+	unsigned n;	/* entries in pages[] */
+	unsigned span;	/* entries protected: the first span of pages[] */
+	struct ws_page pages[FAULT_WS_PAGES];
+};
+
+/* What a reclaim run on behalf of one operation must leave in the EPC. */
+enum reclaim_ws {
+	KEEP_NO_WS,  /* an ioctl's or an explicit reclaim: working sets may go */
+	KEEP_ALL_WS, /* a fault's first choice: every thread's working set stays */
+	KEEP_OWN_WS, /* a fault's last resort: only the faulting thread's stays */
+};
+struct reclaim_keep {
+	const struct sgx_encl *encl; /* the enclave it works on: its SECS stays */
+	enum reclaim_ws ws;
+	uint64_t owner; /* KEEP_OWN_WS: the faulting thread's token */
+};
+
+/*
  * Hooks for tests/kernel only (all zero otherwise): they stop the reclaimer
  * between the steps of a batch, so that a test can act on pages exactly
  * while they are isolated or blocked, deterministically.
@@ -157,6 +212,7 @@ struct sgxk {
 	pthread_mutex_t lru_lock;
 	pthread_mutex_t files_lock;   /* the files and encls lists */
 	pthread_mutex_t threads_lock; /* threads list and kick (taken under encl->lock) */
+	pthread_mutex_t ws_lock;      /* ws[] and fault_seq (a leaf) */
 
 	struct sgx_vma *vmas;
 	struct sgx_file *files;
@@ -168,6 +224,10 @@ struct sgxk {
 	struct sgxk_pkey_ops pkeys; /* protection keys of enclave mappings (alloc NULL: none) */
 
 	struct encl_page *lru_head, *lru_tail;
+	unsigned nr_isolated; /* pages reclaimers hold off the LRU now (k->lru_lock) */
+
+	struct fault_ws ws[FAULT_WS_THREADS];
+	uint64_t fault_seq;
 
 	struct sgxk_test_hooks test;
 };
@@ -202,8 +262,8 @@ void encl_page_remove(struct sgx_encl *e, struct encl_page *p);
 
 /*
  * Reserve one EPC frame (sgx_alloc_epc_page). reclaim: may run the reclaimer (no enclave lock held).
- * Return: 0, -ENOMEM (nothing reclaimable), -EBUSY (none free and !reclaim), -ERESTARTSYS (a signal
- * is pending while it would reclaim).
+ * Return: 0, -ENOMEM (nothing reclaimable, or SGX_RECLAIM_ROUNDS rounds lost to other allocators),
+ * -EBUSY (none free and !reclaim), -ERESTARTSYS (a signal is pending while it would reclaim).
  */
 int sgx_epc_get(struct sgxk *k, bool reclaim);
 void sgx_epc_put(struct sgxk *k);
@@ -259,12 +319,23 @@ void policy_apply(struct sgx_encl *e, const uint8_t mrsigner[32], const uint8_t 
 bool policy_prot_allowed(const struct sgx_encl *e, const struct encl_page *p, int prot);
 
 /* ---- reclaimer (reclaim.c) ---- */
+/*
+ * Evict up to `pages` pages from the LRU, skipping what keep says stays (NULL: nothing).
+ * Return: pages evicted (0: nothing could go).
+ */
+unsigned reclaim_pages(struct sgxk *k, unsigned pages, const struct reclaim_keep *keep);
+/* Does some reclaimer hold pages off the LRU right now (they are about to free frames)? */
+bool reclaim_in_progress(struct sgxk *k);
 /* Swap in p (encl->lock held). Return: 0, -EBUSY / -ENOMEM (no free frame, see sgx_epc_get), -EFAULT (ELDU failed). */
 int encl_eldu(struct sgx_encl *e, struct encl_page *p);
 /* Swap in the SECS if it was evicted (encl->lock held). */
 int encl_eldu_secs(struct sgx_encl *e);
 
 /* ---- faults (fault.c) ---- */
+/* Is p in the fault working set of thread owner, or of any thread if owner is 0 (k->ws_lock held)? */
+bool fault_ws_holds(struct sgxk *k, const struct encl_page *p, uint64_t owner);
+/* Forget the calling thread's working set (it stops running enclave code). */
+void fault_ws_drop(struct sgxk *k);
 /*
  * EAUG a page at addr with ceiling max_prot (encl->lock held, enclave
  * initialised).  pte: insert the PTE when a VMA within the ceiling covers

@@ -43,20 +43,24 @@ static int check_range(const struct sgx_encl *e, uint64_t offset, uint64_t lengt
 	return 0;
 }
 
-/* Reclaim directly while the EPC is nearly full (before each page of an SGX2 ioctl). */
-static void reclaim_direct(struct sgxk *k)
+/* Reclaim directly while the EPC is nearly full (before each page of an SGX2 ioctl on e; its SECS stays). */
+static void reclaim_direct(struct sgx_encl *e)
 {
-	if (hw_epc_frames_free(k->m) < SGX_NR_LOW_PAGES)
-		sgxk_reclaim(k, SGX_NR_TO_SCAN);
+	const struct reclaim_keep keep = {.encl = e};
+	if (hw_epc_frames_free(e->k->m) < SGX_NR_LOW_PAGES)
+		reclaim_pages(e->k, SGX_NR_TO_SCAN, &keep);
 }
 
-/* Make n frames free, reclaiming as needed. Return: 0, -ENOMEM, or -ERESTARTSYS (signal pending). */
+/*
+ * Make n frames free, reclaiming as needed.  Return: 0, -ENOMEM (nothing reclaimable, or
+ * SGX_RECLAIM_ROUNDS rounds whose frames others took), or -ERESTARTSYS (signal pending).
+ */
 static int epc_headroom(struct sgxk *k, uint64_t n)
 {
-	while (hw_epc_frames_free(k->m) < n) {
+	for (unsigned round = 0; hw_epc_frames_free(k->m) < n; round++) {
 		if (signal_pending())
 			return -ERESTARTSYS;
-		if (sgxk_reclaim(k, SGX_NR_TO_SCAN) == 0)
+		if (round == SGX_RECLAIM_ROUNDS || sgxk_reclaim(k, SGX_NR_TO_SCAN) == 0)
 			return -ENOMEM;
 	}
 	return 0;
@@ -116,6 +120,7 @@ static int encl_create(struct sgx_encl *e, struct sgx_secs *secs)
 	e->attributes = secs->attributes;
 	e->xfrm = secs->xfrm;
 	e->miscselect = secs->miscselect;
+	e->ssa_pages = secs->ssa_frame_size;
 	e->window = window;
 	e->window_size = wsize;
 	e->secs_pa = secs_pa;
@@ -432,7 +437,7 @@ static uint64_t sgx2_range(struct sgx_encl *e, uint64_t offset, uint64_t length,
 	uint64_t c;
 	*ret = 0;
 	for (c = 0; c < length; c += KPAGE) {
-		reclaim_direct(e->k);
+		reclaim_direct(e);
 		pthread_mutex_lock(&e->lock);
 		*ret = page(e, e->base + offset + c, ctx);
 		pthread_mutex_unlock(&e->lock);
@@ -637,16 +642,19 @@ static long sgx_ioc_enclave_augment_pages(struct sgx_encl *e, unsigned long arg)
 		return -EINVAL;
 	if (perms & ~(uint64_t)e->dyn_max_prot)
 		return -EPERM;
+	const struct reclaim_keep keep = {.encl = e};
 	uint64_t c;
 	for (c = 0; c < a.length; c += KPAGE) {
-		reclaim_direct(e->k);
-		for (;;) {
+		reclaim_direct(e);
+		/* Bounded: a round either adds the page or evicts a page at least, whose frame others may take. */
+		for (unsigned round = 0;; round++) {
 			pthread_mutex_lock(&e->lock);
 			ret = encl_augment(e, e->base + a.offset + c, (uint8_t)perms, true);
 			pthread_mutex_unlock(&e->lock);
 			if (ret != -EBUSY)
 				break;
-			if (sgxk_reclaim(e->k, SGX_NR_TO_SCAN) == 0) {
+			/* The enclave's own SECS stays: reloading it would take the frame just freed. */
+			if (round == SGX_RECLAIM_ROUNDS || reclaim_pages(e->k, SGX_NR_TO_SCAN, &keep) == 0) {
 				ret = -ENOMEM;
 				break;
 			}

@@ -51,6 +51,22 @@ struct sgxk_config {
 	bool noexec_dev; /* /dev mounted noexec: PROT_EXEC refused (EPERM/EACCES) */
 };
 
+/*
+ * The smallest EPC the kernel runs on (docs/kernel.md "EPC too small"):
+ * what one enclave thread needs resident at once.  Its enclave's SECS and
+ * a VA page (pinned while the enclave has pages in the EPC), its TCS and
+ * one SSA frame (one page at least), and what one instruction touches: the
+ * code page and up to three ENCLU operand pages (EACCEPTCOPY's SECINFO,
+ * target and source; EREPORT's TARGETINFO, REPORTDATA and OUTPUTDATA).
+ */
+#define SGXK_EPC_MIN_PAGES 8
+
+/*
+ * Check an EPC size against SGXK_EPC_MIN_PAGES.
+ * Return: 0, or -1 with the reason (naming the minimum) in err.
+ */
+int sgxk_epc_size_check(uint64_t bytes, char *err, size_t errlen);
+
 void sgxk_config_default(struct sgxk_config *c);
 /* Read SGXEMU_* environment settings over c (docs/policy.md). Return: 0, or -1 with a message. */
 int sgxk_config_from_env(struct sgxk_config *c, char *err, size_t errlen);

@@ -10,6 +10,13 @@
  * SECS at index SIZE/4096) with a free VA slot, doing ETRACK and forcing
  * the threads inside out when EWB reports SGX_NOT_TRACKED.  An initialised
  * enclave whose last resident child went also has its SECS written back.
+ *
+ * A reclaim run for one operation leaves what that operation needs
+ * (struct reclaim_keep): the SECS of its enclave, and for a fault the
+ * threads' fault working sets (docs/kernel.md "EPC too small").  Otherwise
+ * the batch could evict the very pages the operation is loading, and the
+ * next fault would load them again by evicting the first: no progress,
+ * forever.
  */
 #include <stdio.h>
 #include <string.h>
@@ -115,10 +122,12 @@ static struct hw_result ewb_tracked(struct sgx_encl *e, uint64_t pa, uint64_t id
 	return r;
 }
 
-/* The SECS goes too once an initialised enclave has no resident child. */
-static void evict_secs(struct sgx_encl *e)
+/* The SECS goes too once an initialised enclave has no resident child, unless the operation reclaiming needs it. */
+static void evict_secs(struct sgx_encl *e, const struct reclaim_keep *keep)
 {
 	if (e->children || !e->secs_resident || !(e->flags & ENCL_INITIALIZED))
+		return;
+	if (keep && keep->encl == e)
 		return;
 	uint32_t slot;
 	if (!encl_va_slot_alloc(e, &slot))
@@ -134,7 +143,7 @@ static void evict_secs(struct sgx_encl *e)
 }
 
 /* Write one blocked page back. Return: true if it left the EPC. */
-static bool evict_page(struct sgx_encl *e, struct encl_page *p)
+static bool evict_page(struct sgx_encl *e, struct encl_page *p, const struct reclaim_keep *keep)
 {
 	uint32_t slot;
 	if (!encl_va_slot_alloc(e, &slot))
@@ -152,7 +161,7 @@ static bool evict_page(struct sgx_encl *e, struct encl_page *p)
 	p->va_slot = slot;
 	e->children--;
 	sgx_epc_put(e->k);
-	evict_secs(e);
+	evict_secs(e, keep);
 	return true;
 }
 
@@ -162,27 +171,66 @@ static void test_step(struct sgxk *k, enum sgxk_test_reclaim_step step)
 		k->test.reclaim(k, step, k->test.reclaim_arg);
 }
 
-unsigned sgxk_reclaim(struct sgxk *k, unsigned pages)
+/* Take p off the LRU for a batch (k->lru_lock held). */
+static void isolate(struct sgxk *k, struct encl_page *p)
+{
+	if (p->lru_prev)
+		p->lru_prev->lru_next = p->lru_next;
+	else
+		k->lru_head = p->lru_next;
+	if (p->lru_next)
+		p->lru_next->lru_prev = p->lru_prev;
+	else
+		k->lru_tail = p->lru_prev;
+	p->lru_next = p->lru_prev = NULL;
+	p->on_lru = false;
+	p->reclaiming = true;
+	k->nr_isolated++;
+	encl_get(p->encl);
+}
+
+/*
+ * Isolate up to max pages from the head of the LRU, passing over the pages
+ * of the fault working sets keep names.  The scan is bounded by the LRU's
+ * length; the pages passed over keep their place.
+ */
+static unsigned isolate_batch(struct sgxk *k, struct encl_page **batch, unsigned max, const struct reclaim_keep *keep)
+{
+	enum reclaim_ws ws = keep ? keep->ws : KEEP_NO_WS;
+	uint64_t owner = ws == KEEP_OWN_WS ? keep->owner : 0;
+	unsigned n = 0;
+	pthread_mutex_lock(&k->lru_lock);
+	if (ws != KEEP_NO_WS)
+		pthread_mutex_lock(&k->ws_lock);
+	for (struct encl_page *p = k->lru_head, *next; p && n < max; p = next) {
+		next = p->lru_next;
+		if (ws != KEEP_NO_WS && fault_ws_holds(k, p, owner))
+			continue;
+		isolate(k, p);
+		batch[n++] = p;
+	}
+	if (ws != KEEP_NO_WS)
+		pthread_mutex_unlock(&k->ws_lock);
+	pthread_mutex_unlock(&k->lru_lock);
+	return n;
+}
+
+bool reclaim_in_progress(struct sgxk *k)
+{
+	pthread_mutex_lock(&k->lru_lock);
+	bool busy = k->nr_isolated != 0;
+	pthread_mutex_unlock(&k->lru_lock);
+	return busy;
+}
+
+unsigned reclaim_pages(struct sgxk *k, unsigned pages, const struct reclaim_keep *keep)
 {
 	unsigned done = 0;
+	/* Bounded: every round evicts a page at least (else it stops), and at most `pages` go. */
 	while (done < pages) {
 		struct encl_page *batch[SGX_NR_TO_SCAN];
-		unsigned n = 0;
-		pthread_mutex_lock(&k->lru_lock);
-		while (n < SGX_NR_TO_SCAN && n < pages - done && k->lru_head) {
-			struct encl_page *p = k->lru_head;
-			k->lru_head = p->lru_next;
-			if (k->lru_head)
-				k->lru_head->lru_prev = NULL;
-			else
-				k->lru_tail = NULL;
-			p->lru_next = p->lru_prev = NULL;
-			p->on_lru = false;
-			p->reclaiming = true;
-			encl_get(p->encl);
-			batch[n++] = p;
-		}
-		pthread_mutex_unlock(&k->lru_lock);
+		unsigned max = pages - done < SGX_NR_TO_SCAN ? pages - done : SGX_NR_TO_SCAN;
+		unsigned n = isolate_batch(k, batch, max, keep);
 		if (!n)
 			break;
 		unsigned before = done;
@@ -203,10 +251,11 @@ unsigned sgxk_reclaim(struct sgxk *k, unsigned pages)
 			struct encl_page *p = batch[i];
 			struct sgx_encl *e = p->encl;
 			pthread_mutex_lock(&e->lock);
-			bool gone = evict_page(e, p);
+			bool gone = evict_page(e, p, keep);
 			p->being_reclaimed = false;
 			pthread_mutex_lock(&k->lru_lock);
 			p->reclaiming = false;
+			k->nr_isolated--;
 			pthread_mutex_unlock(&k->lru_lock);
 			if (!gone)
 				lru_add(k, p);
@@ -220,4 +269,9 @@ unsigned sgxk_reclaim(struct sgxk *k, unsigned pages)
 			break;
 	}
 	return done;
+}
+
+unsigned sgxk_reclaim(struct sgxk *k, unsigned pages)
+{
+	return reclaim_pages(k, pages, NULL);
 }

@@ -74,7 +74,7 @@ static uint64_t frame_lin(const struct sgx_secs *secs, const struct sgx_tcs *tcs
 static uint8_t *ssa_page(struct hw_thread *t, uint64_t secs_pa, uint64_t lin)
 {
 	uint64_t idx = (HW_PAGE_DOWN(lin) - t->ssa_frame_lin) >> 12;
-	if (t->in_enclave && lin >= t->ssa_frame_lin && idx < t->ssa_pages)
+	if ((t->in_enclave || t->ssa_resolved) && lin >= t->ssa_frame_lin && idx < t->ssa_pages)
 		return hw_pa_ptr(t->m, t->ssa_pa[idx]);
 	uint64_t pa;
 	struct hw_result f;
@@ -231,6 +231,16 @@ static struct hw_result entry_checks(struct hw_thread *t, bool resume, struct en
 	f = frame_checks(t, en->secs_pa, en->frame, frame_size(secs), en->frame_pa);
 	if (!hw_is_ok(f))
 		return f;
+	/*
+	 * From here on the frame is reached by the physical pages just
+	 * resolved, as hardware does: the OS may drop a page-table entry
+	 * meanwhile (the reclaimer zaps before it can block the page), and a
+	 * second walk would not find it.
+	 */
+	t->ssa_frame_lin = en->frame;
+	t->ssa_pages = secs->ssa_frame_size < HW_SSA_PAGES_MAX ? secs->ssa_frame_size : HW_SSA_PAGES_MAX;
+	memcpy(t->ssa_pa, en->frame_pa, sizeof(t->ssa_pa));
+	t->ssa_resolved = true;
 
 	if (!resume) {
 		if (!hw_canonical(secs->base + tcs->oentry))
@@ -262,9 +272,6 @@ static void enter_mode(struct hw_thread *t, const struct entry *en, uint64_t aep
 		t->out_tf = (t->regs.rflags & RFLAGS_TF) != 0;
 		t->regs.rflags &= ~RFLAGS_TF;
 	}
-	t->ssa_frame_lin = en->frame;
-	t->ssa_pages = en->secs->ssa_frame_size < HW_SSA_PAGES_MAX ? en->secs->ssa_frame_size : HW_SSA_PAGES_MAX;
-	memcpy(t->ssa_pa, en->frame_pa, sizeof(t->ssa_pa));
 	t->in_enclave = true;
 	t->tcs_lin = tcs_lin;
 	t->tcs_pa = en->tcs_pa;
@@ -300,6 +307,7 @@ struct hw_result enclu_eenter(struct hw_thread *t)
 {
 	pthread_mutex_lock(&t->m->lock);
 	struct hw_result r = eenter_locked(t);
+	t->ssa_resolved = false;
 	pthread_mutex_unlock(&t->m->lock);
 	return r;
 }
@@ -354,6 +362,7 @@ struct hw_result enclu_eresume(struct hw_thread *t)
 {
 	pthread_mutex_lock(&t->m->lock);
 	struct hw_result r = eresume_locked(t);
+	t->ssa_resolved = false;
 	pthread_mutex_unlock(&t->m->lock);
 	return r;
 }

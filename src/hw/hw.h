@@ -321,6 +321,7 @@ struct hw_thread {
 	uint64_t ssa_frame_lin;
 	uint64_t ssa_pa[HW_SSA_PAGES_MAX];
 	unsigned ssa_pages;
+	bool ssa_resolved; /* EENTER/ERESUME resolved ssa_* and have not finished yet */
 	struct hw_thread *next_inside; /* list of threads inside one enclave */
 };
 

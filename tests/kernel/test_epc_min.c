@@ -329,25 +329,6 @@ static bool fix(struct worker *w, struct hw_result r)
 	return true;
 }
 
-/*
- * EENTER and ERESUME of the CPU model walk the page tables to the SSA frame
- * twice (checks, then the copy), under the machine lock; the reclaimer zaps
- * a PTE under the page-table lock only, so a zap between the two walks
- * aborts the model.  Entries are kept out of the reclaimer's zap-and-EBLOCK
- * step (test hooks) so that the threads test the kernel, not that window.
- */
-static pthread_mutex_t entry_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static void hold_entries(struct sgxk *k, enum sgxk_test_reclaim_step step, void *arg)
-{
-	(void)k;
-	(void)arg;
-	if (step == SGXK_TEST_RECLAIM_ISOLATED)
-		pthread_mutex_lock(&entry_lock);
-	else if (step == SGXK_TEST_RECLAIM_BLOCKED)
-		pthread_mutex_unlock(&entry_lock);
-}
-
 /* EENTER / ERESUME on the worker's TCS, fixing the faults of the leaf itself. */
 static bool enter(struct worker *w, uint64_t leaf)
 {
@@ -357,9 +338,7 @@ static bool enter(struct worker *w, uint64_t leaf)
 		w->t.regs.rcx = AEP;
 		if (leaf == ENCLU_EENTER)
 			w->t.regs.rip = RIP;
-		pthread_mutex_lock(&entry_lock);
 		struct hw_result r = hw_enclu(&w->t);
-		pthread_mutex_unlock(&entry_lock);
 		if (hw_is_ok(r))
 			return true;
 		if (!fix(w, r))
@@ -586,7 +565,6 @@ static void run_workers(unsigned n, uint64_t pages)
 {
 	setup_epc(pages);
 	sgxk_set_kick(h.k, kick_worker, NULL);
-	h.k->test.reclaim = hold_entries;
 	static struct worker w[W_MAX];
 	for (unsigned i = 0; i < n; i++) {
 		memset(&w[i], 0, sizeof(w[i]));

@@ -25,6 +25,9 @@
  */
 #define FAULT_RETRIES 8
 
+/* Yields while another reclaimer finishes with the faulting page (far more than one batch needs). */
+#define FAULT_WAITS 100000
+
 /* ---- fault working sets ---- */
 
 /* The calling thread's name in k->ws, given at its first fault (0: none yet). */
@@ -201,7 +204,7 @@ static bool vma_allows(int prot, uint32_t err)
 	return prot != PROT_NONE;
 }
 
-enum fault_step { STEP_DONE, STEP_SIGBUS, STEP_RECLAIM };
+enum fault_step { STEP_DONE, STEP_SIGBUS, STEP_RECLAIM, STEP_WAIT };
 
 /* One attempt at resolving the fault (encl->lock held). */
 static enum fault_step fault_once(struct sgx_encl *e, uint64_t addr, int vprot)
@@ -230,9 +233,9 @@ static enum fault_step fault_once(struct sgx_encl *e, uint64_t addr, int vprot)
 	int err = 0;
 	p = encl_load_page(e, addr, &err);
 	if (!p) {
-		/* Being evicted right now: the access simply faults again. */
+		/* Being evicted right now: wait for the reclaimer to finish, then load it. */
 		if (err == -EAGAIN)
-			return STEP_DONE;
+			return STEP_WAIT;
 		return err == -EBUSY ? STEP_RECLAIM : STEP_SIGBUS;
 	}
 	insert_pte(e, p);
@@ -252,10 +255,30 @@ enum sgxk_fault sgxk_fault(struct sgxk *k, uint64_t addr, uint32_t errcode)
 	}
 	struct reclaim_keep keep = {.encl = e, .ws = KEEP_ALL_WS, .owner = ws_begin(k, e, addr)};
 	enum fault_step s = STEP_RECLAIM;
-	for (unsigned i = 0; i < FAULT_RETRIES && s == STEP_RECLAIM; i++) {
+	unsigned waits = 0;
+	for (unsigned i = 0; i < FAULT_RETRIES && (s == STEP_RECLAIM || s == STEP_WAIT); i++) {
 		pthread_mutex_lock(&e->lock);
 		s = fault_once(e, addr, vprot);
 		pthread_mutex_unlock(&e->lock);
+		if (s == STEP_WAIT) {
+			/*
+			 * Another reclaimer has the page between EBLOCK and EWB.
+			 * Returning at once (Linux's VM_FAULT_NOPAGE) would make
+			 * the access fault again right away, as often as the
+			 * batch takes; waiting here is bounded by that batch: at
+			 * most SGX_NR_TO_SCAN EWBs, an ETRACK and the kicks of
+			 * threads in enclave mode, which leave at once (this one
+			 * is not in enclave mode: its fault came after the AEX).
+			 * The reclaimer is never another fault (mm_lock is ours).
+			 */
+			if (++waits > FAULT_WAITS) {
+				s = STEP_DONE; /* the access faults again */
+				break;
+			}
+			i--;
+			sched_yield();
+			continue;
+		}
 		if (s != STEP_RECLAIM)
 			break;
 		/* First what no thread's instruction needs, a batch as Linux's; else one page of another's. */

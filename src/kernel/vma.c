@@ -327,13 +327,32 @@ long sgx_file_mmap(struct sgx_file *f, uint64_t addr, size_t len, int prot, int 
 			return -ENOMEM;
 		}
 		start = (uint64_t)(uintptr_t)r;
-	} else if ((flags & MAP_FIXED_NOREPLACE) && vma_isolate(k, start, start + rlen)) {
-		pthread_mutex_unlock(&k->mm_lock);
-		return -EEXIST;
+	} else if (flags & MAP_FIXED_NOREPLACE) {
+		/*
+		 * Linux refuses before the driver sees the call if anything is
+		 * mapped there: an enclave mapping, or any mapping of the
+		 * process.  The host's own MAP_FIXED_NOREPLACE answers for the
+		 * latter and holds the range until the enclave mapping
+		 * replaces it.
+		 */
+		if (vma_isolate(k, start, start + rlen)) {
+			pthread_mutex_unlock(&k->mm_lock);
+			return -EEXIST;
+		}
+		void *r = mmap((void *)(uintptr_t)start, rlen, PROT_NONE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+		if (r != (void *)(uintptr_t)start) {
+			int err = r == MAP_FAILED ? errno : EEXIST;
+			if (r != MAP_FAILED) /* a kernel before 4.17 took the flag for a hint */
+				munmap(r, rlen);
+			pthread_mutex_unlock(&k->mm_lock);
+			return -err;
+		}
 	}
+	bool placeholder = !fixed || (flags & MAP_FIXED_NOREPLACE);
 	int ret = encl_may_map(e, start, start + rlen, prot);
 	if (ret) {
-		if (!fixed)
+		if (placeholder)
 			munmap((void *)(uintptr_t)start, rlen);
 		pthread_mutex_unlock(&k->mm_lock);
 		return ret;
@@ -344,7 +363,7 @@ long sgx_file_mmap(struct sgx_file *f, uint64_t addr, size_t len, int prot, int 
 
 	struct sgx_vma *v = calloc(1, sizeof(*v));
 	if (!v) {
-		if (!fixed)
+		if (placeholder)
 			munmap((void *)(uintptr_t)start, rlen);
 		pthread_mutex_unlock(&k->mm_lock);
 		return -ENOMEM;

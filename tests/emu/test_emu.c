@@ -177,3 +177,34 @@ Test(mmap, private_mapping_and_provision_fd_are_refused)
 	sgxemu_close(pfd);
 	sgxemu_close(fd);
 }
+
+/* MAP_FIXED_NOREPLACE: EEXIST over any existing mapping, the host's included; nothing of it replaced. */
+Test(mmap, fixed_noreplace_over_a_host_mapping_is_eexist_and_keeps_it)
+{
+	int fd = sgxemu_open("/dev/sgx_enclave", O_RDWR);
+	cr_assert_geq(fd, 0);
+	unsigned char *host = mmap(NULL, 3 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	cr_assert_neq(host, MAP_FAILED);
+	memset(host, 0xA5, 3 * 4096);
+	/* Over the whole host mapping, over its middle page, and from a free page into it. */
+	cr_assert_eq(sgxemu_mmap(host, 3 * 4096, PROT_READ, MAP_SHARED | MAP_FIXED_NOREPLACE, fd, 0), MAP_FAILED);
+	cr_assert_eq(errno, EEXIST);
+	cr_assert_eq(sgxemu_mmap(host + 4096, 4096, PROT_READ, MAP_SHARED | MAP_FIXED_NOREPLACE, fd, 0), MAP_FAILED);
+	cr_assert_eq(errno, EEXIST);
+	cr_assert_eq(munmap(host, 4096), 0);
+	cr_assert_eq(sgxemu_mmap(host, 2 * 4096, PROT_READ, MAP_SHARED | MAP_FIXED_NOREPLACE, fd, 0), MAP_FAILED);
+	cr_assert_eq(errno, EEXIST);
+	for (unsigned i = 4096; i < 3 * 4096; i++)
+		cr_assert_eq(host[i], 0xA5, "byte %u of the host mapping", i);
+	/* The page that was free stayed free (no placeholder left behind): a plain NOREPLACE mapping fits. */
+	void *again = mmap(host, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	cr_assert_eq(again, host);
+	cr_assert_eq(munmap(host, 3 * 4096), 0);
+	/* On a free range it maps, and a second one over it is EEXIST. */
+	void *p = sgxemu_mmap(host, 2 * 4096, PROT_READ, MAP_SHARED | MAP_FIXED_NOREPLACE, fd, 0);
+	cr_assert_eq(p, host, "%s", strerror(errno));
+	cr_assert_eq(sgxemu_mmap(host, 4096, PROT_READ, MAP_SHARED | MAP_FIXED_NOREPLACE, fd, 0), MAP_FAILED);
+	cr_assert_eq(errno, EEXIST);
+	cr_assert_eq(sgxemu_munmap(p, 2 * 4096), 0);
+	sgxemu_close(fd);
+}

@@ -73,6 +73,22 @@ static int encl_create(struct sgx_encl *e, struct sgx_secs *secs)
 	struct sgxk *k = e->k;
 	if (!secs->size || (secs->size & (secs->size - 1)))
 		return -EINVAL;
+	/*
+	 * Linux's backing file is SIZE plus a page for the SECS plus 1/32 for
+	 * PCMDs, and shmem refuses a file past LLONG_MAX: EINVAL, from 2^63 on.
+	 */
+	uint64_t encl_size = secs->size + KPAGE;
+	if (encl_size < secs->size || encl_size + (encl_size >> 5) > (uint64_t)INT64_MAX)
+		return -EINVAL;
+	/*
+	 * Beyond the largest enclave this CPU's ECREATE accepts
+	 * (CPUID.(0x12,0).EDX), ECREATE would #GP, which is EIO; found before
+	 * reserving a window and page tables of that size.
+	 */
+	struct hw_cpuid leaf = hw_cpuid12(k->m, 0);
+	unsigned max_log2 = (secs->attributes & SGX_ATTR_MODE64BIT) ? (leaf.edx >> 8) & 0xFF : leaf.edx & 0xFF;
+	if (max_log2 < 64 && secs->size >= (1ULL << max_log2))
+		return -EIO;
 	/* A VA page and the SECS; the reclaimer may run for them. */
 	int ret = epc_headroom(k, 2);
 	if (ret)

@@ -118,6 +118,24 @@ Test(ioctl, create_ecreate_fault_eio_and_nothing_kept)
 	cr_assert_eq(kh_create(&h, KH_BASE, KH_SIZE), 0);
 }
 
+/*
+ * Huge sizes, each as Linux answers it: from 2^63 the backing file is
+ * refused (EINVAL); from the CPU's largest enclave (2^36 here) up, ECREATE
+ * #GP (EIO).  Nothing is allocated for the size (under ASan a table for
+ * 2^63 bytes of pages aborted the process).
+ */
+Test(ioctl, create_huge_sizes_as_linux)
+{
+	for (unsigned log2 = 36; log2 < 63; log2++) {
+		uint64_t size = 1ULL << log2;
+		cr_assert_eq(kh_create(&h, 0, size), -EIO, "SIZE 2^%u", log2);
+	}
+	cr_assert_eq(kh_create(&h, 0, 1ULL << 63), -EINVAL, "SIZE 2^63");
+	cr_assert_eq(frames_used(), 0);
+	cr_assert_eq(sgx_file_secs_pa(h.f), 0);
+	cr_assert_eq(kh_create(&h, KH_BASE, KH_SIZE), 0);
+}
+
 /* ---- ADD_PAGES ---- */
 
 Test(ioctl, add_before_create_einval)

@@ -226,6 +226,8 @@ EXEC_HIDDEN struct exec_thread *exec_thread_lookup(void);
  * region full).
  */
 EXEC_HIDDEN struct exec_thread *exec_thread_create(void);
+/* Does this process run under valgrind (which lacks FSGSBASE and must not meet Syscall User Dispatch)? */
+EXEC_HIDDEN bool exec_under_valgrind(void);
 /* Threads in enclave mode right now. */
 extern EXEC_HIDDEN _Atomic unsigned exec_inside_count;
 /* FS/GS base of the calling thread, through FSGSBASE or arch_prctl. */

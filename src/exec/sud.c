@@ -76,6 +76,11 @@ bool exec_sud_probe(char *why, size_t len)
 		snprintf(why, len, "Syscall User Dispatch disabled by SGXEMU_EXEC_NO_SUD");
 		return false;
 	}
+	if (exec_under_valgrind()) {
+		/* Valgrind's own system calls come from its code, outside the allowed region: SIGSYS would kill it. */
+		snprintf(why, len, "Syscall User Dispatch disabled under valgrind");
+		return false;
+	}
 	pthread_mutex_lock(&sud_lock);
 	if (kernel_state < 0)
 		kernel_probe();

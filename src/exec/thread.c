@@ -86,7 +86,8 @@ int exec_threads_init(void)
 		exec_region_base = base;
 	}
 	/* SGXEMU_EXEC_NO_FSGSBASE forces the arch_prctl path (tests, hosts that misreport the feature). */
-	exec_have_fsgsbase = exec_cpu_fsgsbase() && !getenv("SGXEMU_EXEC_NO_FSGSBASE");
+	/* Valgrind does not emulate the FSGSBASE instructions (its CPU raises #UD): arch_prctl then. */
+	exec_have_fsgsbase = exec_cpu_fsgsbase() && !getenv("SGXEMU_EXEC_NO_FSGSBASE") && !exec_under_valgrind();
 	exec_cpu_init();
 	return 0;
 }
@@ -204,4 +205,11 @@ void exec_state_enter(struct exec_thread *self, ucontext_t *uc)
 	self->host_pkru = pkru;
 	self->pkru_saved = exec_xstate_set_pkru(&exec_xlayout, fp, size, present,
 						exec_pkru_enclave(pkru, mask, exec_pkey_of(self->t.secs_pa)));
+}
+
+bool exec_under_valgrind(void)
+{
+	/* Valgrind runs every program with its core library preloaded (vgpreload_core-<arch>.so). */
+	const char *p = getenv("LD_PRELOAD");
+	return p && strstr(p, "/vgpreload_core-");
 }

@@ -35,6 +35,9 @@ void hw_config_default(struct hw_config *cfg)
 		cfg->cpusvn[i] = 0x01;
 }
 
+/* The smallest physical space a host that refuses the configured one gets (1 GiB). */
+#define SPACE_FLOOR (1ULL << 30)
+
 /* The end of the largest standard-format image accepted: far beyond AMX's 11008 bytes. */
 #define XSTATE_END_MAX (1U << 20)
 
@@ -93,12 +96,33 @@ int hw_machine_create(const struct hw_config *cfg, struct hw_machine **out, char
 		     strerror(errno));
 		goto err_fd;
 	}
-	m->alias = mmap(NULL, c.space_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, m->memfd, 0);
+	/*
+	 * The physical space is address space only (MAP_NORESERVE, sparse
+	 * memfd), but some hosts refuse a reservation that large: valgrind's
+	 * address-space manager, a ulimit -v.  Halve it down to a floor then;
+	 * each enclave's window is as large as its ELRANGE, so the space only
+	 * bounds the sum of the live enclaves' sizes (CREATE fails with ENOMEM
+	 * past it).
+	 */
+	uint64_t floor = SPACE_FLOOR > c.epc_size ? SPACE_FLOOR : c.epc_size;
+	for (;;) {
+		m->alias = mmap(NULL, c.space_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, m->memfd, 0);
+		if (m->alias != MAP_FAILED || c.space_size / 2 < floor || (errno != ENOMEM && errno != EINVAL))
+			break;
+		c.space_size /= 2;
+	}
 	if (m->alias == MAP_FAILED) {
 		fail(err, errlen, "mmap of the EPC alias (%#llx bytes): %s", (unsigned long long)c.space_size,
 		     strerror(errno));
 		goto err_fd;
 	}
+	if (c.space_size != cfg->space_size && ftruncate(m->memfd, (off_t)c.space_size) < 0) {
+		fail(err, errlen, "ftruncate EPC memfd to %#llx: %s", (unsigned long long)c.space_size,
+		     strerror(errno));
+		munmap(m->alias, c.space_size);
+		goto err_fd;
+	}
+	m->cfg.space_size = c.space_size;
 	/* A forked child must not see (and change) the parent's EPC. */
 	madvise(m->alias, c.space_size, MADV_DONTFORK);
 	m->space = c.space_size;

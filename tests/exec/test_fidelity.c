@@ -158,6 +158,16 @@ static void setup_without_sud(void)
 	tos_setup();
 }
 
+/* Under valgrind (found by its preloaded core) neither Syscall User Dispatch nor FSGSBASE is used. */
+Test(sud_setup, valgrind_gets_no_dispatch)
+{
+	setenv("LD_PRELOAD", "/usr/libexec/valgrind/vgpreload_core-amd64-linux.so", 1);
+	char why[160];
+	cr_assert_not(exec_sud_probe(why, sizeof(why)));
+	cr_assert(strstr(why, "valgrind"), "the reason names valgrind: %s", why);
+	unsetenv("LD_PRELOAD");
+}
+
 Test(sud_setup, without_dispatch_the_system_call_runs_natively, .init = setup_without_sud, .fini = teardown)
 {
 	char why[160];

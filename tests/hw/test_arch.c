@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* Machine configuration, physical windows, capacity accounting, outcome formatting, CPUID. */
 #include <string.h>
+#include <sys/resource.h>
 
 #include "harness.h"
+#include "internal.h"
 
 TestSuite(machine, .timeout = 60);
 
@@ -61,6 +63,39 @@ Test(machine, rejects_bad_xfrm_config)
 	c.xstate_offset[9] = 0;
 	cr_assert_eq(hw_machine_create(&c, &m, err, sizeof(err)), 0, "%s", err);
 	hw_machine_destroy(m);
+}
+
+/*
+ * A host that refuses the 1 TiB reservation of the physical space (an
+ * address-space limit here; valgrind's address-space manager does the
+ * same) gets a smaller one, and enclaves fit in it as long as their sizes
+ * add up.
+ */
+Test(machine, physical_space_shrinks_to_what_the_host_allows)
+{
+#if defined(__SANITIZE_ADDRESS__)
+	cr_skip_test("AddressSanitizer's shadow memory needs more address space than the limit this test sets");
+#else
+	struct rlimit lim = {.rlim_cur = 8ULL << 30, .rlim_max = 8ULL << 30};
+	cr_assert_eq(setrlimit(RLIMIT_AS, &lim), 0);
+	struct hw_config c;
+	hw_config_default(&c);
+	struct hw_machine *m;
+	char err[256] = "";
+	cr_assert_eq(hw_machine_create(&c, &m, err, sizeof(err)), 0, "%s", err);
+	uint64_t space = m->space;
+	cr_assert(space >= (1ULL << 30) && space <= (4ULL << 30), "space %#llx", (unsigned long long)space);
+	uint64_t w = hw_epc_window_alloc(m, 256ULL << 20);
+	cr_assert_neq(w, 0, "a 256 MiB window fits");
+	cr_assert_eq(hw_epc_window_alloc(m, space), 0, "a window as large as the whole space does not");
+	hw_epc_window_free(m, w, 256ULL << 20);
+	hw_machine_destroy(m);
+	/* Below the floor of 1 GiB the machine is refused, with the size in the message. */
+	lim.rlim_cur = 512ULL << 20;
+	cr_assert_eq(setrlimit(RLIMIT_AS, &lim), 0);
+	cr_assert_eq(hw_machine_create(&c, &m, err, sizeof(err)), -1);
+	cr_assert(strstr(err, "mmap of the EPC alias"), "%s", err);
+#endif
 }
 
 Test(machine, windows_are_aligned_and_reused)

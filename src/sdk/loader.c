@@ -24,8 +24,10 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "crypto.h"
 #include "loader.h"
 #include "sgxemu/ext.h"
+#include "sigstruct.h"
 
 enum tcs_state { TCS_FREE, TCS_BUSY, TCS_DEAD, TCS_NONE /* a dynamic slot without a TCS */ };
 
@@ -610,11 +612,62 @@ static int map_dynamic(struct sdk_enclave *e, const char *what, uint64_t off, ui
 	return -1;
 }
 
+static void hex32(const uint8_t b[32], char out[65])
+{
+	for (unsigned i = 0; i < 32; i++)
+		snprintf(out + 2 * i, 3, "%02x", b[i]);
+}
+
+/*
+ * Why EINIT refused sig for img (the driver only says EPERM): the checks
+ * EINIT makes on what the loader knows, in EINIT's order — the signature,
+ * the measurement, then the attributes and MISCSELECT the signer pinned.
+ * A launch-control refusal (EINITTOKEN_KEY, a launch token) is the rest.
+ */
+static void init_refusal(const struct sdk_image *img, const struct sgx_sigstruct *sig, char *out, size_t len)
+{
+	uint8_t msg[256], hash[32];
+	sigstruct_signed_bytes(sig, msg);
+	crypto_sha256(msg, sizeof(msg), hash);
+	if (!crypto_rsa3072_e3_verify(sig->modulus, sig->signature, sig->q1, sig->q2, hash)) {
+		snprintf(out, len, " (EINIT refused the SIGSTRUCT: its signature does not verify with its modulus)");
+		return;
+	}
+	if (memcmp(img->mrenclave, sig->enclave_hash, 32)) {
+		char have[65], want[65];
+		hex32(img->mrenclave, have);
+		hex32(sig->enclave_hash, want);
+		snprintf(out, len,
+			 " (EINIT refused the SIGSTRUCT: MRENCLAVE differs: the enclave measures %s, the SIGSTRUCT's "
+			 "ENCLAVEHASH is %s)",
+			 have, want);
+		return;
+	}
+	if ((img->attributes & sig->attributes_mask) != (sig->attributes & sig->attributes_mask) ||
+	    (img->xfrm & sig->xfrm_mask) != (sig->xfrm & sig->xfrm_mask)) {
+		snprintf(out, len,
+			 " (EINIT refused the SIGSTRUCT: ATTRIBUTES differ under its mask: the enclave has %#llx/XFRM "
+			 "%#llx, the SIGSTRUCT wants %#llx/XFRM %#llx, mask %#llx/%#llx)",
+			 (unsigned long long)img->attributes, (unsigned long long)img->xfrm,
+			 (unsigned long long)sig->attributes, (unsigned long long)sig->xfrm,
+			 (unsigned long long)sig->attributes_mask, (unsigned long long)sig->xfrm_mask);
+		return;
+	}
+	if ((img->misc_select & sig->miscmask) != (sig->miscselect & sig->miscmask)) {
+		snprintf(out, len,
+			 " (EINIT refused the SIGSTRUCT: MISCSELECT differs under its mask: the enclave has %#x, the "
+			 "SIGSTRUCT wants %#x, mask %#x)",
+			 img->misc_select, sig->miscselect, sig->miscmask);
+		return;
+	}
+	snprintf(out, len,
+		 " (EINIT refused the SIGSTRUCT: signature, measurement and attributes match; launch control "
+		 "refused it: EINITTOKEN_KEY without the launch enclave's signer, or a launch token)");
+}
+
 static const char *init_hint(int err)
 {
 	switch (err) {
-	case EPERM:
-		return " (EINIT refused the SIGSTRUCT: signature, ENCLAVEHASH or attributes do not match the enclave)";
 	case EACCES:
 		return " (attributes the driver does not allow, e.g. PROVISIONKEY without /dev/sgx_provision)";
 	case EINVAL:
@@ -721,7 +774,12 @@ int sdk_enclave_load(const struct sdk_backend *be, const struct sdk_image *img, 
 	struct sgx_enclave_init init = {.sigstruct = (uint64_t)(uintptr_t)sigcopy};
 	if (be->ioctl(e->fd, SGX_IOC_ENCLAVE_INIT, &init) < 0) {
 		int en = errno;
-		fmt(err, errlen, "SGX_IOC_ENCLAVE_INIT: %s%s", strerror(en), init_hint(en));
+		char why[320];
+		if (en == EPERM)
+			init_refusal(img, sig, why, sizeof(why));
+		else
+			snprintf(why, sizeof(why), "%s", init_hint(en));
+		fmt(err, errlen, "SGX_IOC_ENCLAVE_INIT: %s%s", strerror(en), why);
 		goto fail;
 	}
 

@@ -24,6 +24,7 @@
 #include "enclave/abi.h"
 #include "loader.h"
 #include "sgxemu/sgxemu.h"
+#include "sigstruct.h"
 
 /* ---- fixture: the enclave, its OCALLs, captured output ---- */
 
@@ -714,6 +715,52 @@ static unsigned open_fds(void)
 }
 
 TestSuite(load, .init = start, .timeout = 60);
+
+/* EINIT refusals (EPERM from the driver) say which of EINIT's checks failed, with both values. */
+Test(load, einit_refusal_names_the_check_and_both_values)
+{
+	struct sdk_config cfg;
+	config(&cfg);
+	build_image(&cfg);
+	char err[512] = "";
+	struct sdk_enclave *e;
+	/* Changed after signing: the signature no longer verifies. */
+	struct sgx_sigstruct bad = sig;
+	bad.isv_svn ^= 1;
+	cr_assert_eq(sdk_enclave_load(&sdk_backend_emu, img, &bad, &options, &e, err, sizeof(err)), -1);
+	cr_assert(strstr(err, "EINIT refused the SIGSTRUCT: its signature does not verify with its modulus"), "%s",
+		  err);
+	/* Signed for another measurement. */
+	bad = sig;
+	bad.enclave_hash[31] ^= 0xFF;
+	cr_assert(sigstruct_sign(&bad, test_key()));
+	cr_assert_eq(sdk_enclave_load(&sdk_backend_emu, img, &bad, &options, &e, err, sizeof(err)), -1);
+	char have[65], want[65], line[300];
+	for (unsigned i = 0; i < 32; i++) {
+		snprintf(have + 2 * i, 3, "%02x", img->mrenclave[i]);
+		snprintf(want + 2 * i, 3, "%02x", bad.enclave_hash[i]);
+	}
+	snprintf(line, sizeof(line), "MRENCLAVE differs: the enclave measures %s, the SIGSTRUCT's ENCLAVEHASH is %s",
+		 have, want);
+	cr_assert(strstr(err, line), "%s\nwant: %s", err, line);
+	/* Signed for a 32-bit enclave (MODE64BIT pinned off); this one is 64-bit. */
+	bad = sig;
+	bad.attributes_mask |= SGX_ATTR_MODE64BIT;
+	bad.attributes &= ~SGX_ATTR_MODE64BIT;
+	cr_assert(sigstruct_sign(&bad, test_key()));
+	cr_assert_eq(sdk_enclave_load(&sdk_backend_emu, img, &bad, &options, &e, err, sizeof(err)), -1);
+	cr_assert(strstr(err, "ATTRIBUTES differ under its mask"), "%s", err);
+	/* MISCSELECT pinned without EXINFO, which the enclave has. */
+	bad = sig;
+	bad.miscmask |= SGX_MISC_EXINFO;
+	bad.miscselect &= ~SGX_MISC_EXINFO;
+	cr_assert(sigstruct_sign(&bad, test_key()));
+	cr_assert_eq(sdk_enclave_load(&sdk_backend_emu, img, &bad, &options, &e, err, sizeof(err)), -1);
+	cr_assert(
+	    strstr(err,
+		   "MISCSELECT differs under its mask: the enclave has 0x1, the SIGSTRUCT wants 0, mask 0xffffffff"),
+	    "%s", err);
+}
 
 Test(load, bad_sigstruct_fails_init_and_leaves_nothing_behind)
 {

@@ -9,6 +9,12 @@
 
 #include "cli.h"
 #include "script.h"
+#include "sgxemu/version.h"
+
+/* Where the documentation is installed (tools/meson.build); the help texts name its files. */
+#ifndef SGXEMU_DOCDIR
+#define SGXEMU_DOCDIR "/usr/local/share/doc/sgxemu"
+#endif
 
 struct command {
 	const char *name;
@@ -48,7 +54,7 @@ static const struct command commands[] = {
      "  eadd E+0x1000 secinfo=REG|R|W -> OK\n"
      "  T: eaccept E+0x3000 secinfo=REG|PENDING|R|W -> SGX_PAGE_ATTRIBUTES_MISMATCH (19) ZF\n"
      "and the state asked for with `show`. The language is described in\n"
-     "docs/script.md.\n"
+     "script.md of the documentation (" SGXEMU_DOCDIR ").\n"
      "\n"
      "Exit status: 0 when the script ran to the end, 1 when an `expect` was not\n"
      "met, 2 on a syntax or usage error (reported as FILE:LINE: message).\n",
@@ -72,8 +78,9 @@ static const struct command commands[] = {
      "MRENCLAVE as the hardware will, and write a SIGSTRUCT signed with KEY.pem\n"
      "(RSA-3072, e=3) to OUT (default: ENCLAVE.sigstruct, the .elf suffix\n"
      "replaced). OUT is replaced atomically: a failure leaves it as it was.\n"
-     "Prints mrenclave, mrsigner and the output path. docs/sign.md has the\n"
-     "details, docs/layout.md the layout.\n"
+     "Prints mrenclave, mrsigner and the output path. sign.md of the\n"
+     "documentation (" SGXEMU_DOCDIR ") has the details,\n"
+     "layout.md the layout.\n"
      "\n"
      "  --key KEY.pem         the signing key\n"
      "  -o, --output OUT      where the 1808-byte SIGSTRUCT goes\n"
@@ -101,9 +108,9 @@ static const struct command commands[] = {
      "sgxemu cpuid [--epc-size=SIZE] [--epc-sections=N] [--sgx1]\n"
      "\n"
      "Print what CPUID.(EAX=0x12, ECX=0, 1, 2...) reports on a machine with the\n"
-     "default configuration (docs/hw.md), raw and decoded: SGX1/SGX2, the\n"
-     "MISCSELECT bits, the largest enclaves, the ATTRIBUTES and XFRM bits\n"
-     "enclaves may use, and the EPC sections.\n"
+     "default configuration (hw.md of the documentation), raw and decoded:\n"
+     "SGX1/SGX2, the MISCSELECT bits, the largest enclaves, the ATTRIBUTES and\n"
+     "XFRM bits enclaves may use, and the EPC sections.\n"
      "\n"
      "  --epc-size=SIZE       EPC capacity (128M; K, M, G suffixes)\n"
      "  --epc-sections=N      sections the EPC is split into (1..8, default 1)\n"
@@ -115,7 +122,8 @@ static const struct command commands[] = {
      "sgxemu run [OPTIONS] [--] PROG [ARGS...]\n"
      "\n"
      "Run PROG with libsgxemu-preload.so, so that its /dev/sgx_enclave, ioctls,\n"
-     "mmaps, vDSO entry and CPUID leaf 0x12 are the emulator's (docs/preload.md).\n"
+     "mmaps, vDSO entry and CPUID leaf 0x12 are the emulator's (preload.md of\n"
+     "the documentation).\n"
      "The settings reach the program's children too.\n"
      "\n"
      "  --epc-size=SIZE       EPC capacity (128M; K, M, G suffixes)\n"
@@ -140,7 +148,8 @@ static const struct command commands[] = {
      "(isolation of enclave pages from host code); CPUID faulting (whether\n"
      "unmodified programs see the emulated CPUID leaf 0x12); FSGSBASE; Syscall\n"
      "User Dispatch; the kernel; vm.max_map_count and the largest enclave it\n"
-     "allows. Each fact is followed by what it means for sgxemu (docs/host.md).\n"
+     "allows. Each fact is followed by what it means for sgxemu (host.md of the\n"
+     "documentation).\n"
      "Nothing is assumed: the same binary answers on any x86-64 host.\n"
      "\n"
      "Exit status: 0, or 2 on a usage error.\n",
@@ -151,10 +160,22 @@ static const struct command commands[] = {
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: sgxemu COMMAND [ARGS]\n\nAn Intel SGX2 machine in user space.\n\nCommands:\n");
+	fprintf(f, "usage: sgxemu COMMAND [ARGS]\n"
+		   "       sgxemu --help | --version\n"
+		   "\n"
+		   "An Intel SGX2 machine in user space.\n"
+		   "\n"
+		   "Commands:\n");
 	for (size_t i = 0; i < NCOMMANDS; i++)
 		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
-	fprintf(f, "\nRun 'sgxemu COMMAND --help' for the command's usage.\n");
+	fprintf(f,
+		"\n"
+		"Options:\n"
+		"  -h, --help     print this text (and 'sgxemu COMMAND --help' the command's)\n"
+		"  -V, --version  print the version\n"
+		"\n"
+		"The manual is sgxemu(1); the documentation is in %s.\n",
+		SGXEMU_DOCDIR);
 }
 
 static bool is_help(const char *a)
@@ -170,6 +191,10 @@ int main(int argc, char **argv)
 	}
 	if (is_help(argv[1]) || strcmp(argv[1], "help") == 0) {
 		usage(stdout);
+		return 0;
+	}
+	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
+		printf("sgxemu %s\n", SGXEMU_VERSION);
 		return 0;
 	}
 	for (size_t i = 0; i < NCOMMANDS; i++) {

@@ -12,7 +12,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "crypto.h"
 #include "sgxemu/arch.h"
 #include "sgxemu/ext.h"
 #include "sgxemu/sgxemu.h"
@@ -392,30 +391,7 @@ const struct sdk_backend *ex_backend(void)
 
 struct crypto_rsa *ex_key(const char *path, char *err, size_t errlen)
 {
-	if (!path) {
-		struct crypto_rsa *k = crypto_rsa_generate();
-		if (!k)
-			snprintf(err, errlen, "cannot generate an RSA-3072 key");
-		return k;
-	}
-	FILE *f = fopen(path, "r");
-	if (!f) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return NULL;
-	}
-	char pem[16384];
-	size_t n = fread(pem, 1, sizeof(pem), f);
-	bool big = n == sizeof(pem);
-	fclose(f);
-	if (big) {
-		snprintf(err, errlen, "%s: too large for a PEM private key", path);
-		return NULL;
-	}
-	char why[160] = "";
-	struct crypto_rsa *k = crypto_rsa_from_pem(pem, n, why, sizeof(why));
-	if (!k)
-		snprintf(err, errlen, "%s: %s", path, why);
-	return k;
+	return path ? sdk_key_load(path, err, errlen) : sdk_key_generate(err, errlen);
 }
 
 const char *ex_enclave_path(const char *given, const char *name, const char *fallback, char *out, size_t len)
@@ -500,7 +476,7 @@ void ex_finish(struct sdk_enclave *e, struct ex_image *x)
 	sdk_enclave_destroy(e);
 	sdk_image_free(x->img);
 	x->img = NULL;
-	crypto_rsa_free(x->key);
+	sdk_key_free(x->key);
 	x->key = NULL;
 	fflush(stdout);
 }

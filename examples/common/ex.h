@@ -14,7 +14,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "loader.h"
+#include "sgxemu/loader.h"
 
 struct crypto_rsa;
 struct sgxemu_options;

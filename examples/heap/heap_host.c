@@ -21,8 +21,7 @@
 
 #include "ex.h"
 #include "heap_abi.h"
-#include "image.h"
-#include "loader.h"
+#include "sgxemu/loader.h"
 #include "sgxemu/sgxemu.h"
 
 static bool quiet;

@@ -11,8 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "image.h"
-#include "loader.h"
+#include "sgxemu/loader.h"
 
 struct hello_args {
 	char name[32];

@@ -29,13 +29,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "crypto.h"
 #include "ex.h"
-#include "image.h"
 #include "jit_abi.h"
 #include "lang.h"
-#include "loader.h"
 #include "sgxemu/ext.h"
+#include "sgxemu/loader.h"
 #include "sgxemu/sgxemu.h"
 
 extern char **environ;
@@ -458,7 +456,7 @@ static int child(const char *self, const char *policy, const struct crypto_rsa *
 		return -1;
 	}
 	/* The key fits in the pipe's buffer: write it all, then read the output. */
-	char *pem = crypto_rsa_to_pem(key);
+	char *pem = sdk_key_to_pem(key);
 	bool wrote = pem && write(fds[1], pem, strlen(pem)) == (ssize_t)strlen(pem);
 	free(pem);
 	close(fds[1]);

@@ -20,8 +20,7 @@
 #include <string.h>
 
 #include "ex.h"
-#include "image.h"
-#include "loader.h"
+#include "sgxemu/loader.h"
 #include "sgxemu/sgxemu.h"
 #include "threads_abi.h"
 

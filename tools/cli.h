@@ -8,6 +8,11 @@
 #ifndef SGXEMU_TOOLS_CLI_H
 #define SGXEMU_TOOLS_CLI_H
 
+/* Where the documentation is installed (meson passes it; the default prefix otherwise). */
+#ifndef SGXEMU_DOCDIR
+#define SGXEMU_DOCDIR "/usr/local/share/doc/sgxemu"
+#endif
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>

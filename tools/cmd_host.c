@@ -13,6 +13,7 @@
 #include "exec.h"
 #include "hostprobe.h"
 
+
 #define TIME_REPS 15   /* runs per figure; the median is printed */
 #define TIME_N	  1000 /* round trips per run */
 
@@ -278,7 +279,7 @@ int cmd_host(int argc, char **argv)
 		return cli_usage(cmd, "%s '%s'", argv[1][0] == '-' ? "unknown option" : "unexpected argument", argv[1]);
 	struct exec_host_cpu c;
 	exec_host_cpu_probe(&c);
-	printf("sgxemu host: what this machine offers sgxemu, probed now (docs/host.md)\n");
+	printf("sgxemu host: what this machine offers sgxemu, probed now (host.md in " SGXEMU_DOCDIR ")\n");
 	print_cpu(&c);
 	print_kernel();
 	fflush(stdout); /* the probes take signals: what is printed so far stays printed if one goes wrong */

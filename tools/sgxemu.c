@@ -12,9 +12,6 @@
 #include "sgxemu/version.h"
 
 /* Where the documentation is installed (tools/meson.build); the help texts name its files. */
-#ifndef SGXEMU_DOCDIR
-#define SGXEMU_DOCDIR "/usr/local/share/doc/sgxemu"
-#endif
 
 struct command {
 	const char *name;

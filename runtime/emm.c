@@ -176,11 +176,29 @@ int mm_augment(struct rt_mm *mm, uint64_t addr, uint64_t len, bool need_exec)
 
 /* ---- the enclave's part ---- */
 
+uint64_t mm_leaf(struct rt_mm *mm, uint64_t leaf, uint64_t flags, uint64_t page, uint64_t src)
+{
+	struct sgx_secinfo si RT_ALIGNED(64) = {.flags = flags};
+	uint64_t rax = rt_mm_enclu(leaf, (uintptr_t)&si, page, src);
+	if (mm->trace)
+		mm->trace(mm->trace_priv, (uint32_t)leaf, page, flags, rax);
+	return rax;
+}
+
+void rt_mm_set_trace(struct rt_mm *mm, rt_mm_trace fn, void *priv)
+{
+	if (!mm)
+		return;
+	mm_lock(mm);
+	mm->trace = fn;
+	mm->trace_priv = priv;
+	mm_unlock(mm);
+}
+
 uint64_t mm_accept(struct rt_mm *mm, uint64_t addr, uint64_t n, uint64_t flags)
 {
-	struct sgx_secinfo si = {.flags = flags};
 	for (uint64_t i = 0; i < n; i++) {
-		if (rt_mm_enclu(ENCLU_EACCEPT, (uintptr_t)&si, addr + i * MM_PAGE, 0) != SGX_SUCCESS)
+		if (mm_leaf(mm, ENCLU_EACCEPT, flags, addr + i * MM_PAGE, 0) != SGX_SUCCESS)
 			return i;
 		mm->stats.eaccepts++;
 	}
@@ -307,13 +325,13 @@ static int set_perms(struct rt_mm *mm, uint64_t addr, uint64_t n, uint8_t *st, u
 			st[i] |= MM_P_MAPX;
 	}
 	for (uint64_t i = 0; widen && i < n; i++) {
-		struct sgx_secinfo si = {.flags = p & ~(st[i] & MM_P_PERM)};
-		if (!si.flags)
+		uint64_t more = p & ~(st[i] & MM_P_PERM);
+		if (!more)
 			continue;
-		if (rt_mm_enclu(ENCLU_EMODPE, (uintptr_t)&si, addr + i * MM_PAGE, 0) != SGX_SUCCESS)
+		if (mm_leaf(mm, ENCLU_EMODPE, more, addr + i * MM_PAGE, 0) != SGX_SUCCESS)
 			return -RT_EFAULT;
 		mm->stats.emodpes++;
-		st[i] |= (uint8_t)si.flags;
+		st[i] |= (uint8_t)more;
 	}
 	if (narrow) {
 		uint64_t count = 0;
@@ -578,14 +596,14 @@ int rt_mm_commit(struct rt_mm *mm, uint64_t addr, size_t len)
 static int copy_pages(struct rt_mm *mm, uint64_t addr, uint64_t n, uint8_t *st, const uint8_t *src, uint8_t p)
 {
 	uint8_t stage[MM_PAGE] RT_ALIGNED(4096);
-	struct sgx_secinfo si = {.flags = SGX_SECINFO_PT(SGX_PT_REG) | p};
 	for (uint64_t i = 0; i < n; i++) {
 		const uint8_t *from = src + i * MM_PAGE;
 		if (!aligned((uintptr_t)from)) {
 			memcpy(stage, from, MM_PAGE);
 			from = stage;
 		}
-		if (rt_mm_enclu(ENCLU_EACCEPTCOPY, (uintptr_t)&si, addr + i * MM_PAGE, (uintptr_t)from) != SGX_SUCCESS)
+		if (mm_leaf(mm, ENCLU_EACCEPTCOPY, SGX_SECINFO_PT(SGX_PT_REG) | p, addr + i * MM_PAGE,
+			    (uintptr_t)from) != SGX_SUCCESS)
 			return -RT_EFAULT;
 		mm->stats.eacceptcopies++;
 		st[i] = MM_P_COMMITTED | MM_P_NEW | p;

@@ -59,6 +59,8 @@ struct rt_mm {
 	bool augment;		   /* the host offers SGXEMU_OCALL_AUGMENT */
 	bool augment_exec_refused; /* the host refused an executable ceiling once (the policy never changes) */
 	struct rt_mm_stats stats;
+	rt_mm_trace trace; /* rt_mm_set_trace */
+	void *trace_priv;
 };
 
 void mm_lock(struct rt_mm *mm);
@@ -99,6 +101,8 @@ int mm_trim(struct rt_mm *mm, uint64_t addr, uint64_t n, uint64_t *gone);
  * Return: SGX_SUCCESS, the leaf's SGX error code, or MM_ENCLU_FAULT | vector.
  */
 uint64_t rt_mm_enclu(uint64_t leaf, uint64_t rbx, uint64_t rcx, uint64_t rdx);
+/* rt_mm_enclu with a SECINFO of flags on page, then the trace observer.  Return: RAX. */
+uint64_t mm_leaf(struct rt_mm *mm, uint64_t leaf, uint64_t flags, uint64_t page, uint64_t src);
 #define MM_ENCLU_FAULT 0xfa17000000000000ULL
 
 #pragma GCC visibility pop

@@ -345,6 +345,17 @@ static void drop_programs(void)
 	n_slots = 0;
 }
 
+/* The memory manager's trace during rt_mm_dealloc: its EACCEPTs of the TRIM pages, as they happen. */
+static void trace_trim(void *priv, uint32_t leaf, uint64_t page, uint64_t flags, uint64_t rax)
+{
+	(void)priv;
+	if (leaf != ENCLU_EACCEPT)
+		return;
+	rt_print("    enclave: EACCEPT page +0x%llx (%s) = %s\n", (unsigned long long)off(page),
+		 flags == (SGX_SECINFO_PT(SGX_PT_TRIM) | SGX_SECINFO_MODIFIED) ? "PT_TRIM|MODIFIED" : "?",
+		 rax ? "failed" : "0");
+}
+
 static int64_t ec_free(void *arg, uint64_t len)
 {
 	struct jit_region r = {0};
@@ -363,7 +374,10 @@ static int64_t ec_free(void *arg, uint64_t len)
 	r.pages = region_len / SGXEMU_PAGE;
 	struct jit_mm_counts before;
 	counts(mm, &before);
+	/* Each EACCEPT is printed as it happens, between the host's MODIFY_TYPES and REMOVE_PAGES. */
+	rt_mm_set_trace(mm, trace_trim, NULL);
 	int rc = rt_mm_dealloc(mm, region, region_len);
+	rt_mm_set_trace(mm, NULL, NULL);
 	counts(mm, &r.mm);
 	if (rc) {
 		rt_print("    enclave: rt_mm_dealloc(+0x%llx, %llu pages) failed: %s\n", (unsigned long long)r.offset,
@@ -371,20 +385,17 @@ static int64_t ec_free(void *arg, uint64_t len)
 		memcpy(arg, &r, sizeof(r));
 		return rc;
 	}
-	uint64_t accepted = r.mm.eaccepts - before.eaccepts;
-	rt_print("    enclave: rt_mm_dealloc(+0x%llx, %llu pages): %llu x EACCEPT of TRIM pages\n",
-		 (unsigned long long)r.offset, (unsigned long long)r.pages, (unsigned long long)accepted);
-	for (uint64_t p = 0; p < r.pages && accepted; p++) {
-		uint64_t addr = region + p * SGXEMU_PAGE;
+	uint64_t accepted = r.mm.eaccepts - before.eaccepts, released = 0;
+	for (uint64_t p = 0; p < r.pages; p++) {
 		uint32_t prot = 0;
-		int q = rt_mm_query(mm, addr, &prot);
-		rt_print("    enclave: EACCEPT page +0x%llx (PT_TRIM): %s\n", (unsigned long long)off(addr),
-			 q < 0	  ? "released"
-			 : q == 0 ? "uncommitted"
-				  : "still committed!");
+		int q = rt_mm_query(mm, region + p * SGXEMU_PAGE, &prot);
+		released += q < 0;
 		if (q == 1)
 			rc = -RT_EFAULT;
 	}
+	rt_print("    enclave: rt_mm_dealloc(+0x%llx, %llu pages): %llu x EACCEPT of TRIM pages, %llu pages released\n",
+		 (unsigned long long)r.offset, (unsigned long long)r.pages, (unsigned long long)accepted,
+		 (unsigned long long)released);
 	region = 0;
 	region_len = 0;
 	installed = false;

@@ -221,6 +221,17 @@ int rt_mm_thread_add(struct rt_mm *mm, uint64_t *tcs);
  */
 int rt_mm_thread_remove(struct rt_mm *mm, uint64_t tcs);
 
+/*
+ * An observer of the manager's own leaves, for transcripts and debugging:
+ * called in the enclave right after each EACCEPT, EACCEPTCOPY and EMODPE
+ * the manager executes (in the order they happen, between its OCALLs),
+ * with the leaf (ENCLU_*), the page, the SECINFO flags and RAX (SGX code).
+ * It runs with the manager's lock held: it must not call the manager.
+ * fn NULL: none (the default).  A NULL mm does nothing.
+ */
+typedef void (*rt_mm_trace)(void *priv, uint32_t leaf, uint64_t page, uint64_t flags, uint64_t rax);
+void rt_mm_set_trace(struct rt_mm *mm, rt_mm_trace fn, void *priv);
+
 /* Counters (examples print them).  Bytes count regions and dynamic threads alike. */
 struct rt_mm_stats {
 	uint64_t reserved_bytes, committed_bytes;

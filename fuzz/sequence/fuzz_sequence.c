@@ -1,0 +1,110 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * fuzz_sequence: sequences of device operations through the embedding API
+ * (include/sgxemu/sgxemu.h), each checked against a model of Linux's SGX
+ * driver (engine.h, model.h).
+ *
+ * The emulator is one per process and starts once, so the EPC size is
+ * chosen once per fuzzing process: SGXEMU_FUZZ_EPC (bytes, K/M suffix,
+ * 64K..8M), default 128K (32 frames: the reclaimer runs before every page
+ * of the SGX2 ioctls, which keep 32 frames free).
+ */
+#include <cpuid.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu.h"
+#include "engine.h"
+#include "hw.h"
+#include "sgxemu/sgxemu.h"
+
+static struct hw_config cfg;
+static struct hw_machine *cpu;
+
+static void stats(uint64_t *resident, uint64_t *evicted)
+{
+	struct sgxemu_stats s;
+	sgxemu_get_stats(&s);
+	*resident = s.pages_resident;
+	*evicted = s.pages_evicted;
+}
+
+/* CPUID leaf 0x12 of a machine configured as sgxemu_start configures its own (exec_cpu_hw_config). */
+static void cpuid12(unsigned sub, uint32_t r[4])
+{
+	struct hw_cpuid c = hw_cpuid12(cpu, sub);
+	r[0] = c.eax;
+	r[1] = c.ebx;
+	r[2] = c.ecx;
+	r[3] = c.edx;
+}
+
+static void xstate(unsigned i, uint32_t *off, uint32_t *size)
+{
+	unsigned a, b, c, d;
+	*off = *size = 0;
+	if (i < 64 && __get_cpuid_count(0xD, i, &a, &b, &c, &d)) {
+		*size = a;
+		*off = b;
+	}
+}
+
+static uint64_t parse_epc(const char *s)
+{
+	char *end;
+	unsigned long long v = strtoull(s, &end, 0);
+	if (*end == 'K' || *end == 'k')
+		v <<= 10;
+	else if (*end == 'M' || *end == 'm')
+		v <<= 20;
+	return v;
+}
+
+static struct fz_backend backend = {
+    .name = "fuzz_sequence",
+    .open = sgxemu_open,
+    .close = sgxemu_close,
+    .ioctl = sgxemu_ioctl,
+    .mmap = sgxemu_mmap,
+    .mprotect = sgxemu_mprotect,
+    .munmap = sgxemu_munmap,
+    .stats = stats,
+    .cpuid12 = cpuid12,
+    .xstate = xstate,
+    .key_pem_path = FUZZ_SRCDIR "/tests/scripts/signing-key.pem",
+};
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	(void)argc;
+	(void)argv;
+	const char *env = getenv("SGXEMU_FUZZ_EPC");
+	uint64_t epc = env ? parse_epc(env) : 128 << 10;
+	if (epc < (64 << 10) || epc > (8 << 20) || epc % 4096) {
+		fprintf(stderr, "fuzz_sequence: SGXEMU_FUZZ_EPC=%s: expected 64K..8M, a multiple of 4096\n", env);
+		exit(1);
+	}
+	backend.epc_size = epc;
+	char err[256];
+	hw_config_default(&cfg);
+	exec_cpu_hw_config(&cfg);
+	cfg.epc_size = 64 << 10;
+	cfg.space_size = 1 << 20;
+	if (hw_machine_create(&cfg, &cpu, err, sizeof(err)) != 0 ||
+	    sgxemu_start(&(struct sgxemu_options){.epc_size = epc}, err, sizeof(err)) != 0 ||
+	    fz_init(&backend, err, sizeof(err)) != 0) {
+		fprintf(stderr, "fuzz_sequence: %s\n", err);
+		exit(1);
+	}
+	fprintf(stderr, "fuzz_sequence: EPC %llu KiB\n", (unsigned long long)(epc >> 10));
+	return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	fz_run(data, size);
+	return 0;
+}

@@ -221,22 +221,26 @@ void lru_add(struct sgxk *k, struct encl_page *p)
 	pthread_mutex_unlock(&k->lru_lock);
 }
 
+void lru_unlink(struct sgxk *k, struct encl_page *p)
+{
+	if (p->lru_prev)
+		p->lru_prev->lru_next = p->lru_next;
+	else
+		k->lru_head = p->lru_next;
+	if (p->lru_next)
+		p->lru_next->lru_prev = p->lru_prev;
+	else
+		k->lru_tail = p->lru_prev;
+	p->on_lru = false;
+	p->lru_prev = p->lru_next = NULL;
+}
+
 bool lru_del(struct sgxk *k, struct encl_page *p)
 {
 	pthread_mutex_lock(&k->lru_lock);
 	bool ok = !p->reclaiming;
-	if (ok && p->on_lru) {
-		if (p->lru_prev)
-			p->lru_prev->lru_next = p->lru_next;
-		else
-			k->lru_head = p->lru_next;
-		if (p->lru_next)
-			p->lru_next->lru_prev = p->lru_prev;
-		else
-			k->lru_tail = p->lru_prev;
-		p->on_lru = false;
-		p->lru_prev = p->lru_next = NULL;
-	}
+	if (ok && p->on_lru)
+		lru_unlink(k, p);
 	pthread_mutex_unlock(&k->lru_lock);
 	return ok;
 }

@@ -289,6 +289,8 @@ struct encl_page *encl_load_page(struct sgx_encl *e, uint64_t addr, int *err);
 void lru_add(struct sgxk *k, struct encl_page *p);
 /* Return: false while the reclaimer holds p. */
 bool lru_del(struct sgxk *k, struct encl_page *p);
+/* Unlink p from the LRU list, which it is on (k->lru_lock held). */
+void lru_unlink(struct sgxk *k, struct encl_page *p);
 
 /* Kick every registered thread inside e out (encl->lock held). */
 void encl_kick_threads(struct sgx_encl *e);

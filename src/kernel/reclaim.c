@@ -174,16 +174,7 @@ static void test_step(struct sgxk *k, enum sgxk_test_reclaim_step step)
 /* Take p off the LRU for a batch (k->lru_lock held). */
 static void isolate(struct sgxk *k, struct encl_page *p)
 {
-	if (p->lru_prev)
-		p->lru_prev->lru_next = p->lru_next;
-	else
-		k->lru_head = p->lru_next;
-	if (p->lru_next)
-		p->lru_next->lru_prev = p->lru_prev;
-	else
-		k->lru_tail = p->lru_prev;
-	p->lru_next = p->lru_prev = NULL;
-	p->on_lru = false;
+	lru_unlink(k, p);
 	p->reclaiming = true;
 	k->nr_isolated++;
 	encl_get(p->encl);

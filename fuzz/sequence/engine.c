@@ -384,6 +384,25 @@ static _Thread_local char *maps_buf;
 static _Thread_local size_t maps_cap;
 
 /* Host mappings intersecting [a, b), merged, clipped to [a, b); from /proc/self/maps. Return: count. */
+
+/* [s, e) clipped to [a, b), appended to out (n ranges, at most max), merged with the last one it touches. */
+static void clip_append(uint64_t (*out)[2], size_t *n, size_t max, uint64_t s, uint64_t e, uint64_t a, uint64_t b)
+{
+	if (!(s < b && a < e))
+		return;
+	if (s < a)
+		s = a;
+	if (e > b)
+		e = b;
+	if (*n && out[*n - 1][1] == s) {
+		out[*n - 1][1] = e;
+	} else if (*n < max) {
+		out[*n][0] = s;
+		out[*n][1] = e;
+		(*n)++;
+	}
+}
+
 static size_t host_maps(uint64_t a, uint64_t b, uint64_t (*out)[2], size_t max)
 {
 	char *buf = maps_buf;
@@ -414,19 +433,8 @@ static size_t host_maps(uint64_t a, uint64_t b, uint64_t (*out)[2], size_t max)
 	for (char *l = buf; *l;) {
 		char *nl = strchr(l, '\n');
 		unsigned long long s, e;
-		if (sscanf(l, "%llx-%llx", &s, &e) == 2 && s < b && a < e) {
-			if (s < a)
-				s = a;
-			if (e > b)
-				e = b;
-			if (n && out[n - 1][1] == s)
-				out[n - 1][1] = e;
-			else if (n < max) {
-				out[n][0] = s;
-				out[n][1] = e;
-				n++;
-			}
-		}
+		if (sscanf(l, "%llx-%llx", &s, &e) == 2)
+			clip_append(out, &n, max, s, e, a, b);
 		if (!nl)
 			break;
 		l = nl + 1;
@@ -439,20 +447,7 @@ static size_t model_maps(const struct m_world *w, uint64_t a, uint64_t b, uint64
 {
 	size_t n = 0;
 	for (size_t i = 0; i < w->nvmas; i++) {
-		uint64_t s = w->vmas[i].start, e = w->vmas[i].end;
-		if (!(s < b && a < e))
-			continue;
-		if (s < a)
-			s = a;
-		if (e > b)
-			e = b;
-		if (n && out[n - 1][1] == s)
-			out[n - 1][1] = e;
-		else if (n < max) {
-			out[n][0] = s;
-			out[n][1] = e;
-			n++;
-		}
+		clip_append(out, &n, max, w->vmas[i].start, w->vmas[i].end, a, b);
 	}
 	return n;
 }

@@ -53,8 +53,8 @@ static void retry_check(struct exec_thread *self, uint64_t rip, uint64_t addr, c
 	if (self->retry_rip == rip && self->retry_addr == addr) {
 		if (++self->retries > RETRY_MAX) {
 			char msg[256], *p = msg;
-			static const char a[] = "sgxemu: the same enclave fault was retried 1000 times (", b[] = ") at RIP ",
-					  c[] = ", address ", d[] = "; the OS does not fix it\n";
+			static const char a[] = "sgxemu: the same enclave fault was retried 1000 times (",
+					  b[] = ") at RIP ", c[] = ", address ", d[] = "; the OS does not fix it\n";
 			memcpy(p, a, sizeof(a) - 1);
 			p += sizeof(a) - 1;
 			size_t n = strlen(what);
@@ -333,8 +333,10 @@ static bool os_refresh(struct exec_thread *self, uint64_t addr, const siginfo_t 
  * The AEX for ev, then: the OS's #PF handler (and the AEP's ERESUME at once
  * when it fixed the page), a signal for #DB/#BP, interrupts and foreign
  * AEPs, or the report at sgxemu_enter_enclave's AEP.
+ * Return: true when that ERESUME ran here and the thread is back in enclave
+ * mode (the context resumes it), false otherwise.
  */
-static void aex(struct exec_thread *self, const struct hw_event *ev, const siginfo_t *si, ucontext_t *uc)
+static bool aex(struct exec_thread *self, const struct hw_event *ev, const siginfo_t *si, ucontext_t *uc)
 {
 	struct hw_thread *t = &self->t;
 	uint64_t rip = t->regs.rip;
@@ -352,24 +354,70 @@ static void aex(struct exec_thread *self, const struct hw_event *ev, const sigin
 			if (vdso_aep(t->aep)) {
 				/* The AEP is ENCLU with RAX = ERESUME: execute it now. */
 				enclu_outside(self, si, uc);
-				return;
+				return t->in_enclave;
 			}
 			exec_return_host(self, uc);
 			exec_xsave_to_uc(uc, t);
-			return;
+			return false;
 		}
 	}
 	exec_return_host(self, uc);
 	exec_xsave_to_uc(uc, t);
 	if (ev->interrupt) {
 		exec_chain(si->si_signo, (siginfo_t *)si, uc);
-		return;
+		return false;
 	}
 	if (ev->vector == X86_DB || ev->vector == X86_BP || !vdso_aep(t->aep)) {
 		deliver(&os, f, si, uc);
-		return;
+		return false;
 	}
 	report_vdso(uc, &os);
+	return false;
+}
+
+/*
+ * Enclave code executes the ENCLU at t->regs.rip (fetched through the page
+ * tables): the leaf in the model, then EEXIT's return to the host, the next
+ * instruction, or the leaf's exception.  When the leaf faulted on a page
+ * the OS then brought in, the AEX and the AEP's ERESUME already ran here
+ * (aex() at sgxemu_enter_enclave's AEP) and the enclave would execute the
+ * same ENCLU again as its next instruction: it runs again here, in the
+ * same signal, instead of after a return to the enclave and a second trap.
+ * Nothing could tell the difference: no signal handler of the program and
+ * no user_handler runs between the AEX and the ERESUME at that AEP, and
+ * the context the ENCLU runs with is exactly the one ERESUME restored.
+ */
+static void enclave_enclu(struct exec_thread *self, const siginfo_t *si, ucontext_t *uc)
+{
+	struct hw_thread *t = &self->t;
+	for (;;) {
+		uint64_t rip = t->regs.rip, leaf = t->regs.rax, rcx = t->regs.rcx;
+		struct hw_result r = hw_enclu(t);
+		if (r.kind != HW_FAULT) {
+			if (!t->in_enclave) {
+				/* EEXIT: the registers are the target's, FS/GS the host's. */
+				exec_state_leave(self, uc);
+				exec_inside_count--;
+				self->exits++;
+				self->retries = 0;
+				exec_return_host(self, uc);
+				return;
+			}
+			t->regs.rip = rip + 3;
+			if (hw_is_ok(r) && changes_epcm(leaf) && !os_refresh(self, rcx, si, uc))
+				return;
+			exec_resume_enclave(self, uc, false);
+			return;
+		}
+		struct hw_event ev = event_of(r);
+		if (!aex(self, &ev, si, uc))
+			return;
+		/* Resumed: the context continues at the ENCLU unless it runs again here. */
+		struct hw_result fetch;
+		if (!exec_short_path || t->regs.rip != rip || !enclave_enclu_at(t, rip, &fetch))
+			return;
+		atomic_fetch_add_explicit(&exec_stat_short, 1, memory_order_relaxed);
+	}
 }
 
 /* The thread model's registers from the context of enclave code (FS/GS: the enclave's). */
@@ -415,26 +463,7 @@ void exec_enclave_signal(struct exec_thread *self, int sig, siginfo_t *si, ucont
 
 	struct hw_result fetch = hw_ok();
 	if (exec_enclu_trap_kind(sig, si, uc) && enclave_enclu_at(t, rip, &fetch)) {
-		uint64_t leaf = t->regs.rax, rcx = t->regs.rcx;
-		struct hw_result r = hw_enclu(t);
-		if (r.kind != HW_FAULT) {
-			if (!t->in_enclave) {
-				/* EEXIT: the registers are the target's, FS/GS the host's. */
-				exec_state_leave(self, uc);
-				exec_inside_count--;
-				self->exits++;
-				self->retries = 0;
-				exec_return_host(self, uc);
-				return;
-			}
-			t->regs.rip = rip + 3;
-			if (hw_is_ok(r) && changes_epcm(leaf) && !os_refresh(self, rcx, si, uc))
-				return;
-			exec_resume_enclave(self, uc, false);
-			return;
-		}
-		ev = event_of(r);
-		aex(self, &ev, si, uc);
+		enclave_enclu(self, si, uc);
 		return;
 	}
 	if (!hw_is_ok(fetch)) {

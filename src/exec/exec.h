@@ -130,6 +130,13 @@ void exec_kick(struct hw_thread *t);
 /* The signal exec_kick uses; exec installs a handler for it and never blocks it in enclave mode. */
 #define EXEC_KICK_SIGNAL (SIGRTMAX - 1)
 
+/* Counters since exec_install, for benchmarks and tests. */
+struct exec_stats {
+	uint64_t traps;	      /* signals exec's handler took (ENCLU traps, faults, interrupts, chained signals) */
+	uint64_t short_paths; /* ENCLUs that ran again in the signal of their fixed fault (docs/exec.md) */
+};
+void exec_get_stats(struct exec_stats *s);
+
 /* The calling thread's enclave thread model (created at its first entry), or NULL. */
 struct hw_thread *exec_thread_self(void);
 

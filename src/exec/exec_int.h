@@ -230,6 +230,15 @@ EXEC_HIDDEN struct exec_thread *exec_thread_create(void);
 EXEC_HIDDEN bool exec_under_valgrind(void);
 /* Threads in enclave mode right now. */
 extern EXEC_HIDDEN _Atomic unsigned exec_inside_count;
+
+/*
+ * Whether a faulting ENCLU runs again in the signal that took its fault
+ * once the OS fixed it (aex.c, enclave_enclu); on unless
+ * SGXEMU_EXEC_NO_SHORT_PATH is set at exec_install.  The counters feed
+ * exec_get_stats.
+ */
+extern EXEC_HIDDEN bool exec_short_path;
+extern EXEC_HIDDEN _Atomic uint64_t exec_stat_traps, exec_stat_short;
 /* FS/GS base of the calling thread, through FSGSBASE or arch_prctl. */
 EXEC_HIDDEN uint64_t exec_get_fs(void);
 EXEC_HIDDEN uint64_t exec_get_gs(void);

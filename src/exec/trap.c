@@ -21,6 +21,14 @@
 
 struct exec_os exec_os_cur;
 static bool installed;
+bool exec_short_path = true;
+_Atomic uint64_t exec_stat_traps, exec_stat_short;
+
+void exec_get_stats(struct exec_stats *s)
+{
+	s->traps = atomic_load_explicit(&exec_stat_traps, memory_order_relaxed);
+	s->short_paths = atomic_load_explicit(&exec_stat_short, memory_order_relaxed);
+}
 
 _Noreturn void exec_die(const char *msg)
 {
@@ -39,6 +47,7 @@ int exec_install(const struct exec_os *os)
 	if (r)
 		return r;
 	exec_os_cur = *os;
+	exec_short_path = !getenv("SGXEMU_EXEC_NO_SHORT_PATH");
 	char why[160];
 	bool sud = exec_sud_setup(why, sizeof(why));
 	exec_signals_take(sud);
@@ -118,6 +127,7 @@ void exec_kick(struct hw_thread *t)
 struct exec_thread *exec_trap(int sig, siginfo_t *si, ucontext_t *uc, struct exec_thread *self)
 {
 	int saved_errno = errno;
+	atomic_fetch_add_explicit(&exec_stat_traps, 1, memory_order_relaxed);
 	/* Off the block's stack FS is the host's (the thread never entered): TLS is usable. */
 	if (!self)
 		self = exec_thread_lookup();

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common.h"
 #include "crypto.h"
 #include "hw.h"
 
@@ -127,6 +128,7 @@ int main(int argc, char **argv)
 	printf("  sgxemu:   %.2f us/page round trip (%.0f pages/s)\n", t / (double)n * 1e6, (double)n / t);
 	printf("  baseline: AES-256-GCM seal+open of 4 KiB: %.2f us/page\n", g / (double)n * 1e6);
 	printf("  ratio: %.2fx\n", t / g);
+	bench_result("paging", t / (double)n * 1e6, g / (double)n * 1e6);
 	free(blobs);
 	free(pcmd);
 	hw_machine_destroy(m);

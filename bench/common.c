@@ -97,3 +97,8 @@ struct bench_span bench_segv_baseline(const char *prog, uint64_t pages)
 	munmap(r, pages * 4096);
 	return t;
 }
+
+void bench_result(const char *name, double value, double floor)
+{
+	printf("result %s value=%.4g floor=%.4g ratio=%.3f\n", name, value, floor, floor > 0 ? value / floor : 0.0);
+}

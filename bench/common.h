@@ -42,4 +42,11 @@ struct bench_fig bench_median(const struct bench_span *s, uint64_t units);
  */
 struct bench_span bench_segv_baseline(const char *prog, uint64_t pages);
 
+/*
+ * The machine-readable line of one target (docs/bench.md), exactly
+ * `result NAME value=V floor=F ratio=R` with R = V / F; V and F in the unit
+ * the target's text line gives (microseconds or seconds).
+ */
+void bench_result(const char *name, double value, double floor);
+
 #endif

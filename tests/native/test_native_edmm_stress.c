@@ -10,7 +10,10 @@
  *   restrict  RESTRICT_PERMISSIONS to R, EACCEPT(PR | R) from the enclave, mprotect R;
  *   extend    EMODPE to RW from the enclave, mprotect RW;
  *   trim      MODIFY_TYPES to TRIM, EACCEPT(TRIM | MODIFIED), REMOVE_PAGES;
- *   check     read the page back from enclave code.
+ *   check     read the page back from enclave code;
+ *   remap     mmap(MAP_FIXED) of the device over the page and its two
+ *             neighbours (which other threads own and use), RW, as a
+ *             runtime's allocator maps a region it reserves.
  * The EPC (512 KiB) holds a fraction of the working set, so the reclaimer
  * evicts pages while their owners and neighbours use them.  After every
  * check and at the end, every page holds exactly what its owner last
@@ -45,7 +48,7 @@ struct owner {
 	unsigned idx;
 	uint64_t rng;
 	struct page pages[PAGES_PER];
-	unsigned ops[7];
+	unsigned ops[8];
 	char why[256];
 };
 
@@ -244,11 +247,29 @@ static bool trim(struct owner *w, unsigned i)
 	return true;
 }
 
+static bool remap(struct owner *w, unsigned i)
+{
+	uint64_t a = page_addr(w->idx, i) - SGX_PAGE_SIZE;
+	void *r = sgxemu_mmap((void *)(uintptr_t)a, 3 * SGX_PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
+			      dv.fd, 0);
+	if (r != (void *)(uintptr_t)a) {
+		snprintf(w->why, sizeof(w->why), "mmap(MAP_FIXED) over %#llx: %s", (unsigned long long)a,
+			 strerror(errno));
+		return false;
+	}
+	/* The owner's page keeps the protection its state needs (the neighbours' own next steps set theirs). */
+	if (w->pages[i].st == RO && sgxemu_mprotect((void *)(uintptr_t)(a + SGX_PAGE_SIZE), SGX_PAGE_SIZE, PROT_READ)) {
+		snprintf(w->why, sizeof(w->why), "mprotect R after remap: %s", strerror(errno));
+		return false;
+	}
+	return true;
+}
+
 static void *owner_main(void *arg)
 {
 	struct owner *w = arg;
 	for (unsigned n = 0; n < OPS_PER; n++) {
-		unsigned i = (unsigned)(next(&w->rng) % PAGES_PER), kind = (unsigned)(next(&w->rng) % 6);
+		unsigned i = (unsigned)(next(&w->rng) % PAGES_PER), kind = (unsigned)(next(&w->rng) % 7);
 		struct page *p = &w->pages[i];
 		bool ok = true;
 		if (p->st == ABSENT) {
@@ -262,6 +283,8 @@ static void *owner_main(void *arg)
 			ok = extend_rw(w, i);
 		} else if (kind == 4) {
 			ok = check_page(w, i) && trim(w, i);
+		} else if (kind == 6) {
+			ok = remap(w, i) && check_page(w, i);
 		} else {
 			kind = 5;
 			ok = check_page(w, i);
@@ -299,16 +322,16 @@ Test(edmm_stress, eight_threads_every_flow_small_epc_every_byte_kept)
 	for (unsigned i = 0; i < THREADS; i++)
 		pthread_join(th[i], NULL);
 	struct sgxemu_stats st = devos_stats();
-	unsigned total[7] = {0};
+	unsigned total[8] = {0};
 	for (unsigned i = 0; i < THREADS; i++)
-		for (unsigned k = 0; k < 6; k++)
+		for (unsigned k = 0; k < 7; k++)
 			total[k] += w[i].ops[k];
-	cr_log_info(
-	    "edmm_stress seed %llu: commit %u write %u restrict %u extend %u trim %u check %u; evicted now %llu",
-	    (unsigned long long)seed, total[0], total[1], total[2], total[3], total[4], total[5],
-	    (unsigned long long)st.pages_evicted);
+	cr_log_info("edmm_stress seed %llu: commit %u write %u restrict %u extend %u trim %u check %u remap %u; "
+		    "evicted now %llu",
+		    (unsigned long long)seed, total[0], total[1], total[2], total[3], total[4], total[5], total[6],
+		    (unsigned long long)st.pages_evicted);
 	for (unsigned i = 0; i < THREADS; i++)
 		cr_assert(!w[i].why[0], "seed %llu, thread %u: %s", (unsigned long long)seed, i, w[i].why);
-	for (unsigned k = 0; k < 6; k++)
+	for (unsigned k = 0; k < 7; k++)
 		cr_assert_gt(total[k], 0, "every kind of operation ran (kind %u)", k);
 }

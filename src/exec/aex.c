@@ -248,6 +248,8 @@ void exec_host_enclu(struct exec_thread *self, int sig, siginfo_t *si, ucontext_
 		if (hw_thread_init(t, exec_os_cur.m, exec_os_cur.mmu) != 0)
 			exec_die("sgxemu: cannot create the state of an enclave thread (memory)\n");
 	}
+	if (vdso_aep((uint64_t)uc->uc_mcontext.gregs[REG_RIP]))
+		exec_direct_learn(uc);
 	exec_regs_from_uc(&t->regs, uc);
 	self->host_fs = exec_get_fs();
 	self->host_gs = exec_get_gs();

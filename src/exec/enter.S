@@ -3,8 +3,11 @@
  * sgxemu_enter_enclave: the __vdso_sgx_enter_enclave contract
  * (spec/linux-driver.md §9), and sgxemu_call_enclave, the same for C callers.
  *
- * The ENCLU below raises SIGILL on the host; the handler (trap.c) performs
- * EENTER/ERESUME and sigreturn continues at the enclave's entry point.  The
+ * The ENCLU below traps on the host (SIGILL or SIGSEGV, docs/exec.md); the
+ * handler (trap.c) performs EENTER/ERESUME and sigreturn continues at the
+ * enclave's entry point.  Once exec knows this host's signal frames, the
+ * call to exec_direct_enclu right before it does the same without the trap
+ * (direct.S).  The
  * enclave's EEXIT to the RCX it received lands right after the ENCLU.  An
  * exception is delivered at the AEP, which is this very ENCLU: the handler
  * then redirects the context to exec_vdso_exception with RDI = vector,
@@ -68,6 +71,10 @@ sgxemu_enter_enclave:
 	/* 3. RBX = TCS, RCX = AEP = this ENCLU, RAX = leaf. */
 	mov	RUN_TCS(%rcx), %rbx
 	lea	exec_vdso_enclu(%rip), %rcx
+	/* The leaf without the host's trap when exec can (direct.S); it returns only if not. */
+	cmpb	$0, exec_direct_on(%rip)
+	je	exec_vdso_enclu
+	call	exec_direct_enclu
 exec_vdso_enclu:
 	.byte	0x0f, 0x01, 0xd7	/* enclu */
 

@@ -132,8 +132,9 @@ void exec_kick(struct hw_thread *t);
 
 /* Counters since exec_install, for benchmarks and tests. */
 struct exec_stats {
-	uint64_t traps;	      /* signals exec's handler took (ENCLU traps, faults, interrupts, chained signals) */
-	uint64_t short_paths; /* ENCLUs that ran again in the signal of their fixed fault (docs/exec.md) */
+	uint64_t traps;		 /* signals exec's handler took (ENCLU traps, faults, interrupts, chained signals) */
+	uint64_t short_paths;	 /* ENCLUs that ran again in the signal of their fixed fault (docs/exec.md) */
+	uint64_t direct_entries; /* EENTER/ERESUME of sgxemu_enter_enclave performed without a trap */
 };
 void exec_get_stats(struct exec_stats *s);
 

@@ -37,6 +37,9 @@
 #define ET_CUR_VALID  56
 #define ET_SUD_SEL    60 /* the Syscall User Dispatch selector byte of the thread */
 
+/* Offset of the siginfo in the frames direct.c builds (the kernel's rt_sigframe: restorer, ucontext). */
+#define EXEC_DIRECT_INFO 312
+
 /* Values of the selector (<linux/prctl.h> SYSCALL_DISPATCH_FILTER_*). */
 #define EXEC_SUD_ALLOW 0
 #define EXEC_SUD_BLOCK 1
@@ -204,6 +207,28 @@ EXEC_HIDDEN void exec_return_host(struct exec_thread *self, ucontext_t *uc);
 
 /* Write a message to stderr and abort (async-signal-safe). */
 EXEC_HIDDEN _Noreturn void exec_die(const char *msg);
+
+/* ---- direct.c, direct.S: entries without the host's trap ------------------ */
+
+/*
+ * direct.S: called by sgxemu_enter_enclave right before its ENCLU while
+ * exec_direct_on; performs the leaf through exec's trampoline with a frame
+ * built by hand, or returns (the ENCLU then traps).
+ */
+EXEC_HIDDEN void exec_direct_enclu(void);
+/* Non-zero once the frame layout is known and the path allowed (read by enter.S and direct.S). */
+extern EXEC_HIDDEN uint8_t exec_direct_on;
+/* XSAVE image size and features of the host's signal frames (read by direct.S). */
+extern EXEC_HIDDEN uint64_t exec_direct_xsize, exec_direct_xfeatures;
+/* Set at install: SGXEMU_EXEC_NO_DIRECT unset, not under valgrind. */
+extern EXEC_HIDDEN bool exec_direct_allowed;
+/* Entries that went the direct way (exec_trap counts them too; exec_get_stats subtracts). */
+extern EXEC_HIDDEN _Atomic uint64_t exec_stat_direct;
+/* A real frame of an ENCLU trap of host code: learn the layout from it and turn the path on. */
+EXEC_HIDDEN void exec_direct_learn(const ucontext_t *uc);
+struct exec_direct_regs;
+/* direct.S's C half: the frame's start (its restorer slot), or NULL to let the ENCLU trap. */
+EXEC_HIDDEN void *exec_direct_frame(const struct exec_direct_regs *r, const uint8_t *xsave);
 
 /* ---- aex.c --------------------------------------------------------------- */
 

@@ -26,7 +26,8 @@ _Atomic uint64_t exec_stat_traps, exec_stat_short;
 
 void exec_get_stats(struct exec_stats *s)
 {
-	s->traps = atomic_load_explicit(&exec_stat_traps, memory_order_relaxed);
+	s->direct_entries = atomic_load_explicit(&exec_stat_direct, memory_order_relaxed);
+	s->traps = atomic_load_explicit(&exec_stat_traps, memory_order_relaxed) - s->direct_entries;
 	s->short_paths = atomic_load_explicit(&exec_stat_short, memory_order_relaxed);
 }
 
@@ -48,6 +49,8 @@ int exec_install(const struct exec_os *os)
 		return r;
 	exec_os_cur = *os;
 	exec_short_path = !getenv("SGXEMU_EXEC_NO_SHORT_PATH");
+	exec_direct_allowed = !getenv("SGXEMU_EXEC_NO_DIRECT") && !exec_under_valgrind();
+	exec_direct_on = 0;
 	char why[160];
 	bool sud = exec_sud_setup(why, sizeof(why));
 	exec_signals_take(sud);
@@ -63,6 +66,7 @@ int exec_uninstall(void)
 	if (exec_inside_count)
 		return -EBUSY;
 	exec_sud_active = 0;
+	exec_direct_on = 0;
 	exec_signals_give_back();
 	installed = false;
 	return 0;

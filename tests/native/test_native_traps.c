@@ -8,7 +8,12 @@
  * the fault costs N traps more than one EACCEPTing N pages AUGMENT_PAGES
  * added beforehand.  With SGXEMU_EXEC_NO_SHORT_PATH it costs 2N, which is
  * what the count would be without the short path.
+ *
+ * The host's EENTER does not trap at all (direct.S): an ECALL costs one
+ * trap, its EEXIT; with SGXEMU_EXEC_NO_DIRECT, two.  The entry without the
+ * trap leaves the caller's signal mask as it was.
  */
+#include <signal.h>
 #include <stdlib.h>
 
 #include "exec.h"
@@ -85,4 +90,51 @@ Test(traps_no_short_path, a_fixed_eaccept_traps_twice)
 	uint64_t extra = traps_per_eaccepts();
 	cr_assert_eq(extra, 2 * N, "each EACCEPT traps, faults, and traps again after ERESUME (%llu for %d)",
 		     (unsigned long long)extra, N);
+}
+
+Test(traps, an_ecall_traps_once_at_its_eexit)
+{
+	native_op(0, OP_ECHO, 1, 2, 3); /* the thread's first entry traps: exec learns the host's frames */
+	struct exec_stats a, b;
+	exec_get_stats(&a);
+	uint64_t t = traps_of_echo();
+	exec_get_stats(&b);
+	cr_assert_eq(t, 1, "EENTER without a trap, EEXIT with one (%llu traps)", (unsigned long long)t);
+	cr_assert_eq(b.direct_entries - a.direct_entries, 1, "the entry went the direct way");
+}
+
+Test(traps, the_direct_entry_keeps_the_callers_signal_mask)
+{
+	native_op(0, OP_ECHO, 1, 2, 3);
+	sigset_t set, before, after;
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR2);
+	sigaddset(&set, SIGWINCH);
+	cr_assert_eq(pthread_sigmask(SIG_BLOCK, &set, &before), 0);
+	cr_assert_eq(pthread_sigmask(SIG_BLOCK, NULL, &before), 0);
+	for (unsigned i = 0; i < 100; i++)
+		native_op(0, OP_ECHO, i, 2, 3);
+	cr_assert_eq(pthread_sigmask(SIG_BLOCK, NULL, &after), 0);
+	for (int sig = 1; sig < NSIG; sig++)
+		cr_assert_eq(sigismember(&after, sig), sigismember(&before, sig), "signal %d", sig);
+	cr_assert(sigismember(&after, SIGUSR2) && !sigismember(&after, SIGUSR1));
+}
+
+static void setup_no_direct(void)
+{
+	setenv("SGXEMU_EXEC_NO_DIRECT", "1", 1);
+	native_setup();
+}
+
+TestSuite(traps_no_direct, .init = setup_no_direct, .fini = native_teardown, .timeout = 60);
+
+Test(traps_no_direct, an_ecall_traps_at_eenter_and_eexit)
+{
+	native_op(0, OP_ECHO, 1, 2, 3);
+	struct exec_stats a, b;
+	exec_get_stats(&a);
+	uint64_t t = traps_of_echo();
+	exec_get_stats(&b);
+	cr_assert_eq(t, 2, "EENTER and EEXIT trap (%llu traps)", (unsigned long long)t);
+	cr_assert_eq(b.direct_entries, a.direct_entries);
 }

@@ -1,0 +1,154 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The host side of an entry without a trap (direct.S): the signal frame the
+ * kernel would have built for sgxemu_enter_enclave's ENCLU, built by hand
+ * on the thread's signal stack, so that exec's trampoline performs the leaf
+ * and rt_sigreturn continues in the enclave exactly as after the trap.
+ *
+ * The frame's parts that depend on the host (uc_flags, the segment word,
+ * the XSAVE features and size the kernel puts in its frames) are copied
+ * from the first real frame exec sees for an ENCLU of host code
+ * (exec_direct_learn); until then, and when the path is off, every entry
+ * traps.  Off: SGXEMU_EXEC_NO_DIRECT set at install, under valgrind (its
+ * signal frames are its own), or a frame without an XSAVE image.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "cpu.h"
+#include "exec_int.h"
+
+/* The software bytes of an XSAVE image in a signal frame (the kernel's struct _fpx_sw_bytes). */
+#define SW_MAGIC1	 464
+#define SW_EXTENDED_SIZE 468
+#define SW_XFEATURES	 472
+#define SW_XSTATE_SIZE	 480
+#define FP_XSTATE_MAGIC1 0x46505853U
+#define FP_XSTATE_MAGIC2 0x46505845U
+#define MAGIC2_SIZE	 4
+#define SI_KERNEL_CODE	 0x80
+#define TRAP_GP		 13
+
+/* What direct.S pushed, lowest address first; ret is the ENCLU's address, the caller's RSP right above it. */
+struct exec_direct_regs {
+	uint64_t r15, r14, r13, r12, r11, r10, r9, r8, rbp, rdi, rsi, rdx, rcx, rbx, rax, rflags, ret;
+};
+
+/* The kernel's x86-64 rt_sigframe: the restorer's address, the ucontext (8-byte mask), the siginfo. */
+struct direct_frame {
+	uint64_t pretcode;
+	struct {
+		uint64_t uc_flags;
+		uint64_t uc_link;
+		stack_t uc_stack;
+		mcontext_t uc_mcontext;
+		uint64_t uc_sigmask;
+	} uc;
+	siginfo_t info;
+};
+_Static_assert(offsetof(struct direct_frame, info) == EXEC_DIRECT_INFO, "EXEC_DIRECT_INFO");
+_Static_assert(offsetof(struct direct_frame, uc) == 8, "the ucontext follows the restorer");
+
+EXEC_HIDDEN void exec_direct_restorer(void);
+
+uint8_t exec_direct_on;
+uint64_t exec_direct_xsize, exec_direct_xfeatures;
+bool exec_direct_allowed;
+_Atomic uint64_t exec_stat_direct;
+static uint64_t frame_flags, frame_segments;
+
+void exec_direct_learn(const ucontext_t *uc)
+{
+	if (!exec_direct_allowed || __atomic_load_n(&exec_direct_on, __ATOMIC_ACQUIRE))
+		return;
+	const uint8_t *fp = (const uint8_t *)uc->uc_mcontext.fpregs;
+	uint32_t magic, size;
+	uint64_t features;
+	memcpy(&magic, fp + SW_MAGIC1, sizeof(magic));
+	if (magic != FP_XSTATE_MAGIC1)
+		return;
+	memcpy(&size, fp + SW_XSTATE_SIZE, sizeof(size));
+	memcpy(&features, fp + SW_XFEATURES, sizeof(features));
+	if (size < EXEC_XSAVE_LEGACY + 64 || size > EXEC_BLOCK_SIZE / 4)
+		return;
+	frame_flags = uc->uc_flags;
+	frame_segments = (uint64_t)uc->uc_mcontext.gregs[REG_CSGSFS];
+	exec_direct_xsize = size;
+	exec_direct_xfeatures = features;
+	__atomic_store_n(&exec_direct_on, 1, __ATOMIC_RELEASE);
+}
+
+void *exec_direct_frame(const struct exec_direct_regs *r, const uint8_t *xsave)
+{
+	struct exec_thread *self = exec_thread_lookup();
+	if (!self || !exec_direct_on)
+		return NULL;
+	int saved_errno = errno;
+	/* Every signal blocked while the trampoline runs, as for a handler of exec's. */
+	uint64_t all = ~0ULL, old = 0;
+	if (syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, &old, sizeof(all)) != 0) {
+		errno = saved_errno;
+		return NULL;
+	}
+	stack_t ss;
+	if (syscall(SYS_sigaltstack, NULL, &ss) != 0) {
+		syscall(SYS_rt_sigprocmask, SIG_SETMASK, &old, NULL, sizeof(old));
+		errno = saved_errno;
+		return NULL;
+	}
+	uint64_t rsp = (uint64_t)(uintptr_t)&r->ret + 8;
+	uint64_t lo = (uint64_t)(uintptr_t)self + EXEC_BLOCK_STACK, hi = (uint64_t)(uintptr_t)self + EXEC_BLOCK_SIZE;
+	/* Already on the block's stack (an entry from code that runs on it): below the caller's red zone. */
+	uint64_t top = rsp > lo && rsp <= hi ? rsp - EXEC_REDZONE : hi;
+	uint64_t size = exec_direct_xsize;
+	uint8_t *fp = (uint8_t *)(uintptr_t)((top - size - MAGIC2_SIZE) & ~63ULL);
+	struct direct_frame *f =
+	    (struct direct_frame *)(uintptr_t)((((uint64_t)(uintptr_t)fp - sizeof(*f)) & ~15ULL) - 8);
+
+	memcpy(fp, xsave, size);
+	uint32_t magic1 = FP_XSTATE_MAGIC1, magic2 = FP_XSTATE_MAGIC2, ext = (uint32_t)size + MAGIC2_SIZE,
+		 xsize = (uint32_t)size;
+	memset(fp + SW_MAGIC1, 0, EXEC_XSAVE_LEGACY - SW_MAGIC1);
+	memcpy(fp + SW_MAGIC1, &magic1, sizeof(magic1));
+	memcpy(fp + SW_EXTENDED_SIZE, &ext, sizeof(ext));
+	memcpy(fp + SW_XFEATURES, &exec_direct_xfeatures, sizeof(exec_direct_xfeatures));
+	memcpy(fp + SW_XSTATE_SIZE, &xsize, sizeof(xsize));
+	memcpy(fp + size, &magic2, sizeof(magic2));
+
+	memset(f, 0, sizeof(*f));
+	f->pretcode = (uint64_t)(uintptr_t)exec_direct_restorer;
+	f->uc.uc_flags = frame_flags;
+	f->uc.uc_stack = ss;
+	greg_t *g = f->uc.uc_mcontext.gregs;
+	g[REG_R8] = (greg_t)r->r8;
+	g[REG_R9] = (greg_t)r->r9;
+	g[REG_R10] = (greg_t)r->r10;
+	g[REG_R11] = (greg_t)r->r11;
+	g[REG_R12] = (greg_t)r->r12;
+	g[REG_R13] = (greg_t)r->r13;
+	g[REG_R14] = (greg_t)r->r14;
+	g[REG_R15] = (greg_t)r->r15;
+	g[REG_RDI] = (greg_t)r->rdi;
+	g[REG_RSI] = (greg_t)r->rsi;
+	g[REG_RBP] = (greg_t)r->rbp;
+	g[REG_RBX] = (greg_t)r->rbx;
+	g[REG_RDX] = (greg_t)r->rdx;
+	g[REG_RAX] = (greg_t)r->rax;
+	g[REG_RCX] = (greg_t)r->rcx;
+	g[REG_RSP] = (greg_t)rsp;
+	g[REG_RIP] = (greg_t)r->ret;
+	g[REG_EFL] = (greg_t)r->rflags;
+	g[REG_CSGSFS] = (greg_t)frame_segments;
+	g[REG_TRAPNO] = TRAP_GP;
+	f->uc.uc_mcontext.fpregs = (fpregset_t)fp;
+	f->uc.uc_sigmask = old;
+	f->info.si_signo = SIGSEGV;
+	f->info.si_code = SI_KERNEL_CODE;
+	atomic_fetch_add_explicit(&exec_stat_direct, 1, memory_order_relaxed);
+	errno = saved_errno;
+	return f;
+}

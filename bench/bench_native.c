@@ -27,7 +27,11 @@
  *      executed by host code under a handler that only moves RIP past it
  *      (src/exec/hostprobe.c), with the trap this host raises for it;
  *  (6) and (7): bare ud2 (#UD, SIGILL) and int3 (#BP, SIGTRAP) round
- *      trips, the same way.
+ *      trips, the same way;
+ *  (8) (1) by two threads at once, each on its own TCS and half of the
+ *      pages (disjoint): per page of the whole, wall and CPU, to show what
+ *      the machine lock and the driver's locks serialise (wall 0.5x (1)
+ *      would be none, on two free cores).
  *
  * Each is repeated 5 times, all interleaved, (1) and (2) each on a freshly
  * loaded enclave ((4) in the enclave of (2), after it); loading and the
@@ -38,6 +42,7 @@
  * Usage: bench_native [pages]   (default 2048, at most the 3840 of the dynamic area)
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,17 +72,22 @@ __attribute__((format(printf, 1, 2))) static void die(const char *fmt, ...)
 	exit(1);
 }
 
-/* One ECALL on TCS 0 with out as its output; dies with a message unless it returned 0 and ended with EEXIT. */
-static void ecall(uint64_t op, uint64_t a, uint64_t b, uint64_t c, uint64_t out[ENCL_OUT_WORDS])
+/* One ECALL on TCS tcs with out as its output; dies with a message unless it returned 0 and ended with EEXIT. */
+static void ecall_on(unsigned tcs, uint64_t op, uint64_t a, uint64_t b, uint64_t c, uint64_t out[ENCL_OUT_WORDS])
 {
 	struct sgx_enclave_run run;
 	memset(out, 0, ENCL_OUT_WORDS * sizeof(*out));
-	int r = devos_call(devos_tcs(0), op, a, b, c, out, &run);
+	int r = devos_call(devos_tcs(tcs), op, a, b, c, out, &run);
 	if (r != 0 || run.function != ENCLU_EEXIT) {
 		die("operation %llu: return %d, function %u, vector %u, error code %#x, address %#llx; expected EEXIT",
 		    (unsigned long long)op, r, run.function, run.exception_vector, run.exception_error_code,
 		    (unsigned long long)run.exception_addr);
 	}
+}
+
+static void ecall(uint64_t op, uint64_t a, uint64_t b, uint64_t c, uint64_t out[ENCL_OUT_WORDS])
+{
+	ecall_on(0, op, a, b, c, out);
 }
 
 /* Load the test enclave and enter it once (not timed: the first entry maps the enclave's own pages in). */
@@ -128,6 +138,52 @@ static struct bench_span run_fault(uint64_t pages)
 	ecall(OP_EACCEPT_N, devos_dyn(0), pages, SI_PENDING_RW, out);
 	struct bench_span t = bench_since(t0);
 	check_accepted(out, pages, resident() - before, pages);
+	unload(&d);
+	return t;
+}
+
+/* (8): a thread of its own on TCS 1 + idx, EACCEPTing its half of the pages, each EAUG'd on its fault. */
+struct half {
+	unsigned idx;
+	uint64_t first, pages;
+	pthread_barrier_t *go;
+	uint64_t out[ENCL_OUT_WORDS];
+};
+
+static void *half_main(void *arg)
+{
+	struct half *h = arg;
+	uint64_t out[ENCL_OUT_WORDS];
+	ecall_on(1 + h->idx, OP_ECHO, 1, 2, 3, out); /* this thread's first entry: not timed */
+	pthread_barrier_wait(h->go);
+	ecall_on(1 + h->idx, OP_EACCEPT_N, devos_dyn(h->first), h->pages, SI_PENDING_RW, h->out);
+	return NULL;
+}
+
+static struct bench_span run_fault_two(uint64_t pages)
+{
+	struct devos d;
+	load(&d);
+	pthread_barrier_t go;
+	pthread_barrier_init(&go, NULL, 3);
+	struct half h[2] = {{.idx = 0, .first = 0, .pages = pages / 2, .go = &go},
+			    {.idx = 1, .first = pages / 2, .pages = pages - pages / 2, .go = &go}};
+	pthread_t th[2];
+	for (int i = 0; i < 2; i++)
+		if (pthread_create(&th[i], NULL, half_main, &h[i]) != 0)
+			die("pthread_create failed");
+	uint64_t before = resident();
+	pthread_barrier_wait(&go);
+	struct bench_span t0 = bench_now();
+	for (int i = 0; i < 2; i++)
+		pthread_join(th[i], NULL);
+	struct bench_span t = bench_since(t0);
+	pthread_barrier_destroy(&go);
+	for (int i = 0; i < 2; i++)
+		check_accepted(h[i].out, h[i].pages, h[i].pages, h[i].pages);
+	if (resident() - before != pages)
+		die("%llu pages added by the two threads, expected %llu", (unsigned long long)(resident() - before),
+		    (unsigned long long)pages);
 	unload(&d);
 	return t;
 }
@@ -226,10 +282,11 @@ int main(int argc, char **argv)
 	if (!probe.exec_takes)
 		die("ENCLU raises %s here, which exec does not take as the leaf", kind);
 
-	struct bench_span f[BENCH_REPS], a[BENCH_REPS], ai[BENCH_REPS], ae[BENCH_REPS], l[BENCH_REPS], b[BENCH_REPS],
-	    t[BENCH_REPS], u[BENCH_REPS], i3[BENCH_REPS];
+	struct bench_span f2[BENCH_REPS], f[BENCH_REPS], a[BENCH_REPS], ai[BENCH_REPS], ae[BENCH_REPS], l[BENCH_REPS],
+	    b[BENCH_REPS], t[BENCH_REPS], u[BENCH_REPS], i3[BENCH_REPS];
 	for (int r = 0; r < BENCH_REPS; r++) {
 		f[r] = run_fault(pages);
+		f2[r] = run_fault_two(pages);
 		run_augment(pages, &ai[r], &ae[r], &l[r]);
 		a[r] = (struct bench_span){ai[r].wall + ae[r].wall, ai[r].cpu + ae[r].cpu};
 		b[r] = bench_segv_baseline(PROG, pages);
@@ -240,7 +297,8 @@ int main(int argc, char **argv)
 
 	struct bench_fig mf = bench_median(f, pages), ma = bench_median(a, pages), mi = bench_median(ai, pages),
 			 me = bench_median(ae, pages), ml = bench_median(l, pages), mb = bench_median(b, pages),
-			 mt = bench_median(t, pages), mu = bench_median(u, pages), m3 = bench_median(i3, pages);
+			 mt = bench_median(t, pages), mu = bench_median(u, pages), m3 = bench_median(i3, pages),
+			 m2 = bench_median(f2, pages);
 	printf("dynamic pages, native enclave code, %llu pages, median of %d repetitions: wall (min-max), process CPU,"
 	       " per page\n",
 	       (unsigned long long)pages, BENCH_REPS);
@@ -253,6 +311,7 @@ int main(int argc, char **argv)
 	show("(5) floor: bare ENCLU[EACCEPT] round trip (handler)", mt);
 	show("(6) bare SIGILL round trip (ud2, #UD)", mu);
 	show("(7) bare SIGTRAP round trip (int3, #BP)", m3);
+	show("(8) (1) by two threads on disjoint halves, each its own TCS", m2);
 	printf("  ENCLU[EACCEPT] executed by host code raises %s here\n", kind);
 	printf(
 	    "  ratios to the floor, wall: (1)/(5) %.2fx (floor 1)  (2)/(5) %.2fx  EACCEPTs of (2)/(5) %.2fx  (4)/(5) "
@@ -277,6 +336,8 @@ int main(int argc, char **argv)
 	       mf.cpu - mt.cpu, me.cpu - mt.cpu, ml.cpu - mt.cpu);
 	printf("  CPU per page beyond the native ENCLU: (1) - (4) = %.2f us, EACCEPTs of (2) - (4) = %.2f us\n",
 	       mf.cpu - ml.cpu, me.cpu - ml.cpu);
+	printf("  two threads: (8)/(1) wall %.2fx (0.50 if nothing were serialised), CPU %.2fx\n", m2.wall / mf.wall,
+	       m2.cpu / mf.cpu);
 	/* Targets against the host's own fault-and-map round trip (3), wall time per page in microseconds. */
 	bench_result("eaug_fault", mf.wall, mb.wall);
 	bench_result("augment", ma.wall, mb.wall);

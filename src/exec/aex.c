@@ -422,6 +422,31 @@ static void enclave_enclu(struct exec_thread *self, const siginfo_t *si, ucontex
 	}
 }
 
+/*
+ * The vector and error code of a fault of enclave code, from its signal.
+ * The kernel's frames carry both (REG_TRAPNO, REG_ERR).  A frame built by
+ * something else may not: valgrind's, for a fault its own CPU found (a
+ * jump to a page the host maps PROT_NONE), carries neither.  A SIGSEGV
+ * with SEGV_MAPERR, SEGV_ACCERR or SEGV_PKUERR is a #PF whatever the frame
+ * says; when the frame's vector is not #PF, the error code is rebuilt
+ * from what the signal tells: present for ACCERR/PKUERR, PK for PKUERR,
+ * I when the address is the instruction's own, user mode always.
+ */
+static uint8_t host_vector(int sig, const siginfo_t *si, const ucontext_t *uc, uint32_t *err)
+{
+	const greg_t *g = uc->uc_mcontext.gregs;
+	uint8_t vector = (uint8_t)g[REG_TRAPNO];
+	*err = (uint32_t)g[REG_ERR];
+	bool page_fault =
+	    sig == SIGSEGV && (si->si_code == SEGV_MAPERR || si->si_code == SEGV_ACCERR || si->si_code == SEGV_PKUERR);
+	if (!page_fault || vector == X86_PF)
+		return vector;
+	uint64_t addr = (uint64_t)(uintptr_t)si->si_addr, rip = (uint64_t)g[REG_RIP];
+	*err = PF_U | (si->si_code != SEGV_MAPERR ? PF_P : 0) | (si->si_code == SEGV_PKUERR ? PF_PK : 0) |
+	       (addr - rip < 16 ? PF_I : 0);
+	return X86_PF;
+}
+
 /* The thread model's registers from the context of enclave code (FS/GS: the enclave's). */
 static void enclave_regs(struct exec_thread *self, const ucontext_t *uc)
 {
@@ -474,9 +499,9 @@ void exec_enclave_signal(struct exec_thread *self, int sig, siginfo_t *si, ucont
 		return;
 	}
 
-	greg_t *g = uc->uc_mcontext.gregs;
-	uint8_t vector = (uint8_t)g[REG_TRAPNO];
-	ev = (struct hw_event){.vector = vector, .errcode = (uint32_t)g[REG_ERR]};
+	uint32_t herr;
+	uint8_t vector = host_vector(sig, si, uc, &herr);
+	ev = (struct hw_event){.vector = vector, .errcode = herr};
 	ev.has_errcode = vector_has_errcode(vector);
 	ev.software = vector == X86_BP;
 	if (vector == X86_GP && exec_int_n_at(t, rip)) {
@@ -485,7 +510,6 @@ void exec_enclave_signal(struct exec_thread *self, int sig, siginfo_t *si, ucont
 	}
 	if (vector == X86_PF) {
 		uint64_t addr = (uint64_t)(uintptr_t)si->si_addr, pa;
-		uint32_t herr = (uint32_t)g[REG_ERR];
 		unsigned acc = (herr & PF_I) ? HW_ACC_X : (herr & PF_W) ? HW_ACC_W : HW_ACC_R;
 		struct hw_result r = hw_access_check(t, addr, acc, &pa);
 		if (hw_is_ok(r)) {

@@ -292,6 +292,33 @@ Test(not_enclu, enclave_fetch_fault_at_an_enclu_is_not_the_leaf)
 	cr_assert_not(exec_thread_self()->in_enclave);
 }
 
+/*
+ * A frame that does not carry the trap number and error code (valgrind's,
+ * for a fault its own CPU found): a SIGSEGV with SEGV_ACCERR at RIP is
+ * still that fetch's #PF, taken here for a stale host protection as
+ * above, not vector 0 (#DE).
+ */
+Test(not_enclu, enclave_fetch_fault_in_a_frame_without_trapno_is_a_page_fault)
+{
+	struct event e, x;
+	host_eenter(&e, UD);
+	assert_entered(&e);
+	unsigned refreshes = tos.refreshes;
+	uint64_t rip = enclave_enclu();
+	make(&x, FETCH_PF, rip, 0);
+	x.uc.uc_mcontext.gregs[REG_TRAPNO] = 0;
+	x.uc.uc_mcontext.gregs[REG_ERR] = 0;
+	x.uc.uc_mcontext.gregs[REG_RAX] = ENCLU_EEXIT;
+	x.uc.uc_mcontext.gregs[REG_RBX] = 0x1234;
+	exec_trap(SIGSEGV, &x.si, &x.uc, self_block());
+	cr_assert(exec_thread_self()->in_enclave, "no AEX: the fault was a stale protection");
+	cr_assert_eq((uint64_t)x.uc.uc_mcontext.gregs[REG_RIP], rip);
+	cr_assert_eq(tos.refreshes, refreshes + 1, "the host protection was refreshed");
+	cr_assert_eq(passed.count, 0);
+	enclave_eexit(&x, GP, 0x1234);
+	cr_assert_not(exec_thread_self()->in_enclave);
+}
+
 /* Enclave side: SIGILL sent by a process while in enclave code is an interrupt (AEX), not EEXIT. */
 Test(not_enclu, enclave_sigill_sent_by_a_process_is_an_interrupt)
 {

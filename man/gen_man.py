@@ -91,7 +91,7 @@ def section(lines, title):
 
 
 def main():
-    exe, template, output, docdir, libdir = sys.argv[1:6]
+    exe, template, output, docdir, libdir, gdbscript = sys.argv[1:7]
     top = run(exe, "--help").splitlines()
     version = run(exe, "--version").split()[-1]
     commands = []
@@ -121,7 +121,8 @@ def main():
 
     page = open(template, encoding="utf-8").read()
     for key, value in (("@COMMANDS@", "\n".join(cmd_roff)), ("@OPTIONS@", "\n".join(opt_roff)),
-                       ("@VERSION@", version), ("@DOCDIR@", esc(docdir)), ("@LIBDIR@", esc(libdir))):
+                       ("@VERSION@", version), ("@DOCDIR@", esc(docdir)), ("@LIBDIR@", esc(libdir)),
+                       ("@GDBSCRIPT@", esc(gdbscript))):
         page = page.replace(key, value)
     if re.search(r"@[A-Z]+@", page):
         sys.exit("gen_man.py: a placeholder of the template was left unfilled")

@@ -131,6 +131,8 @@ struct sdk_image {
 	/* private storage */
 	uint8_t *store;
 	size_t store_len;
+	char *path; /* the ELF's absolute path (sdk_image_load), NULL for an image from memory: what the loader
+		       tells debuggers (sdk_debug_state) */
 };
 
 /*
@@ -353,5 +355,55 @@ int sdk_enclave_add_tcs(struct sdk_enclave *e, uint64_t tcs);
  * Return: 0; -ENOENT (not in the pool), -EPERM (a static TCS), -EBUSY (an ECALL runs on it).
  */
 int sdk_enclave_remove_tcs(struct sdk_enclave *e, uint64_t tcs);
+
+/* ---- Debuggers (docs/debugging.md) ---- */
+
+/*
+ * Where the loaded enclaves are, for a debugger: the loader keeps a list of
+ * every enclave sdk_enclave_load has set up (from the end of its mappings,
+ * before the runtime's initialisation ECALL, until sdk_enclave_destroy
+ * unmaps it) and calls sdk_debug_event() each time the list changes.  A
+ * debugger breaks on that function, reads sdk_debug_state and loads the
+ * symbols of each enclave's ELF at its base (the gdb script
+ * share/sgxemu/gdb/sgxemu.py does); attaching later, it walks the list.
+ * Programs never call or change any of it.  The layout below is fixed for a
+ * version: a debugger reads it from memory without the library's debug
+ * information.
+ */
+#define SDK_DEBUG_VERSION 1
+
+/* One loaded enclave: 56 bytes, the offsets asserted in src/sdk/loader.c. */
+struct sdk_debug_enclave {
+	struct sdk_debug_enclave *next; /* the next one in the list, NULL at its end */
+	uint64_t base;			/* ELRANGE base: where the ELF's address 0 is loaded */
+	uint64_t size;			/* ELRANGE size */
+	uint64_t code_start;		/* [code_start, code_end): enclave offsets from the image's first to */
+	uint64_t code_end;		/* its last executable page (0, 0: none) */
+	const char *path;		/* the ELF's absolute path; NULL: the image came from memory */
+	uint32_t flags;			/* SDK_DEBUG_ENCLAVE_* */
+	uint32_t reserved;		/* 0 */
+};
+#define SDK_DEBUG_ENCLAVE_DEBUG 0x1U /* ATTRIBUTES.DEBUG: a debug enclave */
+
+/* What the list's last change was. */
+enum sdk_debug_change {
+	SDK_DEBUG_NONE = 0,    /* no change in progress */
+	SDK_DEBUG_ADDED = 1,   /* enclave was just added: mapped, initialisation ECALL not run yet */
+	SDK_DEBUG_REMOVED = 2, /* enclave was just removed: still mapped, about to be unmapped */
+};
+
+/* 24 bytes. */
+struct sdk_debug_state {
+	uint32_t version;		   /* SDK_DEBUG_VERSION */
+	uint32_t change;		   /* enum sdk_debug_change, while sdk_debug_event runs */
+	struct sdk_debug_enclave *enclave; /* the enclave added or removed, while sdk_debug_event runs */
+	struct sdk_debug_enclave *head;	   /* every loaded enclave, the latest first */
+};
+
+/* The list, changed under the loader's lock. */
+extern struct sdk_debug_state sdk_debug_state;
+
+/* Called after each change of sdk_debug_state, with the lock held: a debugger's breakpoint.  Does nothing. */
+void sdk_debug_event(void);
 
 #endif /* SGXEMU_LOADER_H */

@@ -1111,6 +1111,16 @@ int sdk_image_load(const char *path, const struct sdk_config *cfg, struct sdk_im
 	int rc = build(&e, cfg, out, err, errlen);
 	free(e.segs);
 	free(buf);
+	if (rc == 0) {
+		/* For debuggers (sdk_debug_state): absolute, since theirs is not the program's working directory. */
+		char *abs = realpath(path, NULL);
+		(*out)->path = abs ? abs : strdup(path);
+		if (!(*out)->path) {
+			sdk_image_free(*out);
+			*out = NULL;
+			return fail(err, errlen, "%s: out of memory", path);
+		}
+	}
 	return rc;
 }
 
@@ -1121,6 +1131,7 @@ void sdk_image_free(struct sdk_image *img)
 	if (img->store)
 		munmap(img->store, img->store_len);
 	free(img->pages);
+	free(img->path);
 	free(img);
 }
 

@@ -18,6 +18,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,7 +49,9 @@ struct sdk_enclave {
 	pthread_cond_t cond;
 	unsigned n_tcs;
 	struct tcs_slot *tcs;
-	unsigned cap_tcs; /* slots allocated: the static TCSs and room for every dynamic one */
+	unsigned cap_tcs;	      /* slots allocated: the static TCSs and room for every dynamic one */
+	struct sdk_debug_enclave dbg; /* its entry in sdk_debug_state's list */
+	bool dbg_listed;	      /* dbg is in the list */
 };
 
 /* One ECALL in progress on this host thread (they nest through OCALLs). */
@@ -82,6 +85,88 @@ static void fmt(char *err, size_t errlen, const char *f, ...)
 	if (err && errlen)
 		vsnprintf(err, errlen, f, ap);
 	va_end(ap);
+}
+
+/* ---- debuggers (docs/debugging.md) ---- */
+
+/* What a debugger reads from memory by these offsets (include/sgxemu/loader.h). */
+_Static_assert(sizeof(struct sdk_debug_enclave) == 56, "sdk_debug_enclave layout");
+_Static_assert(offsetof(struct sdk_debug_enclave, base) == 8, "sdk_debug_enclave layout");
+_Static_assert(offsetof(struct sdk_debug_enclave, code_start) == 24, "sdk_debug_enclave layout");
+_Static_assert(offsetof(struct sdk_debug_enclave, path) == 40, "sdk_debug_enclave layout");
+_Static_assert(offsetof(struct sdk_debug_enclave, flags) == 48, "sdk_debug_enclave layout");
+_Static_assert(sizeof(struct sdk_debug_state) == 24, "sdk_debug_state layout");
+_Static_assert(offsetof(struct sdk_debug_state, enclave) == 8, "sdk_debug_state layout");
+_Static_assert(offsetof(struct sdk_debug_state, head) == 16, "sdk_debug_state layout");
+
+struct sdk_debug_state sdk_debug_state = {.version = SDK_DEBUG_VERSION};
+/* Guards sdk_debug_state; held across sdk_debug_event so a debugger sees one change at a time. */
+static pthread_mutex_t debug_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Never inlined nor folded away: the debugger's breakpoint must be reached at every change. */
+__attribute__((noinline)) void sdk_debug_event(void)
+{
+	__asm__ volatile("" : : "r"(&sdk_debug_state) : "memory");
+}
+
+/* Tell the debugger about change (ADDED or REMOVED) of d; the list has already changed. */
+static void debug_event(enum sdk_debug_change change, struct sdk_debug_enclave *d)
+{
+	sdk_debug_state.change = change;
+	sdk_debug_state.enclave = d;
+	sdk_debug_event();
+	sdk_debug_state.change = SDK_DEBUG_NONE;
+	sdk_debug_state.enclave = NULL;
+}
+
+/* Put e in the list (mapped, before its initialisation ECALL, so a debugger can break in it). */
+static void debug_add(struct sdk_enclave *e)
+{
+	pthread_mutex_lock(&debug_lock);
+	e->dbg.next = sdk_debug_state.head;
+	sdk_debug_state.head = &e->dbg;
+	e->dbg_listed = true;
+	debug_event(SDK_DEBUG_ADDED, &e->dbg);
+	pthread_mutex_unlock(&debug_lock);
+}
+
+/* Take e out of the list before it is unmapped. */
+static void debug_remove(struct sdk_enclave *e)
+{
+	if (!e->dbg_listed)
+		return;
+	pthread_mutex_lock(&debug_lock);
+	for (struct sdk_debug_enclave **p = &sdk_debug_state.head; *p; p = &(*p)->next) {
+		if (*p == &e->dbg) {
+			*p = e->dbg.next;
+			break;
+		}
+	}
+	e->dbg.next = NULL;
+	e->dbg_listed = false;
+	debug_event(SDK_DEBUG_REMOVED, &e->dbg);
+	pthread_mutex_unlock(&debug_lock);
+}
+
+/* e's entry for img: base, size, the executable pages' extent, the ELF's path, DEBUG.  Return: 0 or -ENOMEM. */
+static int debug_describe(struct sdk_enclave *e, const struct sdk_image *img)
+{
+	struct sdk_debug_enclave *d = &e->dbg;
+	memset(d, 0, sizeof(*d));
+	d->base = e->base;
+	d->size = e->size;
+	for (size_t i = 0; i < img->n_pages; i++) {
+		const struct sdk_page *p = &img->pages[i];
+		if ((p->flags & SGX_SECINFO_PT_MASK) != SGX_SECINFO_PT(SGX_PT_REG) || !(p->flags & SGX_SECINFO_X))
+			continue;
+		if (d->code_end == 0)
+			d->code_start = p->offset;
+		d->code_end = p->offset + SGXEMU_PAGE;
+	}
+	d->flags = (img->attributes & SGX_ATTR_DEBUG) ? SDK_DEBUG_ENCLAVE_DEBUG : 0;
+	if (img->path && !(d->path = strdup(img->path)))
+		return -ENOMEM;
+	return 0;
 }
 
 /* ---- accessors ---- */
@@ -821,7 +906,14 @@ int sdk_enclave_load(const struct sdk_backend *be, const struct sdk_image *img, 
 		e->augment = be->ioctl(e->fd, SGX_IOC_ENCLAVE_AUGMENT_PAGES, &probe) < 0 && errno == EINVAL;
 	}
 
-	/* 8. The runtime's initialisation. */
+	/* 8. Tell debuggers: from here on enclave code runs. */
+	if (debug_describe(e, img) != 0) {
+		fmt(err, errlen, "out of memory");
+		goto fail;
+	}
+	debug_add(e);
+
+	/* 9. The runtime's initialisation. */
 	if (!e->opt.no_init) {
 		struct sgxemu_init_args args = {.augment = e->augment};
 		struct sdk_ecall_info info;
@@ -842,6 +934,8 @@ int sdk_enclave_load(const struct sdk_backend *be, const struct sdk_image *img, 
 	return 0;
 
 fail:
+	debug_remove(e);
+	free((char *)e->dbg.path);
 	if (e->base)
 		be->munmap((void *)(uintptr_t)e->base, e->size);
 	if (reserved != MAP_FAILED)
@@ -917,6 +1011,8 @@ void sdk_enclave_destroy(struct sdk_enclave *e)
 {
 	if (!e)
 		return;
+	debug_remove(e);
+	free((char *)e->dbg.path);
 	e->be->munmap((void *)(uintptr_t)e->base, e->size);
 	e->be->close(e->fd);
 	pthread_cond_destroy(&e->cond);

@@ -209,7 +209,7 @@ def public_symbols(headers):
         text = re.sub(r"\bstatic\s+inline\b[^{;]*\{.*?\n\}", "", text, flags=re.S)
         for m in re.finditer(r"(?<![\w])((?:sgxemu|sdk)_\w+)\s*\(", text):
             names.add(m.group(1))
-        for m in re.finditer(r"\bextern\s+const\s+struct\s+\w+\s+((?:sgxemu|sdk)_\w+)\s*;", text):
+        for m in re.finditer(r"\bextern\s+(?:const\s+)?struct\s+\w+\s+((?:sgxemu|sdk)_\w+)\s*;", text):
             names.add(m.group(1))
     return names
 
@@ -309,6 +309,7 @@ def main():
 
         bindir, libdir, incdir = d(opt["bindir"]), d(opt["libdir"]), d(opt["includedir"], "sgxemu")
         docdir, mandir = d(opt["datadir"], "doc", "sgxemu"), d(opt["mandir"])
+        gdbscript = d(opt["datadir"], "sgxemu", "gdb", "sgxemu.py")
         expect = [os.path.join(bindir, "sgxemu"), os.path.join(mandir, "man1", "sgxemu.1"),
                   os.path.join(libdir, "libsgxemu-preload.so"), os.path.join(libdir, "libsgxemu.so"),
                   os.path.join(libdir, "libsgxemu.so." + version.split(".")[0]),
@@ -317,7 +318,8 @@ def main():
                   os.path.join(libdir, "sgxemu", "sgxemu-enclave.ld"),
                   os.path.join(libdir, "pkgconfig", "sgxemu.pc"),
                   os.path.join(libdir, "pkgconfig", "sgxemu-enclave.pc"),
-                  os.path.join(docdir, "tutorial.md"), os.path.join(docdir, "install.md")]
+                  os.path.join(docdir, "tutorial.md"), os.path.join(docdir, "install.md"),
+                  os.path.join(docdir, "debugging.md"), gdbscript]
         expect += [os.path.join(incdir, h) for h in HOST_HEADERS + RUNTIME_HEADERS]
         for f in expect:
             if not os.path.exists(f):
@@ -356,6 +358,12 @@ def main():
                         input=f"#include <sgxemu/{h}>\n", env=env)
                 if r.returncode:
                     fail(f"<sgxemu/{h}> does not compile on its own ({pc}):\n{r.stderr}")
+
+        # pkg-config names the gdb script (docs/debugging.md), under the sysroot like every path.
+        r = run(["pkg-config", "--variable=gdbscript", "sgxemu"], env=env)
+        if r.returncode or os.path.normpath(r.stdout.strip()) != os.path.normpath(gdbscript):
+            fail(f"pkg-config --variable=gdbscript sgxemu gave {r.stdout.strip()!r} ({r.stderr.strip()}),"
+                 f" not the installed {os.path.relpath(gdbscript, dest)}")
 
         # The CLI: version, manual, preload library.
         sgxemu = os.path.join(bindir, "sgxemu")

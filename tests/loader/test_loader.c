@@ -5,7 +5,8 @@
  * signed by the sdk, loaded through the emu backend and called: ECALL
  * results and arguments, OCALLs with nested ECALLs, rt_print, exceptions
  * handled and not, self-relocation, the heap, threads on a TCS pool, the
- * attestation leaves, the memory manager's OCALLs, and the loader's errors.
+ * attestation leaves, the memory manager's OCALLs, the debuggers' list, and
+ * the loader's errors.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -810,6 +811,79 @@ Test(load, ecall_before_init_aborts_with_not_init)
 	cr_assert_eq(ret, 42);
 	sdk_enclave_destroy(e);
 	sdk_image_free(img);
+}
+
+/*
+ * The debuggers' list (docs/debugging.md): an entry per loaded enclave, the
+ * latest first, with its base, size, executable pages, DEBUG and the ELF's
+ * absolute path (none for an image from memory), gone at destroy.
+ */
+Test(load, debuggers_list_follows_loads_and_destroys)
+{
+	struct sdk_config cfg;
+	config(&cfg);
+	build_image(&cfg);
+	cr_assert_eq(sdk_debug_state.version, SDK_DEBUG_VERSION);
+	cr_assert_null(sdk_debug_state.head);
+
+	/* 1. From the file, not DEBUG. */
+	char err[256] = "";
+	struct sdk_enclave *e1, *e2;
+	cr_assert_eq(sdk_enclave_load(&sdk_backend_emu, img, &sig, &options, &e1, err, sizeof(err)), 0, "%s", err);
+	const struct sdk_debug_enclave *d1 = sdk_debug_state.head;
+	cr_assert_not_null(d1);
+	cr_assert_null(d1->next);
+	cr_assert_eq(d1->base, sdk_enclave_base(e1));
+	cr_assert_eq(d1->size, sdk_enclave_size(e1));
+	cr_assert_eq(d1->flags, 0);
+	char *abs = realpath(TEST_ENCLAVE_PATH, NULL);
+	cr_assert_not_null(abs);
+	cr_assert_not_null(d1->path);
+	cr_assert_str_eq(d1->path, abs);
+	cr_assert_eq(sdk_debug_state.change, SDK_DEBUG_NONE);
+	cr_assert_null(sdk_debug_state.enclave);
+	/* The executable range runs from the image's first to its last executable page. */
+	uint64_t lo = UINT64_MAX, hi = 0;
+	for (size_t i = 0; i < img->n_pages; i++) {
+		if (!(img->pages[i].flags & SGX_SECINFO_X))
+			continue;
+		lo = img->pages[i].offset < lo ? img->pages[i].offset : lo;
+		hi = img->pages[i].offset + 4096 > hi ? img->pages[i].offset + 4096 : hi;
+	}
+	cr_assert(lo < hi);
+	cr_assert_eq(d1->code_start, lo);
+	cr_assert_eq(d1->code_end, hi);
+
+	/* 2. From memory, DEBUG: first in the list, without a path. */
+	size_t len = 0;
+	char *elf = sdk_read_file(TEST_ENCLAVE_PATH, &len, err, sizeof(err));
+	cr_assert_not_null(elf, "%s", err);
+	cfg.debug = true;
+	struct sdk_image *mem = NULL;
+	struct sgx_sigstruct mem_sig;
+	cr_assert_eq(sdk_image_from_memory(elf, len, &cfg, &mem, err, sizeof(err)), 0, "%s", err);
+	free(elf);
+	cr_assert_null(mem->path);
+	cr_assert_eq(sdk_image_sign(mem, test_key(), &mem_sig, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(sdk_enclave_load(&sdk_backend_emu, mem, &mem_sig, &options, &e2, err, sizeof(err)), 0, "%s", err);
+	const struct sdk_debug_enclave *d2 = sdk_debug_state.head;
+	cr_assert_eq(d2->base, sdk_enclave_base(e2));
+	cr_assert_eq(d2->flags, SDK_DEBUG_ENCLAVE_DEBUG);
+	cr_assert_null(d2->path);
+	cr_assert_eq(d2->next, d1);
+
+	/* 3. The entries go with their enclaves; the image may be freed while its enclave lives. */
+	sdk_image_free(img);
+	img = NULL;
+	cr_assert_str_eq(d1->path, abs);
+	sdk_enclave_destroy(e1);
+	cr_assert_eq(sdk_debug_state.head, d2);
+	cr_assert_null(d2->next);
+	sdk_enclave_destroy(e2);
+	cr_assert_null(sdk_debug_state.head);
+	cr_assert_eq(sdk_debug_state.change, SDK_DEBUG_NONE);
+	sdk_image_free(mem);
+	free(abs);
 }
 
 Test(load, missing_device_is_a_clear_error)

@@ -159,6 +159,27 @@ static const char *rsa_shape_error(const EVP_PKEY *pkey)
 	return why;
 }
 
+/*
+ * Is the private key consistent (p and q prime, n = p*q, d and the CRT
+ * values matching e)?  OpenSSL's public-key check is not asked: it wants an
+ * exponent of at least 65537.  Return: NULL, or what is wrong.
+ */
+static const char *rsa_consistency_error(EVP_PKEY *pkey, char *buf, size_t len)
+{
+	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL);
+	if (!ctx)
+		return "out of memory";
+	ERR_clear_error();
+	bool ok = EVP_PKEY_private_check(ctx) == 1 && EVP_PKEY_pairwise_check(ctx) == 1;
+	EVP_PKEY_CTX_free(ctx);
+	if (ok)
+		return NULL;
+	/* The first problem OpenSSL found, in its words ("n does not equal p q"). */
+	const char *reason = ERR_reason_error_string(ERR_peek_error());
+	snprintf(buf, len, "RSA private key is inconsistent: %s", reason ? reason : "OpenSSL's key check failed");
+	return buf;
+}
+
 struct crypto_rsa *crypto_rsa_generate(void)
 {
 	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
@@ -212,7 +233,10 @@ struct crypto_rsa *crypto_rsa_from_pem(const char *pem, size_t len, char *err, s
 		set_err(err, errlen, "no PEM private key found");
 		return NULL;
 	}
+	char buf[160];
 	const char *why = rsa_shape_error(pkey);
+	if (!why)
+		why = rsa_consistency_error(pkey, buf, sizeof(buf));
 	ERR_clear_error();
 	struct crypto_rsa *k = why ? NULL : malloc(sizeof(*k));
 	if (!k) {

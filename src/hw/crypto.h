@@ -35,7 +35,7 @@ bool crypto_rsa3072_e3_verify(const uint8_t n_le[384], const uint8_t s_le[384], 
 struct crypto_rsa;
 /* Generate a fresh 3072-bit key with public exponent 3. Return: NULL on failure. */
 struct crypto_rsa *crypto_rsa_generate(void);
-/* Parse a PEM private key; NULL if it is not an RSA-3072 e=3 key (err says why). */
+/* Parse a PEM private key; NULL if it is not a consistent RSA-3072 e=3 key (err says why). */
 struct crypto_rsa *crypto_rsa_from_pem(const char *pem, size_t len, char *err, size_t errlen);
 /* PEM (PKCS#8) text of the key, malloc'd, NUL-terminated. */
 char *crypto_rsa_to_pem(const struct crypto_rsa *k);

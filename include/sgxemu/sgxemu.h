@@ -39,7 +39,8 @@ int sgxemu_started(void);
 
 /*
  * open(2) of "/dev/sgx_enclave", "/dev/sgx/enclave" or "/dev/sgx_provision":
- * a real file descriptor (of /dev/null) standing for the device file.
+ * a real file descriptor (of /dev/null) standing for the device file, with
+ * the access mode of flags, which mmap and mprotect check as Linux does.
  * Starts the system with the environment's settings if needed.
  * Return: fd, or -1 with errno ENOENT (another path), ENODEV, ENOMEM.
  */
@@ -48,7 +49,10 @@ int sgxemu_open(const char *path, int flags);
 int sgxemu_is_fd(int fd);
 /* ioctl(2) on a device fd: -1 and errno as Linux (EBADF / ENOTTY for other fds). */
 int sgxemu_ioctl(int fd, unsigned long cmd, void *arg);
-/* mmap(2) of a device fd: the mapping or MAP_FAILED with errno. */
+/*
+ * mmap(2): of a device fd, the mapping or MAP_FAILED with errno as Linux; anything else is the
+ * host's, and enclave mappings a MAP_FIXED one replaces are gone.
+ */
 void *sgxemu_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off);
 /* mprotect(2) / munmap(2): enclave ranges go to the driver model, others to the host. */
 int sgxemu_mprotect(void *addr, size_t len, int prot);

@@ -90,10 +90,13 @@ static void os_pkey_free(void *ctx, uint64_t secs_pa)
 
 int emu_parse_size(const char *s, uint64_t *out)
 {
+	/* A digit first: strtoull alone would also take leading blanks and a sign. */
+	if (*s < '0' || *s > '9')
+		return -1;
 	char *end;
 	errno = 0;
 	unsigned long long v = strtoull(s, &end, 0);
-	if (errno || end == s || *s == '-')
+	if (errno)
 		return -1;
 	unsigned shift = 0;
 	switch (*end) {
@@ -274,7 +277,6 @@ static struct sgx_file *file_remove(int fd)
 
 int sgxemu_open(const char *path, int flags)
 {
-	(void)flags;
 	enum sgx_dev dev;
 	if (!path) {
 		errno = EFAULT;
@@ -292,7 +294,7 @@ int sgxemu_open(const char *path, int flags)
 	if (!k)
 		return -1;
 	struct sgx_file *f;
-	int r = sgxk_open(k, dev, &f);
+	int r = sgxk_open_flags(k, dev, flags, &f);
 	if (r) {
 		errno = -r;
 		return -1;
@@ -318,7 +320,8 @@ int sgxemu_ioctl(int fd, unsigned long cmd, void *arg)
 		errno = fcntl(fd, F_GETFD) != -1 ? ENOTTY : EBADF;
 		return -1;
 	}
-	long r = sgx_file_ioctl(f, cmd, (unsigned long)(uintptr_t)arg);
+	/* ioctl(2) takes an unsigned int command: the upper half of cmd is dropped, as Linux drops it. */
+	long r = sgx_file_ioctl(f, (unsigned int)cmd, (unsigned long)(uintptr_t)arg);
 	if (r < 0) {
 		errno = (int)-r;
 		return -1;
@@ -329,9 +332,14 @@ int sgxemu_ioctl(int fd, unsigned long cmd, void *arg)
 void *sgxemu_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
 	struct sgx_file *f = file_of(fd);
-	if (!f || (flags & MAP_ANONYMOUS))
+	struct sgxk *k = __atomic_load_n(&kern, __ATOMIC_ACQUIRE);
+	long r;
+	if (f && !(flags & MAP_ANONYMOUS))
+		r = sgx_file_mmap(f, (uint64_t)(uintptr_t)addr, len, prot, flags, off);
+	else if (k)
+		r = sgxk_mmap_other(k, (uint64_t)(uintptr_t)addr, len, prot, flags, fd, off);
+	else
 		return mmap(addr, len, prot, flags, fd, off);
-	long r = sgx_file_mmap(f, (uint64_t)(uintptr_t)addr, len, prot, flags, off);
 	if (r < 0 && r > -4096) {
 		errno = (int)-r;
 		return MAP_FAILED;

@@ -30,6 +30,15 @@ void encl_get(struct sgx_encl *e)
 	atomic_fetch_add(&e->refs, 1);
 }
 
+bool encl_get_unless_zero(struct sgx_encl *e)
+{
+	unsigned n = atomic_load(&e->refs);
+	while (n)
+		if (atomic_compare_exchange_weak(&e->refs, &n, n + 1))
+			return true;
+	return false;
+}
+
 /* ---- EPC frames ---- */
 
 static bool lru_empty(struct sgxk *k)
@@ -326,14 +335,24 @@ static void encl_release(struct sgx_encl *e)
 		 * no VMA left it cannot enter again.
 		 */
 		encl_kick_threads(e);
-		/* Every resident child, ascending; pages the reclaimer holds are skipped. */
+		/*
+		 * Every child, ascending.  No reclaimer holds one: it takes a
+		 * reference on the enclave for the pages it isolates, and none
+		 * once the count reached zero (encl_get_unless_zero).
+		 */
 		for (size_t c = 0; c < e->nchunks; c++) {
 			if (!e->chunks[c])
 				continue;
 			for (unsigned j = 0; j < ENCL_CHUNK; j++) {
 				struct encl_page *p = e->chunks[c][j];
-				if (!p || !lru_del(k, p))
+				if (!p)
 					continue;
+				if (!lru_del(k, p)) {
+					fprintf(stderr,
+						"sgxemu: enclave page %#llx held by the reclaimer at teardown\n",
+						(unsigned long long)p->addr);
+					abort();
+				}
 				if (p->resident) {
 					epc_remove(k, encl_frame(e, p->addr));
 					e->children--;

@@ -72,6 +72,36 @@ int sgxk_epc_size_check(uint64_t bytes, char *err, size_t errlen)
 
 static bool translate(const struct hw_mmu *mmu, uint64_t lin, unsigned acc, uint64_t *pa, uint32_t *err);
 
+/*
+ * The limits Linux's mmap checks a range against, as this host sets them: TASK_SIZE (47-bit user
+ * addresses, 56-bit with 5-level paging, where only then a mapping at 2^47 can exist), and
+ * mmap_min_addr with whether this process may map below it (CAP_SYS_RAWIO).
+ */
+static void host_limits(struct sgxk *k)
+{
+	int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE;
+	void *hi = (void *)(uintptr_t)(1ULL << 47);
+	void *r = mmap(hi, KPAGE, PROT_NONE, flags, -1, 0);
+	bool la57 = r == hi || (r == MAP_FAILED && errno == EEXIST);
+	if (r != MAP_FAILED)
+		munmap(r, KPAGE);
+	k->task_size = (1ULL << (la57 ? 56 : 47)) - KPAGE;
+
+	k->mmap_min_addr = 65536;
+	FILE *f = fopen("/proc/sys/vm/mmap_min_addr", "r");
+	if (f) {
+		unsigned long long v;
+		if (fscanf(f, "%llu", &v) == 1)
+			k->mmap_min_addr = v;
+		fclose(f);
+	}
+	void *low = (void *)(uintptr_t)KPAGE;
+	r = mmap(low, KPAGE, PROT_NONE, flags, -1, 0);
+	k->low_mmap_ok = r == low || (r == MAP_FAILED && errno == EEXIST);
+	if (r != MAP_FAILED)
+		munmap(r, KPAGE);
+}
+
 int sgxk_create(const struct sgxk_config *c, struct sgxk **out, char *err, size_t errlen)
 {
 	if (c->n_exec_allow_mrsigner > SGXK_ALLOW_MAX || c->n_exec_allow_mrenclave > SGXK_ALLOW_MAX)
@@ -93,6 +123,7 @@ int sgxk_create(const struct sgxk_config *c, struct sgxk **out, char *err, size_
 	k->misc_reserved = ~(uint64_t)l0.ebx | ~1ULL;
 	k->attr_reserved = ~((uint64_t)l1.eax | (uint64_t)l1.ebx << 32) | LINUX_ATTR_RESERVED;
 	k->xfrm_reserved = ~((uint64_t)l1.ecx | (uint64_t)l1.edx << 32);
+	host_limits(k);
 	pthread_mutex_init(&k->mm_lock, NULL);
 	pthread_mutex_init(&k->pt_lock, NULL);
 	pthread_mutex_init(&k->lru_lock, NULL);
@@ -139,6 +170,11 @@ const struct hw_mmu *sgxk_mmu(struct sgxk *k)
 
 int sgxk_open(struct sgxk *k, enum sgx_dev dev, struct sgx_file **out)
 {
+	return sgxk_open_flags(k, dev, O_RDWR, out);
+}
+
+int sgxk_open_flags(struct sgxk *k, enum sgx_dev dev, int flags, struct sgx_file **out)
+{
 	/* The driver registers its nodes only with flexible launch control. */
 	if (k->cfg.hw.lehash_locked)
 		return -ENODEV;
@@ -149,7 +185,9 @@ int sgxk_open(struct sgxk *k, enum sgx_dev dev, struct sgx_file **out)
 		return -ENOMEM;
 	f->k = k;
 	f->dev = dev;
-	f->fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	f->accmode = flags & O_ACCMODE;
+	/* The stand-in descriptor has the file's access mode (fcntl F_GETFL shows it). */
+	f->fd = open("/dev/null", f->accmode | O_CLOEXEC);
 	if (f->fd < 0) {
 		int e = errno;
 		free(f);
@@ -205,35 +243,10 @@ uint64_t sgx_file_frame(const struct sgx_file *f, uint64_t addr)
 	return encl_frame(f->encl, addr & ~(KPAGE - 1));
 }
 
-/* The file behind a descriptor number, if it is one of ours (SGX_IOC_ENCLAVE_PROVISION). */
-static bool fd_is_provision(struct sgxk *k, uint64_t fd)
-{
-	bool ok = false;
-	pthread_mutex_lock(&k->files_lock);
-	for (struct sgx_file *f = k->files; f; f = f->next)
-		if ((uint64_t)f->fd == fd && f->dev == SGX_DEV_PROVISION)
-			ok = true;
-	pthread_mutex_unlock(&k->files_lock);
-	return ok;
-}
-
-/* SGX_IOC_ENCLAVE_PROVISION: PROVISIONKEY becomes allowed (no state check, as in Linux). */
-static long sgx_ioc_provision(struct sgx_file *f, unsigned long arg)
-{
-	struct sgx_enclave_provision p;
-	if (copy_from_user(&p, arg, sizeof(p)))
-		return -EFAULT;
-	if (!fd_is_provision(f->k, p.fd))
-		return -EINVAL;
-	pthread_mutex_lock(&f->encl->lock);
-	f->encl->attributes_mask |= SGX_ATTR_PROVISIONKEY;
-	pthread_mutex_unlock(&f->encl->lock);
-	return 0;
-}
-
 struct ioctl_call {
 	struct sgx_file *f;
-	unsigned long cmd, arg;
+	unsigned int cmd;
+	unsigned long arg;
 };
 
 static long file_ioctl(void *ctx)
@@ -243,12 +256,12 @@ static long file_ioctl(void *ctx)
 	bool busy = false;
 	if (!atomic_compare_exchange_strong(&e->ioctl_busy, &busy, true))
 		return -EBUSY;
-	long ret = c->cmd == SGX_IOC_ENCLAVE_PROVISION ? sgx_ioc_provision(c->f, c->arg) : sgx_ioctl(e, c->cmd, c->arg);
+	long ret = sgx_ioctl(e, c->cmd, c->arg);
 	atomic_store(&e->ioctl_busy, false);
 	return ret;
 }
 
-long sgx_file_ioctl(struct sgx_file *f, unsigned long cmd, unsigned long arg)
+long sgx_file_ioctl(struct sgx_file *f, unsigned int cmd, unsigned long arg)
 {
 	/* /dev/sgx_provision has no ioctls. */
 	if (f->dev != SGX_DEV_ENCLAVE)

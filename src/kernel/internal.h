@@ -124,6 +124,7 @@ struct sgx_encl {
 struct sgx_vma {
 	uint64_t start, end;
 	int prot;
+	bool maywrite; /* VM_MAYWRITE: mapped shared from a file opened for writing */
 	struct sgx_encl *encl;
 	struct sgx_vma *next; /* sorted by address */
 };
@@ -132,6 +133,7 @@ struct sgx_file {
 	struct sgxk *k;
 	enum sgx_dev dev;
 	int fd;		       /* a real descriptor: unique number in the process */
+	int accmode;	       /* open flags & O_ACCMODE: FMODE_READ / FMODE_WRITE */
 	struct sgx_encl *encl; /* SGX_DEV_ENCLAVE */
 	struct sgx_file *next;
 };
@@ -206,6 +208,9 @@ struct sgxk {
 	struct sgxk_config cfg;
 	bool sgx2;
 	uint64_t misc_reserved, attr_reserved, xfrm_reserved;
+	/* The host's address-space limits mmap checks against (TASK_SIZE, mmap_min_addr, CAP_SYS_RAWIO). */
+	uint64_t task_size, mmap_min_addr;
+	bool low_mmap_ok;
 
 	pthread_mutex_t mm_lock;
 	pthread_mutex_t pt_lock;
@@ -239,6 +244,12 @@ int copy_to_user(uint64_t dst, const void *src, size_t len);
 /* ---- enclave object (encl.c) ---- */
 struct sgx_encl *encl_new(struct sgxk *k);
 void encl_get(struct sgx_encl *e);
+/*
+ * A reference for someone who found e through one of its pages (the
+ * reclaimer, under k->lru_lock) rather than through a reference it holds.
+ * Return: false once the count reached zero: e is being released.
+ */
+bool encl_get_unless_zero(struct sgx_encl *e);
 /* Drop a reference; the last one tears the enclave down (spec §8). */
 void encl_put(struct sgx_encl *e);
 
@@ -360,6 +371,7 @@ long sys_call(long (*fn)(void *ctx), void *ctx);
 bool signal_pending(void);
 
 /* ---- ioctls (ioctl.c) ---- */
-long sgx_ioctl(struct sgx_encl *e, unsigned long cmd, unsigned long arg);
+/* The enclave file's ioctls (sgx_file_ioctl's work, the file's ioctl flag held). */
+long sgx_ioctl(struct sgx_encl *e, unsigned int cmd, unsigned long arg);
 
 #endif /* SGXEMU_KERNEL_INTERNAL_H */

@@ -326,8 +326,9 @@ static long sgx_ioc_enclave_add_pages(struct sgx_encl *e, unsigned long arg)
 		if (ret)
 			break;
 	}
+	/* The whole struct goes back, as Linux copies it: a struct count alone can be written to is EFAULT. */
 	a.count = c;
-	if (copy_to_user(arg + offsetof(struct sgx_enclave_add_pages, count), &a.count, sizeof(a.count)))
+	if (copy_to_user(arg, &a, sizeof(a)))
 		return -EFAULT;
 	return ret;
 }
@@ -400,6 +401,34 @@ static long sgx_ioc_enclave_init(struct sgx_encl *e, unsigned long arg)
 	    (sig->xfrm & sig->xfrm_mask & k->xfrm_reserved))
 		return -EINVAL;
 	return encl_init(e, sig, buf + 2048);
+}
+
+/* ---- PROVISION ---- */
+
+/* Is descriptor fd an open /dev/sgx_provision file? */
+static bool fd_is_provision(struct sgxk *k, unsigned int fd)
+{
+	bool ok = false;
+	pthread_mutex_lock(&k->files_lock);
+	for (const struct sgx_file *f = k->files; f && !ok; f = f->next)
+		ok = f->dev == SGX_DEV_PROVISION && (unsigned int)f->fd == fd;
+	pthread_mutex_unlock(&k->files_lock);
+	return ok;
+}
+
+/* PROVISIONKEY becomes allowed (no state check, as in Linux). */
+static long sgx_ioc_enclave_provision(struct sgx_encl *e, unsigned long arg)
+{
+	struct sgx_enclave_provision p;
+	if (copy_from_user(&p, arg, sizeof(p)))
+		return -EFAULT;
+	/* Linux looks the descriptor up as an unsigned int: the upper half of the u64 plays no part. */
+	if (!fd_is_provision(e->k, (unsigned int)p.fd))
+		return -EINVAL;
+	pthread_mutex_lock(&e->lock);
+	e->attributes_mask |= SGX_ATTR_PROVISIONKEY;
+	pthread_mutex_unlock(&e->lock);
+	return 0;
 }
 
 /* ---- SGX2: common parts ---- */
@@ -552,6 +581,23 @@ static int modify_one(struct sgx_encl *e, uint64_t addr, void *ctx)
 	return modify_type_page(e, addr, mc->type, mc->result);
 }
 
+/*
+ * The work of MODIFY_TYPES on a validated struct: the new type, then the
+ * pages; a->count and a->result say how far it got.  Return: 0, -EINVAL
+ * (a type EMODT cannot give, or a page that cannot take it), or a page's
+ * error.
+ */
+static long encl_modify_types(struct sgx_encl *e, struct sgx_enclave_modify_types *a)
+{
+	/* EMODT gives a regular page only these types. */
+	if (a->page_type != SGX_PT_TCS && a->page_type != SGX_PT_TRIM)
+		return -EINVAL;
+	struct modify_ctx mc = {.type = (uint8_t)a->page_type, .result = &a->result};
+	long err;
+	a->count = sgx2_range(e, a->offset, a->length, modify_one, &mc, &err);
+	return err;
+}
+
 static long sgx_ioc_enclave_modify_types(struct sgx_encl *e, unsigned long arg)
 {
 	int ret = sgx2_ready(e);
@@ -566,15 +612,11 @@ static long sgx_ioc_enclave_modify_types(struct sgx_encl *e, unsigned long arg)
 		return -EINVAL;
 	if (a.result || a.count)
 		return -EINVAL;
-	if (a.page_type != SGX_PT_TCS && a.page_type != SGX_PT_TRIM)
-		return -EINVAL;
-	struct modify_ctx mc = {.type = (uint8_t)a.page_type, .result = &a.result};
-	long err;
-	a.count = sgx2_range(e, a.offset, a.length, modify_one, &mc, &err);
-	ret = (int)err;
+	/* Whatever the work gives, the struct goes back (a read-only one: EFAULT, even for a bad type). */
+	long err = encl_modify_types(e, &a);
 	if (copy_to_user(arg, &a, sizeof(a)))
 		return -EFAULT;
-	return ret;
+	return err;
 }
 
 /* ---- REMOVE_PAGES ---- */
@@ -686,7 +728,7 @@ static long sgx_ioc_enclave_augment_pages(struct sgx_encl *e, unsigned long arg)
 	return ret;
 }
 
-long sgx_ioctl(struct sgx_encl *e, unsigned long cmd, unsigned long arg)
+long sgx_ioctl(struct sgx_encl *e, unsigned int cmd, unsigned long arg)
 {
 	switch (cmd) {
 	case SGX_IOC_ENCLAVE_CREATE:
@@ -695,6 +737,8 @@ long sgx_ioctl(struct sgx_encl *e, unsigned long cmd, unsigned long arg)
 		return sgx_ioc_enclave_add_pages(e, arg);
 	case SGX_IOC_ENCLAVE_INIT:
 		return sgx_ioc_enclave_init(e, arg);
+	case SGX_IOC_ENCLAVE_PROVISION:
+		return sgx_ioc_enclave_provision(e, arg);
 	case SGX_IOC_ENCLAVE_RESTRICT_PERMISSIONS:
 		return sgx_ioc_enclave_restrict_permissions(e, arg);
 	case SGX_IOC_ENCLAVE_MODIFY_TYPES:

@@ -83,18 +83,44 @@ enum sgx_dev {
 /* open(2) of a device node. Return: 0 and *out, or -ENODEV (no SGX / no FLC), -ENOMEM. */
 int sgxk_open(struct sgxk *k, enum sgx_dev dev, struct sgx_file **out);
 /*
- * ioctl(2): cmd from <asm/sgx.h> or include/sgxemu/ext.h; arg is the user pointer.
+ * The same with open(2)'s flags: their access mode is the file's (FMODE_READ / FMODE_WRITE), which
+ * mmap and mprotect check; sgxk_open opens O_RDWR.
+ */
+int sgxk_open_flags(struct sgxk *k, enum sgx_dev dev, int flags, struct sgx_file **out);
+/*
+ * ioctl(2): cmd from <asm/sgx.h> or include/sgxemu/ext.h (an unsigned int, as the system call
+ * takes it: callers holding an unsigned long drop its upper half); arg is the user pointer.
  * Signals the caller has not blocked are held while it runs and delivered when it returns; a
  * call one of them stops before any progress is restarted (SA_RESTART) or fails with -EINTR.
  */
-long sgx_file_ioctl(struct sgx_file *f, unsigned long cmd, unsigned long arg);
-/* mmap(2) of the file. Return: the address, or -errno. */
+long sgx_file_ioctl(struct sgx_file *f, unsigned int cmd, unsigned long arg);
+/*
+ * mmap(2) of the file, with the checks of sys_mmap, do_mmap and get_unmapped_area in Linux's
+ * order before the driver's: a MAP_FIXED mapping the driver refuses (EACCES) has unmapped the range
+ * first, as mmap_region does.  Return: the address, or -errno.
+ */
 long sgx_file_mmap(struct sgx_file *f, uint64_t addr, size_t len, int prot, int flags, off_t off);
+/*
+ * mmap(2) of anything but an enclave file (anonymous memory, another descriptor): the host maps it;
+ * with MAP_FIXED, the enclave VMAs it replaced go with their references, as Linux's VMAs would.
+ * Return: the address, or -errno (from the host; nothing changed then).
+ */
+long sgxk_mmap_other(struct sgxk *k, uint64_t addr, size_t len, int prot, int flags, int fd, off_t off);
 /* close(2): the enclave dies when the file and every VMA are gone. */
 void sgx_file_close(struct sgx_file *f);
 
-/* mprotect/munmap on a range: return -ENOENT if no enclave VMA intersects it (not ours). */
+/*
+ * mprotect(2) as do_mprotect_pkey: the checks that need no VMA first (EINVAL, 0 for len 0, ENOMEM
+ * for an end that wraps); then -ENOENT if no enclave VMA intersects the range (the host's call then);
+ * else VMA by VMA from addr: enclave VMAs here (EACCES: no VM_MAYWRITE / VM_MAYEXEC,
+ * sgx_encl_may_map), the parts between them by the host's mprotect; a hole is ENOMEM.  The VMAs
+ * before a failure keep their new protection.
+ */
 int sgxk_mprotect(struct sgxk *k, uint64_t addr, size_t len, int prot);
+/*
+ * munmap(2) of the enclave VMAs in the range: -EINVAL (nothing unmapped) for what do_mas_munmap
+ * refuses, -ENOENT if no enclave VMA intersects it; the caller unmaps the rest at the host.
+ */
 int sgxk_munmap(struct sgxk *k, uint64_t addr, size_t len);
 
 /*

@@ -171,13 +171,19 @@ static void test_step(struct sgxk *k, enum sgxk_test_reclaim_step step)
 		k->test.reclaim(k, step, k->test.reclaim_arg);
 }
 
-/* Take p off the LRU for a batch (k->lru_lock held). */
-static void isolate(struct sgxk *k, struct encl_page *p)
+/*
+ * Take p off the LRU for a batch, with a reference on its enclave
+ * (k->lru_lock held).  Return: false if the enclave is being released: p
+ * leaves the LRU for good, the teardown frees it.
+ */
+static bool isolate(struct sgxk *k, struct encl_page *p)
 {
 	lru_unlink(k, p);
+	if (!encl_get_unless_zero(p->encl))
+		return false;
 	p->reclaiming = true;
 	k->nr_isolated++;
-	encl_get(p->encl);
+	return true;
 }
 
 /*
@@ -197,8 +203,8 @@ static unsigned isolate_batch(struct sgxk *k, struct encl_page **batch, unsigned
 		next = p->lru_next;
 		if (ws != KEEP_NO_WS && fault_ws_holds(k, p, owner))
 			continue;
-		isolate(k, p);
-		batch[n++] = p;
+		if (isolate(k, p))
+			batch[n++] = p;
 	}
 	if (ws != KEEP_NO_WS)
 		pthread_mutex_unlock(&k->ws_lock);

@@ -13,12 +13,25 @@
  * TRIM or a TCS.  Adjacent pages with equal protection have adjacent
  * offsets in the memfd, so the host merges them into one mapping.
  */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/personality.h>
 
 #include "internal.h"
+
+#ifndef PROT_SEM
+#define PROT_SEM 0x8
+#endif
+#ifndef MAP_UNINITIALIZED
+#define MAP_UNINITIALIZED 0x4000000
+#endif
+/* include/linux/mman.h: the flags MAP_SHARED_VALIDATE accepts from a file that adds none (the driver). */
+#define KMAP_LEGACY_MASK                                                                                               \
+	(MAP_SHARED | MAP_PRIVATE | MAP_FIXED | MAP_ANONYMOUS | MAP_DENYWRITE | MAP_EXECUTABLE | MAP_UNINITIALIZED |   \
+	 MAP_GROWSDOWN | MAP_LOCKED | MAP_NORESERVE | MAP_POPULATE | MAP_NONBLOCK | MAP_STACK | MAP_HUGETLB |          \
+	 MAP_32BIT | (21 << MAP_HUGE_SHIFT) | (30 << MAP_HUGE_SHIFT))
 
 struct sgx_vma *vma_find(struct sgxk *k, uint64_t addr)
 {
@@ -117,39 +130,54 @@ static void ptes_reset(struct sgx_encl *e, uint64_t a, uint64_t b)
 	}
 }
 
-static void host_mmap(void *addr, size_t len, int flags, int fd, off_t off)
+/*
+ * Map [addr, addr + len) at the host, inaccessible: the EPC memfd at off (fd >= 0), else an
+ * anonymous reservation.  Return: 0 or -errno (nothing mapped over).
+ */
+static int host_mmap(uint64_t addr, uint64_t len, int fd, off_t off)
 {
-	void *r = mmap(addr, len, PROT_NONE, flags | MAP_FIXED, fd, off);
-	if (r == MAP_FAILED) {
-		fprintf(stderr, "sgxemu: mapping enclave range %p+%#zx: %s\n", addr, len, strerror(errno));
-		abort();
-	}
+	int flags = fd >= 0 ? MAP_SHARED : MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
+	void *r = mmap((void *)(uintptr_t)addr, len, PROT_NONE, flags | MAP_FIXED, fd, off);
+	if (r == MAP_FAILED)
+		return -errno;
 	/* A forked child must not share the enclave (Linux gives it none either). */
-	madvise(addr, len, MADV_DONTFORK);
+	madvise(r, len, MADV_DONTFORK);
+	return 0;
 }
 
-/* Make [a, b) of an enclave VMA real on the host, all PROT_NONE (k->pt_lock held). */
-static void host_map(struct sgx_encl *e, uint64_t a, uint64_t b, bool only_elrange)
+/* A host mapping the kernel's records already describe could not be made: there is no state to go back to. */
+static __attribute__((noreturn)) void host_fail(const char *what, uint64_t a, uint64_t b, int err)
+{
+	fprintf(stderr, "sgxemu: %s %#llx+%#llx: %s\n", what, (unsigned long long)a, (unsigned long long)(b - a),
+		strerror(-err));
+	abort();
+}
+
+/* Make [a, b) of an enclave VMA real on the host, all PROT_NONE (k->pt_lock held). Return: 0 or -errno. */
+static int host_map(struct sgx_encl *e, uint64_t a, uint64_t b, bool only_elrange)
 {
 	uint64_t lo = a, hi = b;
+	int ret = 0;
 	if (e->flags & ENCL_CREATED) {
 		lo = a > e->base ? a : e->base;
 		hi = b < e->base + e->size ? b : e->base + e->size;
 	}
 	if ((e->flags & ENCL_CREATED) && lo < hi) {
 		off_t off = (off_t)(hw_epc_offset(e->k->m, e->window) + (lo - e->base));
-		host_mmap((void *)(uintptr_t)lo, hi - lo, MAP_SHARED, hw_epc_fd(e->k->m), off);
+		ret = host_mmap(lo, hi - lo, hw_epc_fd(e->k->m), off);
+		if (ret)
+			return ret;
 		ptes_reset(e, lo, hi);
 	} else {
 		lo = hi = b;
 	}
 	if (only_elrange)
-		return;
-	int anon = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
+		return 0;
 	if (a < lo)
-		host_mmap((void *)(uintptr_t)a, (lo < b ? lo : b) - a, anon, -1, 0);
-	if (hi < b && hi >= a)
-		host_mmap((void *)(uintptr_t)hi, b - hi, anon, -1, 0);
+		ret = host_mmap(a, (lo < b ? lo : b) - a, -1, 0);
+	if (!ret && hi < b && hi >= a)
+		ret = host_mmap(hi, b - hi, -1, 0);
+	return ret;
 }
 
 void vma_attach_encl(struct sgx_encl *e)
@@ -157,9 +185,11 @@ void vma_attach_encl(struct sgx_encl *e)
 	pthread_mutex_lock(&e->k->pt_lock);
 	e->next_pt = e->k->pt_encls;
 	e->k->pt_encls = e;
-	for (struct sgx_vma *v = e->k->vmas; v; v = v->next)
-		if (v->encl == e)
-			host_map(e, v->start, v->end, true);
+	for (struct sgx_vma *v = e->k->vmas; v; v = v->next) {
+		int r = v->encl == e ? host_map(e, v->start, v->end, true) : 0;
+		if (r)
+			host_fail("mapping enclave range", v->start, v->end, r);
+	}
 	pthread_mutex_unlock(&e->k->pt_lock);
 }
 
@@ -227,6 +257,17 @@ static void vma_link(struct sgxk *k, struct sgx_vma *v)
 	*pp = v;
 }
 
+/* Take v out of the list (k->pt_lock held). */
+static void vma_unlink(struct sgxk *k, struct sgx_vma *v)
+{
+	for (struct sgx_vma **pp = &k->vmas; *pp; pp = &(*pp)->next) {
+		if (*pp == v) {
+			*pp = v->next;
+			return;
+		}
+	}
+}
+
 /* Split v at addr (inside it): v keeps [start, addr), the new VMA gets [addr, end) (k->pt_lock held). */
 static struct sgx_vma *vma_split(struct sgx_vma *v, uint64_t addr)
 {
@@ -243,11 +284,10 @@ static struct sgx_vma *vma_split(struct sgx_vma *v, uint64_t addr)
 	return n;
 }
 
-/* Cut the VMAs so that [a, b) starts and ends on VMA boundaries; return whether any VMA intersects. */
-static bool vma_isolate(struct sgxk *k, uint64_t a, uint64_t b)
+/* Cut the VMAs so that [a, b) starts and ends on VMA boundaries (k->pt_lock held); any VMA there? */
+static bool vma_isolate_locked(struct sgxk *k, uint64_t a, uint64_t b)
 {
 	bool any = false;
-	pthread_mutex_lock(&k->pt_lock);
 	for (struct sgx_vma *v = k->vmas; v && v->start < b; v = v->next) {
 		if (v->end <= a)
 			continue;
@@ -259,12 +299,36 @@ static bool vma_isolate(struct sgxk *k, uint64_t a, uint64_t b)
 		if (v->end > b)
 			vma_split(v, b);
 	}
+	return any;
+}
+
+static bool vma_isolate(struct sgxk *k, uint64_t a, uint64_t b)
+{
+	pthread_mutex_lock(&k->pt_lock);
+	bool any = vma_isolate_locked(k, a, b);
 	pthread_mutex_unlock(&k->pt_lock);
 	return any;
 }
 
-/* Remove our VMAs in [a, b) (already isolated); host_unmap: also unmap the host range. */
-static void vma_remove_range(struct sgxk *k, uint64_t a, uint64_t b, bool host_unmap)
+/* The first VMA that ends above addr (find_vma), or NULL; it stays valid while k->mm_lock is held. */
+static struct sgx_vma *vma_after(struct sgxk *k, uint64_t addr)
+{
+	pthread_mutex_lock(&k->pt_lock);
+	struct sgx_vma *v = k->vmas;
+	while (v && v->end <= addr)
+		v = v->next;
+	pthread_mutex_unlock(&k->pt_lock);
+	return v;
+}
+
+/*
+ * Remove the VMAs that lie in [a, b) (cut there by vma_isolate) and forget their PTEs.  The host
+ * range of each is unmapped (unmap), or else replaced by an inaccessible reservation that a new
+ * mapping will take over, in the same hold of k->pt_lock that records its pages as PROT_NONE: a page
+ * recorded PROT_NONE must never be accessible at the host, or a reclaimer, which only revokes the
+ * access it knows of, would let enclave code write the page while EWB copies it.
+ */
+static void vma_remove_range(struct sgxk *k, uint64_t a, uint64_t b, bool unmap)
 {
 	for (;;) {
 		pthread_mutex_lock(&k->pt_lock);
@@ -275,18 +339,17 @@ static void vma_remove_range(struct sgxk *k, uint64_t a, uint64_t b, bool host_u
 		if (!v)
 			return;
 		struct sgx_encl *e = v->encl;
-		/* Zap the PTEs (host PROT_NONE), then the mapping goes. */
 		pthread_mutex_lock(&e->lock);
 		pthread_mutex_lock(&k->pt_lock);
 		ptes_reset(e, v->start, v->end);
-		for (struct sgx_vma **pp = &k->vmas; *pp; pp = &(*pp)->next) {
-			if (*pp == v) {
-				*pp = v->next;
-				break;
-			}
-		}
-		if (host_unmap)
+		vma_unlink(k, v);
+		int r = 0;
+		if (unmap)
 			munmap((void *)(uintptr_t)v->start, v->end - v->start);
+		else
+			r = host_mmap(v->start, v->end - v->start, -1, 0);
+		if (r)
+			host_fail("making a replaced enclave range inaccessible", v->start, v->end, r);
 		pthread_mutex_unlock(&k->pt_lock);
 		pthread_mutex_unlock(&e->lock);
 		free(v);
@@ -294,138 +357,319 @@ static void vma_remove_range(struct sgxk *k, uint64_t a, uint64_t b, bool host_u
 	}
 }
 
+/* The file's access mode (FMODE_READ, FMODE_WRITE). */
+static bool fmode_read(const struct sgx_file *f)
+{
+	return f->accmode == O_RDONLY || f->accmode == O_RDWR;
+}
+
+static bool fmode_write(const struct sgx_file *f)
+{
+	return f->accmode == O_WRONLY || f->accmode == O_RDWR;
+}
+
+/* An inaccessible anonymous reservation of [addr, addr + len): where, and whether, as the host's mmap decides. */
+static void *host_reserve(uint64_t addr, uint64_t len, int flags)
+{
+	return mmap((void *)(uintptr_t)addr, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | flags, -1,
+		    0);
+}
+
 long sgx_file_mmap(struct sgx_file *f, uint64_t addr, size_t len, int prot, int flags, off_t off)
 {
-	(void)off; /* pages are found by address; the offset is ignored */
 	struct sgxk *k = f->k;
-	if (f->dev != SGX_DEV_ENCLAVE)
-		return -ENODEV;
-	if (!len || (prot & ~KPROT_RWX))
+	int type = flags & MAP_TYPE, vprot = prot & KPROT_RWX;
+	bool fixed = flags & (MAP_FIXED | MAP_FIXED_NOREPLACE);
+	bool shared = type == MAP_SHARED || type == MAP_SHARED_VALIDATE;
+	uint64_t pgoff = (uint64_t)off >> 12;
+	/* sys_mmap: the offset must be page aligned; ksys_mmap_pgoff: MAP_HUGETLB needs a hugetlbfs file. */
+	if ((uint64_t)off & (KPAGE - 1))
+		return -EINVAL;
+	if (flags & MAP_HUGETLB)
+		return -EINVAL;
+	/* do_mmap; protection bits beyond R/W/X are ignored (calc_vm_prot_bits). */
+	if (!len)
 		return -EINVAL;
 	uint64_t rlen = (len + KPAGE - 1) & ~(KPAGE - 1);
-	if (rlen < len)
+	if (!rlen)
 		return -ENOMEM;
-	int type = flags & MAP_TYPE;
-	if (type == MAP_PRIVATE)
+	/* get_unmapped_area, with sgx_get_unmapped_area for the enclave file. */
+	if (rlen > k->task_size)
+		return -ENOMEM;
+	if (f->dev == SGX_DEV_ENCLAVE && type == MAP_PRIVATE)
 		return -EINVAL;
-	if (type != MAP_SHARED && type != MAP_SHARED_VALIDATE)
-		return -EINVAL;
-	bool fixed = flags & (MAP_FIXED | MAP_FIXED_NOREPLACE);
-	if (fixed && (addr & (KPAGE - 1)))
-		return -EINVAL;
-	if ((prot & PROT_EXEC) && k->cfg.noexec_dev)
-		return -EPERM;
 
-	struct sgx_encl *e = f->encl;
 	pthread_mutex_lock(&k->mm_lock);
 	uint64_t start = addr;
+	bool held = false; /* a reservation of ours holds [start, start + rlen): dropped if the call fails */
+	bool maywrite = fmode_write(f);
+	struct sgx_encl *e = f->encl;
+	struct sgx_vma *v = NULL;
+	long ret;
+	int err;
 	if (!fixed) {
-		void *r =
-		    mmap((void *)(uintptr_t)addr, rlen, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-		if (r == MAP_FAILED) {
-			pthread_mutex_unlock(&k->mm_lock);
-			return -ENOMEM;
-		}
+		/* The host places it as it would place the mapping: the hint if free, below 2 GiB with MAP_32BIT. */
+		void *r = host_reserve(addr, rlen, flags & MAP_32BIT);
+		ret = -ENOMEM;
+		if (r == MAP_FAILED)
+			goto out;
 		start = (uint64_t)(uintptr_t)r;
-	} else if (flags & MAP_FIXED_NOREPLACE) {
+		held = true;
+	}
+	ret = -ENOMEM;
+	if (start > k->task_size - rlen)
+		goto out;
+	ret = -EINVAL;
+	if (start & (KPAGE - 1))
+		goto out;
+	ret = -EPERM; /* security_mmap_addr */
+	if (start < k->mmap_min_addr && !k->low_mmap_ok)
+		goto out;
+	if (flags & MAP_FIXED_NOREPLACE) {
 		/*
-		 * Linux refuses before the driver sees the call if anything is
-		 * mapped there: an enclave mapping, or any mapping of the
-		 * process.  The host's own MAP_FIXED_NOREPLACE answers for the
-		 * latter and holds the range until the enclave mapping
-		 * replaces it.
+		 * Anything mapped there refuses it: an enclave mapping, or any mapping of the process,
+		 * for which the host's own MAP_FIXED_NOREPLACE answers and whose reservation then holds
+		 * the range.
 		 */
-		if (vma_isolate(k, start, start + rlen)) {
-			pthread_mutex_unlock(&k->mm_lock);
-			return -EEXIST;
-		}
-		void *r = mmap((void *)(uintptr_t)start, rlen, PROT_NONE,
-			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+		ret = -EEXIST;
+		v = vma_after(k, start);
+		if (v && v->start < start + rlen)
+			goto out;
+		void *r = host_reserve(start, rlen, MAP_FIXED_NOREPLACE);
 		if (r != (void *)(uintptr_t)start) {
-			int err = r == MAP_FAILED ? errno : EEXIST;
+			ret = r == MAP_FAILED ? -errno : -EEXIST;
 			if (r != MAP_FAILED) /* a kernel before 4.17 took the flag for a hint */
 				munmap(r, rlen);
-			pthread_mutex_unlock(&k->mm_lock);
-			return -err;
+			goto out;
 		}
+		held = true;
 	}
-	bool placeholder = !fixed || (flags & MAP_FIXED_NOREPLACE);
-	int ret = encl_may_map(e, start, start + rlen, prot);
-	if (ret) {
-		if (placeholder)
-			munmap((void *)(uintptr_t)start, rlen);
-		pthread_mutex_unlock(&k->mm_lock);
-		return ret;
-	}
-	/* MAP_FIXED replaces what was there, our mappings included. */
-	if (vma_isolate(k, start, start + rlen))
-		vma_remove_range(k, start, start + rlen, false);
+	/* file_mmap_ok: a character device maps offsets up to 2^64. */
+	ret = -EOVERFLOW;
+	if (pgoff > (~0ULL - rlen) >> 12)
+		goto out;
+	ret = -EOPNOTSUPP; /* the driver supports no flag beyond the legacy ones */
+	if (type == MAP_SHARED_VALIDATE && ((unsigned)flags & ~(unsigned)KMAP_LEGACY_MASK))
+		goto out;
+	ret = -EINVAL;
+	if (!shared && type != MAP_PRIVATE)
+		goto out;
+	ret = -EACCES;
+	if ((shared && (prot & PROT_WRITE) && !fmode_write(f)) || !fmode_read(f))
+		goto out;
+	ret = -EPERM; /* path_noexec */
+	if ((prot & PROT_EXEC) && k->cfg.noexec_dev)
+		goto out;
+	ret = -ENODEV; /* /dev/sgx_provision has no mmap */
+	if (f->dev != SGX_DEV_ENCLAVE)
+		goto out;
+	ret = -EINVAL; /* VM_GROWSDOWN */
+	if (flags & MAP_GROWSDOWN)
+		goto out;
 
-	struct sgx_vma *v = calloc(1, sizeof(*v));
-	if (!v) {
-		if (placeholder)
-			munmap((void *)(uintptr_t)start, rlen);
-		pthread_mutex_unlock(&k->mm_lock);
-		return -ENOMEM;
-	}
-	*v = (struct sgx_vma){.start = start, .end = start + rlen, .prot = prot, .encl = e};
+	/* mmap_region: MAP_FIXED unmaps what was there, then sgx_mmap may still refuse. */
+	ret = encl_may_map(e, start, start + rlen, vprot);
+	if (!held && vma_isolate(k, start, start + rlen))
+		vma_remove_range(k, start, start + rlen, ret != 0);
+	/* From here a failure leaves the range unmapped, the host mappings that were in it included. */
+	held = true;
+	if (ret)
+		goto out;
+	ret = -ENOMEM;
+	v = calloc(1, sizeof(*v));
+	if (!v)
+		goto out;
+	*v = (struct sgx_vma){.start = start, .end = start + rlen, .prot = vprot, .maywrite = maywrite, .encl = e};
 	encl_get(e);
 	pthread_mutex_lock(&e->lock);
 	pthread_mutex_lock(&k->pt_lock);
 	vma_link(k, v);
-	host_map(e, v->start, v->end, false);
+	err = host_map(e, v->start, v->end, false);
+	if (err) {
+		/* No room at the host (its map count): the VMA goes again, and so do its PTE records. */
+		vma_unlink(k, v);
+		munmap((void *)(uintptr_t)start, rlen);
+		ptes_reset(e, start, start + rlen);
+	}
 	pthread_mutex_unlock(&k->pt_lock);
 	pthread_mutex_unlock(&e->lock);
+	if (err) {
+		free(v);
+		encl_put(e);
+		goto out;
+	}
+	ret = (long)start;
+	held = false;
+out:
+	if (held)
+		munmap((void *)(uintptr_t)start, rlen);
 	pthread_mutex_unlock(&k->mm_lock);
-	return (long)start;
+	return ret;
+}
+
+long sgxk_mmap_other(struct sgxk *k, uint64_t addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	void *want = (void *)(uintptr_t)addr;
+	if (!(flags & MAP_FIXED)) {
+		/* The host picks a free range (or refuses one in use): no enclave VMA is in it. */
+		void *r = mmap(want, len, prot, flags, fd, off);
+		return r == MAP_FAILED ? -errno : (long)(uintptr_t)r;
+	}
+	pthread_mutex_lock(&k->mm_lock);
+	/*
+	 * Under k->pt_lock from the host's mmap until the VMAs it replaced are gone: nothing may set the
+	 * protection of an enclave page there meanwhile, which would now be the new mapping's.
+	 */
+	pthread_mutex_lock(&k->pt_lock);
+	void *r = mmap(want, len, prot, flags, fd, off);
+	if (r == MAP_FAILED) {
+		int err = errno;
+		pthread_mutex_unlock(&k->pt_lock);
+		pthread_mutex_unlock(&k->mm_lock);
+		return -err;
+	}
+	uint64_t a = (uint64_t)(uintptr_t)r, b = a + ((len + KPAGE - 1) & ~(KPAGE - 1));
+	struct sgx_vma *gone = NULL;
+	vma_isolate_locked(k, a, b);
+	for (struct sgx_vma **pp = &k->vmas; *pp;) {
+		struct sgx_vma *v = *pp;
+		if (v->start >= a && v->end <= b) {
+			*pp = v->next;
+			v->next = gone;
+			gone = v;
+		} else {
+			pp = &v->next;
+		}
+	}
+	pthread_mutex_unlock(&k->pt_lock);
+	/* Until their records are reset the pages look mapped, which is harmless: no VMA leads to them. */
+	while (gone) {
+		struct sgx_vma *v = gone;
+		struct sgx_encl *e = v->encl;
+		gone = v->next;
+		pthread_mutex_lock(&e->lock);
+		pthread_mutex_lock(&k->pt_lock);
+		ptes_reset(e, v->start, v->end);
+		pthread_mutex_unlock(&k->pt_lock);
+		pthread_mutex_unlock(&e->lock);
+		free(v);
+		encl_put(e);
+	}
+	pthread_mutex_unlock(&k->mm_lock);
+	return (long)a;
+}
+
+/* Does the host map anything in [a, b)?  (/proc/self/maps: only a PROT_GROWSDOWN mprotect asks.) */
+static bool host_maps_some(uint64_t a, uint64_t b)
+{
+	FILE *f = fopen("/proc/self/maps", "re");
+	if (!f)
+		return false;
+	char *line = NULL;
+	size_t cap = 0;
+	bool found = false;
+	while (!found && getline(&line, &cap, f) > 0) {
+		unsigned long long lo, hi;
+		found = sscanf(line, "%llx-%llx", &lo, &hi) == 2 && lo < b && a < hi;
+	}
+	free(line);
+	fclose(f);
+	return found;
+}
+
+/* mprotect_fixup's checks on one enclave VMA for [a, b), then sgx_vma_mprotect's. Return: 0 or -EACCES. */
+static int vma_may_protect(struct sgxk *k, const struct sgx_vma *v, uint64_t a, uint64_t b, int prot)
+{
+	if ((prot & PROT_WRITE) && !v->maywrite)
+		return -EACCES;
+	if ((prot & PROT_EXEC) && k->cfg.noexec_dev)
+		return -EACCES; /* no VM_MAYEXEC */
+	return encl_may_map(v->encl, a, b, prot & KPROT_RWX);
 }
 
 int sgxk_mprotect(struct sgxk *k, uint64_t addr, size_t len, int prot)
 {
+	int grows = prot & (PROT_GROWSDOWN | PROT_GROWSUP);
+	prot &= ~grows;
+	if (grows == (PROT_GROWSDOWN | PROT_GROWSUP))
+		return -EINVAL;
 	if (addr & (KPAGE - 1))
 		return -EINVAL;
-	if (prot & ~KPROT_RWX)
-		return -EINVAL;
+	if (!len)
+		return 0;
 	uint64_t end = addr + ((len + KPAGE - 1) & ~(KPAGE - 1));
+	if (end <= addr)
+		return -ENOMEM;
+	if (prot & ~(KPROT_RWX | PROT_SEM))
+		return -EINVAL;
+
 	pthread_mutex_lock(&k->mm_lock);
-	/* Check every enclave VMA in the range before changing any. */
-	bool any = false;
-	int ret = 0;
-	pthread_mutex_lock(&k->pt_lock);
-	struct sgx_vma *first = k->vmas;
-	pthread_mutex_unlock(&k->pt_lock);
-	for (struct sgx_vma *v = first; v && v->start < end && !ret; v = v->next) {
-		if (v->end <= addr)
-			continue;
-		any = true;
-		uint64_t a = v->start > addr ? v->start : addr, b = v->end < end ? v->end : end;
-		if ((prot & PROT_EXEC) && k->cfg.noexec_dev)
-			ret = -EACCES;
-		else
-			ret = encl_may_map(v->encl, a, b, prot);
+	struct sgx_vma *v = vma_after(k, addr);
+	int ret = -ENOENT;
+	if (!v || v->start >= end)
+		goto out;
+	uint64_t nstart = addr;
+	if (grows & PROT_GROWSUP) {
+		/* x86 has no VM_GROWSUP: EINVAL where a mapping contains addr, else ENOMEM. */
+		unsigned char vec;
+		bool mapped = v->start <= addr || mincore((void *)(uintptr_t)addr, KPAGE, &vec) == 0;
+		ret = mapped ? -EINVAL : -ENOMEM;
+		goto out;
 	}
-	if (!any || ret) {
-		pthread_mutex_unlock(&k->mm_lock);
-		return any ? ret : -ENOENT;
+	if (grows & PROT_GROWSDOWN) {
+		/*
+		 * The first mapping that ends above addr must grow down.  An enclave mapping never does;
+		 * a host mapping before it is the host's to judge, and a growing one it changes from its
+		 * start on: the walk then goes on at the enclave mapping.
+		 */
+		ret = -EINVAL;
+		if (v->start <= addr || !host_maps_some(addr, v->start))
+			goto out;
+		if (mprotect((void *)(uintptr_t)addr, v->start - addr, prot | PROT_GROWSDOWN) != 0) {
+			ret = -errno;
+			goto out;
+		}
+		nstart = v->start;
 	}
-	vma_isolate(k, addr, end);
-	for (struct sgx_vma *v = k->vmas; v && v->start < end; v = v->next) {
-		if (v->start < addr)
+	/* do_mprotect_pkey's walk: a VMA must begin where the previous one ended. */
+	ret = 0;
+	while (nstart < end) {
+		v = vma_after(k, nstart);
+		if (!v || v->start > nstart) {
+			/* Not an enclave mapping up to the next one: the host walks that part by the same rules. */
+			uint64_t to = v && v->start < end ? v->start : end;
+			if (mprotect((void *)(uintptr_t)nstart, to - nstart, prot) != 0) {
+				ret = -errno;
+				goto out;
+			}
+			nstart = to;
 			continue;
+		}
+		uint64_t to = v->end < end ? v->end : end;
+		ret = vma_may_protect(k, v, nstart, to, prot);
+		if (ret)
+			goto out;
+		vma_isolate(k, nstart, to);
+		v = vma_after(k, nstart);
 		pthread_mutex_lock(&k->pt_lock);
-		v->prot = prot;
+		v->prot = prot & KPROT_RWX;
 		pthread_mutex_unlock(&k->pt_lock);
 		for_each_page(v->encl, v->start, v->end, refresh_page, NULL);
+		nstart = to;
 	}
+out:
 	pthread_mutex_unlock(&k->mm_lock);
-	return 0;
+	return ret;
 }
 
 int sgxk_munmap(struct sgxk *k, uint64_t addr, size_t len)
 {
-	if (addr & (KPAGE - 1))
+	/* do_mas_munmap refuses before it unmaps anything. */
+	if ((addr & (KPAGE - 1)) || addr > k->task_size || len > k->task_size - addr)
 		return -EINVAL;
 	uint64_t end = addr + ((len + KPAGE - 1) & ~(KPAGE - 1));
+	if (end == addr)
+		return -EINVAL;
 	pthread_mutex_lock(&k->mm_lock);
 	if (!vma_isolate(k, addr, end)) {
 		pthread_mutex_unlock(&k->mm_lock);

@@ -28,6 +28,7 @@
 #include <asm/sgx.h>
 
 #include "preload.h"
+#include "sgxemu/ext.h"
 #include "sgxemu/sgxemu.h"
 
 /* Misc character devices, as the driver registers them. */
@@ -698,12 +699,53 @@ static bool vfs_ioctl(unsigned long cmd)
 	return cmd == FIOCLEX || cmd == FIONCLEX || cmd == FIONBIO || cmd == FIOASYNC;
 }
 
+/*
+ * Copy len bytes of the program's memory at src, which may be any pointer
+ * it passed: read through the kernel's page-table checks (a bad pointer is
+ * EFAULT there, not a crash here).  Return: whether all of it was read.
+ */
+static bool read_user(void *dst, const void *src, size_t len)
+{
+	struct iovec local = {.iov_base = dst, .iov_len = len};
+	struct iovec remote = {.iov_base = (void *)src, .iov_len = len};
+	int saved = errno;
+	bool ok = REAL(process_vm_readv)(getpid(), &local, 1, &remote, 1, 0) == (ssize_t)len;
+	errno = saved;
+	return ok;
+}
+
+/* Size of the struct of a range ioctl, whose u64 fields the trace line shows (0: no struct shown). */
+static size_t range_struct_size(enum preload_ioc kind)
+{
+	switch (kind) {
+	case IOC_ADD_PAGES:
+		return sizeof(struct sgx_enclave_add_pages);
+	case IOC_RESTRICT:
+		return sizeof(struct sgx_enclave_restrict_permissions);
+	case IOC_MODIFY_TYPES:
+		return sizeof(struct sgx_enclave_modify_types);
+	case IOC_REMOVE_PAGES:
+		return sizeof(struct sgx_enclave_remove_pages);
+	case IOC_AUGMENT:
+		return sizeof(struct sgx_enclave_augment_pages);
+	default:
+		return 0;
+	}
+}
+
 /* Write " name value" for the u64 fields of a range ioctl's struct (the trace line). */
-static void trace_ioctl(int fd, unsigned long cmd, const char *name, void *arg, int ret, int err)
+static void trace_ioctl(int fd, unsigned int cmd, const char *name, void *arg, int ret, int err)
 {
 	if (!preload_trace_on)
 		return;
-	const uint64_t *a = arg;
+	uint64_t a[6];
+	size_t size = range_struct_size(preload_ioc_kind(cmd));
+	_Static_assert(sizeof(struct sgx_enclave_add_pages) == sizeof(a), "the largest range struct");
+	if (size && !read_user(a, arg, size)) {
+		/* The program's pointer: it may be bad, the call then failed with EFAULT. */
+		preload_trace("ioctl(%d, %s, %p: struct not readable) = %d errno %d", fd, name, arg, ret, err);
+		return;
+	}
 	switch (preload_ioc_kind(cmd)) {
 	case IOC_ADD_PAGES:
 		preload_trace("ioctl(%d, %s, offset %lx length %lx flags %lx) = %d errno %d, count %lx", fd, name,
@@ -728,7 +770,27 @@ static void trace_ioctl(int fd, unsigned long cmd, const char *name, void *arg, 
 	}
 }
 
-static int dev_ioctl(int fd, const struct preload_fd *d, unsigned long cmd, void *arg)
+/*
+ * PROVISION names the provision file by a descriptor, which may be a dup of
+ * a provision fd: the driver model knows it by its primary.  Only the low
+ * 32 bits are the descriptor (Linux takes an unsigned int).  A struct that
+ * cannot be read goes to the driver as it is: its copy fails there, with
+ * EFAULT, where Linux's does.
+ */
+static void *provision_arg(void *arg, struct sgx_enclave_provision *copy)
+{
+	if (!read_user(copy, arg, sizeof(*copy)))
+		return arg;
+	unsigned int n = (unsigned int)copy->fd;
+	struct preload_fd p;
+	if (n <= INT32_MAX && preload_fd_get((int)n, &p))
+		copy->fd = (uint64_t)p.primary;
+	else if (n <= INT32_MAX && preload_fd_hidden((int)n))
+		copy->fd = UINT32_MAX; /* a number the program closed: no file, as for any closed fd */
+	return copy;
+}
+
+static int dev_ioctl(int fd, const struct preload_fd *d, unsigned int cmd, void *arg)
 {
 	const char *name = preload_ioc_name(cmd);
 	if (d->stale) {
@@ -744,21 +806,16 @@ static int dev_ioctl(int fd, const struct preload_fd *d, unsigned long cmd, void
 		return REAL(ioctl)(fd, cmd, arg);
 	if (!name) {
 		static int once;
-		preload_msg_once(&once, "ioctl %lx on %s is not an SGX driver ioctl: ENOTTY, as Linux", cmd,
+		preload_msg_once(&once, "ioctl %lx on %s is not an SGX driver ioctl: ENOTTY, as Linux",
+				 (unsigned long)cmd,
 				 d->dev == PRELOAD_DEV_PROVISION ? "/dev/sgx_provision" : "/dev/sgx_enclave");
 	} else if (preload_ioc_kind(cmd) == IOC_OTHER) {
 		static int once;
 		preload_msg_once(&once, "%s belongs to /dev/sgx_vepc (KVM), which is not modelled: ENOTTY", name);
 	}
 	struct sgx_enclave_provision prov;
-	if (cmd == SGX_IOC_ENCLAVE_PROVISION && arg) {
-		/* The fd in the struct may be a dup of a provision fd: the driver model knows the primary. */
-		memcpy(&prov, arg, sizeof(prov));
-		struct preload_fd p;
-		if (prov.fd <= (uint64_t)INT32_MAX && preload_fd_get((int)prov.fd, &p))
-			prov.fd = (uint64_t)p.primary;
-		arg = &prov;
-	}
+	if (cmd == SGX_IOC_ENCLAVE_PROVISION)
+		arg = provision_arg(arg, &prov);
 	int ret = sgxemu_ioctl(d->primary, cmd, arg);
 	int err = ret < 0 ? errno : 0;
 	preload_count_ioctl(preload_ioc_kind(cmd), ret < 0);
@@ -776,8 +833,9 @@ int ioctl(int fd, unsigned long cmd, ...)
 	if (SELF_CALL())
 		return REAL(ioctl)(fd, cmd, arg);
 	struct preload_fd d;
+	/* The system call takes an unsigned int command: the upper half of the caller's is dropped. */
 	if (preload_fd_get(fd, &d))
-		return dev_ioctl(fd, &d, cmd, arg);
+		return dev_ioctl(fd, &d, (unsigned int)cmd, arg);
 	if (preload_fd_hidden(fd)) {
 		errno = EBADF;
 		return -1;

@@ -179,12 +179,20 @@ static void *mmap_common(void *addr, size_t len, int prot, int flags, int fd, of
 		errno = EBADF;
 		return MAP_FAILED;
 	}
-	/* MAP_FIXED replaces what is there: enclave mappings in the range go first, as on Linux. */
+	/*
+	 * MAP_FIXED over an enclave mapping: the embedding API has the host make
+	 * the mapping, then drops the enclave mappings it replaced, as Linux
+	 * replaces VMAs; a call the host refuses changes nothing.
+	 */
 	if ((flags & MAP_FIXED) && !preload_detached && preload_mm_enclave((uintptr_t)addr, len)) {
-		if (sgxemu_munmap(addr, len) == 0)
-			preload_mm_remove((uintptr_t)addr, len);
-		preload_trace("mmap(%p, %lx) with MAP_FIXED over an enclave mapping: that part is unmapped", addr,
-			      (unsigned long)len);
+		void *r = sgxemu_mmap(addr, len, prot, flags, fd, off);
+		int err = r == MAP_FAILED ? errno : 0;
+		if (r != MAP_FAILED)
+			preload_mm_remove((uintptr_t)r, len);
+		preload_trace("mmap(%p, %lx) with MAP_FIXED over an enclave mapping = %p errno %d", addr,
+			      (unsigned long)len, r, err);
+		errno = err;
+		return r;
 	}
 	return REAL(mmap)(addr, len, prot, flags, fd, off);
 }

@@ -8,6 +8,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -49,6 +50,25 @@ Test(start, bad_environment_epc_size_is_named)
 	cr_assert_eq(sgxemu_start(NULL, err, sizeof(err)), -1);
 	cr_assert(strstr(err, "SGXEMU_EPC_SIZE=lots"), "message names the setting: %s", err);
 	cr_assert_not(sgxemu_started());
+}
+
+Test(start, environment_epc_size_takes_no_blank_or_sign)
+{
+	/* emu_int.h's grammar: a digit first; what strtoull would skip or take before the number is refused. */
+	static const char *const bad[] = {" 2M", "\t2M", "+2M", "-1", " -1", "\n4096", "+0x200000", "-0"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		setenv(SGXEMU_ENV_EPC_SIZE, bad[i], 1);
+		char err[256] = "", want[64];
+		cr_assert_eq(sgxemu_start(NULL, err, sizeof(err)), -1, "\"%s\" accepted", bad[i]);
+		snprintf(want, sizeof(want), "SGXEMU_EPC_SIZE=%s: expected a size", bad[i]);
+		cr_assert(strstr(err, want), "message names the setting: %s", err);
+		cr_assert_not(sgxemu_started());
+	}
+	setenv(SGXEMU_ENV_EPC_SIZE, "0x200000", 1);
+	start(NULL);
+	struct sgxemu_stats s;
+	sgxemu_get_stats(&s);
+	cr_assert_eq(s.epc_size, 2 << 20);
 }
 
 Test(start, bad_policy_is_named)
@@ -139,6 +159,28 @@ Test(ioctl, errno_and_return_from_the_driver)
 	p.fd = (__u64)fd;
 	cr_assert_eq(sgxemu_ioctl(fd, SGX_IOC_ENCLAVE_PROVISION, &p), -1);
 	cr_assert_eq(errno, EINVAL, "an enclave fd is no provision capability");
+	sgxemu_close(pfd);
+	sgxemu_close(fd);
+}
+
+Test(ioctl, command_and_provision_descriptor_upper_halves_are_dropped)
+{
+	int fd = sgxemu_open("/dev/sgx_enclave", O_RDWR);
+	int pfd = sgxemu_open("/dev/sgx_provision", O_RDWR);
+	cr_assert(fd >= 0 && pfd >= 0);
+	/* ioctl(2) takes an unsigned int command: the driver sees the low half only. */
+	volatile unsigned long hi = 1UL << 32;
+	struct sgx_enclave_init in = {0};
+	cr_assert_eq(sgxemu_ioctl(fd, SGX_IOC_ENCLAVE_INIT | hi, &in), -1);
+	cr_assert_eq(errno, EINVAL, "INIT before CREATE: the driver answered");
+	cr_assert_eq(sgxemu_ioctl(fd, _IOW(0xA4, 0x7f, int) | hi, &in), -1);
+	cr_assert_eq(errno, ENOTTY);
+	/* PROVISION looks its descriptor up as an unsigned int too. */
+	struct sgx_enclave_provision p = {.fd = (__u64)pfd | 0xFFFFFFFF00000000ULL};
+	cr_assert_eq(sgxemu_ioctl(fd, SGX_IOC_ENCLAVE_PROVISION | hi, &p), 0, "%s", strerror(errno));
+	p.fd = (__u64)fd | 1ULL << 32;
+	cr_assert_eq(sgxemu_ioctl(fd, SGX_IOC_ENCLAVE_PROVISION, &p), -1);
+	cr_assert_eq(errno, EINVAL);
 	sgxemu_close(pfd);
 	sgxemu_close(fd);
 }

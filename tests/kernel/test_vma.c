@@ -1,9 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /* mmap/mprotect/munmap, page tables, host protection and the non-EDMM fault rows (spec §4, §5). */
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/personality.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
 
+#include "internal.h"
 #include "kharness.h"
 
 static struct kh h;
@@ -148,6 +155,25 @@ Test(vma, mprotect_checks_ceiling_and_unknown_ranges)
 	cr_assert_eq(sgxk_mprotect(h.k, lin(KH_DATA) + 1, 4096, PROT_READ), -EINVAL);
 }
 
+/* do_mprotect_pkey's walk: VMA by VMA, each changed before the next is looked at. */
+Test(vma, mprotect_changes_vma_by_vma_until_a_refusal_or_a_hole)
+{
+	kh_build(&h, KH_SIZE, true);
+	cr_assert_eq(sgxk_fault(h.k, lin(KH_SSA), PF_U), SGXK_FAULT_FIXED);
+	cr_assert_eq(sgxk_host_prot(h.k, lin(KH_SSA)), RW);
+	cr_assert_eq(sgxk_mprotect(h.k, lin(KH_SSA), 0x2000, PROT_READ), 0);
+	cr_assert_eq(sgxk_host_prot(h.k, lin(KH_SSA)), PROT_READ);
+	/* SSA frames (RW pages), then the code page (ceiling RX): refused there, the SSA VMA changed. */
+	cr_assert_eq(sgxk_mprotect(h.k, lin(KH_SSA), 0x3000, RW), -EACCES);
+	cr_assert_eq(sgxk_host_prot(h.k, lin(KH_SSA)), RW);
+	/* A hole after the SECINFO page: ENOMEM there, the page before it changed. */
+	cr_assert_eq(sgxk_fault(h.k, lin(KH_SI), PF_U), SGXK_FAULT_FIXED);
+	cr_assert_eq(sgxk_munmap(h.k, lin(KH_DATA), 4096), 0);
+	cr_assert_eq(sgxk_mprotect(h.k, lin(KH_SI), 0x3000, PROT_READ), -ENOMEM);
+	cr_assert_eq(sgxk_host_prot(h.k, lin(KH_SI)), PROT_READ);
+	cr_assert_eq(sgxk_mprotect(h.k, lin(KH_DATA), 0x2000, PROT_READ), -ENOMEM, "a hole first");
+}
+
 Test(vma, munmap_drops_mapping_and_ptes_enclave_survives)
 {
 	kh_build(&h, KH_SIZE, true);
@@ -274,6 +300,90 @@ Test(vma, mmap_fixed_replaces_an_enclave_mapping)
 	cr_assert_eq(sgxk_fault(h.k, lin(KH_DATA), PF_U | PF_W), SGXK_FAULT_SIGSEGV);
 	cr_assert_eq(sgxk_fault(h.k, lin(KH_DATA), PF_U), SGXK_FAULT_FIXED);
 	cr_assert_eq(sgxk_host_prot(h.k, lin(KH_DATA)), PROT_READ);
+}
+
+/*
+ * MAP_FIXED over an enclave mapping: at no moment may a page be accessible at the host while the
+ * records say it has no PTE or no VMA, or a reclaimer, which revokes only the access it knows of,
+ * would let enclave code write the page while EWB copies it.
+ *   1. The remapper faults the data page in (host RW) and maps its range again, over and over.
+ *   2. A reclaimer evicts pages meanwhile (the next fault loads the page back).
+ *   3. The observer holds pt_lock, under which every host protection change is made, and checks
+ *      that a page the host lets it read is one the records call readable.
+ */
+static struct {
+	atomic_bool stop;
+	atomic_uint remaps, looks, readable, unrecorded;
+} mt;
+
+static void *remapper(void *arg)
+{
+	(void)arg;
+	struct timespec t0, t;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (unsigned i = 0; i < 20000; i++) {
+		enum sgxk_fault f = sgxk_fault(h.k, lin(KH_DATA), PF_U | PF_W);
+		if (f != SGXK_FAULT_FIXED || kh_mmap(&h, KH_DATA, 4096, RW) != (long)lin(KH_DATA))
+			break;
+		atomic_fetch_add(&mt.remaps, 1);
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		if (t.tv_sec - t0.tv_sec >= 2)
+			break;
+	}
+	atomic_store(&mt.stop, true);
+	return NULL;
+}
+
+static void *reclaimer(void *arg)
+{
+	(void)arg;
+	while (!atomic_load(&mt.stop)) {
+		sgxk_reclaim(h.k, 2);
+		sched_yield();
+	}
+	return NULL;
+}
+
+static void *observer(void *arg)
+{
+	(void)arg;
+	uint64_t a = lin(KH_DATA);
+	while (!atomic_load(&mt.stop)) {
+		uint8_t b;
+		struct iovec local = {.iov_base = &b, .iov_len = 1},
+			     remote = {.iov_base = (void *)(uintptr_t)a, .iov_len = 1};
+		pthread_mutex_lock(&h.k->pt_lock);
+		bool readable = process_vm_readv(getpid(), &local, 1, &remote, 1, 0) == 1;
+		struct sgx_vma *v = vma_find(h.k, a);
+		struct encl_page *p = v ? encl_page_at(v->encl, a) : NULL;
+		bool recorded = p && p->pte && (p->host_prot & PROT_READ);
+		pthread_mutex_unlock(&h.k->pt_lock);
+		atomic_fetch_add(&mt.looks, 1);
+		atomic_fetch_add(&mt.readable, readable);
+		if (readable && !recorded)
+			atomic_fetch_add(&mt.unrecorded, 1);
+	}
+	return NULL;
+}
+
+Test(vma, mmap_fixed_over_a_mapping_never_leaves_a_page_accessible_unrecorded)
+{
+	kh_build(&h, KH_SIZE, true);
+	pthread_t th[3];
+	cr_assert_eq(pthread_create(&th[0], NULL, observer, NULL), 0);
+	cr_assert_eq(pthread_create(&th[1], NULL, reclaimer, NULL), 0);
+	cr_assert_eq(pthread_create(&th[2], NULL, remapper, NULL), 0);
+	for (unsigned i = 0; i < 3; i++)
+		pthread_join(th[i], NULL);
+	cr_assert_gt(atomic_load(&mt.remaps), 100, "the remapper ran (%u remaps)", atomic_load(&mt.remaps));
+	cr_assert_gt(atomic_load(&mt.readable), 0, "the observer saw the page mapped (%u looks)",
+		     atomic_load(&mt.looks));
+	cr_assert_eq(atomic_load(&mt.unrecorded), 0,
+		     "%u of %u looks found the page readable at the host where the records say it is not",
+		     atomic_load(&mt.unrecorded), atomic_load(&mt.looks));
+	/* The page went through all of it intact. */
+	cr_assert_eq(sgxk_fault(h.k, lin(KH_DATA), PF_U), SGXK_FAULT_FIXED);
+	cr_assert_eq(((volatile uint8_t *)(uintptr_t)lin(KH_DATA))[100], 0x5A);
 }
 
 /* Protection keys: the driver asks for the enclave's key after ECREATE and gives it back at teardown. */

@@ -1431,6 +1431,115 @@ static bool s_errors(void)
 	return true;
 }
 
+/* Pointers Linux answers with EFAULT: NULL, unmapped, PROT_NONE, kernel, non-canonical, straddling into PROT_NONE. */
+static bool bad_pointers(void *out[6])
+{
+	uint8_t *p = mmap(NULL, 3 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHECK(p != MAP_FAILED);
+	CHECK(munmap(p, PAGE) == 0);
+	CHECK(mprotect(p + 2 * PAGE, PAGE, PROT_NONE) == 0);
+	out[0] = NULL;
+	out[1] = p;
+	out[2] = p + 2 * PAGE;
+	out[3] = (void *)0xffffffff81000000UL;
+	out[4] = (void *)0x1000000000000000UL;
+	out[5] = p + 2 * PAGE - 4;
+	return true;
+}
+
+/*
+ * Calls Linux refuses, with its errno and nothing changed: bad pointers
+ * for every ioctl (under --trace too), the upper halves of the command and
+ * of PROVISION's descriptor, and MAP_FIXED mappings over an enclave
+ * mapping that fail.
+ */
+static bool s_bad_args(void)
+{
+	if (!build(&E, O_RDWR))
+		return false;
+	void *bad[6];
+	if (!bad_pointers(bad))
+		return false;
+	static const unsigned long cmds[] = {SGX_IOC_ENCLAVE_CREATE,	   SGX_IOC_ENCLAVE_ADD_PAGES,
+					     SGX_IOC_ENCLAVE_PROVISION,	   SGX_IOC_ENCLAVE_RESTRICT_PERMISSIONS,
+					     SGX_IOC_ENCLAVE_MODIFY_TYPES, SGX_IOC_ENCLAVE_REMOVE_PAGES};
+	int fresh = open("/dev/sgx_enclave", O_RDWR);
+	CHECK(fresh >= 0);
+	for (size_t c = 0; c < sizeof(cmds) / sizeof(cmds[0]); c++) {
+		/* CREATE and ADD_PAGES on a file that can still take them, the others on the built enclave. */
+		int fd = c < 2 ? fresh : E.fd;
+		if (c == 1) {
+			static uint8_t secs[PAGE] __attribute__((aligned(PAGE)));
+			uint64_t size = ENCL_SIZE, base = 0x7f0000000000UL, attr[2] = {0x4, 3};
+			memcpy(secs, &size, 8);
+			memcpy(secs + 8, &base, 8);
+			memcpy(secs + 48, attr, 16);
+			secs[16] = 1; /* SSAFRAMESIZE */
+			struct sgx_enclave_create cr = {.src = (uintptr_t)secs};
+			CHECK(ioctl(fresh, SGX_IOC_ENCLAVE_CREATE, &cr) == 0);
+		}
+		for (int i = 0; i < 6; i++) {
+			errno = 0;
+			CHECK(ioctl(fd, cmds[c], bad[i]) == -1);
+			CHECK_EQ(errno, EFAULT);
+		}
+	}
+	CHECK(close(fresh) == 0);
+
+	/* The command is an unsigned int: its upper half is not looked at.  So is PROVISION's descriptor. */
+	int prov = open("/dev/sgx_provision", O_RDONLY);
+	CHECK(prov >= 0);
+	int provdup = dup(prov);
+	CHECK(provdup >= 0);
+	unsigned long hi = 0xdead00000000UL;
+	struct sgx_enclave_provision pv = {.fd = (uint64_t)provdup | 1ULL << 32};
+	CHECK(ioctl(E.fd, SGX_IOC_ENCLAVE_PROVISION | hi, &pv) == 0);
+	pv.fd = (uint64_t)E.fd | 1ULL << 32;
+	CHECK(ioctl(E.fd, SGX_IOC_ENCLAVE_PROVISION, &pv) == -1 && errno == EINVAL);
+	struct sgx_enclave_remove_pages rm = {.offset = 0, .length = PAGE};
+	CHECK(ioctl(E.fd, SGX_IOC_ENCLAVE_REMOVE_PAGES | hi, &rm) == -1 && errno == EPERM); /* reached the driver */
+	/* The number of a closed fd names no file, even while a dup of it keeps the file open. */
+	CHECK(close(prov) == 0);
+	pv.fd = (uint64_t)prov;
+	CHECK(ioctl(E.fd, SGX_IOC_ENCLAVE_PROVISION, &pv) == -1 && errno == EINVAL);
+	pv.fd = (uint64_t)provdup;
+	CHECK(ioctl(E.fd, SGX_IOC_ENCLAVE_PROVISION, &pv) == 0);
+	CHECK(close(provdup) == 0);
+
+	/* MAP_FIXED over an enclave mapping that Linux refuses leaves the enclave mapping as it was. */
+	uintptr_t ro = 0;
+	for (unsigned i = 0; i < E.nsegs; i++)
+		if (E.segs[i].prot == PROT_READ)
+			ro = E.base + E.segs[i].offset;
+	CHECK(ro != 0);
+	struct call before = {.a = ro};
+	ECALL(E.tcs[0], OP_LOAD, &before);
+	int null = open("/dev/null", O_RDWR), closed = open("/dev/null", O_RDONLY);
+	CHECK(null >= 0 && closed >= 0 && close(closed) == 0);
+	void *at = (void *)ro;
+	CHECK(mmap(at, PAGE, PROT_READ, MAP_PRIVATE | MAP_FIXED, closed, 0) == MAP_FAILED && errno == EBADF);
+	CHECK(mmap(at, PAGE, PROT_READ, MAP_SHARED | MAP_FIXED, null, 0) == MAP_FAILED && errno == ENODEV);
+	CHECK(mmap(at, PAGE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 1) == MAP_FAILED &&
+	      errno == EINVAL);
+	CHECK(mmap(at, PAGE, PROT_READ, MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED && errno == EINVAL);
+	CHECK(mmap((char *)at + 1, PAGE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED &&
+	      errno == EINVAL);
+	CHECK(mmap(at, PAGE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_FIXED_NOREPLACE, -1, 0) ==
+		  MAP_FAILED &&
+	      errno == EEXIST);
+	CHECK(close(null) == 0);
+	/* Still the enclave's: its ceiling holds (an EADD'd R page), and the enclave reads it. */
+	CHECK(mprotect(at, PAGE, PROT_READ | PROT_WRITE) == -1 && errno == EACCES);
+	struct call after = {.a = ro};
+	ECALL(E.tcs[0], OP_LOAD, &after);
+	CHECK_EQ(after.out[0], before.out[0]);
+	/* One Linux makes replaces it. */
+	CHECK(mmap(at, PAGE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == at);
+	CHECK(mprotect(at, PAGE, PROT_READ | PROT_WRITE) == 0);
+	CHECK_EQ(*(volatile uint64_t *)at, 0);
+	return true;
+}
+
 static bool s_cpuid(const char *arg)
 {
 	unsigned a, b, c, d;
@@ -1643,6 +1752,7 @@ int main(int argc, char **argv)
 	    {"vdso", s_vdso, NULL},
 	    {"device", s_device, NULL},
 	    {"errors", s_errors, NULL},
+	    {"bad-args", s_bad_args, NULL},
 	    {"cpuid", NULL, s_cpuid},
 	    {"cpuid-print", s_cpuid_print, NULL},
 	    {"cpuid-then-fork", s_cpuid_then_fork, NULL},

@@ -138,6 +138,7 @@ CLEAN(vdso_image_found_by_hand_written_parser, "vdso", NULL, NULL)
 CLEAN(cpuid_leaf_0x12_reports_the_default_epc, "cpuid", NULL, "0x8000000")
 CLEAN(cpuid_query_leaves_sgx_to_a_forked_child, "cpuid-then-fork", NULL, NULL)
 CLEAN(a_signal_handler_interrupts_an_ecall_that_then_completes, "signal-handler", NULL, NULL)
+CLEAN(bad_arguments_fail_as_on_linux_and_change_nothing, "bad-args", NULL, NULL)
 
 Test(preload, library_constructor_gets_the_vdso_image_main_gets)
 {
@@ -320,6 +321,20 @@ static const char *const trace_msgs[] = {
 Test(preload, trace_prints_ioctls_mmaps_and_faults)
 {
 	expect_messages("cc", "build", trace_opts, NULL, trace_msgs);
+}
+
+/* Bad pointers reach the trace too: the struct is not read, the line says so. */
+static const char *const trace_bad_msgs[] = {
+    ", SGX_IOC_ENCLAVE_ADD_PAGES, 0x0: struct not readable) = -1 errno 14",
+    ", SGX_IOC_ENCLAVE_MODIFY_TYPES, 0xffffffff81000000: struct not readable) = -1 errno 14",
+    ", SGX_IOC_ENCLAVE_PROVISION) = -1 errno 14",
+    "with MAP_FIXED over an enclave mapping = 0xffffffffffffffff errno 9",
+    "with MAP_FIXED over an enclave mapping = 0xffffffffffffffff errno 19",
+    "0x1000) with MAP_FIXED over an enclave mapping = 0x",
+    NULL};
+Test(preload, trace_of_ioctls_with_bad_pointers)
+{
+	expect_messages("cc", "bad-args", trace_opts, NULL, trace_bad_msgs);
 }
 
 static unsigned long field(const char *text, const char *key)

@@ -10,6 +10,7 @@
  * of the SGX2 ioctls, which keep 32 frames free).
  */
 #include <cpuid.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,14 +62,61 @@ static uint64_t parse_epc(const char *s)
 	return v;
 }
 
+/*
+ * Every device call the sequences make, counted: long runs quote how many
+ * operations they checked (printed at exit, once per fuzzing process).
+ */
+static _Atomic unsigned long long calls;
+
+static int c_open(const char *path, int flags)
+{
+	calls++;
+	return sgxemu_open(path, flags);
+}
+
+static int c_close(int fd)
+{
+	calls++;
+	return sgxemu_close(fd);
+}
+
+static int c_ioctl(int fd, unsigned long cmd, void *arg)
+{
+	calls++;
+	return sgxemu_ioctl(fd, cmd, arg);
+}
+
+static void *c_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	calls++;
+	return sgxemu_mmap(addr, len, prot, flags, fd, off);
+}
+
+static int c_mprotect(void *addr, size_t len, int prot)
+{
+	calls++;
+	return sgxemu_mprotect(addr, len, prot);
+}
+
+static int c_munmap(void *addr, size_t len)
+{
+	calls++;
+	return sgxemu_munmap(addr, len);
+}
+
+static void report_calls(void)
+{
+	fprintf(stderr, "fuzz_sequence: %llu device operations checked\n", (unsigned long long)calls);
+}
+
 static struct fz_backend backend = {
     .name = "fuzz_sequence",
-    .open = sgxemu_open,
-    .close = sgxemu_close,
-    .ioctl = sgxemu_ioctl,
-    .mmap = sgxemu_mmap,
-    .mprotect = sgxemu_mprotect,
-    .munmap = sgxemu_munmap,
+    .open = c_open,
+    .close = c_close,
+    .ioctl = c_ioctl,
+    .mmap = c_mmap,
+    .mprotect = c_mprotect,
+    .munmap = c_munmap,
     .stats = stats,
     .cpuid12 = cpuid12,
     .xstate = xstate,
@@ -99,6 +147,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		exit(1);
 	}
 	fprintf(stderr, "fuzz_sequence: EPC %llu KiB\n", (unsigned long long)(epc >> 10));
+	atexit(report_calls);
 	return 0;
 }
 

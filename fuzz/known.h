@@ -296,8 +296,9 @@
 #endif
 
 /*
- * Fixed (crypto_rsa_from_pem runs OpenSSL's private and pairwise key checks
- * and refuses with "RSA private key is inconsistent: REASON"); the switch
+ * Fixed (crypto_rsa_from_pem runs OpenSSL's private key check and a
+ * sign-and-verify with the key, and refuses with "RSA private key is
+ * inconsistent: REASON"); the switch
  * stays to exclude the case again.  It was: crypto_rsa_from_pem accepted
  * an inconsistent private key: it checked the shape (RSA, 3072 bits, e =
  * 3) but not the key itself (n = p*q, d, the CRT values), so a PEM with

@@ -45,5 +45,10 @@ struct sgx_enclave_augment_pages {
 #define SGXEMU_ENV_DYN_POLICY		"SGXEMU_DYN_POLICY"	      /* rw | wx-exclusive | rwx */
 #define SGXEMU_ENV_EXEC_ALLOW_MRSIGNER	"SGXEMU_EXEC_ALLOW_MRSIGNER"  /* comma-separated 64-hex values */
 #define SGXEMU_ENV_EXEC_ALLOW_MRENCLAVE "SGXEMU_EXEC_ALLOW_MRENCLAVE" /* comma-separated 64-hex values */
+/* Observation (docs/embedding.md "Tracing and summaries"). */
+#define SGXEMU_ENV_TRACE_FILE "SGXEMU_TRACE_FILE" /* trace-event JSON file; %p: the process id */
+#define SGXEMU_ENV_SUMMARY    "SGXEMU_SUMMARY"	  /* 1: counters on stderr at exit */
+#define SGXEMU_ENV_EPC_MAP    "SGXEMU_EPC_MAP"	  /* 1: the EPC map of the enclaves on stderr at exit */
+#define SGXEMU_ENV_REPORT_DIR "SGXEMU_REPORT_DIR" /* summary and map into files there (sgxemu run) */
 
 #endif /* SGXEMU_EXT_H */

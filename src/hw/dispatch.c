@@ -89,7 +89,7 @@ struct hw_result hw_encls(struct hw_machine *m, const struct hw_mmu *mmu, struct
 	return r;
 }
 
-struct hw_result hw_enclu(struct hw_thread *t)
+static struct hw_result enclu_run(struct hw_thread *t)
 {
 	uint64_t leaf = t->regs.rax;
 	struct hw_result r;
@@ -127,6 +127,66 @@ struct hw_result hw_enclu(struct hw_thread *t)
 	}
 	set_flags(&t->regs, r);
 	return r;
+}
+
+/* The observed leaf: the registers it started with, its start and its outcome go to the observer. */
+static struct hw_result enclu_observed(const struct hw_obs *o, struct hw_thread *t)
+{
+	struct hw_regs in = t->regs;
+	uint64_t t0 = o->now();
+	struct hw_result r = enclu_run(t);
+	o->enclu(t, &in, r, t0);
+	return r;
+}
+
+struct hw_result hw_enclu(struct hw_thread *t)
+{
+	const struct hw_obs *o = hw_obs_get();
+	if (__builtin_expect(o != NULL, 0))
+		return enclu_observed(o, t);
+	return enclu_run(t);
+}
+
+/* ---- observation ---- */
+
+const struct hw_obs *hw_obs;
+
+void hw_obs_set(const struct hw_obs *o)
+{
+	__atomic_store_n(&hw_obs, o, __ATOMIC_RELEASE);
+}
+
+void hw_obs_encls_report(struct hw_machine *m, const struct hw_mmu *mmu, uint64_t leaf, uint64_t rbx, uint64_t rcx,
+			 uint64_t rdx, struct hw_result r, uint64_t t0)
+{
+	/* Removed since the leaf began (a forked child): nobody to tell. */
+	const struct hw_obs *o = hw_obs_get();
+	if (o)
+		o->encls(m, mmu, leaf, rbx, rcx, rdx, r, t0);
+}
+
+static const char *const encls_names[] = {
+    [ENCLS_ECREATE] = "ECREATE", [ENCLS_EADD] = "EADD",	    [ENCLS_EINIT] = "EINIT",	 [ENCLS_EREMOVE] = "EREMOVE",
+    [ENCLS_EDBGRD] = "EDBGRD",	 [ENCLS_EDBGWR] = "EDBGWR", [ENCLS_EEXTEND] = "EEXTEND", [ENCLS_ELDB] = "ELDB",
+    [ENCLS_ELDU] = "ELDU",	 [ENCLS_EBLOCK] = "EBLOCK", [ENCLS_EPA] = "EPA",	 [ENCLS_EWB] = "EWB",
+    [ENCLS_ETRACK] = "ETRACK",	 [ENCLS_EAUG] = "EAUG",	    [ENCLS_EMODPR] = "EMODPR",	 [ENCLS_EMODT] = "EMODT",
+};
+
+static const char *const enclu_names[] = {
+    [ENCLU_EREPORT] = "EREPORT", [ENCLU_EGETKEY] = "EGETKEY",
+    [ENCLU_EENTER] = "EENTER",	 [ENCLU_ERESUME] = "ERESUME",
+    [ENCLU_EEXIT] = "EEXIT",	 [ENCLU_EACCEPT] = "EACCEPT",
+    [ENCLU_EMODPE] = "EMODPE",	 [ENCLU_EACCEPTCOPY] = "EACCEPTCOPY",
+};
+
+const char *hw_encls_name(uint64_t leaf)
+{
+	return leaf < sizeof(encls_names) / sizeof(encls_names[0]) ? encls_names[leaf] : NULL;
+}
+
+const char *hw_enclu_name(uint64_t leaf)
+{
+	return leaf < sizeof(enclu_names) / sizeof(enclu_names[0]) ? enclu_names[leaf] : NULL;
 }
 
 int hw_thread_init(struct hw_thread *t, struct hw_machine *m, const struct hw_mmu *mmu)

@@ -86,9 +86,11 @@ static struct hw_result ecreate_locked(struct hw_machine *m, const struct hw_mmu
 
 struct hw_result encls_ecreate(struct hw_machine *m, const struct hw_mmu *mmu, uint64_t pageinfo, uint64_t epc)
 {
+	uint64_t t0 = hw_obs_begin();
 	pthread_mutex_lock(&m->lock);
 	struct hw_result r = ecreate_locked(m, mmu, pageinfo, epc);
 	pthread_mutex_unlock(&m->lock);
+	hw_obs_encls(t0, m, mmu, ENCLS_ECREATE, pageinfo, epc, 0, r);
 	return r;
 }
 
@@ -163,9 +165,11 @@ static struct hw_result eadd_locked(struct hw_machine *m, const struct hw_mmu *m
 
 struct hw_result encls_eadd(struct hw_machine *m, const struct hw_mmu *mmu, uint64_t pageinfo, uint64_t epc)
 {
+	uint64_t t0 = hw_obs_begin();
 	pthread_mutex_lock(&m->lock);
 	struct hw_result r = eadd_locked(m, mmu, pageinfo, epc);
 	pthread_mutex_unlock(&m->lock);
+	hw_obs_encls(t0, m, mmu, ENCLS_EADD, pageinfo, epc, 0, r);
 	return r;
 }
 
@@ -195,8 +199,10 @@ static struct hw_result eextend_locked(struct hw_machine *m, uint64_t rbx, uint6
 struct hw_result encls_eextend(struct hw_machine *m, const struct hw_mmu *mmu, uint64_t secs, uint64_t chunk)
 {
 	(void)mmu; /* both operands are EPC addresses */
+	uint64_t t0 = hw_obs_begin();
 	pthread_mutex_lock(&m->lock);
 	struct hw_result r = eextend_locked(m, secs, chunk);
 	pthread_mutex_unlock(&m->lock);
+	hw_obs_encls(t0, m, NULL, ENCLS_EEXTEND, secs, chunk, 0, r);
 	return r;
 }

@@ -173,8 +173,10 @@ static struct hw_result einit_locked(struct hw_machine *m, const struct hw_mmu *
 struct hw_result encls_einit(struct hw_machine *m, const struct hw_mmu *mmu, uint64_t sigstruct, uint64_t secs,
 			     uint64_t token)
 {
+	uint64_t t0 = hw_obs_begin();
 	pthread_mutex_lock(&m->lock);
 	struct hw_result r = einit_locked(m, mmu, sigstruct, secs, token);
 	pthread_mutex_unlock(&m->lock);
+	hw_obs_encls(t0, m, mmu, ENCLS_EINIT, sigstruct, secs, token, r);
 	return r;
 }

@@ -511,6 +511,9 @@ static struct hw_event aex_locked(struct hw_thread *t, const struct hw_event *ev
 
 struct hw_event hw_aex(struct hw_thread *t, const struct hw_event *ev)
 {
+	const struct hw_obs *o = hw_obs_get();
+	if (__builtin_expect(o != NULL, 0) && t->in_enclave)
+		o->aex(t, ev);
 	pthread_mutex_lock(&t->m->lock);
 	/* Outside enclave mode an event is delivered as it is: there is nothing to save. */
 	struct hw_event os = t->in_enclave ? aex_locked(t, ev) : *ev;

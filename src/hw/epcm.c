@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* The EPCM, per-enclave hardware state, and operand access for all leaves. */
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,29 +98,44 @@ void secs_priv_free(struct hw_machine *m, struct secs_priv *p)
 	free(p);
 }
 
+/* The view of the entry of pa (m->lock held). */
+static struct hw_epcm_view epcm_view(struct hw_machine *m, uint64_t pa)
+{
+	struct epcm_entry *e = epcm_peek(m, pa);
+	if (!e)
+		return (struct hw_epcm_view){0};
+	return (struct hw_epcm_view){.valid = e->valid,
+				     .r = e->r,
+				     .w = e->w,
+				     .x = e->x,
+				     .blocked = e->blocked,
+				     .pending = e->pending,
+				     .modified = e->modified,
+				     .pr = e->pr,
+				     .pt = e->pt,
+				     .enclave_address = e->enclave_address,
+				     .enclave_secs = e->enclave_secs};
+}
+
 bool hw_epcm_get(struct hw_machine *m, uint64_t pa, struct hw_epcm_view *out)
 {
 	if (!hw_is_epc(m, pa))
 		return false;
 	pthread_mutex_lock(&m->lock);
-	struct epcm_entry *e = epcm_peek(m, pa);
-	struct hw_epcm_view v = {0};
-	if (e) {
-		v = (struct hw_epcm_view){.valid = e->valid,
-					  .r = e->r,
-					  .w = e->w,
-					  .x = e->x,
-					  .blocked = e->blocked,
-					  .pending = e->pending,
-					  .modified = e->modified,
-					  .pr = e->pr,
-					  .pt = e->pt,
-					  .enclave_address = e->enclave_address,
-					  .enclave_secs = e->enclave_secs};
-	}
+	*out = epcm_view(m, pa);
 	pthread_mutex_unlock(&m->lock);
-	*out = v;
 	return true;
+}
+
+int hw_epcm_get_try(struct hw_machine *m, uint64_t pa, struct hw_epcm_view *out)
+{
+	if (!hw_is_epc(m, pa))
+		return 0;
+	if (pthread_mutex_trylock(&m->lock) != 0)
+		return -EBUSY;
+	*out = epcm_view(m, pa);
+	pthread_mutex_unlock(&m->lock);
+	return 1;
 }
 
 bool hw_secs_get(struct hw_machine *m, uint64_t secs_pa, struct hw_secs_view *out)

@@ -321,7 +321,7 @@ struct hw_thread {
 	uint64_t ssa_frame_lin;
 	uint64_t ssa_pa[HW_SSA_PAGES_MAX];
 	unsigned ssa_pages;
-	bool ssa_resolved; /* EENTER/ERESUME resolved ssa_* and have not finished yet */
+	bool ssa_resolved;	       /* EENTER/ERESUME resolved ssa_* and have not finished yet */
 	struct hw_thread *next_inside; /* list of threads inside one enclave */
 };
 
@@ -360,5 +360,47 @@ struct hw_event hw_aex(struct hw_thread *t, const struct hw_event *ev);
  * thread's mmu, then the EPCM.  Return: hw_ok with *pa set, or the #PF.
  */
 struct hw_result hw_access_check(struct hw_thread *t, uint64_t lin, unsigned acc, uint64_t *pa);
+
+/* ---- observation (tracing and statistics, src/emu/obs.c) ------------------- */
+
+/*
+ * An observer of the machine.  hw_obs is NULL unless one is installed:
+ * then every leaf costs one more predictable branch, nothing else.  The
+ * calls come on the thread that ran the leaf, after it and without
+ * m->lock, also from exec's signal handler: an observer must be
+ * async-signal-safe, and must not call back into hw.
+ */
+struct hw_obs {
+	/* Monotonic clock in ns, never 0 (when a leaf started). */
+	uint64_t (*now)(void);
+	/* ENCLS leaf with RBX RCX RDX as it took them (EDBGRD: RBX as it left it), its outcome and start. */
+	void (*encls)(struct hw_machine *m, const struct hw_mmu *mmu, uint64_t leaf, uint64_t rbx, uint64_t rcx,
+		      uint64_t rdx, struct hw_result r, uint64_t t0);
+	/* ENCLU leaf of t: the registers it started with (t->regs are those after it), outcome, start. */
+	void (*enclu)(struct hw_thread *t, const struct hw_regs *in, struct hw_result r, uint64_t t0);
+	/* An AEX of t for ev, about to happen (t->regs: the enclave's state; only in enclave mode). */
+	void (*aex)(struct hw_thread *t, const struct hw_event *ev);
+	/* The EPC frames in use changed (hw_epc_reserve / hw_epc_release): used of total now. */
+	void (*epc)(struct hw_machine *m, uint64_t used, uint64_t total);
+};
+extern const struct hw_obs *hw_obs;
+
+static inline const struct hw_obs *hw_obs_get(void)
+{
+	return __atomic_load_n(&hw_obs, __ATOMIC_RELAXED);
+}
+/* Install (or with NULL remove) the observer of every machine of the process. */
+void hw_obs_set(const struct hw_obs *o);
+
+/* "EADD", "EACCEPT"...; NULL for a number that is no leaf. */
+const char *hw_encls_name(uint64_t leaf);
+const char *hw_enclu_name(uint64_t leaf);
+
+/*
+ * hw_epcm_get without waiting: -EBUSY (nothing read) while another thread
+ * holds the machine, for callers that may run in a signal handler which
+ * interrupted a leaf.  Return: 1 (out filled), 0 (pa is not EPC), -EBUSY.
+ */
+int hw_epcm_get_try(struct hw_machine *m, uint64_t pa, struct hw_epcm_view *out);
 
 #endif /* SGXEMU_HW_H */

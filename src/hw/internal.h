@@ -192,6 +192,26 @@ static inline uint8_t hw_secinfo_pt(const struct sgx_secinfo *si)
 /* Is the SECS at secs_pa a valid PT_SECS page? */
 bool hw_secs_valid(struct hw_machine *m, uint64_t secs_pa);
 
+/* ---- observation (hw_obs) ---- */
+
+/* Start of an observed leaf: its time, 0 when nobody observes (the one branch tracing off costs). */
+static inline uint64_t hw_obs_begin(void)
+{
+	const struct hw_obs *o = hw_obs_get();
+	return __builtin_expect(o != NULL, 0) ? o->now() : 0;
+}
+
+void hw_obs_encls_report(struct hw_machine *m, const struct hw_mmu *mmu, uint64_t leaf, uint64_t rbx, uint64_t rcx,
+			 uint64_t rdx, struct hw_result r, uint64_t t0);
+
+/* End of an ENCLS leaf that started at t0 (hw_obs_begin). */
+static inline void hw_obs_encls(uint64_t t0, struct hw_machine *m, const struct hw_mmu *mmu, uint64_t leaf,
+				uint64_t rbx, uint64_t rcx, uint64_t rdx, struct hw_result r)
+{
+	if (__builtin_expect(t0 != 0, 0))
+		hw_obs_encls_report(m, mmu, leaf, rbx, rcx, rdx, r, t0);
+}
+
 /* ---- tracking (track.c) ---- */
 
 /* Tracking complete for a page stamped `stamp` in enclave p? */

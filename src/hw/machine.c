@@ -294,6 +294,9 @@ bool hw_epc_reserve(struct hw_machine *m)
 		if (used >= m->frames_total)
 			return false;
 	} while (!atomic_compare_exchange_weak(&m->frames_used, &used, used + 1));
+	const struct hw_obs *o = hw_obs_get();
+	if (__builtin_expect(o != NULL, 0))
+		o->epc(m, used + 1, m->frames_total);
 	return true;
 }
 
@@ -304,6 +307,9 @@ void hw_epc_release(struct hw_machine *m)
 		fprintf(stderr, "sgxemu: EPC capacity released more often than reserved\n");
 		abort();
 	}
+	const struct hw_obs *o = hw_obs_get();
+	if (__builtin_expect(o != NULL, 0))
+		o->epc(m, prev - 1, m->frames_total);
 }
 
 uint64_t hw_epc_frames_total(const struct hw_machine *m)

@@ -408,3 +408,54 @@ void sgxk_page_counts(struct sgxk *k, uint64_t *resident, uint64_t *evicted)
 	}
 	pthread_mutex_unlock(&k->files_lock);
 }
+
+static int lock_maybe(pthread_mutex_t *l, bool wait)
+{
+	if (wait) {
+		pthread_mutex_lock(l);
+		return 0;
+	}
+	return pthread_mutex_trylock(l) == 0 ? 0 : -EBUSY;
+}
+
+/* The pages of e to page() (e->lock held). */
+static int walk_encl(struct sgx_encl *e, bool wait, void (*page)(void *ctx, const struct sgxk_page_state *s), void *ctx)
+{
+	for (size_t c = 0; c < e->nchunks; c++) {
+		if (!e->chunks[c])
+			continue;
+		for (unsigned j = 0; j < ENCL_CHUNK; j++) {
+			const struct encl_page *p = e->chunks[c][j];
+			if (!p)
+				continue;
+			struct sgxk_page_state s = {.addr = p->addr, .type = p->type, .resident = p->resident};
+			if (p->resident) {
+				if (wait)
+					hw_epcm_get(e->k->m, encl_frame(e, p->addr), &s.epcm);
+				else if (hw_epcm_get_try(e->k->m, encl_frame(e, p->addr), &s.epcm) < 0)
+					return -EBUSY;
+			}
+			page(ctx, &s);
+		}
+	}
+	return 0;
+}
+
+int sgxk_page_walk(struct sgxk *k, bool wait, void (*enclave)(void *ctx, uint64_t base, uint64_t size),
+		   void (*page)(void *ctx, const struct sgxk_page_state *s), void *ctx)
+{
+	if (lock_maybe(&k->files_lock, wait))
+		return -EBUSY;
+	int ret = 0;
+	for (struct sgx_encl *e = k->encls; e && !ret; e = e->next) {
+		if ((ret = lock_maybe(&e->lock, wait)) != 0)
+			break;
+		if (e->flags & ENCL_CREATED) {
+			enclave(ctx, e->base, e->size);
+			ret = walk_encl(e, wait, page, ctx);
+		}
+		pthread_mutex_unlock(&e->lock);
+	}
+	pthread_mutex_unlock(&k->files_lock);
+	return ret;
+}

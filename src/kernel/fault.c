@@ -206,8 +206,8 @@ static bool vma_allows(int prot, uint32_t err)
 
 enum fault_step { STEP_DONE, STEP_SIGBUS, STEP_RECLAIM, STEP_WAIT };
 
-/* One attempt at resolving the fault (encl->lock held). */
-static enum fault_step fault_once(struct sgx_encl *e, uint64_t addr, int vprot)
+/* One attempt at resolving the fault (encl->lock held); *how: what fixed it. */
+static enum fault_step fault_once(struct sgx_encl *e, uint64_t addr, int vprot, enum sgxk_fault_how *how)
 {
 	struct sgxk *k = e->k;
 	if (!encl_in_range(e, addr))
@@ -226,11 +226,13 @@ static enum fault_step fault_once(struct sgx_encl *e, uint64_t addr, int vprot)
 		if (ret)
 			return STEP_SIGBUS;
 		insert_pte(e, encl_page_at(e, addr));
+		*how = SGXK_FAULT_HOW_EAUG;
 		return STEP_DONE;
 	}
 	if ((vprot & ~p->max_prot) || !policy_prot_allowed(e, p, vprot))
 		return STEP_SIGBUS;
 	int err = 0;
+	bool resident = p->resident;
 	p = encl_load_page(e, addr, &err);
 	if (!p) {
 		/* Being evicted right now: wait for the reclaimer to finish, then load it. */
@@ -239,11 +241,35 @@ static enum fault_step fault_once(struct sgx_encl *e, uint64_t addr, int vprot)
 		return err == -EBUSY ? STEP_RECLAIM : STEP_SIGBUS;
 	}
 	insert_pte(e, p);
+	*how = resident ? SGXK_FAULT_HOW_PTE : SGXK_FAULT_HOW_ELDU;
 	return STEP_DONE;
+}
+
+/* ---- observation ---- */
+
+const struct sgxk_obs *sgxk_obs;
+
+void sgxk_obs_set(const struct sgxk_obs *o)
+{
+	__atomic_store_n(&sgxk_obs, o, __ATOMIC_RELEASE);
+}
+
+/* The end of a fault that started at t0 (sgxk_obs_begin). */
+static enum sgxk_fault fault_done(struct sgxk *k, uint64_t addr, uint32_t errcode, enum sgxk_fault f,
+				  enum sgxk_fault_how how, uint64_t t0)
+{
+	if (__builtin_expect(t0 != 0, 0)) {
+		const struct sgxk_obs *o = __atomic_load_n(&sgxk_obs, __ATOMIC_RELAXED);
+		if (o)
+			o->fault(k, addr, errcode, f, f == SGXK_FAULT_FIXED ? how : SGXK_FAULT_HOW_NONE, t0);
+	}
+	return f;
 }
 
 enum sgxk_fault sgxk_fault(struct sgxk *k, uint64_t addr, uint32_t errcode)
 {
+	uint64_t t0 = sgxk_obs_begin();
+	enum sgxk_fault_how how = SGXK_FAULT_HOW_NONE;
 	addr &= ~(KPAGE - 1);
 	pthread_mutex_lock(&k->mm_lock);
 	int vprot;
@@ -251,14 +277,14 @@ enum sgxk_fault sgxk_fault(struct sgxk *k, uint64_t addr, uint32_t errcode)
 	/* Not an enclave VMA, or an access the VMA forbids: the generic mm's SIGSEGV. */
 	if (!e || !vma_allows(vprot, errcode)) {
 		pthread_mutex_unlock(&k->mm_lock);
-		return SGXK_FAULT_SIGSEGV;
+		return fault_done(k, addr, errcode, SGXK_FAULT_SIGSEGV, how, t0);
 	}
 	struct reclaim_keep keep = {.encl = e, .ws = KEEP_ALL_WS, .owner = ws_begin(k, e, addr)};
 	enum fault_step s = STEP_RECLAIM;
 	unsigned waits = 0;
 	for (unsigned i = 0; i < FAULT_RETRIES && (s == STEP_RECLAIM || s == STEP_WAIT); i++) {
 		pthread_mutex_lock(&e->lock);
-		s = fault_once(e, addr, vprot);
+		s = fault_once(e, addr, vprot, &how);
 		pthread_mutex_unlock(&e->lock);
 		if (s == STEP_WAIT) {
 			/*
@@ -303,5 +329,5 @@ enum sgxk_fault sgxk_fault(struct sgxk *k, uint64_t addr, uint32_t errcode)
 		ws_done(k, e, addr);
 	pthread_mutex_unlock(&k->mm_lock);
 	/* Still STEP_RECLAIM: others took the frames freed for us; the access faults again (VM_FAULT_NOPAGE). */
-	return s == STEP_SIGBUS ? SGXK_FAULT_SIGBUS : SGXK_FAULT_FIXED;
+	return fault_done(k, addr, errcode, s == STEP_SIGBUS ? SGXK_FAULT_SIGBUS : SGXK_FAULT_FIXED, how, t0);
 }

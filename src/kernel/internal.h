@@ -370,6 +370,14 @@ long sys_call(long (*fn)(void *ctx), void *ctx);
 /* signal_pending(current): a signal the caller of the running sys_call has not blocked nor ignored is pending. */
 bool signal_pending(void);
 
+/* ---- observation (sgxk_obs) ---- */
+/* Start of an observed operation: its time, 0 when nobody observes. */
+static inline uint64_t sgxk_obs_begin(void)
+{
+	const struct sgxk_obs *o = __atomic_load_n(&sgxk_obs, __ATOMIC_RELAXED);
+	return __builtin_expect(o != NULL, 0) ? o->now() : 0;
+}
+
 /* ---- ioctls (ioctl.c) ---- */
 /* The enclave file's ioctls (sgx_file_ioctl's work, the file's ioctl flag held). */
 long sgx_ioctl(struct sgx_encl *e, unsigned int cmd, unsigned long arg);

@@ -211,4 +211,48 @@ unsigned sgxk_reclaim(struct sgxk *k, unsigned pages);
 /* Enclave pages resident / evicted, summed over every enclave (tests, stats). */
 void sgxk_page_counts(struct sgxk *k, uint64_t *resident, uint64_t *evicted);
 
+/* One enclave page as sgxk_page_walk shows it. */
+struct sgxk_page_state {
+	uint64_t addr;		  /* linear address */
+	uint8_t type;		  /* SGX_PT_REG / SGX_PT_TCS / SGX_PT_TRIM, as the driver knows it */
+	bool resident;		  /* in the EPC (else evicted to the backing store) */
+	struct hw_epcm_view epcm; /* resident: its EPCM entry (pending, modified, pr, permissions) */
+};
+/*
+ * Walk the enclaves and their pages: enclave(ctx, base, size) for each
+ * created enclave, then page(ctx, &state) for each page it has, in address
+ * order.  Callbacks run with the enclave's locks held: they must not call
+ * into the kernel.  wait false: never wait for a lock (for a caller in a
+ * signal handler that may have interrupted one): -EBUSY as soon as one is
+ * held, after the enclaves walked so far.  Return: 0 or -EBUSY.
+ */
+int sgxk_page_walk(struct sgxk *k, bool wait, void (*enclave)(void *ctx, uint64_t base, uint64_t size),
+		   void (*page)(void *ctx, const struct sgxk_page_state *s), void *ctx);
+
+/* ---- observation (tracing and statistics, src/emu/obs.c) ---- */
+
+/* What the #PF handler did for a fault it fixed. */
+enum sgxk_fault_how {
+	SGXK_FAULT_HOW_NONE, /* nothing (not fixed) */
+	SGXK_FAULT_HOW_EAUG, /* a dynamic page added (EAUG on fault) */
+	SGXK_FAULT_HOW_ELDU, /* an evicted page loaded back */
+	SGXK_FAULT_HOW_PTE,  /* the page was resident: only its PTE */
+};
+
+/*
+ * An observer of the driver, like hw_obs (hw.h): NULL unless installed,
+ * one predictable branch per hook then; calls may come from exec's signal
+ * handler (async-signal-safe) and must not call into the kernel.
+ */
+struct sgxk_obs {
+	uint64_t (*now)(void); /* monotonic ns, never 0 */
+	/* A #PF sgxk_fault handled, started at t0: outcome and what fixed it. */
+	void (*fault)(struct sgxk *k, uint64_t addr, uint32_t errcode, enum sgxk_fault f, enum sgxk_fault_how how,
+		      uint64_t t0);
+	/* One reclaim batch, started at t0: pages taken off the LRU, pages written back. */
+	void (*reclaim)(struct sgxk *k, unsigned isolated, unsigned evicted, uint64_t t0);
+};
+extern const struct sgxk_obs *sgxk_obs;
+void sgxk_obs_set(const struct sgxk_obs *o);
+
 #endif /* SGXEMU_KERNEL_H */

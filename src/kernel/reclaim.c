@@ -226,6 +226,7 @@ unsigned reclaim_pages(struct sgxk *k, unsigned pages, const struct reclaim_keep
 	/* Bounded: every round evicts a page at least (else it stops), and at most `pages` go. */
 	while (done < pages) {
 		struct encl_page *batch[SGX_NR_TO_SCAN];
+		uint64_t t0 = sgxk_obs_begin();
 		unsigned max = pages - done < SGX_NR_TO_SCAN ? pages - done : SGX_NR_TO_SCAN;
 		unsigned n = isolate_batch(k, batch, max, keep);
 		if (!n)
@@ -261,6 +262,11 @@ unsigned reclaim_pages(struct sgxk *k, unsigned pages, const struct reclaim_keep
 			done += gone;
 		}
 		test_step(k, SGXK_TEST_RECLAIM_DONE);
+		if (__builtin_expect(t0 != 0, 0)) {
+			const struct sgxk_obs *o = __atomic_load_n(&sgxk_obs, __ATOMIC_RELAXED);
+			if (o)
+				o->reclaim(k, n, done - before, t0);
+		}
 		/* Nothing of a whole batch could go: stop instead of cycling through the same pages. */
 		if (done == before)
 			break;

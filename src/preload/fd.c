@@ -818,7 +818,6 @@ static int dev_ioctl(int fd, const struct preload_fd *d, unsigned int cmd, void 
 		arg = provision_arg(arg, &prov);
 	int ret = sgxemu_ioctl(d->primary, cmd, arg);
 	int err = ret < 0 ? errno : 0;
-	preload_count_ioctl(preload_ioc_kind(cmd), ret < 0);
 	trace_ioctl(fd, cmd, name ? name : "unknown", arg, ret, err);
 	errno = err;
 	return ret;

@@ -11,8 +11,11 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "obs.h"
 #include "preload.h"
 #include "sgxemu/sgxemu.h"
 
@@ -110,10 +113,28 @@ static void put_u(struct out *o, unsigned long v, unsigned base)
 		put_c(o, tmp[--i]);
 }
 
-void preload_vmsg(const char *fmt, va_list ap)
+/* The message, "sgxemu: " first; stamp: then "[seconds.microseconds tid] " of CLOCK_MONOTONIC (trace lines). */
+static void vmsg(bool stamp, const char *fmt, va_list ap)
 {
 	struct out o = {.n = 0};
 	put_s(&o, "sgxemu: ");
+	if (stamp) {
+		/* The clock of the trace file's "ts" (microseconds there), so that the two can be matched. */
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		char us[7];
+		unsigned long v = (unsigned long)ts.tv_nsec / 1000;
+		for (int i = 5; i >= 0; i--, v /= 10)
+			us[i] = (char)('0' + v % 10);
+		us[6] = 0;
+		put_c(&o, '[');
+		put_u(&o, (unsigned long)ts.tv_sec, 10);
+		put_c(&o, '.');
+		put_s(&o, us);
+		put_c(&o, ' ');
+		put_u(&o, (unsigned long)syscall(SYS_gettid), 10);
+		put_s(&o, "] ");
+	}
 	for (const char *p = fmt; *p; p++) {
 		if (*p != '%') {
 			put_c(&o, *p);
@@ -171,6 +192,11 @@ void preload_vmsg(const char *fmt, va_list ap)
 	errno = saved;
 }
 
+void preload_vmsg(const char *fmt, va_list ap)
+{
+	vmsg(false, fmt, ap);
+}
+
 void preload_msg(const char *fmt, ...)
 {
 	va_list ap;
@@ -195,7 +221,7 @@ void preload_trace(const char *fmt, ...)
 		return;
 	va_list ap;
 	va_start(ap, fmt);
-	preload_vmsg(fmt, ap);
+	vmsg(true, fmt, ap);
 	va_end(ap);
 }
 
@@ -236,6 +262,7 @@ int preload_system_up(void)
 
 void preload_after_fork_child(void)
 {
+	obs_after_fork_child();
 	pthread_mutex_init(&up_lock, NULL);
 	preload_mm_after_fork();
 	preload_signals_after_fork();
@@ -257,6 +284,5 @@ __attribute__((constructor)) static void preload_init(void)
 	}
 	preload_vdso_init();
 	preload_cpuid_init();
-	preload_summary_init();
 	pthread_atfork(NULL, NULL, preload_after_fork_child);
 }

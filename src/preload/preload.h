@@ -31,7 +31,6 @@
 
 /* Environment settings of the library itself (the emulator's are in include/sgxemu/ext.h). */
 #define SGXEMU_ENV_TRACE      "SGXEMU_TRACE"	  /* 1: one line per ioctl, mmap, fault on stderr */
-#define SGXEMU_ENV_SUMMARY    "SGXEMU_SUMMARY"	  /* 1: a summary on stderr at exit */
 #define SGXEMU_ENV_PRELOAD    "SGXEMU_PRELOAD"	  /* path of this library (kept for children) */
 #define SGXEMU_ENV_STALE_FDS  "SGXEMU_STALE_FDS"  /* device fds inherited through execve */
 #define SGXEMU_ENV_CPUID_MODE "SGXEMU_CPUID_MODE" /* "header": never enable CPUID faulting */
@@ -134,7 +133,7 @@ PRELOAD_HIDDEN void preload_msg(const char *fmt, ...);
 PRELOAD_HIDDEN void preload_vmsg(const char *fmt, va_list ap);
 /* The same, only the first time for this `once` flag (things we do not model). */
 PRELOAD_HIDDEN void preload_msg_once(int *once, const char *fmt, ...);
-/* A trace line ("sgxemu: trace: ..."), when SGXEMU_TRACE is set. */
+/* A trace line ("sgxemu: [SECONDS.MICROSECONDS TID] ...", CLOCK_MONOTONIC), when SGXEMU_TRACE is set. */
 PRELOAD_HIDDEN void preload_trace(const char *fmt, ...);
 
 /* ---- fd.c ------------------------------------------------------------------ */
@@ -229,10 +228,8 @@ enum preload_ioc {
 /* The name of an ioctl number ("SGX_IOC_ENCLAVE_CREATE"), or NULL. */
 PRELOAD_HIDDEN const char *preload_ioc_name(unsigned long cmd);
 PRELOAD_HIDDEN enum preload_ioc preload_ioc_kind(unsigned long cmd);
-PRELOAD_HIDDEN void preload_count_ioctl(enum preload_ioc kind, bool failed);
+/* A mapping of the device, a fork: counted for --summary (obs.h). */
 PRELOAD_HIDDEN void preload_count_mmap(void);
 PRELOAD_HIDDEN void preload_count_fork(void);
-/* Print the summary at exit if SGXEMU_SUMMARY asks for it. */
-PRELOAD_HIDDEN void preload_summary_init(void);
 
 #endif /* SGXEMU_PRELOAD_H */

@@ -13,7 +13,11 @@
  * this library and every SGXEMU_* setting the process started with, plus
  * SGXEMU_STALE_FDS naming device fds that survive the exec (their enclave
  * stays behind; the new image reports them as inherited).  Everything is
- * built on the stack: execve may run in a vfork child.
+ * built on the stack: execve may run in a vfork child.  Before the exec,
+ * the image's summary record and EPC map are finished (obs.h).
+ *
+ * _exit: the end of the summary record, the EPC map and the trace, which
+ * exit handlers would have done.
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -21,8 +25,10 @@
 #include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
+#include "obs.h"
 #include "preload.h"
 
 #define MAX_SAVED 16
@@ -125,34 +131,44 @@ static void env_build(char *const envp[], char **out, char *ld, char *stale)
 	char env##_stale[STALE_LEN];                                                                                   \
 	env_build(envp, env, env##_ld, env##_stale)
 
+/* The image ends here: its record and EPC map first (obs.h); if the exec fails, the process goes on. */
+static int exec_with(int (*real)(const char *, char *const[], char *const[]), const char *file, char *const argv[],
+		     char *const envp[])
+{
+	obs_finish(OBS_EXEC, 0);
+	int r = real(file, argv, envp);
+	obs_exec_failed();
+	return r;
+}
+
 int execve(const char *path, char *const argv[], char *const envp[])
 {
 	if (SELF_CALL())
 		return REAL(execve)(path, argv, envp);
 	WITH_ENV(envp, env);
 	preload_trace("execve(%s)", path);
-	return REAL(execve)(path, argv, env);
+	return exec_with(REAL(execve), path, argv, env);
 }
 
 int execvpe(const char *file, char *const argv[], char *const envp[])
 {
 	WITH_ENV(envp, env);
 	preload_trace("execvpe(%s)", file);
-	return REAL(execvpe)(file, argv, env);
+	return exec_with(REAL(execvpe), file, argv, env);
 }
 
 int execv(const char *path, char *const argv[])
 {
 	WITH_ENV(environ, env);
 	preload_trace("execv(%s)", path);
-	return REAL(execve)(path, argv, env);
+	return exec_with(REAL(execve), path, argv, env);
 }
 
 int execvp(const char *file, char *const argv[])
 {
 	WITH_ENV(environ, env);
 	preload_trace("execvp(%s)", file);
-	return REAL(execvpe)(file, argv, env);
+	return exec_with(REAL(execvpe), file, argv, env);
 }
 
 /* execl, execlp, execle: their arguments as an array on the stack. */
@@ -225,6 +241,31 @@ pid_t fork(void)
 		preload_trace("fork() = %d", (int)p);
 	}
 	return p;
+}
+
+/* ---- _exit ------------------------------------------------------------------------------ */
+
+/*
+ * A process that leaves with _exit (as forked test children do) runs no
+ * exit handlers: its record gets its end, the EPC map is drawn and the
+ * trace closed here (obs.h), then the process exits as _exit would.
+ */
+static _Noreturn void exit_now(int status)
+{
+	obs_finish(OBS__EXIT, status);
+	obs_close();
+	for (;;)
+		syscall(SYS_exit_group, status);
+}
+
+void _exit(int status)
+{
+	exit_now(status);
+}
+
+void _Exit(int status)
+{
+	exit_now(status);
 }
 
 /* _Fork runs no atfork handlers: detach here. */

@@ -13,12 +13,18 @@
 # 77) with the reason.  Nothing of the kernel source is kept in this
 # repository.
 #
-# Usage: run.sh SGXEMU WORKDIR CPUID_HEADER
+# Usage: run.sh SGXEMU WORKDIR CPUID_HEADER [trace]
+#
+# With "trace", the selftests run under `sgxemu run --trace=FILE --trace
+# --summary` instead, and check_trace.py checks the trace against what the
+# program did (docs/preload.md "--trace=FILE").
 set -euo pipefail
 
 sgxemu=$1
 work=$2
 cpuid_h=$3
+mode=${4:-run}
+here=$(cd "$(dirname "$0")" && pwd)
 
 tarball=${SGXEMU_LINUX_SOURCE:-}
 if [ -z "$tarball" ]; then
@@ -98,6 +104,14 @@ fi
 	echo "FAIL: building the selftests of $top"
 	exit 1
 }
+
+if [ "$mode" = trace ]; then
+	if ! command -v python3 >/dev/null 2>&1; then
+		echo "SKIP: python3 is not installed"
+		exit 77
+	fi
+	exec python3 "$here/check_trace.py" "$sgxemu" "$out"
+fi
 
 # test_sgx loads test_encl.elf from its working directory.
 cd "$out"

@@ -310,7 +310,7 @@ Test(preload, unmodelled_calls_fail_with_a_message)
 
 static const char *const trace_opts[] = {"--trace", NULL};
 static const char *const trace_msgs[] = {
-    "sgxemu: open(/dev/sgx_enclave) = ",
+    "] open(/dev/sgx_enclave) = ",
     ", SGX_IOC_ENCLAVE_CREATE) = 0 errno 0",
     ", SGX_IOC_ENCLAVE_ADD_PAGES, offset 0x0 length 0x1000 flags 0x1) = 0 errno 0, count 0x1000",
     ", SGX_IOC_ENCLAVE_INIT) = 0 errno 0",

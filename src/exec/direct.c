@@ -123,25 +123,28 @@ void *exec_direct_frame(const struct exec_direct_regs *r, const uint8_t *xsave)
 	f->pretcode = (uint64_t)(uintptr_t)exec_direct_restorer;
 	f->uc.uc_flags = frame_flags;
 	f->uc.uc_stack = ss;
-	greg_t *g = f->uc.uc_mcontext.gregs;
-	g[REG_R8] = (greg_t)r->r8;
-	g[REG_R9] = (greg_t)r->r9;
-	g[REG_R10] = (greg_t)r->r10;
-	g[REG_R11] = (greg_t)r->r11;
-	g[REG_R12] = (greg_t)r->r12;
-	g[REG_R13] = (greg_t)r->r13;
-	g[REG_R14] = (greg_t)r->r14;
-	g[REG_R15] = (greg_t)r->r15;
-	g[REG_RDI] = (greg_t)r->rdi;
-	g[REG_RSI] = (greg_t)r->rsi;
-	g[REG_RBP] = (greg_t)r->rbp;
-	g[REG_RBX] = (greg_t)r->rbx;
-	g[REG_RDX] = (greg_t)r->rdx;
-	g[REG_RAX] = (greg_t)r->rax;
-	g[REG_RCX] = (greg_t)r->rcx;
-	g[REG_RSP] = (greg_t)rsp;
-	g[REG_RIP] = (greg_t)r->ret;
-	g[REG_EFL] = (greg_t)r->rflags;
+	/* The trampoline and exec see f->uc as the ucontext_t it begins like. */
+	ucontext_t *uc = (ucontext_t *)(void *)&f->uc;
+	struct hw_regs regs = {.rax = r->rax,
+			       .rcx = r->rcx,
+			       .rdx = r->rdx,
+			       .rbx = r->rbx,
+			       .rsp = rsp,
+			       .rbp = r->rbp,
+			       .rsi = r->rsi,
+			       .rdi = r->rdi,
+			       .r8 = r->r8,
+			       .r9 = r->r9,
+			       .r10 = r->r10,
+			       .r11 = r->r11,
+			       .r12 = r->r12,
+			       .r13 = r->r13,
+			       .r14 = r->r14,
+			       .r15 = r->r15,
+			       .rflags = r->rflags,
+			       .rip = r->ret};
+	exec_regs_to_uc(uc, &regs);
+	greg_t *g = uc->uc_mcontext.gregs;
 	g[REG_CSGSFS] = (greg_t)frame_segments;
 	g[REG_TRAPNO] = TRAP_GP;
 	f->uc.uc_mcontext.fpregs = (fpregset_t)fp;

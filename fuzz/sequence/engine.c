@@ -452,6 +452,14 @@ static size_t model_maps(const struct m_world *w, uint64_t a, uint64_t b, uint64
 	return n;
 }
 
+/* Does [a, b) lie inside this world's zones (the 1 TiB one or the one below 4 GiB)? */
+static bool in_own_zones(const struct ctx *c, uint64_t a, uint64_t b)
+{
+	if (a >= c->w.zone && b <= c->w.zone + c->w.zone_size && a < b)
+		return true;
+	return c->w.low && a >= c->w.low && b <= c->w.low + c->w.low_size && a < b;
+}
+
 /* Invariant: the host maps exactly what the model says in this world's zones (canaries included). */
 static void check_coverage(struct ctx *c)
 {
@@ -2132,6 +2140,14 @@ static void op_mmap(struct ctx *c, const uint8_t *p)
 		/* known.h: any errno, as long as it fails. */
 	} else if (place_may_fail && expect && rp == MAP_FAILED && err == ENOMEM) {
 		/* No free range for it (the placement comes before the check that refuses it). */
+	} else if (c->weak && (flags & MAP_FIXED_NOREPLACE) && expect && rp == MAP_FAILED && err == EEXIST &&
+		   !in_own_zones(c, addr, addr + rlen)) {
+		/*
+		 * Two threads: outside this world's zones the range may hold a mapping the other
+		 * thread's sequence made without MAP_FIXED (the kernel placed it), which this model
+		 * does not hold; MAP_FIXED_NOREPLACE's EEXIST comes before the checks that refuse
+		 * the call otherwise.
+		 */
 	} else {
 		if (expect == 0 ? rp == MAP_FAILED || r != addr : !(rp == MAP_FAILED && err == expect))
 			fail(c, "returned %#llx (%s); the model says %s", (unsigned long long)r,

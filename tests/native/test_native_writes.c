@@ -16,6 +16,12 @@
  * EPC (EACCEPTCOPY of P into a fresh page).
  * Several workers, each on its own TCS and pages, with one neighbour
  * thread each.
+ *
+ * The SDK's untrusted runtime commits every range the enclave's memory
+ * manager allocates with mmap(range, RW, MAP_SHARED | MAP_FIXED) of the
+ * enclave fd, so while one worker copies into T the others remap their
+ * own ranges over the same enclave mapping; the suite sdk_commit does
+ * that before each round, with and without reclaim.
  */
 #include <pthread.h>
 #include <sched.h>
@@ -40,6 +46,9 @@ struct worker {
 	unsigned round;
 	bool stop;
 };
+
+/* Commit each round's pages as the SDK's enclave_alloc does: MAP_FIXED over the enclave mapping. */
+static bool commit_with_map_fixed;
 
 static struct sgx_tcs tcs_template;
 static uint64_t td_template[SGX_PAGE_SIZE / 8];
@@ -121,6 +130,11 @@ static void *worker_main(void *arg)
 	for (w->round = 0; w->round < ROUNDS; w->round++) {
 		uint64_t t = devos_dyn(w->first + (uint64_t)w->round * PAGE_GROUP), n = t + SGX_PAGE_SIZE,
 			 p = t + 2 * SGX_PAGE_SIZE, copy = t + 3 * SGX_PAGE_SIZE;
+		if (commit_with_map_fixed) {
+			void *m = sgxemu_mmap((void *)(uintptr_t)t, PAGE_GROUP * SGX_PAGE_SIZE, PROT_READ | PROT_WRITE,
+					      MAP_SHARED | MAP_FIXED, dv.fd, 0);
+			CHECK(w, m == (void *)(uintptr_t)t, "the SDK-style MAP_FIXED commit of the round's pages");
+		}
 		/* 1. T, its neighbour and P, EAUG'd on the fault and accepted RW. */
 		CHECK(w, eaccept(w->slot, t, SI_PENDING_RW) == 0, "EACCEPT of T");
 		CHECK(w, eaccept(w->slot, n, SI_PENDING_RW) == 0, "EACCEPT of the neighbour");
@@ -224,6 +238,30 @@ static void setup_small_epc(void)
 }
 
 Test(lost_write, tcs_template_survives_under_reclaim, .init = setup_small_epc)
+{
+	run_workers();
+	cr_assert_gt(devos_stats().pages_evicted + 0, 0, "the reclaimer ran");
+}
+
+/* The SDK's commit: every round's range mapped again with MAP_FIXED while the other workers copy and restrict. */
+static void setup_map_fixed(void)
+{
+	commit_with_map_fixed = true;
+	native_setup();
+}
+
+static void setup_map_fixed_small_epc(void)
+{
+	commit_with_map_fixed = true;
+	setup_small_epc();
+}
+
+Test(lost_write, tcs_template_survives_map_fixed_commits_of_other_ranges, .init = setup_map_fixed)
+{
+	run_workers();
+}
+
+Test(lost_write, tcs_template_survives_map_fixed_commits_under_reclaim, .init = setup_map_fixed_small_epc)
 {
 	run_workers();
 	cr_assert_gt(devos_stats().pages_evicted + 0, 0, "the reclaimer ran");

@@ -172,6 +172,17 @@ uint64_t hw_epc_window_alloc(struct hw_machine *m, uint64_t size);
 void hw_epc_window_free(struct hw_machine *m, uint64_t pa, uint64_t size);
 
 /*
+ * Give the frames [pa, pa + len) host memory now, in one call, so that the
+ * leaves that fill them (EAUG, EADD, ELDU) do not fault them in one page at
+ * a time: MADV_POPULATE_WRITE on the physical space, or where the host
+ * kernel lacks it (before 5.14) fallocate of the memfd range.  Contents do
+ * not change.  Return: 0, or -errno (the frames then fault in as before).
+ */
+int hw_epc_populate(struct hw_machine *m, uint64_t pa, uint64_t len);
+/* Give back the memory of the frames in [pa, pa + len) that hold no valid EPC page. */
+void hw_epc_release_unused(struct hw_machine *m, uint64_t pa, uint64_t len);
+
+/*
  * Capacity accounting: the configured EPC size is a number of frames that
  * may be valid at once.  The OS reserves one before the leaf that makes a
  * frame valid and releases it after the leaf that invalidates one (or when

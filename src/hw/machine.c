@@ -250,6 +250,44 @@ uint64_t hw_epc_window_alloc(struct hw_machine *m, uint64_t size)
 	return pa;
 }
 
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
+#endif
+
+/* 1: MADV_POPULATE_WRITE works, 0: not known yet, -1: the host kernel refused it (use fallocate). */
+static _Atomic int populate_madvise;
+
+int hw_epc_populate(struct hw_machine *m, uint64_t pa, uint64_t len)
+{
+	if (!hw_is_epc(m, pa) || !len || len > m->space || pa - (uint64_t)(uintptr_t)m->alias > m->space - len)
+		return -EINVAL;
+	if (populate_madvise >= 0) {
+		if (madvise(hw_pa_ptr(m, pa), len, MADV_POPULATE_WRITE) == 0) {
+			populate_madvise = 1;
+			return 0;
+		}
+		/* EINVAL from a kernel that does not know the advice; anything else is this call's. */
+		if (errno != EINVAL || populate_madvise == 1)
+			return -errno;
+		populate_madvise = -1;
+	}
+	if (fallocate(m->memfd, FALLOC_FL_KEEP_SIZE, (off_t)hw_epc_offset(m, pa), (off_t)len) < 0)
+		return -errno;
+	return 0;
+}
+
+void hw_epc_release_unused(struct hw_machine *m, uint64_t pa, uint64_t len)
+{
+	pthread_mutex_lock(&m->lock);
+	for (uint64_t a = HW_PAGE_DOWN(pa); a < pa + len; a += SGX_PAGE_SIZE) {
+		const struct epcm_entry *e = epcm_peek(m, a);
+		if (!e || !e->valid)
+			fallocate(m->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)hw_epc_offset(m, a),
+				  SGX_PAGE_SIZE);
+	}
+	pthread_mutex_unlock(&m->lock);
+}
+
 void hw_epc_window_free(struct hw_machine *m, uint64_t pa, uint64_t size)
 {
 	uint64_t start = hw_epc_offset(m, pa);

@@ -190,6 +190,32 @@ static long sgx_ioc_enclave_create(struct sgx_encl *e, unsigned long arg)
 	return encl_create(e, &secs);
 }
 
+/* ---- Frames in batches (docs/kernel.md) ---- */
+
+/* Frames AUGMENT_PAGES and ADD_PAGES give host memory at once: 256 KiB, bounded whatever the range. */
+#define POPULATE_PAGES 64
+#define POPULATE_BYTES ((uint64_t)POPULATE_PAGES * KPAGE)
+
+/* The page at c of the range [off, off + len) starts a batch: populate the frames of the batch. */
+static void populate_batch(struct sgx_encl *e, uint64_t off, uint64_t c, uint64_t len)
+{
+	if (e->k->cfg.no_populate || c % POPULATE_BYTES || len - c < 2 * KPAGE)
+		return;
+	uint64_t n = len - c < POPULATE_BYTES ? len - c : POPULATE_BYTES;
+	/* A refusal (ENOMEM, say) only means the frames fault in one by one. */
+	(void)hw_epc_populate(e->k->m, encl_frame(e, e->base + off + c), n);
+}
+
+/* The range stopped at c: the frames populated for the rest of c's batch, and not used, go back. */
+static void populate_unwind(struct sgx_encl *e, uint64_t off, uint64_t c, uint64_t len)
+{
+	if (e->k->cfg.no_populate || c >= len)
+		return;
+	uint64_t end = (c / POPULATE_BYTES + 1) * POPULATE_BYTES;
+	end = end < len ? end : len;
+	hw_epc_release_unused(e->k->m, encl_frame(e, e->base + off + c), end - c);
+}
+
 /* ---- ADD_PAGES ---- */
 
 static int validate_secinfo(const struct sgx_secinfo *si)
@@ -322,10 +348,12 @@ static long sgx_ioc_enclave_add_pages(struct sgx_encl *e, unsigned long arg)
 				ret = -ERESTARTSYS;
 			break;
 		}
+		populate_batch(e, a.offset, c, a.length);
 		ret = encl_add_page(e, a.src + c, a.offset + c, &si, a.flags);
 		if (ret)
 			break;
 	}
+	populate_unwind(e, a.offset, c, a.length);
 	/* The whole struct goes back, as Linux copies it: a struct count alone can be written to is EFAULT. */
 	a.count = c;
 	if (copy_to_user(arg, &a, sizeof(a)))
@@ -703,6 +731,7 @@ static long sgx_ioc_enclave_augment_pages(struct sgx_encl *e, unsigned long arg)
 	const struct reclaim_keep keep = {.encl = e};
 	uint64_t c;
 	for (c = 0; c < a.length; c += KPAGE) {
+		populate_batch(e, a.offset, c, a.length);
 		reclaim_direct(e);
 		/* Bounded: a round either adds the page or evicts a page at least, whose frame others may take. */
 		for (unsigned round = 0;; round++) {
@@ -722,6 +751,7 @@ static long sgx_ioc_enclave_augment_pages(struct sgx_encl *e, unsigned long arg)
 		if (ret)
 			break;
 	}
+	populate_unwind(e, a.offset, c, a.length);
 	a.count = c;
 	if (copy_to_user(arg + offsetof(struct sgx_enclave_augment_pages, count), &a.count, sizeof(a.count)))
 		return -EFAULT;

@@ -49,6 +49,9 @@ struct sgxk_config {
 	uint8_t exec_allow_mrenclave[SGXK_ALLOW_MAX][32];
 	size_t n_exec_allow_mrenclave;
 	bool noexec_dev; /* /dev mounted noexec: PROT_EXEC refused (EPERM/EACCES) */
+	/* AUGMENT_PAGES and ADD_PAGES leave their frames to fault in one by one
+	 * (SGXEMU_EPC_POPULATE=0; docs/kernel.md "Frames in batches"). */
+	bool no_populate;
 };
 
 /*

@@ -99,6 +99,14 @@ int sgxk_config_from_env(struct sgxk_config *c, char *err, size_t errlen)
 			return -1;
 		}
 	}
+	const char *pop = getenv(SGXEMU_ENV_EPC_POPULATE);
+	if (pop && *pop) {
+		if (strcmp(pop, "0") && strcmp(pop, "1")) {
+			snprintf(err, errlen, "%s=%s: expected 0 or 1", SGXEMU_ENV_EPC_POPULATE, pop);
+			return -1;
+		}
+		c->no_populate = !strcmp(pop, "0");
+	}
 	const char *s = getenv(SGXEMU_ENV_EXEC_ALLOW_MRSIGNER);
 	if (s && parse_list(SGXEMU_ENV_EXEC_ALLOW_MRSIGNER, s, c->exec_allow_mrsigner, &c->n_exec_allow_mrsigner, err,
 			    errlen))

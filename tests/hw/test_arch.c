@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* Machine configuration, physical windows, capacity accounting, outcome formatting, CPUID. */
+#include <errno.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 
 #include "harness.h"
@@ -117,6 +119,44 @@ Test(machine, windows_are_aligned_and_reused)
 	cr_assert_eq(hw_epc_window_alloc(m, 0x1000), 0, "space exhausted gives 0");
 	cr_assert_eq(hw_epc_window_alloc(m, 0x3000), 0, "not a power of two gives 0");
 	hw_machine_destroy(m);
+}
+
+/* Which of the n frames from pa have host memory: mincore on a mapping of the EPC memfd of its own. */
+static unsigned frames_with_memory(struct hw_machine *m, uint64_t pa, unsigned n)
+{
+	unsigned char vec[64];
+	cr_assert_leq(n, sizeof(vec));
+	void *v = mmap(NULL, n * 4096UL, PROT_READ, MAP_SHARED, hw_epc_fd(m), (off_t)hw_epc_offset(m, pa));
+	cr_assert_neq(v, MAP_FAILED);
+	cr_assert_eq(mincore(v, n * 4096UL, vec), 0);
+	munmap(v, n * 4096UL);
+	unsigned c = 0;
+	for (unsigned i = 0; i < n; i++)
+		c += vec[i] & 1;
+	return c;
+}
+
+Test(machine, populate_gives_frames_memory_and_release_only_takes_unused_ones)
+{
+	struct th t;
+	th_setup(&t, 0x40000);
+	uint8_t page[4096];
+	memset(page, 0xA5, sizeof(page));
+	cr_assert(hw_is_ok(th_eadd(&t, 0x3000, SGX_SECINFO_PT(SGX_PT_REG) | SGX_SECINFO_R, page)));
+	cr_assert_eq(frames_with_memory(t.m, th_pa(&t, 0), 16), 1, "only the EADDed frame has memory");
+	cr_assert_eq(hw_epc_populate(t.m, th_pa(&t, 0), 16 * 4096), 0);
+	cr_assert_eq(frames_with_memory(t.m, th_pa(&t, 0), 16), 16);
+	hw_epc_release_unused(t.m, th_pa(&t, 0), 16 * 4096);
+	cr_assert_eq(frames_with_memory(t.m, th_pa(&t, 0), 16), 1, "the valid frame keeps its memory");
+	struct hw_epcm_view v;
+	cr_assert(hw_epcm_get(t.m, th_pa(&t, 0x3000), &v) && v.valid);
+	cr_assert_arr_eq(hw_pa_ptr(t.m, th_pa(&t, 0x3000)), page, sizeof(page),
+			 "populating and releasing changed a valid page");
+	/* Outside the physical space, or past its end. */
+	cr_assert_eq(hw_epc_populate(t.m, (uint64_t)(uintptr_t)page, 4096), -EINVAL);
+	cr_assert_eq(hw_epc_populate(t.m, th_pa(&t, 0), 0), -EINVAL);
+	cr_assert_eq(hw_epc_populate(t.m, th_pa(&t, 0), UINT64_MAX & ~0xFFFULL), -EINVAL);
+	th_teardown(&t);
 }
 
 Test(machine, capacity_accounting)

@@ -277,6 +277,86 @@ Test(policy, augment_existing_page_ebusy_with_partial_count)
 	cr_assert_not(kh_epcm(&h, KH_DYN + 0x3000).valid);
 }
 
+/* ---- frames in batches (docs/kernel.md) ---- */
+
+/* Bit i: the frame of enclave page off + i*4096 has host memory (mincore on a mapping of the EPC memfd). */
+static uint64_t frames_with_memory(uint64_t off, unsigned n)
+{
+	unsigned char vec[64];
+	cr_assert_leq(n, sizeof(vec));
+	uint64_t pa = sgx_file_frame(h.f, lin(off));
+	void *v = mmap(NULL, n * 4096UL, PROT_READ, MAP_SHARED, hw_epc_fd(h.m), (off_t)hw_epc_offset(h.m, pa));
+	cr_assert_neq(v, MAP_FAILED);
+	cr_assert_eq(mincore(v, n * 4096UL, vec), 0);
+	munmap(v, n * 4096UL);
+	uint64_t bits = 0;
+	for (unsigned i = 0; i < n; i++)
+		bits |= (uint64_t)(vec[i] & 1) << i;
+	return bits;
+}
+
+/*
+ * AUGMENT over 32 pages whose ninth exists: the frames of the batch were
+ * populated at the start, the ioctl stops at the ninth (EBUSY), the frames
+ * past it go back, and the existing page keeps what it holds.
+ */
+Test(policy, augment_stopped_early_gives_back_the_frames_it_populated)
+{
+	build_with(SGXK_DYN_RWX, NULL);
+	cr_assert_eq(sgxk_fault(h.k, lin(KH_DYN + 0x8000), PF_U), SGXK_FAULT_FIXED);
+	memset(kh_frame(&h, KH_DYN + 0x8000), 0x5C, 4096);
+	cr_assert_eq(frames_with_memory(KH_DYN, 32), 1ULL << 8);
+	struct sgx_enclave_augment_pages a;
+	cr_assert_eq(augment(KH_DYN, 32 * 4096, SI_REG(SGX_SECINFO_R | SGX_SECINFO_W), &a), -EBUSY);
+	cr_assert_eq(a.count, 0x8000);
+	cr_assert_eq(frames_with_memory(KH_DYN, 32), 0x1FF, "frames 0-8 in use, 9-31 given back: %#llx",
+		     (unsigned long long)frames_with_memory(KH_DYN, 32));
+	const uint8_t *kept = kh_frame(&h, KH_DYN + 0x8000);
+	for (unsigned i = 0; i < 4096; i++)
+		cr_assert_eq(kept[i], 0x5C, "the existing page's byte %u changed", i);
+	for (uint64_t off = KH_DYN; off < KH_DYN + 0x8000; off += 4096) {
+		const uint8_t *z = kh_frame(&h, off);
+		for (unsigned i = 0; i < 4096; i++)
+			cr_assert_eq(z[i], 0, "an EAUGed page is not zero");
+	}
+}
+
+/* ADD_PAGES stopped by a page already added gives back the rest of its batch too. */
+Test(policy, add_pages_stopped_early_gives_back_the_frames_it_populated)
+{
+	kh_setup(&h, NULL);
+	cr_assert_eq(kh_create(&h, KH_BASE, KH_SIZE), 0);
+	static uint8_t src[32 * 4096] __attribute__((aligned(4096)));
+	memset(src, 0x3E, sizeof(src));
+	cr_assert_eq(kh_add(&h, 0x4000, 0x1000, SI_REG(SGX_SECINFO_R), src, 0, NULL), 0);
+	cr_assert_eq(frames_with_memory(0, 32), 1ULL << 4);
+	struct sgx_secinfo si __attribute__((aligned(64))) = {.flags = SI_REG(SGX_SECINFO_R | SGX_SECINFO_W)};
+	struct sgx_enclave_add_pages a = {
+	    .src = (uint64_t)(uintptr_t)src, .offset = 0, .length = sizeof(src), .secinfo = (uint64_t)(uintptr_t)&si};
+	cr_assert_lt(kh_ioctl(&h, SGX_IOC_ENCLAVE_ADD_PAGES, &a), 0);
+	cr_assert_eq(a.count, 0x4000);
+	cr_assert_eq(frames_with_memory(0, 32), 0x1F, "frames 0-4 in use, 5-31 given back: %#llx",
+		     (unsigned long long)frames_with_memory(0, 32));
+}
+
+Test(policy, env_populate_setting)
+{
+	struct sgxk_config c;
+	char err[128];
+	sgxk_config_default(&c);
+	cr_assert_not(c.no_populate, "frames are populated in batches by default");
+	setenv(SGXEMU_ENV_EPC_POPULATE, "0", 1);
+	cr_assert_eq(sgxk_config_from_env(&c, err, sizeof(err)), 0, "%s", err);
+	cr_assert(c.no_populate);
+	setenv(SGXEMU_ENV_EPC_POPULATE, "1", 1);
+	cr_assert_eq(sgxk_config_from_env(&c, err, sizeof(err)), 0, "%s", err);
+	cr_assert_not(c.no_populate);
+	setenv(SGXEMU_ENV_EPC_POPULATE, "yes", 1);
+	cr_assert_eq(sgxk_config_from_env(&c, err, sizeof(err)), -1);
+	cr_assert(strstr(err, SGXEMU_ENV_EPC_POPULATE), "%s", err);
+	unsetenv(SGXEMU_ENV_EPC_POPULATE);
+}
+
 Test(policy, augment_more_than_the_epc_reclaims)
 {
 	kh_setup(&h, NULL);

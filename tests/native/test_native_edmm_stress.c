@@ -5,7 +5,8 @@
  * which they take from a pool as an SDK's urts does) each own sixteen
  * dynamic pages, interleaved with the other threads' pages, and apply
  * random EDMM flows to them:
- *   commit    EACCEPT of an absent page (EAUG on the fault) or AUGMENT + EACCEPT, then a write;
+ *   commit    EACCEPT of an absent page (EAUG on the fault), or AUGMENT of it (alone, or
+ *             with its two neighbours) + EACCEPT, then a write;
  *   write     a new pattern into an RW page, from enclave code;
  *   restrict  RESTRICT_PERMISSIONS to R, EACCEPT(PR | R) from the enclave, mprotect R;
  *   extend    EMODPE to RW from the enclave, mprotect RW;
@@ -178,16 +179,42 @@ static bool check_page(struct owner *w, unsigned i)
 	return true;
 }
 
+/* AUGMENT_PAGES of n pages from a, retried while busy; false (with why) on an error Linux would not give here. */
+static bool augment(struct owner *w, uint64_t a, unsigned n)
+{
+	static const struct sgx_secinfo rw __attribute__((aligned(64))) = {.flags = SECINFO_REG(SI_RW)};
+	for (unsigned tries = 0; tries < 64; tries++) {
+		struct sgx_enclave_augment_pages aug = {.offset = native_off(a),
+							.length = n * (uint64_t)SGX_PAGE_SIZE,
+							.secinfo = (uint64_t)(uintptr_t)&rw};
+		if (sgxemu_ioctl(dv.fd, SGX_IOC_ENCLAVE_AUGMENT_PAGES, &aug) == 0 || aug.count)
+			return true;
+		/* EBUSY: another ioctl, or a page of the range exists; EAGAIN, ENOMEM: the reclaimer's. */
+		if (errno != EBUSY && errno != EAGAIN && errno != ENOMEM) {
+			snprintf(w->why, sizeof(w->why), "AUGMENT of %u pages at %#llx: %s", n, (unsigned long long)a,
+				 strerror(errno));
+			return false;
+		}
+		sched_yield();
+	}
+	return true;
+}
+
 static bool commit(struct owner *w, unsigned i)
 {
 	uint64_t a = page_addr(w->idx, i);
-	if (next(&w->rng) & 1) {
-		static const struct sgx_secinfo rw __attribute__((aligned(64))) = {.flags = SECINFO_REG(SI_RW)};
-		struct sgx_enclave_augment_pages aug = {
-		    .offset = native_off(a), .length = SGX_PAGE_SIZE, .secinfo = (uint64_t)(uintptr_t)&rw};
-		if (!ioctl_page(w, SGX_IOC_ENCLAVE_AUGMENT_PAGES, &aug, &aug.count, "AUGMENT"))
-			return false;
-	}
+	unsigned how = (unsigned)(next(&w->rng) % 4);
+	/*
+	 * AUGMENT of the page alone (how 1, 2), or of the page with its two
+	 * neighbours, which other owners use (how 3): the kernel populates
+	 * the frames of the range at once and stops with EBUSY at the first
+	 * page that exists, giving back the frames it did not use while the
+	 * neighbours' owners write theirs.  An absent neighbour is EAUGed (its
+	 * owner's EACCEPT takes it as it is), so this page too may exist
+	 * already; where the AUGMENT did not add it, the EACCEPT does.
+	 */
+	if (how && !augment(w, how == 3 ? a - SGX_PAGE_SIZE : a, how == 3 ? 3 : 1))
+		return false;
 	if (!eaccept(w, a, SI_PENDING_RW, "EACCEPT(PENDING)"))
 		return false;
 	/* The mapping may still say R from the page's previous life (restricted, then trimmed). */

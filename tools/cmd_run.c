@@ -28,6 +28,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "emu_int.h"
+#include "exec.h"
+#include "sgxemu/ext.h"
 #include "obs_record.h"
 #include "sgxemu/version.h"
 
@@ -472,7 +475,7 @@ static void remove_dir(const char *dir)
 
 int cmd_run(int argc, char **argv)
 {
-	const char *epc = NULL, *policy = NULL, *cpuid = NULL, *trace_file = NULL;
+	const char *epc = NULL, *policy = NULL, *cpuid = NULL, *trace_file = NULL, *chaos = NULL;
 	bool trace = false, summary = false, epc_map = false;
 	int i = 1;
 	for (; i < argc; i++) {
@@ -491,6 +494,16 @@ int cmd_run(int argc, char **argv)
 			if (!valid_policy(v))
 				return usage_error("--policy=%s: expected rw, wx-exclusive or rwx", v);
 			policy = v;
+		} else if ((v = opt_value("--chaos", argc, argv, &i))) {
+			struct exec_chaos c;
+			char why[256], msg[600];
+			if (emu_parse_chaos(v, &c, why, sizeof(why)) != 0) {
+				/* The reason without the "SGXEMU_CHAOS=VALUE: " it starts with. */
+				size_t skip = strlen(SGXEMU_ENV_CHAOS) + 1 + strlen(v) + 2;
+				snprintf(msg, sizeof(msg), "--chaos=%s: %s", v, strlen(why) > skip ? why + skip : why);
+				return usage_error("%s", msg);
+			}
+			chaos = v;
 		} else if ((v = opt_value("--cpuid", argc, argv, &i))) {
 			if (strcmp(v, "auto") != 0 && strcmp(v, "header") != 0)
 				return usage_error("--cpuid=%s: expected auto or header", v);
@@ -526,7 +539,7 @@ int cmd_run(int argc, char **argv)
 	snprintf(ld, len, "%s%s%s", old && *old ? old : "", old && *old ? ":" : "", lib);
 	if (set("LD_PRELOAD", ld) || set("SGXEMU_PRELOAD", lib) || (epc && set("SGXEMU_EPC_SIZE", epc)) ||
 	    (policy && set("SGXEMU_DYN_POLICY", policy)) || (trace && set("SGXEMU_TRACE", "1")) ||
-	    (cpuid && set("SGXEMU_CPUID_MODE", cpuid))) {
+	    (cpuid && set("SGXEMU_CPUID_MODE", cpuid)) || (chaos && set("SGXEMU_CHAOS", chaos))) {
 		free(ld);
 		return 1;
 	}

@@ -125,8 +125,19 @@ int emu_parse_size(const char *s, uint64_t *out)
 	return 0;
 }
 
+static int os_evict(void *ctx, uint64_t addr)
+{
+	return sgxk_evict(ctx, addr);
+}
+
+static struct exec_chaos chaos;
+
 static int configure(struct sgxk_config *c, const struct sgxemu_options *opt, char *err, size_t errlen)
 {
+	memset(&chaos, 0, sizeof(chaos));
+	const char *cs = getenv(SGXEMU_ENV_CHAOS);
+	if (cs && *cs && emu_parse_chaos(cs, &chaos, err, errlen) != 0)
+		return -1;
 	sgxk_config_default(c);
 	/* Enclaves run natively: they may have the XSAVE features and layout this host gives its processes. */
 	exec_cpu_hw_config(&c->hw);
@@ -184,6 +195,7 @@ int sgxemu_start(const struct sgxemu_options *opt, char *err, size_t errlen)
 	    .refresh = os_refresh,
 	    .thread_start = os_thread_start,
 	    .thread_stop = os_thread_stop,
+	    .evict = os_evict,
 	};
 	int r = exec_install(&os);
 	if (r != 0) {
@@ -191,6 +203,12 @@ int sgxemu_start(const struct sgxemu_options *opt, char *err, size_t errlen)
 		goto fail_kernel;
 	}
 	sgxk_set_kick(k, os_kick, NULL);
+	if (chaos.interrupt_every || chaos.evict_every) {
+		exec_chaos_set(&chaos);
+		fprintf(stderr, "sgxemu: chaos: seed %llu, interrupt 1 in %u ENCLUs, evict 1 in %u%s\n",
+			(unsigned long long)chaos.seed, chaos.interrupt_every, chaos.evict_every,
+			chaos.quiet ? " (quiet)" : "");
+	}
 	char why[160];
 	if (exec_pkey_probe(why, sizeof(why))) {
 		struct sgxk_pkey_ops keys = {.alloc = os_pkey_alloc, .free = os_pkey_free};

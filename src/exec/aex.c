@@ -377,6 +377,181 @@ static bool aex(struct exec_thread *self, const struct hw_event *ev, const sigin
 	return false;
 }
 
+/* ---- chaos mode ---- */
+
+struct exec_chaos exec_chaos_cfg;
+bool exec_chaos_on;
+_Atomic uint64_t exec_stat_chaos_intr, exec_stat_chaos_evict;
+_Atomic unsigned exec_thread_count;
+
+int exec_chaos_set(const struct exec_chaos *c)
+{
+	if (atomic_load(&exec_thread_count))
+		return -EBUSY;
+	exec_chaos_cfg = *c;
+	exec_chaos_on = c->interrupt_every || c->evict_every;
+	return 0;
+}
+
+/* splitmix64: the next value of a stream. */
+static uint64_t chaos_next(uint64_t *s)
+{
+	uint64_t z = (*s += 0x9E3779B97F4A7C15ULL);
+	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+	z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+	return z ^ (z >> 31);
+}
+
+void exec_chaos_thread_start(struct exec_thread *self)
+{
+	self->ordinal = atomic_fetch_add(&exec_thread_count, 1);
+	uint64_t s = exec_chaos_cfg.seed ^ ((uint64_t)self->ordinal << 32);
+	self->chaos_rng = chaos_next(&s);
+	self->chaos_last_rip = 0;
+	self->chaos_count = 0;
+}
+
+/* Decimal digits of v at p (async-signal-safe). */
+static char *dec64(char *p, uint64_t v)
+{
+	char tmp[20];
+	int n = 0;
+	do
+		tmp[n++] = (char)('0' + v % 10);
+	while ((v /= 10));
+	while (n)
+		*p++ = tmp[--n];
+	return p;
+}
+
+/* "0x" and the hex digits of v without leading zeros at p. */
+static char *hexs(char *p, uint64_t v)
+{
+	*p++ = '0';
+	*p++ = 'x';
+	int i = 60;
+	while (i > 0 && !((v >> i) & 0xF))
+		i -= 4;
+	for (; i >= 0; i -= 4)
+		*p++ = "0123456789abcdef"[(v >> i) & 0xF];
+	return p;
+}
+
+static char *str(char *p, const char *s)
+{
+	size_t n = strlen(s);
+	memcpy(p, s, n);
+	return p + n;
+}
+
+static const char *leaf_name(uint64_t leaf)
+{
+	static const char *const names[] = {"EREPORT", "EGETKEY", "EENTER",	 "ERESUME",	   "EEXIT",
+					    "EACCEPT", "EMODPE",  "EACCEPTCOPY", "EVERIFYREPORT2", "EDECCSSA"};
+	return leaf < sizeof(names) / sizeof(names[0]) ? names[leaf] : "unknown leaf";
+}
+
+/* The pages the ENCLU at rip may touch: its memory operands in the ELRANGE and its code page. Return: how many. */
+static unsigned chaos_targets(struct exec_thread *self, uint64_t out[4])
+{
+	const struct hw_regs *r = &self->t.regs;
+	unsigned n = 0;
+	uint64_t ops[3] = {0};
+	switch (r->rax) {
+	case ENCLU_EACCEPTCOPY:
+	case ENCLU_EREPORT:
+		ops[2] = r->rdx;
+		/* fall through */
+	case ENCLU_EACCEPT:
+	case ENCLU_EMODPE:
+	case ENCLU_EGETKEY:
+		ops[0] = r->rbx;
+		ops[1] = r->rcx;
+		break;
+	default:
+		break;
+	}
+	for (unsigned i = 0; i < 3; i++)
+		if (ops[i] && in_elrange(self, ops[i]))
+			out[n++] = page_of(ops[i]);
+	out[n++] = page_of(r->rip);
+	return n;
+}
+
+/*
+ * Chaos mode at an ENCLU of enclave code (the thread model holds its
+ * registers): draw whether an interrupt arrives right before it, and
+ * whether a page it needs is evicted meanwhile; if so, the AEX, the
+ * eviction, a line on stderr, and the ERESUME at sgxemu_enter_enclave's
+ * AEP (a foreign AEP gets the context and executes its own).
+ * Return: true when it interrupted (the context is set up).
+ */
+static bool chaos_inject(struct exec_thread *self, const siginfo_t *si, ucontext_t *uc)
+{
+	struct hw_thread *t = &self->t;
+	uint64_t rip = t->regs.rip, leaf = t->regs.rax;
+	if (self->chaos_last_rip == rip) {
+		self->chaos_last_rip = 0;
+		return false;
+	}
+	uint64_t r = chaos_next(&self->chaos_rng);
+	const struct exec_chaos *c = &exec_chaos_cfg;
+	bool intr = c->interrupt_every && r % c->interrupt_every == 0;
+	bool evict = c->evict_every && (r >> 21) % c->evict_every == 0;
+	if (!intr && !evict)
+		return false;
+	elrange_cache(self);
+	uint64_t targets[4], target = 0;
+	if (evict) {
+		unsigned n = chaos_targets(self, targets);
+		target = targets[(r >> 42) % n];
+	}
+	self->chaos_last_rip = rip;
+	uint64_t count = self->chaos_count++;
+
+	exec_xsave_from_uc(t, uc);
+	hw_aex(t, &(struct hw_event){.interrupt = true});
+	exec_state_leave(self, uc);
+	exec_inside_count--;
+	self->exits++;
+	atomic_fetch_add_explicit(&exec_stat_chaos_intr, 1, memory_order_relaxed);
+	int er = 0;
+	if (target) {
+		er = exec_os_cur.evict ? exec_os_cur.evict(exec_os_cur.ctx, target) : -ENOSYS;
+		if (!er)
+			atomic_fetch_add_explicit(&exec_stat_chaos_evict, 1, memory_order_relaxed);
+	}
+	if (!exec_chaos_cfg.quiet) {
+		char line[256], *p = line;
+		p = str(p, "sgxemu: chaos: thread ");
+		p = dec64(p, self->ordinal);
+		p = str(p, " #");
+		p = dec64(p, count);
+		p = str(p, ": interrupt at ENCLU[");
+		p = str(p, leaf_name(leaf));
+		p = str(p, "], enclave+");
+		p = hexs(p, rip - self->elr_base);
+		if (target) {
+			p = str(p, er ? "; eviction of enclave+" : "; evicted enclave+");
+			p = hexs(p, target - self->elr_base);
+			if (er == -EBUSY)
+				p = str(p, " refused (busy)");
+			else if (er)
+				p = str(p, " refused (not in the EPC)");
+		}
+		*p++ = '\n';
+		ssize_t w = write(STDERR_FILENO, line, (size_t)(p - line));
+		(void)w;
+	}
+	if (vdso_aep(t->aep)) {
+		enclu_outside(self, si, uc);
+		return true;
+	}
+	exec_return_host(self, uc);
+	exec_xsave_to_uc(uc, t);
+	return true;
+}
+
 /*
  * Enclave code executes the ENCLU at t->regs.rip (fetched through the page
  * tables): the leaf in the model, then EEXIT's return to the host, the next
@@ -490,6 +665,8 @@ void exec_enclave_signal(struct exec_thread *self, int sig, siginfo_t *si, ucont
 
 	struct hw_result fetch = hw_ok();
 	if (exec_enclu_trap_kind(sig, si, uc) && enclave_enclu_at(t, rip, &fetch)) {
+		if (exec_chaos_on && chaos_inject(self, si, uc))
+			return;
 		enclave_enclu(self, si, uc);
 		return;
 	}

@@ -65,6 +65,12 @@ struct exec_os {
 	/* A thread got its enclave thread model / is exiting (e.g. for IPIs). May be NULL. */
 	void (*thread_start)(void *ctx, struct hw_thread *t);
 	void (*thread_stop)(void *ctx, struct hw_thread *t);
+	/*
+	 * Chaos mode: evict the enclave page at addr now (the calling thread
+	 * is out of enclave mode).  Return: 0, or -errno (nothing evicted).
+	 * May be NULL: chaos mode then only interrupts.
+	 */
+	int (*evict)(void *ctx, uint64_t addr);
 };
 
 /*
@@ -132,11 +138,32 @@ void exec_kick(struct hw_thread *t);
 
 /* Counters since exec_install, for benchmarks and tests. */
 struct exec_stats {
-	uint64_t traps;		 /* signals exec's handler took (ENCLU traps, faults, interrupts, chained signals) */
-	uint64_t short_paths;	 /* ENCLUs that ran again in the signal of their fixed fault (docs/exec.md) */
-	uint64_t direct_entries; /* EENTER/ERESUME of sgxemu_enter_enclave performed without a trap */
+	uint64_t traps;		   /* signals exec's handler took (ENCLU traps, faults, interrupts, chained signals) */
+	uint64_t short_paths;	   /* ENCLUs that ran again in the signal of their fixed fault (docs/exec.md) */
+	uint64_t direct_entries;   /* EENTER/ERESUME of sgxemu_enter_enclave performed without a trap */
+	uint64_t chaos_interrupts; /* ENCLUs chaos mode interrupted (AEX, then ERESUME) */
+	uint64_t chaos_evictions;  /* pages chaos mode evicted during those interrupts */
 };
 void exec_get_stats(struct exec_stats *s);
+
+/*
+ * Chaos mode (docs/chaos.md): at an ENCLU of enclave code, before the leaf
+ * runs, an interrupt (AEX, and ERESUME from the AEP) and, during it, the
+ * eviction of a page the ENCLU needs (one of its memory operands in the
+ * ELRANGE, or its own code page).  Each thread draws from its own stream,
+ * seeded with seed and the thread's number (the order threads first
+ * entered an enclave), so one thread's injections repeat exactly with the
+ * same seed; the ENCLU that runs again after an injection is not
+ * interrupted again.  Every injection is a line on stderr unless quiet.
+ */
+struct exec_chaos {
+	uint64_t seed;
+	unsigned interrupt_every; /* 1 in N ENCLUs is interrupted; 0: none */
+	unsigned evict_every;	  /* 1 in N is interrupted and a page it needs evicted; 0: none */
+	bool quiet;
+};
+/* Set chaos mode (before the first entry; a zero struct turns it off). Return: 0, or -EBUSY once threads entered. */
+int exec_chaos_set(const struct exec_chaos *c);
 
 /* The calling thread's enclave thread model (created at its first entry), or NULL. */
 struct hw_thread *exec_thread_self(void);

@@ -75,10 +75,14 @@ struct exec_thread {
 	_Atomic int kick_pending;    /* exec_kick waits for this thread to leave enclave mode */
 	stack_t altstack;	     /* for exec_altstack_switch */
 	struct exec_thread *next_free;
-	uint64_t elr_xfrm;  /* XFRM of elr_secs */
-	uint32_t host_pkru; /* PKRU of the host code that entered (valid if pkru_saved) */
-	bool pkru_saved;    /* the context's PKRU was switched to the enclave's at entry */
-	bool sud_on;	    /* Syscall User Dispatch is enabled for this thread */
+	uint64_t elr_xfrm;	 /* XFRM of elr_secs */
+	uint32_t host_pkru;	 /* PKRU of the host code that entered (valid if pkru_saved) */
+	bool pkru_saved;	 /* the context's PKRU was switched to the enclave's at entry */
+	bool sud_on;		 /* Syscall User Dispatch is enabled for this thread */
+	unsigned ordinal;	 /* threads numbered in the order they first entered */
+	uint64_t chaos_rng;	 /* chaos mode's stream of this thread */
+	uint64_t chaos_last_rip; /* the ENCLU just interrupted: it runs again without another */
+	uint64_t chaos_count;	 /* injections on this thread so far */
 };
 
 _Static_assert(offsetof(struct exec_thread, host_fs) == ET_HOST_FS, "ET_HOST_FS");
@@ -263,6 +267,12 @@ extern EXEC_HIDDEN _Atomic unsigned exec_inside_count;
  * exec_get_stats.
  */
 extern EXEC_HIDDEN bool exec_short_path;
+/* Chaos mode (aex.c); exec_chaos_on is set once before threads enter. */
+extern EXEC_HIDDEN struct exec_chaos exec_chaos_cfg;
+extern EXEC_HIDDEN bool exec_chaos_on;
+extern EXEC_HIDDEN _Atomic uint64_t exec_stat_chaos_intr, exec_stat_chaos_evict;
+extern EXEC_HIDDEN _Atomic unsigned exec_thread_count;
+EXEC_HIDDEN void exec_chaos_thread_start(struct exec_thread *self);
 extern EXEC_HIDDEN _Atomic uint64_t exec_stat_traps, exec_stat_short;
 /* FS/GS base of the calling thread, through FSGSBASE or arch_prctl. */
 EXEC_HIDDEN uint64_t exec_get_fs(void);

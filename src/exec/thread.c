@@ -130,6 +130,7 @@ struct exec_thread *exec_thread_create(void)
 	if (pthread_setspecific(thread_key, self) != 0)
 		goto err_thread;
 	self->tid = (int)syscall(SYS_gettid);
+	exec_chaos_thread_start(self);
 	self->host_fs = exec_get_fs();
 	self->host_gs = exec_get_gs();
 	exec_sud_thread_start(self);

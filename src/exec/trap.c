@@ -29,6 +29,8 @@ void exec_get_stats(struct exec_stats *s)
 	s->direct_entries = atomic_load_explicit(&exec_stat_direct, memory_order_relaxed);
 	s->traps = atomic_load_explicit(&exec_stat_traps, memory_order_relaxed) - s->direct_entries;
 	s->short_paths = atomic_load_explicit(&exec_stat_short, memory_order_relaxed);
+	s->chaos_interrupts = atomic_load_explicit(&exec_stat_chaos_intr, memory_order_relaxed);
+	s->chaos_evictions = atomic_load_explicit(&exec_stat_chaos_evict, memory_order_relaxed);
 }
 
 _Noreturn void exec_die(const char *msg)

@@ -210,6 +210,15 @@ uint64_t sgx_file_frame(const struct sgx_file *f, uint64_t addr);
 
 /* Run the reclaimer once: evict up to `pages` pages. Return: pages evicted. */
 unsigned sgxk_reclaim(struct sgxk *k, unsigned pages);
+/*
+ * Evict the enclave page at addr now, as the reclaimer would (EBLOCK, the
+ * ETRACK cycle, EWB), whatever its place in the LRU: chaos mode's EPC
+ * pressure on the very page an instruction is about to touch.  No thread
+ * may be in enclave mode on the calling thread.
+ * Return: 0, -ENOENT (no enclave page there, or not in the EPC), -EBUSY (being
+ * reclaimed already, pinned, or the write-back failed).
+ */
+int sgxk_evict(struct sgxk *k, uint64_t addr);
 
 /* Enclave pages resident / evicted, summed over every enclave (tests, stats). */
 void sgxk_page_counts(struct sgxk *k, uint64_t *resident, uint64_t *evicted);

@@ -220,6 +220,43 @@ bool reclaim_in_progress(struct sgxk *k)
 	return busy;
 }
 
+/* Block, track and write back the n isolated pages of batch. Return: how many left the EPC. */
+static unsigned reclaim_batch(struct sgxk *k, struct encl_page **batch, unsigned n, const struct reclaim_keep *keep)
+{
+	unsigned done = 0;
+	test_step(k, SGXK_TEST_RECLAIM_ISOLATED);
+
+	/* Mark and block every page of the batch: no new TLB entries from here on. */
+	for (unsigned i = 0; i < n; i++) {
+		struct encl_page *p = batch[i];
+		struct sgx_encl *e = p->encl;
+		pthread_mutex_lock(&e->lock);
+		p->being_reclaimed = true;
+		vma_zap_page(e, p);
+		encls_eblock(k->m, encl_frame(e, p->addr));
+		pthread_mutex_unlock(&e->lock);
+	}
+	test_step(k, SGXK_TEST_RECLAIM_BLOCKED);
+	for (unsigned i = 0; i < n; i++) {
+		struct encl_page *p = batch[i];
+		struct sgx_encl *e = p->encl;
+		pthread_mutex_lock(&e->lock);
+		bool gone = evict_page(e, p, keep);
+		p->being_reclaimed = false;
+		pthread_mutex_lock(&k->lru_lock);
+		p->reclaiming = false;
+		k->nr_isolated--;
+		pthread_mutex_unlock(&k->lru_lock);
+		if (!gone)
+			lru_add(k, p);
+		pthread_mutex_unlock(&e->lock);
+		encl_put(e);
+		done += gone;
+	}
+	test_step(k, SGXK_TEST_RECLAIM_DONE);
+	return done;
+}
+
 unsigned reclaim_pages(struct sgxk *k, unsigned pages, const struct reclaim_keep *keep)
 {
 	unsigned done = 0;
@@ -232,36 +269,7 @@ unsigned reclaim_pages(struct sgxk *k, unsigned pages, const struct reclaim_keep
 		if (!n)
 			break;
 		unsigned before = done;
-		test_step(k, SGXK_TEST_RECLAIM_ISOLATED);
-
-		/* Mark and block every page of the batch: no new TLB entries from here on. */
-		for (unsigned i = 0; i < n; i++) {
-			struct encl_page *p = batch[i];
-			struct sgx_encl *e = p->encl;
-			pthread_mutex_lock(&e->lock);
-			p->being_reclaimed = true;
-			vma_zap_page(e, p);
-			encls_eblock(k->m, encl_frame(e, p->addr));
-			pthread_mutex_unlock(&e->lock);
-		}
-		test_step(k, SGXK_TEST_RECLAIM_BLOCKED);
-		for (unsigned i = 0; i < n; i++) {
-			struct encl_page *p = batch[i];
-			struct sgx_encl *e = p->encl;
-			pthread_mutex_lock(&e->lock);
-			bool gone = evict_page(e, p, keep);
-			p->being_reclaimed = false;
-			pthread_mutex_lock(&k->lru_lock);
-			p->reclaiming = false;
-			k->nr_isolated--;
-			pthread_mutex_unlock(&k->lru_lock);
-			if (!gone)
-				lru_add(k, p);
-			pthread_mutex_unlock(&e->lock);
-			encl_put(e);
-			done += gone;
-		}
-		test_step(k, SGXK_TEST_RECLAIM_DONE);
+		done += reclaim_batch(k, batch, n, keep);
 		if (__builtin_expect(t0 != 0, 0)) {
 			const struct sgxk_obs *o = __atomic_load_n(&sgxk_obs, __ATOMIC_RELAXED);
 			if (o)
@@ -272,6 +280,44 @@ unsigned reclaim_pages(struct sgxk *k, unsigned pages, const struct reclaim_keep
 			break;
 	}
 	return done;
+}
+
+int sgxk_evict(struct sgxk *k, uint64_t addr)
+{
+	addr &= ~(uint64_t)(KPAGE - 1);
+	/* The VMA's enclave, kept alive: an enclave is freed only after its last VMA and file are gone. */
+	pthread_mutex_lock(&k->pt_lock);
+	struct sgx_vma *v = vma_find(k, addr);
+	struct sgx_encl *e = v ? v->encl : NULL;
+	bool got = e && encl_get_unless_zero(e);
+	pthread_mutex_unlock(&k->pt_lock);
+	if (!got)
+		return -ENOENT;
+	int ret = -ENOENT;
+	struct encl_page *batch[1];
+	pthread_mutex_lock(&e->lock);
+	struct encl_page *p = encl_in_range(e, addr) ? encl_page_at(e, addr) : NULL;
+	if (p && p->resident) {
+		pthread_mutex_lock(&k->lru_lock);
+		if (!p->on_lru)
+			ret = -EBUSY; /* isolated by the reclaimer, or pinned (a SECS, a TCS in use) */
+		else if (isolate(k, p))
+			ret = 0;
+		pthread_mutex_unlock(&k->lru_lock);
+	}
+	pthread_mutex_unlock(&e->lock);
+	encl_put(e);
+	if (ret)
+		return ret;
+	uint64_t t0 = sgxk_obs_begin();
+	batch[0] = p;
+	unsigned done = reclaim_batch(k, batch, 1, NULL);
+	if (__builtin_expect(t0 != 0, 0)) {
+		const struct sgxk_obs *o = __atomic_load_n(&sgxk_obs, __ATOMIC_RELAXED);
+		if (o)
+			o->reclaim(k, 1, done, t0);
+	}
+	return done ? 0 : -EBUSY;
 }
 
 unsigned sgxk_reclaim(struct sgxk *k, unsigned pages)

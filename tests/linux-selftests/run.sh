@@ -13,11 +13,14 @@
 # 77) with the reason.  Nothing of the kernel source is kept in this
 # repository.
 #
-# Usage: run.sh SGXEMU WORKDIR CPUID_HEADER [trace]
+# Usage: run.sh SGXEMU WORKDIR CPUID_HEADER [trace|chaos]
 #
 # With "trace", the selftests run under `sgxemu run --trace=FILE --trace
 # --summary` instead, and check_trace.py checks the trace against what the
 # program did (docs/preload.md "--trace=FILE").
+# With "chaos", they run under `sgxemu run --chaos=SEED` (docs/chaos.md):
+# interrupts and evictions at their enclave's ENCLUs; they must pass all
+# the same, and the log must show both kinds happened.
 set -euo pipefail
 
 sgxemu=$1
@@ -117,9 +120,22 @@ fi
 cd "$out"
 log=$out/test_sgx.log
 set +e
-"$sgxemu" run -- ./test_sgx >"$log" 2>&1
+if [ "$mode" = chaos ]; then
+	"$sgxemu" run --chaos="${SGXEMU_SELFTESTS_CHAOS_SEED:-20261206}" -- ./test_sgx >"$log" 2>&1
+else
+	"$sgxemu" run -- ./test_sgx >"$log" 2>&1
+fi
 rc=$?
 set -e
+if [ "$mode" = chaos ]; then
+	interrupts=$(grep -c '^sgxemu: chaos: thread .*: interrupt at ' "$log" || true)
+	evictions=$(grep -c '^sgxemu: chaos: thread .*; evicted enclave+' "$log" || true)
+	echo "chaos: $interrupts interrupts, $evictions of them with an eviction ($(grep -m1 '^sgxemu: chaos: seed' "$log"))"
+	if [ "$interrupts" -eq 0 ] || [ "$evictions" -eq 0 ]; then
+		echo "FAIL: chaos mode injected no interrupt or no eviction; full log: $log"
+		exit 1
+	fi
+fi
 grep -E '^(ok|not ok) ' "$log" || true
 tail -n 2 "$log"
 if [ $rc -ne 0 ] || grep -q '^not ok ' "$log" || grep -q '# SKIP' "$log"; then

@@ -1,0 +1,166 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Chaos mode (docs/chaos.md): interrupts before the enclave's ENCLUs and
+ * evictions of the pages they need, from a seed; the enclave's work is
+ * unchanged, both kinds happen, each kind can run alone, and one thread's
+ * injections repeat exactly with the same seed.
+ */
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "emu_int.h"
+#include "exec.h"
+#include "native.h"
+
+#define PAGES 24
+
+/* On TCS slot, EACCEPT dynamic pages (EAUG on the fault), write a word into each, read every one back. */
+static void workload_on(unsigned slot)
+{
+	uint64_t first = 300 + (uint64_t)slot * PAGES;
+	for (uint64_t i = 0; i < PAGES; i++) {
+		uint64_t p = devos_dyn(first + i);
+		native_accept_rw(slot, p);
+		native_write(slot, p + 8 * i, 0x5EED0000 + slot * 0x100 + i);
+	}
+	for (uint64_t i = 0; i < PAGES; i++)
+		cr_assert_eq(native_read(slot, devos_dyn(first + i) + 8 * i), 0x5EED0000 + slot * 0x100 + i,
+			     "slot %u, page %llu", slot, (unsigned long long)i);
+}
+
+static void workload(void)
+{
+	workload_on(0);
+}
+
+static void *thread_main(void *arg)
+{
+	workload_on((unsigned)(uintptr_t)arg);
+	return NULL;
+}
+
+static void setup_chaos(void)
+{
+	setenv(SGXEMU_ENV_CHAOS, "31:interrupt=2,evict=2,quiet", 1);
+	native_setup();
+}
+
+TestSuite(chaos, .fini = native_teardown, .timeout = 60);
+
+Test(chaos, interrupts_and_evictions_happen_and_change_nothing, .init = setup_chaos)
+{
+	workload();
+	struct exec_stats s;
+	exec_get_stats(&s);
+	cr_assert_gt(s.chaos_interrupts, 10, "%llu interrupts", (unsigned long long)s.chaos_interrupts);
+	cr_assert_gt(s.chaos_evictions, 2, "%llu evictions", (unsigned long long)s.chaos_evictions);
+}
+
+/* Four threads on their own TCSs and pages: the evictions of one thread's chaos meet the others' work. */
+Test(chaos, four_threads, .init = setup_chaos)
+{
+	pthread_t th[4];
+	for (uintptr_t i = 0; i < 4; i++)
+		cr_assert_eq(pthread_create(&th[i], NULL, thread_main, (void *)i), 0);
+	for (unsigned i = 0; i < 4; i++)
+		pthread_join(th[i], NULL);
+	struct exec_stats s;
+	exec_get_stats(&s);
+	cr_assert_gt(s.chaos_evictions, 8, "%llu evictions", (unsigned long long)s.chaos_evictions);
+}
+
+/*
+ * The workload in a child process with SGXEMU_CHAOS=spec, its stderr in a
+ * file; the chaos lines of its one enclave thread come back in out.
+ */
+static void run_child(const char *spec, char *out, size_t len)
+{
+	char path[] = "/tmp/sgxemu-chaos-XXXXXX";
+	int fd = mkstemp(path);
+	cr_assert_geq(fd, 0);
+	unlink(path);
+	fflush(NULL);
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		dup2(fd, STDERR_FILENO);
+		setenv(SGXEMU_ENV_CHAOS, spec, 1);
+		native_setup();
+		workload();
+		native_teardown();
+		_exit(0);
+	}
+	int st;
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the workload under chaos %s failed (status %#x)", spec, st);
+	FILE *f = fdopen(fd, "r");
+	cr_assert_not_null(f);
+	rewind(f);
+	char line[512];
+	size_t n = 0;
+	out[0] = 0;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, "sgxemu: chaos: thread ", 22)) {
+			size_t l = strlen(line);
+			cr_assert_lt(n + l, len, "more chaos lines than the buffer holds");
+			memcpy(out + n, line, l + 1);
+			n += l;
+		}
+	fclose(f);
+}
+
+static char first[1 << 16], second[1 << 16], other[1 << 16];
+
+Test(chaos, the_same_seed_injects_the_same_on_one_thread)
+{
+	run_child("42", first, sizeof(first));
+	run_child("42", second, sizeof(second));
+	run_child("43", other, sizeof(other));
+	cr_assert_neq(first[0], 0, "no injection at all");
+	cr_assert_str_eq(first, second, "seed 42 twice:\n%s\n---\n%s", first, second);
+	cr_assert_str_neq(first, other, "seeds 42 and 43 injected the same");
+}
+
+Test(chaos, each_kind_alone)
+{
+	run_child("9:interrupt=2", first, sizeof(first));
+	cr_assert_neq(first[0], 0);
+	cr_assert_null(strstr(first, "evict"), "interrupt alone evicted:\n%s", first);
+	run_child("9:evict=2", second, sizeof(second));
+	cr_assert_neq(second[0], 0);
+	for (char *l = second; *l; l = strchr(l, '\n') + 1)
+		cr_assert(!strncmp(strchr(l, ';') ? strchr(l, ';') : "", "; evict", 7),
+			  "an interrupt without eviction: %.*s", (int)(strchr(l, '\n') - l), l);
+}
+
+Test(chaos, settings_are_checked)
+{
+	struct exec_chaos c;
+	char err[256];
+	cr_assert_eq(emu_parse_chaos("12", &c, err, sizeof(err)), 0, "%s", err);
+	cr_assert(c.seed == 12 && c.interrupt_every == 4 && c.evict_every == 4 && !c.quiet);
+	cr_assert_eq(emu_parse_chaos("0:evict=1", &c, err, sizeof(err)), 0, "%s", err);
+	cr_assert(c.seed == 0 && c.interrupt_every == 0 && c.evict_every == 1);
+	cr_assert_eq(emu_parse_chaos("18446744073709551615:quiet", &c, err, sizeof(err)), 0, "%s", err);
+	cr_assert(c.seed == UINT64_MAX && c.interrupt_every == 4 && c.evict_every == 4 && c.quiet);
+	const char *bad[] = {"",
+			     "x",
+			     "-1",
+			     "12:",
+			     "12:evict=0",
+			     "12:evict=x",
+			     "12:bogus",
+			     "12:quiet=2",
+			     "18446744073709551616",
+			     "12:interrupt=1000001",
+			     " 12"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = 0;
+		cr_assert_eq(emu_parse_chaos(bad[i], &c, err, sizeof(err)), -1, "\"%s\" was taken", bad[i]);
+		cr_assert(strstr(err, SGXEMU_ENV_CHAOS), "\"%s\": %s", bad[i], err);
+	}
+}

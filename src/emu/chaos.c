@@ -32,9 +32,10 @@ static int parse_u64(const char *s, size_t n, uint64_t lo, uint64_t hi, uint64_t
 	return 0;
 }
 
-int emu_parse_chaos(const char *spec, struct exec_chaos *out, char *err, size_t errlen)
+int emu_parse_chaos(const char *spec, struct exec_chaos *out, unsigned *ioctl_every, char *err, size_t errlen)
 {
 	struct exec_chaos c = {0};
+	unsigned ioctls = 0;
 	const char *colon = strchr(spec, ':');
 	size_t seed_len = colon ? (size_t)(colon - spec) : strlen(spec);
 	if (parse_u64(spec, seed_len, 0, UINT64_MAX, &c.seed)) {
@@ -45,6 +46,7 @@ int emu_parse_chaos(const char *spec, struct exec_chaos *out, char *err, size_t 
 	if (!colon) {
 		c.interrupt_every = c.evict_every = DEFAULT_EVERY;
 		*out = c;
+		*ioctl_every = 0;
 		return 0;
 	}
 	const char *p = colon + 1;
@@ -60,16 +62,19 @@ int emu_parse_chaos(const char *spec, struct exec_chaos *out, char *err, size_t 
 			slot = &c.interrupt_every;
 		else if (name_len == 5 && !memcmp(p, "evict", 5))
 			slot = &c.evict_every;
+		else if (name_len == 5 && !memcmp(p, "ioctl", 5))
+			slot = &ioctls;
 		else if (name_len == 5 && !memcmp(p, "quiet", 5) && !eq)
 			c.quiet = true;
 		else {
-			snprintf(err, errlen, "%s=%s: unknown kind \"%.*s\" (interrupt[=N], evict[=N], quiet)",
+			snprintf(err, errlen,
+				 "%s=%s: unknown kind \"%.*s\" (interrupt[=N], evict[=N], ioctl[=N], quiet)",
 				 SGXEMU_ENV_CHAOS, spec, (int)name_len, p);
 			return -1;
 		}
 		if (slot) {
 			if (eq && parse_u64(eq + 1, len - name_len - 1, 1, 1000000, &every)) {
-				snprintf(err, errlen, "%s=%s: %.*s: expected =N, one in N ENCLUs (1 to 1000000)",
+				snprintf(err, errlen, "%s=%s: %.*s: expected =N, one in N (1 to 1000000)",
 					 SGXEMU_ENV_CHAOS, spec, (int)name_len, p);
 				return -1;
 			}
@@ -84,5 +89,6 @@ int emu_parse_chaos(const char *spec, struct exec_chaos *out, char *err, size_t 
 	if (!named)
 		c.interrupt_every = c.evict_every = DEFAULT_EVERY;
 	*out = c;
+	*ioctl_every = ioctls;
 	return 0;
 }

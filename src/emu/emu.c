@@ -135,14 +135,18 @@ static struct exec_chaos chaos;
 static int configure(struct sgxk_config *c, const struct sgxemu_options *opt, char *err, size_t errlen)
 {
 	memset(&chaos, 0, sizeof(chaos));
+	unsigned ioctl_every = 0;
 	const char *cs = getenv(SGXEMU_ENV_CHAOS);
-	if (cs && *cs && emu_parse_chaos(cs, &chaos, err, errlen) != 0)
+	if (cs && *cs && emu_parse_chaos(cs, &chaos, &ioctl_every, err, errlen) != 0)
 		return -1;
 	sgxk_config_default(c);
 	/* Enclaves run natively: they may have the XSAVE features and layout this host gives its processes. */
 	exec_cpu_hw_config(&c->hw);
 	if (sgxk_config_from_env(c, err, errlen) != 0)
 		return -1;
+	c->chaos_seed = chaos.seed;
+	c->chaos_ioctl_every = ioctl_every;
+	c->chaos_quiet = chaos.quiet;
 	const char *epc = getenv(SGXEMU_ENV_EPC_SIZE);
 	if (epc && emu_parse_size(epc, &c->hw.epc_size) != 0) {
 		snprintf(err, errlen, "%s=%s: expected a size in bytes (suffix K, M or G)", SGXEMU_ENV_EPC_SIZE, epc);
@@ -203,10 +207,16 @@ int sgxemu_start(const struct sgxemu_options *opt, char *err, size_t errlen)
 		goto fail_kernel;
 	}
 	sgxk_set_kick(k, os_kick, NULL);
-	if (chaos.interrupt_every || chaos.evict_every) {
+	if (chaos.interrupt_every || chaos.evict_every || c.chaos_ioctl_every) {
 		exec_chaos_set(&chaos);
-		fprintf(stderr, "sgxemu: chaos: seed %llu, interrupt 1 in %u ENCLUs, evict 1 in %u%s\n",
-			(unsigned long long)chaos.seed, chaos.interrupt_every, chaos.evict_every,
+		char kinds[160] = "", *p = kinds, *end = kinds + sizeof(kinds);
+		if (chaos.interrupt_every)
+			p += snprintf(p, (size_t)(end - p), ", interrupt 1 in %u ENCLUs", chaos.interrupt_every);
+		if (chaos.evict_every)
+			p += snprintf(p, (size_t)(end - p), ", evict 1 in %u ENCLUs", chaos.evict_every);
+		if (c.chaos_ioctl_every)
+			snprintf(p, (size_t)(end - p), ", stop 1 in %u range ioctls", c.chaos_ioctl_every);
+		fprintf(stderr, "sgxemu: chaos: seed %llu%s%s\n", (unsigned long long)chaos.seed, kinds,
 			chaos.quiet ? " (quiet)" : "");
 	}
 	char why[160];

@@ -15,9 +15,11 @@ int emu_parse_size(const char *s, uint64_t *out);
 struct exec_chaos;
 /*
  * SGXEMU_CHAOS's value: SEED[:KIND[=N],...], KIND interrupt, evict (one in
- * N ENCLUs of enclave code, default 4) or quiet; a seed alone, or with
- * quiet only, turns both kinds on.  Return: 0 and *out, or -1 with a message naming the setting.
+ * N ENCLUs of enclave code, default 4), ioctl (one in N range ioctls,
+ * *ioctl_every) or quiet; a seed alone, or with quiet only, turns on
+ * interrupt and evict.  Return: 0 and *out, or -1 with a message naming
+ * the setting.
  */
-int emu_parse_chaos(const char *spec, struct exec_chaos *out, char *err, size_t errlen);
+int emu_parse_chaos(const char *spec, struct exec_chaos *out, unsigned *ioctl_every, char *err, size_t errlen);
 
 #endif /* SGXEMU_EMU_INT_H */

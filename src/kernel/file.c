@@ -118,6 +118,8 @@ int sgxk_create(const struct sgxk_config *c, struct sgxk **out, char *err, size_
 	}
 	k->mmu.translate = translate;
 	k->cfg = *c;
+	pthread_mutex_init(&k->chaos_lock, NULL);
+	k->chaos_rng = c->chaos_seed ^ 0x10C71A05ULL;
 	k->sgx2 = !c->hw.sgx1_only;
 	struct hw_cpuid l0 = hw_cpuid12(k->m, 0), l1 = hw_cpuid12(k->m, 1);
 	k->misc_reserved = ~(uint64_t)l0.ebx | ~1ULL;

@@ -206,6 +206,9 @@ struct sgxk {
 	struct hw_mmu mmu; /* first: sgxk_mmu() hands out &k->mmu */
 	struct hw_machine *m;
 	struct sgxk_config cfg;
+	pthread_mutex_t chaos_lock; /* chaos_rng, chaos_count, chaos_last */
+	uint64_t chaos_rng, chaos_count;
+	uint64_t chaos_last; /* where the last ioctl chaos stopped started (base + offset) */
 	bool sgx2;
 	uint64_t misc_reserved, attr_reserved, xfrm_reserved;
 	/* The host's address-space limits mmap checks against (TASK_SIZE, mmap_min_addr, CAP_SYS_RAWIO). */

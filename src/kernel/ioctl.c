@@ -190,6 +190,49 @@ static long sgx_ioc_enclave_create(struct sgx_encl *e, unsigned long arg)
 	return encl_create(e, &secs);
 }
 
+/* ---- Chaos mode's driver results (docs/chaos.md) ---- */
+
+/*
+ * Does chaos mode stop this range ioctl of npages early?  One call in
+ * chaos_ioctl_every draws where (a page index below npages, at least
+ * min_page); the stream is the kernel's, so one thread's ioctls repeat.
+ * A call that starts where the last stopped one started runs whole, so a
+ * caller that resumes from the count always gets on.
+ * Return: the byte offset in the range to stop at, or UINT64_MAX.
+ */
+static uint64_t chaos_stop(struct sgx_encl *e, const char *name, uint64_t offset, uint64_t npages, uint64_t min_page,
+			   const char *answer)
+{
+	struct sgxk *k = e->k;
+	if (!k->cfg.chaos_ioctl_every || npages <= min_page)
+		return UINT64_MAX;
+	uint64_t key = e->base + offset;
+	pthread_mutex_lock(&k->chaos_lock);
+	if (k->chaos_last == key) {
+		k->chaos_last = 0;
+		pthread_mutex_unlock(&k->chaos_lock);
+		return UINT64_MAX;
+	}
+	uint64_t z = (k->chaos_rng += 0x9E3779B97F4A7C15ULL);
+	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+	z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+	z ^= z >> 31;
+	bool stop = z % k->cfg.chaos_ioctl_every == 0;
+	uint64_t n = stop ? k->chaos_count++ : 0;
+	if (stop)
+		k->chaos_last = key;
+	pthread_mutex_unlock(&k->chaos_lock);
+	if (!stop)
+		return UINT64_MAX;
+	uint64_t at = min_page + (z >> 24) % (npages - min_page);
+	if (!k->cfg.chaos_quiet)
+		fprintf(stderr,
+			"sgxemu: chaos: ioctl #%llu: %s at enclave+%#llx: stopped after %llu of %llu pages, %s\n",
+			(unsigned long long)n, name, (unsigned long long)offset, (unsigned long long)at,
+			(unsigned long long)npages, answer);
+	return at * KPAGE;
+}
+
 /* ---- Frames in batches (docs/kernel.md) ---- */
 
 /* Frames AUGMENT_PAGES and ADD_PAGES give host memory at once: 256 KiB, bounded whatever the range. */
@@ -341,9 +384,11 @@ static long sgx_ioc_enclave_add_pages(struct sgx_encl *e, unsigned long arg)
 		return -EINVAL;
 	uint64_t c;
 	long ret = 0;
+	/* As a signal after the first page: the partial count, and 0. */
+	uint64_t stop = chaos_stop(e, "ADD_PAGES", a.offset, a.length / KPAGE, 1, "a partial count");
 	for (c = 0; c < a.length; c += KPAGE) {
 		/* A signal stops the loop: EINTR (or a restart) before the first page, else the partial count. */
-		if (signal_pending()) {
+		if (c == stop || signal_pending()) {
 			if (!c)
 				ret = -ERESTARTSYS;
 			break;
@@ -504,12 +549,18 @@ static int restrict_page(struct sgx_encl *e, uint64_t addr, uint64_t perms, __u6
  * low, then one page under the enclave lock, dropped between pages.
  * Return: bytes done before the first failure; *ret is that failure or 0.
  */
-static uint64_t sgx2_range(struct sgx_encl *e, uint64_t offset, uint64_t length,
+static uint64_t sgx2_range(struct sgx_encl *e, const char *name, uint64_t offset, uint64_t length,
 			   int (*page)(struct sgx_encl *e, uint64_t addr, void *ctx), void *ctx, long *ret)
 {
 	uint64_t c;
 	*ret = 0;
+	/* As when a page of the range is being reclaimed: EAGAIN with the count done (sgx_encl_load_page's EBUSY). */
+	uint64_t stop = chaos_stop(e, name, offset, length / KPAGE, 0, "EAGAIN");
 	for (c = 0; c < length; c += KPAGE) {
+		if (c == stop) {
+			*ret = -EAGAIN;
+			break;
+		}
 		reclaim_direct(e);
 		pthread_mutex_lock(&e->lock);
 		*ret = page(e, e->base + offset + c, ctx);
@@ -549,7 +600,7 @@ static long sgx_ioc_enclave_restrict_permissions(struct sgx_encl *e, unsigned lo
 		return -EINVAL;
 	struct restrict_ctx rc = {.perms = a.permissions, .result = &a.result};
 	long err;
-	a.count = sgx2_range(e, a.offset, a.length, restrict_one, &rc, &err);
+	a.count = sgx2_range(e, "RESTRICT_PERMISSIONS", a.offset, a.length, restrict_one, &rc, &err);
 	ret = (int)err;
 	if (copy_to_user(arg, &a, sizeof(a)))
 		return -EFAULT;
@@ -622,7 +673,7 @@ static long encl_modify_types(struct sgx_encl *e, struct sgx_enclave_modify_type
 		return -EINVAL;
 	struct modify_ctx mc = {.type = (uint8_t)a->page_type, .result = &a->result};
 	long err;
-	a->count = sgx2_range(e, a->offset, a->length, modify_one, &mc, &err);
+	a->count = sgx2_range(e, "MODIFY_TYPES", a->offset, a->length, modify_one, &mc, &err);
 	return err;
 }
 
@@ -698,7 +749,7 @@ static long sgx_ioc_enclave_remove_pages(struct sgx_encl *e, unsigned long arg)
 	if (a.count)
 		return -EINVAL;
 	long err;
-	a.count = sgx2_range(e, a.offset, a.length, remove_one, NULL, &err);
+	a.count = sgx2_range(e, "REMOVE_PAGES", a.offset, a.length, remove_one, NULL, &err);
 	ret = (int)err;
 	if (copy_to_user(arg, &a, sizeof(a)))
 		return -EFAULT;
@@ -729,8 +780,14 @@ static long sgx_ioc_enclave_augment_pages(struct sgx_encl *e, unsigned long arg)
 	if (perms & ~(uint64_t)e->dyn_max_prot)
 		return -EPERM;
 	const struct reclaim_keep keep = {.encl = e};
+	/* As when no EPC frame can be freed: ENOMEM with the count done. */
+	uint64_t stop = chaos_stop(e, "AUGMENT_PAGES", a.offset, a.length / KPAGE, 0, "ENOMEM");
 	uint64_t c;
 	for (c = 0; c < a.length; c += KPAGE) {
+		if (c == stop) {
+			ret = -ENOMEM;
+			break;
+		}
 		populate_batch(e, a.offset, c, a.length);
 		reclaim_direct(e);
 		/* Bounded: a round either adds the page or evicts a page at least, whose frame others may take. */

@@ -52,6 +52,10 @@ struct sgxk_config {
 	/* AUGMENT_PAGES and ADD_PAGES leave their frames to fault in one by one
 	 * (SGXEMU_EPC_POPULATE=0; docs/kernel.md "Frames in batches"). */
 	bool no_populate;
+	/* Chaos mode's driver results (docs/chaos.md "ioctl"): one range ioctl in chaos_ioctl_every stops early. */
+	uint64_t chaos_seed;
+	unsigned chaos_ioctl_every; /* 0: never */
+	bool chaos_quiet;	    /* no line per injection */
 };
 
 /*

@@ -140,13 +140,18 @@ Test(chaos, each_kind_alone)
 Test(chaos, settings_are_checked)
 {
 	struct exec_chaos c;
+	unsigned io = 99;
 	char err[256];
-	cr_assert_eq(emu_parse_chaos("12", &c, err, sizeof(err)), 0, "%s", err);
-	cr_assert(c.seed == 12 && c.interrupt_every == 4 && c.evict_every == 4 && !c.quiet);
-	cr_assert_eq(emu_parse_chaos("0:evict=1", &c, err, sizeof(err)), 0, "%s", err);
-	cr_assert(c.seed == 0 && c.interrupt_every == 0 && c.evict_every == 1);
-	cr_assert_eq(emu_parse_chaos("18446744073709551615:quiet", &c, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(emu_parse_chaos("12", &c, &io, err, sizeof(err)), 0, "%s", err);
+	cr_assert(c.seed == 12 && c.interrupt_every == 4 && c.evict_every == 4 && !c.quiet && io == 0);
+	cr_assert_eq(emu_parse_chaos("0:evict=1", &c, &io, err, sizeof(err)), 0, "%s", err);
+	cr_assert(c.seed == 0 && c.interrupt_every == 0 && c.evict_every == 1 && io == 0);
+	cr_assert_eq(emu_parse_chaos("18446744073709551615:quiet", &c, &io, err, sizeof(err)), 0, "%s", err);
 	cr_assert(c.seed == UINT64_MAX && c.interrupt_every == 4 && c.evict_every == 4 && c.quiet);
+	cr_assert_eq(emu_parse_chaos("5:ioctl=3", &c, &io, err, sizeof(err)), 0, "%s", err);
+	cr_assert(c.interrupt_every == 0 && c.evict_every == 0 && io == 3);
+	cr_assert_eq(emu_parse_chaos("5:ioctl,interrupt=7", &c, &io, err, sizeof(err)), 0, "%s", err);
+	cr_assert(c.interrupt_every == 7 && c.evict_every == 0 && io == 4);
 	const char *bad[] = {"",
 			     "x",
 			     "-1",
@@ -160,7 +165,53 @@ Test(chaos, settings_are_checked)
 			     " 12"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		err[0] = 0;
-		cr_assert_eq(emu_parse_chaos(bad[i], &c, err, sizeof(err)), -1, "\"%s\" was taken", bad[i]);
+		cr_assert_eq(emu_parse_chaos(bad[i], &c, &io, err, sizeof(err)), -1, "\"%s\" was taken", bad[i]);
 		cr_assert(strstr(err, SGXEMU_ENV_CHAOS), "\"%s\": %s", bad[i], err);
 	}
+}
+
+/*
+ * ioctl alone, every range ioctl: each stops early with what Linux could
+ * answer there (the loader's ADD_PAGES resumes from the count), and a
+ * caller that resumes from count gets the whole range done.
+ */
+static void setup_ioctl_chaos(void)
+{
+	setenv(SGXEMU_ENV_CHAOS, "77:ioctl=1,quiet", 1);
+	native_setup();
+}
+
+Test(chaos, range_ioctls_stop_early_and_resume, .init = setup_ioctl_chaos)
+{
+	static const struct sgx_secinfo rw __attribute__((aligned(64))) = {.flags = SECINFO_REG(SI_RW)};
+	uint64_t first = devos_dyn(400), len = 16 * SGX_PAGE_SIZE, done = 0;
+	unsigned stops = 0;
+	while (done < len) {
+		struct sgx_enclave_augment_pages a = {
+		    .offset = native_off(first) + done, .length = len - done, .secinfo = (uint64_t)(uintptr_t)&rw};
+		int r = sgxemu_ioctl(dv.fd, SGX_IOC_ENCLAVE_AUGMENT_PAGES, &a);
+		cr_assert(r == 0 || errno == ENOMEM, "AUGMENT: %s", strerror(errno));
+		cr_assert_eq(a.count % SGX_PAGE_SIZE, 0);
+		stops += r != 0;
+		done += a.count;
+		cr_assert_lt(stops, 64, "no progress");
+	}
+	cr_assert_gt(stops, 0, "no AUGMENT stopped early");
+	for (uint64_t i = 0; i < 16; i++)
+		native_accept_rw(0, first + i * SGX_PAGE_SIZE);
+	done = 0;
+	stops = 0;
+	while (done < len) {
+		struct sgx_enclave_restrict_permissions a = {
+		    .offset = native_off(first) + done, .length = len - done, .permissions = SI_R};
+		int r = sgxemu_ioctl(dv.fd, SGX_IOC_ENCLAVE_RESTRICT_PERMISSIONS, &a);
+		cr_assert(r == 0 || errno == EAGAIN, "RESTRICT_PERMISSIONS: %s", strerror(errno));
+		cr_assert_eq(a.result, 0);
+		stops += r != 0;
+		done += a.count;
+		cr_assert_lt(stops, 64, "no progress");
+	}
+	cr_assert_gt(stops, 0, "no RESTRICT_PERMISSIONS stopped early");
+	for (uint64_t i = 0; i < 16; i++)
+		cr_assert_eq(native_eaccept(0, first + i * SGX_PAGE_SIZE, SECINFO_REG(SGX_SECINFO_PR | SI_R)), 0);
 }

@@ -476,7 +476,7 @@ static void remove_dir(const char *dir)
 int cmd_run(int argc, char **argv)
 {
 	const char *epc = NULL, *policy = NULL, *cpuid = NULL, *trace_file = NULL, *chaos = NULL;
-	bool trace = false, summary = false, epc_map = false;
+	bool trace = false, summary = false, epc_map = false, check = false;
 	int i = 1;
 	for (; i < argc; i++) {
 		const char *a = argv[i], *v;
@@ -520,6 +520,8 @@ int cmd_run(int argc, char **argv)
 			summary = true;
 		} else if (!strcmp(a, "--epc-map")) {
 			epc_map = true;
+		} else if (!strcmp(a, "--check")) {
+			check = true;
 		} else {
 			return usage_error("unknown option %s", a);
 		}
@@ -540,7 +542,8 @@ int cmd_run(int argc, char **argv)
 	snprintf(ld, len, "%s%s%s", old && *old ? old : "", old && *old ? ":" : "", lib);
 	if (set("LD_PRELOAD", ld) || set("SGXEMU_PRELOAD", lib) || (epc && set("SGXEMU_EPC_SIZE", epc)) ||
 	    (policy && set("SGXEMU_DYN_POLICY", policy)) || (trace && set("SGXEMU_TRACE", "1")) ||
-	    (cpuid && set("SGXEMU_CPUID_MODE", cpuid)) || (chaos && set("SGXEMU_CHAOS", chaos))) {
+	    (cpuid && set("SGXEMU_CPUID_MODE", cpuid)) || (chaos && set("SGXEMU_CHAOS", chaos)) ||
+	    (check && set("SGXEMU_CHECK", "1"))) {
 		free(ld);
 		return 1;
 	}

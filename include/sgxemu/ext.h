@@ -47,6 +47,7 @@ struct sgx_enclave_augment_pages {
 #define SGXEMU_ENV_EXEC_ALLOW_MRENCLAVE "SGXEMU_EXEC_ALLOW_MRENCLAVE" /* comma-separated 64-hex values */
 #define SGXEMU_ENV_EPC_POPULATE		"SGXEMU_EPC_POPULATE"	      /* 1 (default) | 0: frames in batches */
 #define SGXEMU_ENV_CHAOS		"SGXEMU_CHAOS"		      /* SEED[:KIND[=N],...] (docs/chaos.md) */
+#define SGXEMU_ENV_CHECK		"SGXEMU_CHECK"		      /* 1: the EDMM protocol checker (docs/chaos.md) */
 /* Observation (docs/embedding.md "Tracing and summaries"). */
 #define SGXEMU_ENV_TRACE_FILE "SGXEMU_TRACE_FILE" /* trace-event JSON file; %p: the process id */
 #define SGXEMU_ENV_SUMMARY    "SGXEMU_SUMMARY"	  /* 1: counters on stderr at exit */

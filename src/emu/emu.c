@@ -130,6 +130,11 @@ static int os_evict(void *ctx, uint64_t addr)
 	return sgxk_evict(ctx, addr);
 }
 
+static int os_check(void *ctx, uint64_t addr, uint32_t errcode, char *msg, size_t len)
+{
+	return sgxk_check_access(ctx, addr, errcode, msg, len);
+}
+
 static struct exec_chaos chaos;
 
 static int configure(struct sgxk_config *c, const struct sgxemu_options *opt, char *err, size_t errlen)
@@ -144,6 +149,14 @@ static int configure(struct sgxk_config *c, const struct sgxemu_options *opt, ch
 	exec_cpu_hw_config(&c->hw);
 	if (sgxk_config_from_env(c, err, errlen) != 0)
 		return -1;
+	const char *check = getenv(SGXEMU_ENV_CHECK);
+	if (check && *check) {
+		if (strcmp(check, "0") && strcmp(check, "1")) {
+			snprintf(err, errlen, "%s=%s: expected 0 or 1", SGXEMU_ENV_CHECK, check);
+			return -1;
+		}
+		c->check = !strcmp(check, "1");
+	}
 	c->chaos_seed = chaos.seed;
 	c->chaos_ioctl_every = ioctl_every;
 	c->chaos_quiet = chaos.quiet;
@@ -200,6 +213,7 @@ int sgxemu_start(const struct sgxemu_options *opt, char *err, size_t errlen)
 	    .thread_start = os_thread_start,
 	    .thread_stop = os_thread_stop,
 	    .evict = os_evict,
+	    .check = os_check,
 	};
 	int r = exec_install(&os);
 	if (r != 0) {
@@ -207,6 +221,7 @@ int sgxemu_start(const struct sgxemu_options *opt, char *err, size_t errlen)
 		goto fail_kernel;
 	}
 	sgxk_set_kick(k, os_kick, NULL);
+	exec_check_set(c.check);
 	if (chaos.interrupt_every || chaos.evict_every || c.chaos_ioctl_every) {
 		exec_chaos_set(&chaos);
 		char kinds[160] = "", *p = kinds, *end = kinds + sizeof(kinds);

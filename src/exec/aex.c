@@ -47,6 +47,39 @@ static char *hex64(char *p, uint64_t v)
 	return p;
 }
 
+/* Decimal digits of v at p (async-signal-safe). */
+static char *dec64(char *p, uint64_t v)
+{
+	char tmp[20];
+	int n = 0;
+	do
+		tmp[n++] = (char)('0' + v % 10);
+	while ((v /= 10));
+	while (n)
+		*p++ = tmp[--n];
+	return p;
+}
+
+/* "0x" and the hex digits of v without leading zeros at p. */
+static char *hexs(char *p, uint64_t v)
+{
+	*p++ = '0';
+	*p++ = 'x';
+	int i = 60;
+	while (i > 0 && !((v >> i) & 0xF))
+		i -= 4;
+	for (; i >= 0; i -= 4)
+		*p++ = "0123456789abcdef"[(v >> i) & 0xF];
+	return p;
+}
+
+static char *str(char *p, const char *s)
+{
+	size_t n = strlen(s);
+	memcpy(p, s, n);
+	return p + n;
+}
+
 /* Count a transparent retry of (rip, addr); die when the OS keeps "fixing" the same fault. */
 static void retry_check(struct exec_thread *self, uint64_t rip, uint64_t addr, const char *what)
 {
@@ -331,6 +364,42 @@ static bool os_refresh(struct exec_thread *self, uint64_t addr, const siginfo_t 
 	return true;
 }
 
+/* ---- the EDMM protocol checker ---- */
+
+bool exec_check_on;
+_Atomic uint64_t exec_stat_check;
+
+void exec_check_set(bool on)
+{
+	exec_check_on = on;
+}
+
+/* Ask the OS whether enclave code's access to addr at rip (fault errcode) was a protocol mistake; report it. */
+static void check_access(struct exec_thread *self, uint64_t rip, uint64_t addr, uint32_t errcode)
+{
+	if (!exec_os_cur.check)
+		return;
+	char msg[320];
+	if (!exec_os_cur.check(exec_os_cur.ctx, addr, errcode, msg, sizeof(msg)))
+		return;
+	atomic_fetch_add_explicit(&exec_stat_check, 1, memory_order_relaxed);
+	elrange_cache(self);
+	char line[512], *p = line;
+	p = str(p, "sgxemu: check: ");
+	size_t n = strnlen(msg, sizeof(msg));
+	memcpy(p, msg, n);
+	p += n;
+	p = str(p, "; page enclave+");
+	p = hexs(p, page_of(addr) - self->elr_base);
+	p = str(p, ", code at enclave+");
+	p = hexs(p, rip - self->elr_base);
+	p = str(p, ", thread ");
+	p = dec64(p, self->ordinal);
+	*p++ = '\n';
+	ssize_t w = write(STDERR_FILENO, line, (size_t)(p - line));
+	(void)w;
+}
+
 /*
  * The AEX for ev, then: the OS's #PF handler (and the AEP's ERESUME at once
  * when it fixed the page), a signal for #DB/#BP, interrupts and foreign
@@ -344,6 +413,9 @@ static bool aex(struct exec_thread *self, const struct hw_event *ev, const sigin
 	uint64_t rip = t->regs.rip;
 	exec_xsave_from_uc(t, uc);
 	struct hw_event os = hw_aex(t, ev);
+	/* A page the OS adds or loads on the fault is no mistake; a fault on a page that is there may be. */
+	if (exec_check_on && ev->vector == X86_PF && !os_fixable(ev))
+		check_access(self, rip, ev->addr, ev->errcode);
 	exec_state_leave(self, uc);
 	exec_inside_count--;
 	self->exits++;
@@ -409,39 +481,6 @@ void exec_chaos_thread_start(struct exec_thread *self)
 	self->chaos_rng = chaos_next(&s);
 	self->chaos_last_rip = 0;
 	self->chaos_count = 0;
-}
-
-/* Decimal digits of v at p (async-signal-safe). */
-static char *dec64(char *p, uint64_t v)
-{
-	char tmp[20];
-	int n = 0;
-	do
-		tmp[n++] = (char)('0' + v % 10);
-	while ((v /= 10));
-	while (n)
-		*p++ = tmp[--n];
-	return p;
-}
-
-/* "0x" and the hex digits of v without leading zeros at p. */
-static char *hexs(char *p, uint64_t v)
-{
-	*p++ = '0';
-	*p++ = 'x';
-	int i = 60;
-	while (i > 0 && !((v >> i) & 0xF))
-		i -= 4;
-	for (; i >= 0; i -= 4)
-		*p++ = "0123456789abcdef"[(v >> i) & 0xF];
-	return p;
-}
-
-static char *str(char *p, const char *s)
-{
-	size_t n = strlen(s);
-	memcpy(p, s, n);
-	return p + n;
 }
 
 static const char *leaf_name(uint64_t leaf)
@@ -696,6 +735,8 @@ void exec_enclave_signal(struct exec_thread *self, int sig, siginfo_t *si, ucont
 					    "sgxemu: a protection-key fault on an enclave page the enclave may access: "
 					    "the OS did not map it with the enclave's key (exec_pkey_of)\n");
 				/* Page tables and EPCM allow it: the host protection is stale. */
+				if (exec_check_on)
+					check_access(self, rip, addr, 0xFFFFFFFFU);
 				retry_check(self, rip, addr, "a stale host protection refreshed");
 				if (!os_refresh(self, addr, si, uc))
 					return;

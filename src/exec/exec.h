@@ -71,6 +71,15 @@ struct exec_os {
 	 * May be NULL: chaos mode then only interrupts.
 	 */
 	int (*evict)(void *ctx, uint64_t addr);
+	/*
+	 * The EDMM protocol checker (exec_check_set): enclave code's access to
+	 * addr faulted with errcode (a #PF after its AEX), or the host refused
+	 * one the page tables and the EPCM allow (errcode 0xFFFFFFFF, the
+	 * thread still in enclave mode: never wait for a lock).  Return: 1
+	 * with a message in msg when the page's state shows a protocol
+	 * mistake, else 0.  May be NULL.
+	 */
+	int (*check)(void *ctx, uint64_t addr, uint32_t errcode, char *msg, size_t len);
 };
 
 /*
@@ -143,6 +152,7 @@ struct exec_stats {
 	uint64_t direct_entries;   /* EENTER/ERESUME of sgxemu_enter_enclave performed without a trap */
 	uint64_t chaos_interrupts; /* ENCLUs chaos mode interrupted (AEX, then ERESUME) */
 	uint64_t chaos_evictions;  /* pages chaos mode evicted during those interrupts */
+	uint64_t check_reports;	   /* protocol mistakes the checker reported */
 };
 void exec_get_stats(struct exec_stats *s);
 
@@ -164,6 +174,9 @@ struct exec_chaos {
 };
 /* Set chaos mode (before the first entry; a zero struct turns it off). Return: 0, or -EBUSY once threads entered. */
 int exec_chaos_set(const struct exec_chaos *c);
+
+/* Turn the EDMM protocol checker's reports (exec_os.check) on or off; a line on stderr per mistake. */
+void exec_check_set(bool on);
 
 /* The calling thread's enclave thread model (created at its first entry), or NULL. */
 struct hw_thread *exec_thread_self(void);

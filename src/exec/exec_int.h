@@ -272,6 +272,8 @@ extern EXEC_HIDDEN struct exec_chaos exec_chaos_cfg;
 extern EXEC_HIDDEN bool exec_chaos_on;
 extern EXEC_HIDDEN _Atomic uint64_t exec_stat_chaos_intr, exec_stat_chaos_evict;
 extern EXEC_HIDDEN _Atomic unsigned exec_thread_count;
+extern EXEC_HIDDEN bool exec_check_on;
+extern EXEC_HIDDEN _Atomic uint64_t exec_stat_check;
 EXEC_HIDDEN void exec_chaos_thread_start(struct exec_thread *self);
 extern EXEC_HIDDEN _Atomic uint64_t exec_stat_traps, exec_stat_short;
 /* FS/GS base of the calling thread, through FSGSBASE or arch_prctl. */

@@ -31,6 +31,7 @@ void exec_get_stats(struct exec_stats *s)
 	s->short_paths = atomic_load_explicit(&exec_stat_short, memory_order_relaxed);
 	s->chaos_interrupts = atomic_load_explicit(&exec_stat_chaos_intr, memory_order_relaxed);
 	s->chaos_evictions = atomic_load_explicit(&exec_stat_chaos_evict, memory_order_relaxed);
+	s->check_reports = atomic_load_explicit(&exec_stat_check, memory_order_relaxed);
 }
 
 _Noreturn void exec_die(const char *msg)

@@ -68,6 +68,8 @@ struct encl_page {
 	bool resident;	  /* in the EPC (else in the backing store) */
 	/* SGX_ENCL_PAGE_BEING_RECLAIMED: marked and blocked by the reclaimer, EWB to come (encl->lock) */
 	bool being_reclaimed;
+	/* The checker reported an access under its last restriction (encl->lock); the host may map it now. */
+	bool pr_seen;
 	/* guarded by k->pt_lock */
 	bool pte;	   /* the PTE is present */
 	uint8_t host_prot; /* protection of the host mapping now */

@@ -540,6 +540,7 @@ static int restrict_page(struct sgx_encl *e, uint64_t addr, uint64_t perms, __u6
 		return -EFAULT;
 	}
 	/* vm_max_prot_bits and the PTE stay; the host page follows the narrower EPCM. */
+	p->pr_seen = false;
 	vma_refresh_page(e, p);
 	return encl_track(e);
 }

@@ -56,6 +56,9 @@ struct sgxk_config {
 	uint64_t chaos_seed;
 	unsigned chaos_ioctl_every; /* 0: never */
 	bool chaos_quiet;	    /* no line per injection */
+	/* The EDMM protocol checker (SGXEMU_CHECK=1; docs/chaos.md): a page whose restriction was not
+	 * EACCEPTed yet is not mapped at the host, so that an access to it shows. */
+	bool check;
 };
 
 /*
@@ -223,6 +226,18 @@ unsigned sgxk_reclaim(struct sgxk *k, unsigned pages);
  * reclaimed already, pinned, or the write-back failed).
  */
 int sgxk_evict(struct sgxk *k, uint64_t addr);
+/*
+ * The EDMM protocol checker: enclave code's access to addr faulted with the
+ * #PF error code errcode, or (errcode SGXK_CHECK_HOST) the host refused an
+ * access the page tables and the EPCM allow.  Does the page's state show
+ * a protocol mistake hardware does not reliably punish?  A restriction
+ * never EACCEPTed is reported once per restriction, and the page is then
+ * mapped at the host as the EPCM says.  Never waits for a lock (the
+ * thread may be in enclave mode): a busy enclave is not checked.
+ * Return: 1 with the message in msg, else 0.
+ */
+#define SGXK_CHECK_HOST 0xFFFFFFFFU
+int sgxk_check_access(struct sgxk *k, uint64_t addr, uint32_t errcode, char *msg, size_t len);
 
 /* Enclave pages resident / evicted, summed over every enclave (tests, stats). */
 void sgxk_page_counts(struct sgxk *k, uint64_t *resident, uint64_t *evicted);

@@ -67,6 +67,9 @@ static int epcm_prot(struct sgx_encl *e, const struct encl_page *p)
 		return PROT_NONE;
 	if (!v.valid || v.pt != SGX_PT_REG || v.pending || v.modified || v.blocked)
 		return PROT_NONE;
+	/* The checker sees the first access under a restriction the enclave did not accept yet. */
+	if (v.pr && e->k->cfg.check && !p->pr_seen)
+		return PROT_NONE;
 	return (v.r ? PROT_READ : 0) | (v.w ? PROT_WRITE : 0) | (v.x ? PROT_EXEC : 0);
 }
 
@@ -736,4 +739,68 @@ void sgxk_refresh(struct sgxk *k, uint64_t addr, size_t len)
 int sgxk_refresh_try(struct sgxk *k, uint64_t addr, size_t len)
 {
 	return refresh(k, addr, len, false);
+}
+
+static const char *prot_name(int prot)
+{
+	static const char *const names[] = {"none", "R", "W", "RW", "X", "RX", "WX", "RWX"};
+	return names[prot & 7];
+}
+
+int sgxk_check_access(struct sgxk *k, uint64_t addr, uint32_t errcode, char *msg, size_t len)
+{
+	uint64_t a = addr & ~(uint64_t)(KPAGE - 1);
+	if (pthread_mutex_trylock(&k->pt_lock) != 0)
+		return 0;
+	struct sgx_vma *vm = vma_find(k, a);
+	struct sgx_encl *e = vm ? vm->encl : NULL;
+	int vprot = vm ? vm->prot : PROT_NONE;
+	if (e)
+		encl_get(e);
+	pthread_mutex_unlock(&k->pt_lock);
+	if (!e)
+		return 0;
+	int found = 0;
+	if (pthread_mutex_trylock(&e->lock) != 0) {
+		encl_put(e);
+		return 0;
+	}
+	struct encl_page *p = encl_in_range(e, a) ? encl_page_at(e, a) : NULL;
+	struct hw_epcm_view v;
+	if (p && p->resident && hw_epcm_get(k->m, encl_frame(e, a), &v) && v.valid) {
+		int acc = errcode == SGXK_CHECK_HOST ? 0
+			  : (errcode & PF_W)	     ? PROT_WRITE
+			  : (errcode & PF_I)	     ? PROT_EXEC
+						     : PROT_READ;
+		int epcm = (v.r ? PROT_READ : 0) | (v.w ? PROT_WRITE : 0) | (v.x ? PROT_EXEC : 0);
+		if (v.pt == SGX_PT_TRIM) {
+			snprintf(msg, len,
+				 v.modified ? "access to a page being trimmed (MODIFY_TYPES to TRIM, not EACCEPTed yet)"
+					    : "access to a trimmed page after its EACCEPT (it is being removed)");
+			found = 1;
+		} else if (v.pt == SGX_PT_REG && v.modified) {
+			snprintf(msg, len, "access to a page whose type change was never EACCEPTed");
+			found = 1;
+		} else if (v.pt == SGX_PT_REG && v.pr && !p->pr_seen &&
+			   (errcode == SGXK_CHECK_HOST || !(errcode & PF_SGX))) {
+			snprintf(msg, len,
+				 "access to a page whose restriction to %s was never EACCEPTed: until EACCEPT(PR) the "
+				 "enclave cannot know that no stale TLB entry still grants the old permissions",
+				 prot_name(epcm));
+			p->pr_seen = true;
+			vma_refresh_page(e, p);
+			found = 1;
+		} else if (v.pt == SGX_PT_REG && !v.pending && acc && errcode != SGXK_CHECK_HOST &&
+			   !(errcode & PF_SGX) && (errcode & PF_P) && (epcm & acc) && !(vprot & acc)) {
+			snprintf(
+			    msg, len,
+			    "the EPCM allows %s (EMODPE) but the mapping is %s: the mprotect that makes the extended "
+			    "permissions usable is missing",
+			    prot_name(acc), prot_name(vprot));
+			found = 1;
+		}
+	}
+	pthread_mutex_unlock(&e->lock);
+	encl_put(e);
+	return found;
 }

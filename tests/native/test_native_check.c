@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The EDMM protocol checker (SGXEMU_CHECK=1, docs/chaos.md): each mistake
+ * hardware does not reliably punish is reported once, at the access that
+ * shows it, and the correct flow next to it stays silent.
+ */
+#include <stdlib.h>
+
+#include "exec.h"
+#include "native.h"
+
+static uint64_t reports(void)
+{
+	struct exec_stats s;
+	exec_get_stats(&s);
+	return s.check_reports;
+}
+
+static void setup_check(void)
+{
+	setenv(SGXEMU_ENV_CHECK, "1", 1);
+	native_setup();
+}
+
+TestSuite(check, .init = setup_check, .fini = native_teardown, .timeout = 60);
+
+/* A page accepted RW with a word written, then restricted to R by the driver. */
+static uint64_t restricted_page(uint64_t n)
+{
+	uint64_t page = devos_dyn(n);
+	native_accept_rw(0, page);
+	native_write(0, page + 0x10, 0xAB);
+	struct sgx_enclave_restrict_permissions a;
+	native_assert_ok(native_restrict(native_off(page), SGX_PAGE_SIZE, SI_R, &a));
+	return page;
+}
+
+Test(check, an_access_under_a_restriction_never_accepted)
+{
+	uint64_t page = restricted_page(0);
+	cr_assert_eq(reports(), 0);
+	cr_assert_eq(native_read(0, page + 0x10), 0xAB, "the read works (PR does not block it)");
+	cr_assert_eq(reports(), 1, "the read under the unaccepted restriction is reported");
+	cr_assert_eq(native_read(0, page + 0x18), 0);
+	cr_assert_eq(reports(), 1, "once per restriction");
+	/* Accepted now, and restricted again: reported again at the next access. */
+	cr_assert_eq(native_eaccept(0, page, SECINFO_REG(SGX_SECINFO_PR | SI_R)), 0);
+	struct sgx_enclave_restrict_permissions a;
+	native_assert_ok(native_restrict(native_off(page), SGX_PAGE_SIZE, SI_R, &a));
+	cr_assert_eq(native_read(0, page + 0x10), 0xAB);
+	cr_assert_eq(reports(), 2);
+}
+
+Test(check, an_access_after_the_restriction_was_accepted_is_silent)
+{
+	uint64_t page = restricted_page(1);
+	cr_assert_eq(native_eaccept(0, page, SECINFO_REG(SGX_SECINFO_PR | SI_R)), 0);
+	cr_assert_eq(native_read(0, page + 0x10), 0xAB);
+	struct sgx_enclave_run run;
+	native_fault(1, OP_WRITE, page + 0x10, 0xCD, 0, &run, NULL);
+	native_assert_exception(&run, ENCLU_ERESUME, X86_PF, PF_P | PF_W | PF_U | PF_SGX, page);
+	cr_assert_eq(reports(), 0, "a write the EPCM refuses is hardware's #PF, not a protocol mistake");
+}
+
+Test(check, a_trimmed_page_touched)
+{
+	uint64_t page = devos_dyn(2);
+	native_accept_rw(0, page);
+	struct sgx_enclave_modify_types m;
+	native_assert_ok(native_modify(native_off(page), SGX_PAGE_SIZE, SGX_PT_TRIM, &m));
+	struct sgx_enclave_run run;
+	native_fault(1, OP_READ, page + 0x40, 0, 0, &run, NULL);
+	native_assert_exception(&run, ENCLU_ERESUME, X86_PF, PF_P | PF_U | PF_SGX, page);
+	cr_assert_eq(reports(), 1, "touched while being trimmed");
+	cr_assert_eq(native_eaccept(0, page, SGX_SECINFO_PT(SGX_PT_TRIM) | SGX_SECINFO_MODIFIED), 0);
+	native_fault(1, OP_READ, page + 0x40, 0, 0, &run, NULL);
+	native_assert_exception(&run, ENCLU_ERESUME, X86_PF, PF_P | PF_U | PF_SGX, page);
+	cr_assert_eq(reports(), 2, "touched after its EACCEPT");
+}
+
+Test(check, a_trim_flow_without_a_touch_is_silent)
+{
+	uint64_t page = devos_dyn(3);
+	native_accept_rw(0, page);
+	struct sgx_enclave_modify_types m;
+	native_assert_ok(native_modify(native_off(page), SGX_PAGE_SIZE, SGX_PT_TRIM, &m));
+	cr_assert_eq(native_eaccept(0, page, SGX_SECINFO_PT(SGX_PT_TRIM) | SGX_SECINFO_MODIFIED), 0);
+	struct sgx_enclave_remove_pages r;
+	native_assert_ok(native_remove(native_off(page), SGX_PAGE_SIZE, &r));
+	cr_assert_eq(reports(), 0);
+}
+
+/* Restricted to R and accepted, mprotected R, then EMODPE W: the enclave may write once the mapping allows it. */
+static uint64_t extended_page(uint64_t n)
+{
+	uint64_t page = restricted_page(n);
+	cr_assert_eq(native_eaccept(0, page, SECINFO_REG(SGX_SECINFO_PR | SI_R)), 0);
+	native_assert_ok(sgxemu_mprotect((void *)(uintptr_t)page, SGX_PAGE_SIZE, PROT_READ));
+	native_op(0, OP_EMODPE, page, SGX_SECINFO_W, 0);
+	return page;
+}
+
+Test(check, an_emodpe_without_the_mprotect)
+{
+	uint64_t page = extended_page(4);
+	struct sgx_enclave_run run;
+	native_fault(1, OP_WRITE, page + 0x10, 0xCD, 0, &run, NULL);
+	native_assert_exception(&run, ENCLU_ERESUME, X86_PF, PF_P | PF_W | PF_U, page);
+	cr_assert_eq(reports(), 1, "the write the EPCM allows and the mapping refuses is reported");
+}
+
+Test(check, an_emodpe_with_the_mprotect_is_silent)
+{
+	uint64_t page = extended_page(5);
+	native_assert_ok(sgxemu_mprotect((void *)(uintptr_t)page, SGX_PAGE_SIZE, PROT_READ | PROT_WRITE));
+	native_write(0, page + 0x10, 0xCD);
+	cr_assert_eq(native_read(0, page + 0x10), 0xCD);
+	cr_assert_eq(reports(), 0);
+}
+
+/* Off by default: the same mistake, nothing reported, and the page stays mapped as the EPCM says. */
+TestSuite(check_off, .init = native_setup, .fini = native_teardown, .timeout = 60);
+
+Test(check_off, nothing_is_reported_without_the_setting)
+{
+	uint64_t page = restricted_page(6);
+	cr_assert_eq(native_read(0, page + 0x10), 0xAB);
+	cr_assert_eq(reports(), 0);
+}

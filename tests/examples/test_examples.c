@@ -558,7 +558,7 @@ Test(tutorial, keygen_sign_measure_and_run_the_hello_enclave)
 }
 
 /* examples/chaos: a plain run hides the loader's bug; the seed of docs/chaos.md shows it; the fix holds under it. */
-Test(partial_add, chaos_finds_the_loader_that_ignores_count)
+Test(partial_add, chaos_finds_the_loader_that_ignores_count, .timeout = 60)
 {
 	struct outcome o = run((const char *const[]){PARTIAL_ADD, HELLO_ENCLAVE, "naive", NULL});
 	cr_assert_eq(o.status, 0, "%s%s", o.out, o.err);

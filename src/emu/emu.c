@@ -149,14 +149,6 @@ static int configure(struct sgxk_config *c, const struct sgxemu_options *opt, ch
 	exec_cpu_hw_config(&c->hw);
 	if (sgxk_config_from_env(c, err, errlen) != 0)
 		return -1;
-	const char *check = getenv(SGXEMU_ENV_CHECK);
-	if (check && *check) {
-		if (strcmp(check, "0") && strcmp(check, "1")) {
-			snprintf(err, errlen, "%s=%s: expected 0 or 1", SGXEMU_ENV_CHECK, check);
-			return -1;
-		}
-		c->check = !strcmp(check, "1");
-	}
 	c->chaos_seed = chaos.seed;
 	c->chaos_ioctl_every = ioctl_every;
 	c->chaos_quiet = chaos.quiet;

@@ -56,8 +56,8 @@ struct sgxk_config {
 	uint64_t chaos_seed;
 	unsigned chaos_ioctl_every; /* 0: never */
 	bool chaos_quiet;	    /* no line per injection */
-	/* The EDMM protocol checker (SGXEMU_CHECK=1; docs/chaos.md): a page whose restriction was not
-	 * EACCEPTed yet is not mapped at the host, so that an access to it shows. */
+	/* The EDMM protocol checker (SGXEMU_CHECK=1, read by sgxk_config_from_env; docs/chaos.md): a page
+	 * whose restriction was not EACCEPTed yet is not mapped at the host, so that an access to it shows. */
 	bool check;
 };
 

@@ -84,6 +84,20 @@ static int parse_list(const char *name, const char *s, uint8_t (*list)[32], size
 	return 0;
 }
 
+/* A 0/1 setting: *out unchanged when unset or empty.  Return: 0, or -1 with a message naming it. */
+static int env_bool(const char *name, bool *out, char *err, size_t errlen)
+{
+	const char *v = getenv(name);
+	if (!v || !*v)
+		return 0;
+	if (strcmp(v, "0") && strcmp(v, "1")) {
+		snprintf(err, errlen, "%s=%s: expected 0 or 1", name, v);
+		return -1;
+	}
+	*out = !strcmp(v, "1");
+	return 0;
+}
+
 int sgxk_config_from_env(struct sgxk_config *c, char *err, size_t errlen)
 {
 	const char *pol = getenv(SGXEMU_ENV_DYN_POLICY);
@@ -99,14 +113,11 @@ int sgxk_config_from_env(struct sgxk_config *c, char *err, size_t errlen)
 			return -1;
 		}
 	}
-	const char *pop = getenv(SGXEMU_ENV_EPC_POPULATE);
-	if (pop && *pop) {
-		if (strcmp(pop, "0") && strcmp(pop, "1")) {
-			snprintf(err, errlen, "%s=%s: expected 0 or 1", SGXEMU_ENV_EPC_POPULATE, pop);
-			return -1;
-		}
-		c->no_populate = !strcmp(pop, "0");
-	}
+	bool populate = !c->no_populate;
+	if (env_bool(SGXEMU_ENV_EPC_POPULATE, &populate, err, errlen) ||
+	    env_bool(SGXEMU_ENV_CHECK, &c->check, err, errlen))
+		return -1;
+	c->no_populate = !populate;
 	const char *s = getenv(SGXEMU_ENV_EXEC_ALLOW_MRSIGNER);
 	if (s && parse_list(SGXEMU_ENV_EXEC_ALLOW_MRSIGNER, s, c->exec_allow_mrsigner, &c->n_exec_allow_mrsigner, err,
 			    errlen))

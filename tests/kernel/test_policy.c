@@ -357,6 +357,24 @@ Test(policy, env_populate_setting)
 	unsetenv(SGXEMU_ENV_EPC_POPULATE);
 }
 
+Test(policy, env_check_setting)
+{
+	struct sgxk_config c;
+	char err[128];
+	sgxk_config_default(&c);
+	cr_assert_not(c.check, "the protocol checker is off by default");
+	setenv(SGXEMU_ENV_CHECK, "1", 1);
+	cr_assert_eq(sgxk_config_from_env(&c, err, sizeof(err)), 0, "%s", err);
+	cr_assert(c.check);
+	setenv(SGXEMU_ENV_CHECK, "0", 1);
+	cr_assert_eq(sgxk_config_from_env(&c, err, sizeof(err)), 0, "%s", err);
+	cr_assert_not(c.check);
+	setenv(SGXEMU_ENV_CHECK, "on", 1);
+	cr_assert_eq(sgxk_config_from_env(&c, err, sizeof(err)), -1);
+	cr_assert(strstr(err, "SGXEMU_CHECK=on: expected 0 or 1"), "%s", err);
+	unsetenv(SGXEMU_ENV_CHECK);
+}
+
 Test(policy, augment_more_than_the_epc_reclaims)
 {
 	kh_setup(&h, NULL);

@@ -10,7 +10,8 @@
 #include "exec.h"
 #include "sgxemu/ext.h"
 
-#define DEFAULT_EVERY 4U
+#define DEFAULT_EVERY	   4U
+#define DEFAULT_TIMER_USEC 1000U
 
 /* Digits only, no sign or blank, within [lo, hi]. Return: 0 and *out, or -1. */
 static int parse_u64(const char *s, size_t n, uint64_t lo, uint64_t hi, uint64_t *out)
@@ -64,18 +65,22 @@ int emu_parse_chaos(const char *spec, struct exec_chaos *out, unsigned *ioctl_ev
 			slot = &c.evict_every;
 		else if (name_len == 5 && !memcmp(p, "ioctl", 5))
 			slot = &ioctls;
-		else if (name_len == 5 && !memcmp(p, "quiet", 5) && !eq)
+		else if (name_len == 5 && !memcmp(p, "timer", 5)) {
+			slot = &c.timer_usec;
+			every = DEFAULT_TIMER_USEC;
+		} else if (name_len == 5 && !memcmp(p, "quiet", 5) && !eq)
 			c.quiet = true;
 		else {
-			snprintf(err, errlen,
-				 "%s=%s: unknown kind \"%.*s\" (interrupt[=N], evict[=N], ioctl[=N], quiet)",
-				 SGXEMU_ENV_CHAOS, spec, (int)name_len, p);
+			snprintf(
+			    err, errlen,
+			    "%s=%s: unknown kind \"%.*s\" (interrupt[=N], evict[=N], ioctl[=N], timer[=USEC], quiet)",
+			    SGXEMU_ENV_CHAOS, spec, (int)name_len, p);
 			return -1;
 		}
 		if (slot) {
 			if (eq && parse_u64(eq + 1, len - name_len - 1, 1, 1000000, &every)) {
-				snprintf(err, errlen, "%s=%s: %.*s: expected =N, one in N (1 to 1000000)",
-					 SGXEMU_ENV_CHAOS, spec, (int)name_len, p);
+				snprintf(err, errlen, "%s=%s: %.*s: expected =N, 1 to 1000000", SGXEMU_ENV_CHAOS, spec,
+					 (int)name_len, p);
 				return -1;
 			}
 			*slot = (unsigned)every;

@@ -214,13 +214,16 @@ int sgxemu_start(const struct sgxemu_options *opt, char *err, size_t errlen)
 	}
 	sgxk_set_kick(k, os_kick, NULL);
 	exec_check_set(c.check);
-	if (chaos.interrupt_every || chaos.evict_every || c.chaos_ioctl_every) {
+	if (chaos.interrupt_every || chaos.evict_every || chaos.timer_usec || c.chaos_ioctl_every) {
 		exec_chaos_set(&chaos);
 		char kinds[160] = "", *p = kinds, *end = kinds + sizeof(kinds);
 		if (chaos.interrupt_every)
 			p += snprintf(p, (size_t)(end - p), ", interrupt 1 in %u ENCLUs", chaos.interrupt_every);
 		if (chaos.evict_every)
 			p += snprintf(p, (size_t)(end - p), ", evict 1 in %u ENCLUs", chaos.evict_every);
+		if (chaos.timer_usec)
+			p += snprintf(p, (size_t)(end - p), ", a timer interrupt every %u us of CPU time",
+				      chaos.timer_usec);
 		if (c.chaos_ioctl_every)
 			snprintf(p, (size_t)(end - p), ", stop 1 in %u range ioctls", c.chaos_ioctl_every);
 		fprintf(stderr, "sgxemu: chaos: seed %llu%s%s\n", (unsigned long long)chaos.seed, kinds,

@@ -16,7 +16,8 @@ struct exec_chaos;
 /*
  * SGXEMU_CHAOS's value: SEED[:KIND[=N],...], KIND interrupt, evict (one in
  * N ENCLUs of enclave code, default 4), ioctl (one in N range ioctls,
- * *ioctl_every) or quiet; a seed alone, or with quiet only, turns on
+ * *ioctl_every), timer (an interrupt every N us of a thread's CPU time,
+ * default 1000) or quiet; a seed alone, or with quiet only, turns on
  * interrupt and evict.  Return: 0 and *out, or -1 with a message naming
  * the setting.
  */

@@ -21,6 +21,9 @@
 #include <errno.h>
 #include <sched.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "exec_int.h"
 
@@ -320,27 +323,39 @@ static bool changes_epcm(uint64_t leaf)
 	return leaf == ENCLU_EACCEPT || leaf == ENCLU_EACCEPTCOPY || leaf == ENCLU_EMODPE;
 }
 
-/*
- * The AEX of an interrupt sent by exec_kick: nothing is reported; at
- * sgxemu_enter_enclave's AEP the ERESUME follows at once (the vDSO's AEP
- * would execute it next), at a foreign AEP the context continues there.
- */
-static void kick_aex(struct exec_thread *self, const siginfo_t *si, ucontext_t *uc)
+/* The AEX of an interrupt: nothing is reported; the thread is out of enclave mode after it. */
+static void interrupt_leave(struct exec_thread *self, ucontext_t *uc)
 {
 	struct hw_thread *t = &self->t;
-	struct hw_event ev = {.interrupt = true};
 	exec_xsave_from_uc(t, uc);
-	hw_aex(t, &ev);
+	hw_aex(t, &(struct hw_event){.interrupt = true});
 	exec_state_leave(self, uc);
 	exec_inside_count--;
 	self->exits++;
-	atomic_store(&self->kick_pending, 0);
+}
+
+/*
+ * After an interrupt's AEX: at sgxemu_enter_enclave's AEP the ERESUME
+ * follows at once (the vDSO's AEP would execute it next), at a foreign AEP
+ * the context continues there.
+ */
+static void interrupt_resume(struct exec_thread *self, const siginfo_t *si, ucontext_t *uc)
+{
+	struct hw_thread *t = &self->t;
 	if (vdso_aep(t->aep)) {
 		enclu_outside(self, si, uc);
 		return;
 	}
 	exec_return_host(self, uc);
 	exec_xsave_to_uc(uc, t);
+}
+
+/* The AEX of an interrupt sent by exec_kick. */
+static void kick_aex(struct exec_thread *self, const siginfo_t *si, ucontext_t *uc)
+{
+	interrupt_leave(self, uc);
+	atomic_store(&self->kick_pending, 0);
+	interrupt_resume(self, si, uc);
 }
 
 /*
@@ -453,7 +468,7 @@ static bool aex(struct exec_thread *self, const struct hw_event *ev, const sigin
 
 struct exec_chaos exec_chaos_cfg;
 bool exec_chaos_on;
-_Atomic uint64_t exec_stat_chaos_intr, exec_stat_chaos_evict;
+_Atomic uint64_t exec_stat_chaos_intr, exec_stat_chaos_evict, exec_stat_chaos_timer;
 _Atomic unsigned exec_thread_count;
 
 int exec_chaos_set(const struct exec_chaos *c)
@@ -462,7 +477,37 @@ int exec_chaos_set(const struct exec_chaos *c)
 		return -EBUSY;
 	exec_chaos_cfg = *c;
 	exec_chaos_on = c->interrupt_every || c->evict_every;
+	/* The timer kind needs no decision at ENCLUs: its threads get their timer at their first entry. */
 	return 0;
+}
+
+/* The thread's CPU-time timer of the timer kind: EXEC_KICK_SIGNAL every timer_usec, told apart by its value. */
+static void chaos_timer_start(struct exec_thread *self)
+{
+	struct sigevent sev;
+	memset(&sev, 0, sizeof(sev));
+	sev.sigev_notify = SIGEV_THREAD_ID;
+	sev.sigev_signo = EXEC_KICK_SIGNAL;
+	sev.sigev_value.sival_ptr = (void *)(uintptr_t)EXEC_CHAOS_TIMER_MAGIC;
+	sev._sigev_un._tid = self->tid;
+	int id;
+	if (syscall(SYS_timer_create, CLOCK_THREAD_CPUTIME_ID, &sev, &id) != 0)
+		exec_die("sgxemu: chaos mode: timer_create for the timer kind failed\n");
+	uint64_t ns = (uint64_t)exec_chaos_cfg.timer_usec * 1000;
+	struct itimerspec its = {
+	    .it_interval = {.tv_sec = (time_t)(ns / 1000000000), .tv_nsec = (long)(ns % 1000000000)}};
+	its.it_value = its.it_interval;
+	if (syscall(SYS_timer_settime, id, 0, &its, NULL) != 0)
+		exec_die("sgxemu: chaos mode: timer_settime for the timer kind failed\n");
+	self->chaos_timer = id;
+	self->chaos_timer_on = true;
+}
+
+void exec_chaos_thread_stop(struct exec_thread *self)
+{
+	if (self->chaos_timer_on)
+		syscall(SYS_timer_delete, self->chaos_timer);
+	self->chaos_timer_on = false;
 }
 
 /* splitmix64: the next value of a stream. */
@@ -481,6 +526,9 @@ void exec_chaos_thread_start(struct exec_thread *self)
 	self->chaos_rng = chaos_next(&s);
 	self->chaos_last_rip = 0;
 	self->chaos_count = 0;
+	self->chaos_timer_on = false;
+	if (exec_chaos_cfg.timer_usec)
+		chaos_timer_start(self);
 }
 
 static const char *leaf_name(uint64_t leaf)
@@ -547,12 +595,7 @@ static bool chaos_inject(struct exec_thread *self, const siginfo_t *si, ucontext
 	}
 	self->chaos_last_rip = rip;
 	uint64_t count = self->chaos_count++;
-
-	exec_xsave_from_uc(t, uc);
-	hw_aex(t, &(struct hw_event){.interrupt = true});
-	exec_state_leave(self, uc);
-	exec_inside_count--;
-	self->exits++;
+	interrupt_leave(self, uc);
 	atomic_fetch_add_explicit(&exec_stat_chaos_intr, 1, memory_order_relaxed);
 	int er = 0;
 	if (target) {
@@ -582,12 +625,7 @@ static bool chaos_inject(struct exec_thread *self, const siginfo_t *si, ucontext
 		ssize_t w = write(STDERR_FILENO, line, (size_t)(p - line));
 		(void)w;
 	}
-	if (vdso_aep(t->aep)) {
-		enclu_outside(self, si, uc);
-		return true;
-	}
-	exec_return_host(self, uc);
-	exec_xsave_to_uc(uc, t);
+	interrupt_resume(self, si, uc);
 	return true;
 }
 
@@ -679,6 +717,28 @@ void exec_kick_signal(struct exec_thread *self, siginfo_t *si, ucontext_t *uc)
 {
 	enclave_regs(self, uc);
 	kick_aex(self, si, uc);
+}
+
+void exec_chaos_timer_signal(struct exec_thread *self, siginfo_t *si, ucontext_t *uc)
+{
+	enclave_regs(self, uc);
+	uint64_t rip = self->t.regs.rip, count = self->chaos_count++;
+	interrupt_leave(self, uc);
+	atomic_fetch_add_explicit(&exec_stat_chaos_timer, 1, memory_order_relaxed);
+	if (!exec_chaos_cfg.quiet) {
+		elrange_cache(self);
+		char line[160], *p = line;
+		p = str(p, "sgxemu: chaos: thread ");
+		p = dec64(p, self->ordinal);
+		p = str(p, " #");
+		p = dec64(p, count);
+		p = str(p, ": timer interrupt at enclave+");
+		p = hexs(p, rip - self->elr_base);
+		*p++ = '\n';
+		ssize_t w = write(STDERR_FILENO, line, (size_t)(p - line));
+		(void)w;
+	}
+	interrupt_resume(self, si, uc);
 }
 
 void exec_enclave_signal(struct exec_thread *self, int sig, siginfo_t *si, ucontext_t *uc)

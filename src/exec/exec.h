@@ -152,6 +152,7 @@ struct exec_stats {
 	uint64_t direct_entries;   /* EENTER/ERESUME of sgxemu_enter_enclave performed without a trap */
 	uint64_t chaos_interrupts; /* ENCLUs chaos mode interrupted (AEX, then ERESUME) */
 	uint64_t chaos_evictions;  /* pages chaos mode evicted during those interrupts */
+	uint64_t chaos_timer;	   /* interrupts of the timer kind (at any instruction of enclave code) */
 	uint64_t check_reports;	   /* protocol mistakes the checker reported */
 };
 void exec_get_stats(struct exec_stats *s);
@@ -170,6 +171,8 @@ struct exec_chaos {
 	uint64_t seed;
 	unsigned interrupt_every; /* 1 in N ENCLUs is interrupted; 0: none */
 	unsigned evict_every;	  /* 1 in N is interrupted and a page it needs evicted; 0: none */
+	unsigned timer_usec;	  /* an interrupt every USEC of a thread's CPU time, wherever it is in enclave code
+				     (not reproducible); 0: none */
 	bool quiet;
 };
 /* Set chaos mode (before the first entry; a zero struct turns it off). Return: 0, or -EBUSY once threads entered. */

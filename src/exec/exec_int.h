@@ -83,6 +83,8 @@ struct exec_thread {
 	uint64_t chaos_rng;	 /* chaos mode's stream of this thread */
 	uint64_t chaos_last_rip; /* the ENCLU just interrupted: it runs again without another */
 	uint64_t chaos_count;	 /* injections on this thread so far */
+	int chaos_timer;	 /* the timer kind's timer of this thread */
+	bool chaos_timer_on;
 };
 
 _Static_assert(offsetof(struct exec_thread, host_fs) == ET_HOST_FS, "ET_HOST_FS");
@@ -125,6 +127,8 @@ extern EXEC_HIDDEN const char exec_vdso_enclu[], exec_vdso_exception[];
 
 /* si_value of the kick signal sent by exec_kick (other senders' signals are chained). */
 #define EXEC_KICK_MAGIC 0x6b69636bUL /* "kick" */
+/* The value of chaos mode's timer signals (the timer kind; EXEC_KICK_SIGNAL, SI_TIMER). */
+#define EXEC_CHAOS_TIMER_MAGIC 0x63686173UL /* "chas" */
 
 /* ---- trap.c ---------------------------------------------------------------- */
 
@@ -270,11 +274,14 @@ extern EXEC_HIDDEN bool exec_short_path;
 /* Chaos mode (aex.c); exec_chaos_on is set once before threads enter. */
 extern EXEC_HIDDEN struct exec_chaos exec_chaos_cfg;
 extern EXEC_HIDDEN bool exec_chaos_on;
-extern EXEC_HIDDEN _Atomic uint64_t exec_stat_chaos_intr, exec_stat_chaos_evict;
+extern EXEC_HIDDEN _Atomic uint64_t exec_stat_chaos_intr, exec_stat_chaos_evict, exec_stat_chaos_timer;
 extern EXEC_HIDDEN _Atomic unsigned exec_thread_count;
 extern EXEC_HIDDEN bool exec_check_on;
 extern EXEC_HIDDEN _Atomic uint64_t exec_stat_check;
 EXEC_HIDDEN void exec_chaos_thread_start(struct exec_thread *self);
+EXEC_HIDDEN void exec_chaos_thread_stop(struct exec_thread *self);
+/* A signal of the timer kind's timer arrived while the thread ran enclave code: an interrupt there. */
+EXEC_HIDDEN void exec_chaos_timer_signal(struct exec_thread *self, siginfo_t *si, ucontext_t *uc);
 extern EXEC_HIDDEN _Atomic uint64_t exec_stat_traps, exec_stat_short;
 /* FS/GS base of the calling thread, through FSGSBASE or arch_prctl. */
 EXEC_HIDDEN uint64_t exec_get_fs(void);

@@ -56,6 +56,7 @@ static void thread_destroy(void *p)
 	if (exec_os_cur.thread_stop)
 		exec_os_cur.thread_stop(exec_os_cur.ctx, &self->t);
 	exec_sud_thread_stop(self);
+	exec_chaos_thread_stop(self);
 	stack_t ss = {.ss_flags = SS_DISABLE};
 	sigaltstack(&ss, NULL);
 	hw_thread_fini(&self->t);

@@ -31,6 +31,7 @@ void exec_get_stats(struct exec_stats *s)
 	s->short_paths = atomic_load_explicit(&exec_stat_short, memory_order_relaxed);
 	s->chaos_interrupts = atomic_load_explicit(&exec_stat_chaos_intr, memory_order_relaxed);
 	s->chaos_evictions = atomic_load_explicit(&exec_stat_chaos_evict, memory_order_relaxed);
+	s->chaos_timer = atomic_load_explicit(&exec_stat_chaos_timer, memory_order_relaxed);
 	s->check_reports = atomic_load_explicit(&exec_stat_check, memory_order_relaxed);
 }
 
@@ -142,6 +143,11 @@ struct exec_thread *exec_trap(int sig, siginfo_t *si, ucontext_t *uc, struct exe
 		/* Outside enclave mode the kick has nothing to do: the thread left already. */
 		if (self && self->t.in_enclave)
 			exec_kick_signal(self, si, uc);
+	} else if (sig == EXEC_KICK_SIGNAL && si->si_code == SI_TIMER &&
+		   (uintptr_t)si->si_value.sival_ptr == (uintptr_t)EXEC_CHAOS_TIMER_MAGIC) {
+		/* Chaos mode's timer: an interrupt if it found enclave code running, else nothing. */
+		if (self && self->t.in_enclave)
+			exec_chaos_timer_signal(self, si, uc);
 	} else if (self && self->t.in_enclave)
 		exec_enclave_signal(self, sig, si, uc);
 	else if (exec_enclu_trap_kind(sig, si, uc) && host_enclu_at((uint64_t)uc->uc_mcontext.gregs[REG_RIP]))

@@ -18,9 +18,10 @@
 # With "trace", the selftests run under `sgxemu run --trace=FILE --trace
 # --summary` instead, and check_trace.py checks the trace against what the
 # program did (docs/preload.md "--trace=FILE").
-# With "chaos", they run under `sgxemu run --chaos=SEED` (docs/chaos.md):
-# interrupts and evictions at their enclave's ENCLUs; they must pass all
-# the same, and the log must show both kinds happened.
+# With "chaos", they run under `sgxemu run --chaos=SEED:interrupt,evict,timer=200`
+# (docs/chaos.md): interrupts and evictions at their enclave's ENCLUs and
+# timer interrupts anywhere; they must pass all the same, and the log must
+# show interrupts and evictions at ENCLUs happened.
 set -euo pipefail
 
 sgxemu=$1
@@ -121,7 +122,7 @@ cd "$out"
 log=$out/test_sgx.log
 set +e
 if [ "$mode" = chaos ]; then
-	"$sgxemu" run --chaos="${SGXEMU_SELFTESTS_CHAOS_SEED:-20261206}" -- ./test_sgx >"$log" 2>&1
+	"$sgxemu" run --chaos="${SGXEMU_SELFTESTS_CHAOS_SEED:-20261206}:interrupt,evict,timer=200" -- ./test_sgx >"$log" 2>&1
 else
 	"$sgxemu" run -- ./test_sgx >"$log" 2>&1
 fi
@@ -130,7 +131,8 @@ set -e
 if [ "$mode" = chaos ]; then
 	interrupts=$(grep -c '^sgxemu: chaos: thread .*: interrupt at ' "$log" || true)
 	evictions=$(grep -c '^sgxemu: chaos: thread .*; evicted enclave+' "$log" || true)
-	echo "chaos: $interrupts interrupts, $evictions of them with an eviction ($(grep -m1 '^sgxemu: chaos: seed' "$log"))"
+	timers=$(grep -c '^sgxemu: chaos: thread .*: timer interrupt at ' "$log" || true)
+	echo "chaos: $interrupts interrupts at ENCLUs, $evictions of them with an eviction, $timers timer interrupts ($(grep -m1 '^sgxemu: chaos: seed' "$log"))"
 	if [ "$interrupts" -eq 0 ] || [ "$evictions" -eq 0 ]; then
 		echo "FAIL: chaos mode injected no interrupt or no eviction; full log: $log"
 		exit 1

@@ -7,6 +7,8 @@
  */
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -151,7 +153,11 @@ Test(chaos, settings_are_checked)
 	cr_assert_eq(emu_parse_chaos("5:ioctl=3", &c, &io, err, sizeof(err)), 0, "%s", err);
 	cr_assert(c.interrupt_every == 0 && c.evict_every == 0 && io == 3);
 	cr_assert_eq(emu_parse_chaos("5:ioctl,interrupt=7", &c, &io, err, sizeof(err)), 0, "%s", err);
-	cr_assert(c.interrupt_every == 7 && c.evict_every == 0 && io == 4);
+	cr_assert(c.interrupt_every == 7 && c.evict_every == 0 && io == 4 && c.timer_usec == 0);
+	cr_assert_eq(emu_parse_chaos("5:timer", &c, &io, err, sizeof(err)), 0, "%s", err);
+	cr_assert(c.interrupt_every == 0 && c.evict_every == 0 && io == 0 && c.timer_usec == 1000);
+	cr_assert_eq(emu_parse_chaos("5:timer=50", &c, &io, err, sizeof(err)), 0, "%s", err);
+	cr_assert(c.timer_usec == 50);
 	const char *bad[] = {"",
 			     "x",
 			     "-1",
@@ -214,4 +220,47 @@ Test(chaos, range_ioctls_stop_early_and_resume, .init = setup_ioctl_chaos)
 	cr_assert_gt(stops, 0, "no RESTRICT_PERMISSIONS stopped early");
 	for (uint64_t i = 0; i < 16; i++)
 		cr_assert_eq(native_eaccept(0, first + i * SGX_PAGE_SIZE, SECINFO_REG(SGX_SECINFO_PR | SI_R)), 0);
+}
+
+/*
+ * The timer kind: interrupts wherever enclave code is, here in a loop
+ * without any ENCLU (OP_SPIN polls an untrusted word the test thread sets
+ * after a while); the loop finishes with its state intact.
+ */
+static void setup_timer_chaos(void)
+{
+	setenv(SGXEMU_ENV_CHAOS, "1:timer=200,quiet", 1);
+	native_setup();
+}
+
+static volatile uint64_t spin_go, spin_started;
+
+static void *release_spin(void *arg)
+{
+	(void)arg;
+	while (!spin_started)
+		sched_yield();
+	struct timespec ts = {.tv_nsec = 100 * 1000 * 1000};
+	nanosleep(&ts, NULL);
+	spin_go = 1;
+	return NULL;
+}
+
+Test(chaos, timer_interrupts_land_in_enclave_code_between_enclus, .init = setup_timer_chaos)
+{
+	pthread_t th;
+	cr_assert_eq(pthread_create(&th, NULL, release_spin, NULL), 0);
+	struct exec_stats before, after;
+	exec_get_stats(&before);
+	uint64_t out[ENCL_OUT_WORDS] = {0};
+	struct sgx_enclave_run run;
+	int rc = devos_call(devos_tcs(0), OP_SPIN, (uint64_t)(uintptr_t)&spin_go, (uint64_t)(uintptr_t)&spin_started, 0,
+			    out, &run);
+	pthread_join(th, NULL);
+	exec_get_stats(&after);
+	cr_assert(rc == 0 && run.function == ENCLU_EEXIT, "the loop ended with EEXIT (rc %d, function %u)", rc,
+		  run.function);
+	cr_assert_gt(after.chaos_timer, before.chaos_timer, "no timer interrupt in 100 ms of spinning");
+	cr_assert_eq(after.chaos_interrupts, 0, "the ENCLU kinds are off");
+	workload();
 }

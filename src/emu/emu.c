@@ -214,6 +214,7 @@ int sgxemu_start(const struct sgxemu_options *opt, char *err, size_t errlen)
 	}
 	sgxk_set_kick(k, os_kick, NULL);
 	exec_check_set(c.check);
+	chaos.note = obs_chaos;
 	if (chaos.interrupt_every || chaos.evict_every || chaos.timer_usec || c.chaos_ioctl_every) {
 		exec_chaos_set(&chaos);
 		char kinds[160] = "", *p = kinds, *end = kinds + sizeof(kinds);

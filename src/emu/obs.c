@@ -632,7 +632,44 @@ static void on_reclaim(struct sgxk *k, unsigned isolated, unsigned evicted, uint
 
 static const struct hw_obs hw_hooks = {
     .now = obs_now, .encls = on_encls, .enclu = on_enclu, .aex = on_aex, .epc = on_epc};
-static const struct sgxk_obs kernel_hooks = {.now = obs_now, .fault = on_fault, .reclaim = on_reclaim};
+static void on_chaos_ioctl(struct sgxk *k, const char *name, uint64_t addr, uint64_t done, uint64_t pages,
+			   const char *answer)
+{
+	(void)k;
+	int saved = errno;
+	if (obs.trace) {
+		struct ev e;
+		ev_begin(&e, "chaos", "chaos", 'i', obs_now(), ev_thread());
+		arg_str(&e, "kind", "ioctl");
+		arg_str(&e, "ioctl", name);
+		arg_hex(&e, "addr", addr);
+		arg_dec(&e, "pages done", done);
+		arg_dec(&e, "pages asked", pages);
+		arg_str(&e, "answer", answer);
+		ev_put(&e);
+	}
+	errno = saved;
+}
+
+void obs_chaos(const char *what, uint64_t rip, uint64_t page, int result)
+{
+	int saved = errno;
+	if (obs.trace) {
+		struct ev e;
+		ev_begin(&e, "chaos", "chaos", 'i', obs_now(), ev_thread());
+		arg_str(&e, "kind", what);
+		arg_hex(&e, "rip", rip);
+		if (page) {
+			arg_hex(&e, "evicted", page);
+			arg_str(&e, "eviction", result == 0 ? "done" : result == -EBUSY ? "busy" : "not in the EPC");
+		}
+		ev_put(&e);
+	}
+	errno = saved;
+}
+
+static const struct sgxk_obs kernel_hooks = {
+    .now = obs_now, .fault = on_fault, .reclaim = on_reclaim, .chaos_ioctl = on_chaos_ioctl};
 
 /* ---- ioctls, mmaps, forks ---- */
 

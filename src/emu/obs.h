@@ -42,6 +42,8 @@ static inline uint64_t obs_begin(void)
 void obs_ioctl(int fd, unsigned int cmd, const void *arg, long ret, uint64_t t0);
 /* A mapping of the device, a fork: counted for the summary. */
 void obs_count_mmap(void);
+/* Chaos mode injected at rip (exec_chaos.note): a trace event when a trace is written. */
+void obs_chaos(const char *what, uint64_t rip, uint64_t page, int result);
 void obs_count_fork(void);
 
 /*

@@ -603,6 +603,8 @@ static bool chaos_inject(struct exec_thread *self, const siginfo_t *si, ucontext
 		if (!er)
 			atomic_fetch_add_explicit(&exec_stat_chaos_evict, 1, memory_order_relaxed);
 	}
+	if (exec_chaos_cfg.note)
+		exec_chaos_cfg.note("interrupt", rip, target, er);
 	if (!exec_chaos_cfg.quiet) {
 		char line[256], *p = line;
 		p = str(p, "sgxemu: chaos: thread ");
@@ -725,6 +727,8 @@ void exec_chaos_timer_signal(struct exec_thread *self, siginfo_t *si, ucontext_t
 	uint64_t rip = self->t.regs.rip, count = self->chaos_count++;
 	interrupt_leave(self, uc);
 	atomic_fetch_add_explicit(&exec_stat_chaos_timer, 1, memory_order_relaxed);
+	if (exec_chaos_cfg.note)
+		exec_chaos_cfg.note("timer", rip, 0, 0);
 	if (!exec_chaos_cfg.quiet) {
 		elrange_cache(self);
 		char line[160], *p = line;

@@ -174,6 +174,12 @@ struct exec_chaos {
 	unsigned timer_usec;	  /* an interrupt every USEC of a thread's CPU time, wherever it is in enclave code
 				     (not reproducible); 0: none */
 	bool quiet;
+	/*
+	 * Told of every injection (in the thread's signal handler): what
+	 * ("interrupt", "timer"), where (rip), the page evicted (0: none) and
+	 * the eviction's result (0 or -errno).  May be NULL.
+	 */
+	void (*note)(const char *what, uint64_t rip, uint64_t page, int result);
 };
 /* Set chaos mode (before the first entry; a zero struct turns it off). Return: 0, or -EBUSY once threads entered. */
 int exec_chaos_set(const struct exec_chaos *c);

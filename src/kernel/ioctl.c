@@ -225,6 +225,9 @@ static uint64_t chaos_stop(struct sgx_encl *e, const char *name, uint64_t offset
 	if (!stop)
 		return UINT64_MAX;
 	uint64_t at = min_page + (z >> 24) % (npages - min_page);
+	const struct sgxk_obs *o = __atomic_load_n(&sgxk_obs, __ATOMIC_RELAXED);
+	if (o && o->chaos_ioctl)
+		o->chaos_ioctl(k, name, e->base + offset, at, npages, answer);
 	if (!k->cfg.chaos_quiet)
 		fprintf(stderr,
 			"sgxemu: chaos: ioctl #%llu: %s at enclave+%#llx: stopped after %llu of %llu pages, %s\n",

@@ -282,6 +282,10 @@ struct sgxk_obs {
 		      uint64_t t0);
 	/* One reclaim batch, started at t0: pages taken off the LRU, pages written back. */
 	void (*reclaim)(struct sgxk *k, unsigned isolated, unsigned evicted, uint64_t t0);
+	/* Chaos mode stopped a range ioctl (name) at enclave address addr after done of pages pages, answering answer.
+	 */
+	void (*chaos_ioctl)(struct sgxk *k, const char *name, uint64_t addr, uint64_t done, uint64_t pages,
+			    const char *answer);
 };
 extern const struct sgxk_obs *sgxk_obs;
 void sgxk_obs_set(const struct sgxk_obs *o);

@@ -5,6 +5,7 @@
  * unchanged, both kinds happen, each kind can run alone, and one thread's
  * injections repeat exactly with the same seed.
  */
+#include <dirent.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
@@ -34,9 +35,22 @@ static void workload_on(unsigned slot)
 			     "slot %u, page %llu", slot, (unsigned long long)i);
 }
 
+/* workload_on(0), then AUGMENT_PAGES of 8 pages, resumed from count as Linux's partial answers require. */
 static void workload(void)
 {
 	workload_on(0);
+	static const struct sgx_secinfo rw __attribute__((aligned(64))) = {.flags = SECINFO_REG(SI_RW)};
+	uint64_t first = devos_dyn(500), len = 8 * SGX_PAGE_SIZE, done = 0;
+	for (unsigned tries = 0; done < len; tries++) {
+		struct sgx_enclave_augment_pages a = {
+		    .offset = native_off(first) + done, .length = len - done, .secinfo = (uint64_t)(uintptr_t)&rw};
+		int r = sgxemu_ioctl(dv.fd, SGX_IOC_ENCLAVE_AUGMENT_PAGES, &a);
+		cr_assert(r == 0 || errno == ENOMEM, "AUGMENT: %s", strerror(errno));
+		cr_assert_lt(tries, 64, "AUGMENT makes no progress");
+		done += a.count;
+	}
+	for (uint64_t i = 0; i < 8; i++)
+		native_accept_rw(0, first + i * SGX_PAGE_SIZE);
 }
 
 static void *thread_main(void *arg)
@@ -263,4 +277,49 @@ Test(chaos, timer_interrupts_land_in_enclave_code_between_enclus, .init = setup_
 	cr_assert_gt(after.chaos_timer, before.chaos_timer, "no timer interrupt in 100 ms of spinning");
 	cr_assert_eq(after.chaos_interrupts, 0, "the ENCLU kinds are off");
 	workload();
+}
+
+/* Each injection is in the trace file too (SGXEMU_TRACE_FILE): an instant event "chaos" with its kind. */
+Test(chaos, injections_are_in_the_trace_file)
+{
+	char dir[] = "/tmp/sgxemu-chaos-trace-XXXXXX", setting[64], path[320];
+	cr_assert_not_null(mkdtemp(dir));
+	/* A process forked by one with the emulator loaded names its trace by its pid: %p says where. */
+	snprintf(setting, sizeof(setting), "%s/trace-%%p.json", dir);
+	setenv(SGXEMU_ENV_TRACE_FILE, setting, 1);
+	run_child("5:interrupt=2,evict=2,ioctl=1", first, sizeof(first));
+	unsetenv(SGXEMU_ENV_TRACE_FILE);
+	DIR *d = opendir(dir);
+	cr_assert_not_null(d);
+	struct dirent *de;
+	path[0] = 0;
+	while ((de = readdir(d)))
+		if (!strncmp(de->d_name, "trace-", 6))
+			snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+	closedir(d);
+	cr_assert_neq(path[0], 0, "no trace file in %s", dir);
+	FILE *f = fopen(path, "r");
+	cr_assert_not_null(f);
+	static char trace[1 << 22];
+	size_t n = fread(trace, 1, sizeof(trace) - 1, f);
+	trace[n] = 0;
+	fclose(f);
+	unlink(path);
+	rmdir(dir);
+	unsigned interrupts = 0, evictions = 0, ioctls = 0;
+	for (const char *p = trace; (p = strstr(p, "\"name\":\"chaos\"")); p++) {
+		const char *end = strchr(p, '\n');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+		char line[512];
+		snprintf(line, sizeof(line), "%.*s", (int)len, p);
+		interrupts += strstr(line, "\"kind\":\"interrupt\"") != NULL;
+		evictions += strstr(line, "\"evicted\":") != NULL;
+		ioctls += strstr(line, "\"kind\":\"ioctl\"") != NULL;
+	}
+	unsigned lines = 0;
+	for (const char *l = first; (l = strchr(l, '\n')); l++)
+		lines++;
+	cr_assert_eq(interrupts, lines, "%u interrupt events, %u lines on stderr", interrupts, lines);
+	cr_assert_gt(evictions, 0);
+	cr_assert_gt(ioctls, 0, "the loader's ADD_PAGES stops are in the trace");
 }

@@ -557,23 +557,27 @@ Test(tutorial, keygen_sign_measure_and_run_the_hello_enclave)
 	rmdir(dir);
 }
 
-/* examples/chaos: a plain run hides the loader's bug; the seed of docs/chaos.md shows it; the fix holds under it. */
+/*
+ * examples/chaos: a plain run hides the loader's bug; the seed of docs/chaos.md shows it; the fix holds under it.
+ * (The page count depends on the compiler that built the enclave: the lines are matched without it.)
+ */
 Test(partial_add, chaos_finds_the_loader_that_ignores_count, .timeout = 60)
 {
 	struct outcome o = run((const char *const[]){PARTIAL_ADD, HELLO_ENCLAVE, "naive", NULL});
 	cr_assert_eq(o.status, 0, "%s%s", o.out, o.err);
-	assert_line(&o, "naive loader: 96 pages in 8 ADD_PAGES calls, 0 of them added fewer pages than asked");
+	assert_line(&o, "^naive loader: ", " ADD_PAGES calls, 0 of them added fewer pages than asked");
 	assert_line(&o, "EINIT: ok");
 	done(&o);
 	o = run((const char *const[]){PARTIAL_ADD, HELLO_ENCLAVE, "naive", "7:ioctl=2", NULL});
 	cr_assert_eq(o.status, 1, "%s%s", o.out, o.err);
-	assert_line(&o, "naive loader: 96 pages in 8 ADD_PAGES calls, 3 of them added fewer pages than asked");
+	assert_line(&o, "^naive loader: ", " of them added fewer pages than asked");
+	cr_assert_eq(LINES(o.out, ", 0 of them added fewer"), 0, "no ADD_PAGES stopped early:\n%s", o.out);
 	assert_line(&o, "EINIT: Operation not permitted (EINIT found a measurement other than the signed one");
 	assert_err_line(&o, "sgxemu: chaos: ioctl #0: ADD_PAGES at enclave+");
 	done(&o);
 	o = run((const char *const[]){PARTIAL_ADD, HELLO_ENCLAVE, "careful", "7:ioctl=2", NULL});
 	cr_assert_eq(o.status, 0, "%s%s", o.out, o.err);
-	assert_line(&o, "careful loader: 96 pages in 12 ADD_PAGES calls, 4 of them added fewer pages than asked");
+	assert_line(&o, "^careful loader: ", " of them added fewer pages than asked");
 	assert_line(&o, "EINIT: ok");
 	done(&o);
 }

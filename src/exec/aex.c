@@ -416,6 +416,35 @@ static void check_access(struct exec_thread *self, uint64_t rip, uint64_t addr, 
 }
 
 /*
+ * The checker, after the AEX of an exception nobody fixed: when it took the
+ * last SSA frame (CSSA = NSSA now), the enclave cannot be entered to
+ * handle it.
+ */
+static void check_ssa(struct exec_thread *self, uint64_t rip, const struct hw_event *ev)
+{
+	uint32_t cssa, nssa;
+	if (!hw_tcs_ssa(self->t.m, self->t.tcs_pa, &cssa, &nssa) || cssa < nssa)
+		return;
+	atomic_fetch_add_explicit(&exec_stat_check, 1, memory_order_relaxed);
+	elrange_cache(self);
+	char line[400], *p = line;
+	p = str(p, "sgxemu: check: SSA frames exhausted: the exception (vector ");
+	p = dec64(p, ev->vector);
+	p = str(p, ") took the last one, CSSA = NSSA = ");
+	p = dec64(p, nssa);
+	p = str(p, ", so the enclave cannot be entered to handle it (an exception inside its exception handler?); TCS "
+		   "enclave+");
+	p = hexs(p, self->t.tcs_lin - self->elr_base);
+	p = str(p, ", code at enclave+");
+	p = hexs(p, rip - self->elr_base);
+	p = str(p, ", thread ");
+	p = dec64(p, self->ordinal);
+	*p++ = '\n';
+	ssize_t w = write(STDERR_FILENO, line, (size_t)(p - line));
+	(void)w;
+}
+
+/*
  * The AEX for ev, then: the OS's #PF handler (and the AEP's ERESUME at once
  * when it fixed the page), a signal for #DB/#BP, interrupts and foreign
  * AEPs, or the report at sgxemu_enter_enclave's AEP.
@@ -450,6 +479,8 @@ static bool aex(struct exec_thread *self, const struct hw_event *ev, const sigin
 			return false;
 		}
 	}
+	if (exec_check_on && !ev->interrupt)
+		check_ssa(self, rip, ev);
 	exec_return_host(self, uc);
 	exec_xsave_to_uc(uc, t);
 	if (ev->interrupt) {

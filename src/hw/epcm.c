@@ -219,3 +219,19 @@ bool hw_write_mem(struct hw_machine *m, const struct hw_mmu *mmu, uint64_t lin, 
 {
 	return hw_copy_mem(m, mmu, lin, (void *)buf, len, acc, true, fault);
 }
+
+bool hw_tcs_ssa(struct hw_machine *m, uint64_t pa, uint32_t *cssa, uint32_t *nssa)
+{
+	if (!hw_is_epc(m, pa))
+		return false;
+	pthread_mutex_lock(&m->lock);
+	const struct epcm_entry *e = epcm_peek(m, HW_PAGE_DOWN(pa));
+	bool ok = e && e->valid && e->pt == SGX_PT_TCS;
+	if (ok) {
+		const struct sgx_tcs *tcs = hw_pa_ptr(m, HW_PAGE_DOWN(pa));
+		*cssa = tcs->cssa;
+		*nssa = tcs->nssa;
+	}
+	pthread_mutex_unlock(&m->lock);
+	return ok;
+}

@@ -202,6 +202,8 @@ struct hw_epcm_view {
 	uint64_t enclave_secs; /* physical address of the owner's SECS */
 };
 bool hw_epcm_get(struct hw_machine *m, uint64_t pa, struct hw_epcm_view *out);
+/* CSSA and NSSA of the valid TCS at pa (m->lock taken). Return: false when pa holds no TCS. */
+bool hw_tcs_ssa(struct hw_machine *m, uint64_t pa, uint32_t *cssa, uint32_t *nssa);
 
 /* Enclave identity and state as hardware keeps it (for tests/scripts). */
 struct hw_secs_view {

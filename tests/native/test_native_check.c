@@ -127,3 +127,49 @@ Test(check_off, nothing_is_reported_without_the_setting)
 	cr_assert_eq(native_read(0, page + 0x10), 0xAB);
 	cr_assert_eq(reports(), 0);
 }
+
+/*
+ * SSA frames exhausted: the enclave's handler (CSSA 1 of NSSA 2) faults
+ * itself, writing its record to an address with nothing mapped; that
+ * exception takes the last frame.  A user handler that re-enters for the
+ * first exception only, as the SDK's urts does.
+ */
+struct two_faults {
+	unsigned exceptions, resumes;
+	struct sgx_enclave_run second;
+};
+
+static int reenter_once(long rdi, long rsi, long rdx, long rsp, long r8, long r9, struct sgx_enclave_run *run)
+{
+	(void)rdi, (void)rsi, (void)rdx, (void)rsp, (void)r8, (void)r9;
+	struct two_faults *f = (struct two_faults *)(uintptr_t)run->user_data;
+	if (run->function == ENCLU_EEXIT)
+		return f->exceptions > f->resumes++ ? ENCLU_ERESUME : 0;
+	if (++f->exceptions == 2)
+		f->second = *run;
+	return f->exceptions == 1 ? ENCLU_EENTER : 0;
+}
+
+static void handler_faults_inside(unsigned slot, uint64_t record_to)
+{
+	native_op(slot, OP_SET_HANDLER, HANDLER_SKIP, 2, record_to);
+	struct two_faults f = {0};
+	struct sgx_enclave_run run = {.tcs = devos_tcs(slot),
+				      .user_handler = (uint64_t)(uintptr_t)reenter_once,
+				      .user_data = (uint64_t)(uintptr_t)&f};
+	int r = sgxemu_call_enclave(OP_UD2, 0, 0, ENCLU_EENTER, 0, (unsigned long)(uintptr_t)nout[slot], &run);
+	cr_assert_eq(r, 0);
+	cr_assert_eq(f.exceptions, record_to == 0x1000 ? 2u : 1u, "%u exceptions", f.exceptions);
+}
+
+Test(check, ssa_frames_exhausted_by_an_exception_in_the_handler)
+{
+	handler_faults_inside(2, 0x1000);
+	cr_assert_eq(reports(), 1, "the handler's own #PF took the last SSA frame");
+}
+
+Test(check, an_exception_handled_with_a_frame_to_spare_is_silent)
+{
+	handler_faults_inside(2, (uint64_t)(uintptr_t)hrec[2]);
+	cr_assert_eq(reports(), 0);
+}

@@ -417,13 +417,14 @@ static void check_access(struct exec_thread *self, uint64_t rip, uint64_t addr, 
 
 /*
  * The checker, after the AEX of an exception nobody fixed: when it took the
- * last SSA frame (CSSA = NSSA now), the enclave cannot be entered to
- * handle it.
+ * last SSA frame (CSSA = NSSA now) of a TCS with frames for a handler
+ * (NSSA >= 2; with one frame there is no handler by design), the enclave
+ * cannot be entered to handle it.
  */
 static void check_ssa(struct exec_thread *self, uint64_t rip, const struct hw_event *ev)
 {
 	uint32_t cssa, nssa;
-	if (!hw_tcs_ssa(self->t.m, self->t.tcs_pa, &cssa, &nssa) || cssa < nssa)
+	if (!hw_tcs_ssa(self->t.m, self->t.tcs_pa, &cssa, &nssa) || cssa < nssa || nssa < 2)
 		return;
 	atomic_fetch_add_explicit(&exec_stat_check, 1, memory_order_relaxed);
 	elrange_cache(self);

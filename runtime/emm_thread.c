@@ -30,6 +30,8 @@ static void write_thread(const struct rt_mm *mm, const struct sgxemu_layout *l, 
 	tcs->ossa = off + SGXEMU_TA_SSA(l);
 	tcs->nssa = l->nssa;
 	tcs->oentry = l->entry_offset;
+	if (l->flags & SGXEMU_LAYOUT_AEXNOTIFY)
+		tcs->flags = SGX_TCS_AEXNOTIFY;
 	tcs->ofsbase = off + SGXEMU_TA_TD(l);
 	tcs->ogsbase = off + SGXEMU_TA_TD(l);
 	tcs->fslimit = 0xfff;

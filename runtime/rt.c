@@ -198,7 +198,7 @@ static uint64_t check_layout(const struct sgxemu_layout *l, uint64_t base, uint6
 	uint64_t size = l->enclave_size, threads, image_end = (uintptr_t)__rt_image_end - base;
 	if (l->magic != SGXEMU_LAYOUT_MAGIC || l->version != SGXEMU_LAYOUT_VERSION)
 		return SGXEMU_ABORT_BAD_LAYOUT;
-	if (l->flags & ~(uint32_t)(SGXEMU_LAYOUT_EDMM | SGXEMU_LAYOUT_DEBUG))
+	if (l->flags & ~(uint32_t)(SGXEMU_LAYOUT_EDMM | SGXEMU_LAYOUT_DEBUG | SGXEMU_LAYOUT_AEXNOTIFY))
 		return SGXEMU_ABORT_BAD_LAYOUT;
 	if (size < 2 * SGXEMU_PAGE || (size & (size - 1)) || (base & (size - 1)))
 		return SGXEMU_ABORT_BAD_LAYOUT;

@@ -48,6 +48,9 @@
 /* sgxemu_layout.flags */
 #define SGXEMU_LAYOUT_EDMM  (1u << 0) /* signed for SGX2 memory management (dynamic area, dynamic threads) */
 #define SGXEMU_LAYOUT_DEBUG (1u << 1) /* SECS.ATTRIBUTES.DEBUG */
+/* SECS.ATTRIBUTES.AEXNOTIFY: every TCS, static or made at run time, has TCS.FLAGS.AEXNOTIFY (EENTER and
+ * ERESUME refuse a TCS whose flag differs from the attribute) */
+#define SGXEMU_LAYOUT_AEXNOTIFY (1u << 2)
 
 struct sgxemu_layout {
 	uint64_t magic;		  /* SGXEMU_LAYOUT_MAGIC */

@@ -252,10 +252,11 @@ static struct hw_result entry_checks(struct hw_thread *t, bool resume, struct en
 			return hw_gp();
 		if (!xsave_restorable(t, en))
 			return hw_gp();
-		if ((tcs->flags & SGX_TCS_AEXNOTIFY) && !(secs->attributes & SGX_ATTR_AEXNOTIFY) &&
-		    !(secs->attributes & SGX_ATTR_DEBUG))
-			return hw_gp();
 	}
+	/* EENTER and ERESUME alike: the TCS's AEX-Notify setting must be the enclave's, unless a debugger opted in. */
+	if (!(secs->attributes & SGX_ATTR_AEXNOTIFY) != !(tcs->flags & SGX_TCS_AEXNOTIFY) &&
+	    !(tcs->flags & SGX_TCS_DBGOPTIN))
+		return hw_gp();
 	if (tcs->state)
 		return hw_gp();
 	return hw_ok();

@@ -868,6 +868,8 @@ static void add_thread(struct sdk_image *img, uint64_t area, uint64_t index)
 	tcs.ossa = ssa_off;
 	tcs.nssa = l->nssa;
 	tcs.oentry = l->entry_offset;
+	if (l->flags & SGXEMU_LAYOUT_AEXNOTIFY)
+		tcs.flags = SGX_TCS_AEXNOTIFY;
 	tcs.ofsbase = td_off;
 	tcs.ogsbase = td_off;
 	tcs.fslimit = 0xfff;
@@ -937,7 +939,8 @@ static int build(struct elf *e, const struct sdk_config *cfg_in, struct sdk_imag
 	memset(&l, 0, sizeof(l));
 	l.magic = SGXEMU_LAYOUT_MAGIC;
 	l.version = SGXEMU_LAYOUT_VERSION;
-	l.flags = (cfg.edmm ? SGXEMU_LAYOUT_EDMM : 0) | (cfg.debug ? SGXEMU_LAYOUT_DEBUG : 0);
+	l.flags = (cfg.edmm ? SGXEMU_LAYOUT_EDMM : 0) | (cfg.debug ? SGXEMU_LAYOUT_DEBUG : 0) |
+		  ((cfg.attributes & SGX_ATTR_AEXNOTIFY) ? SGXEMU_LAYOUT_AEXNOTIFY : 0);
 	l.image_size = e->end;
 	l.entry_offset = e->entry;
 	l.layout_offset = e->end;

@@ -117,6 +117,7 @@ struct setup {
 	uint64_t dyn_size; /* 0: 1 MiB */
 	uint32_t n_dyn_threads;
 	uint32_t nssa; /* 0: 2 */
+	bool aexnotify; /* SECS.ATTRIBUTES.AEXNOTIFY */
 };
 
 static void boot(struct setup s)
@@ -128,6 +129,8 @@ static void boot(struct setup s)
 	sdk_config_default(&cfg);
 	cfg.n_tcs = N_TCS;
 	cfg.nssa = s.nssa ? s.nssa : 2;
+	if (s.aexnotify)
+		cfg.attributes |= SGX_ATTR_AEXNOTIFY;
 	cfg.misc_select = SGX_MISC_EXINFO;
 	cfg.heap_size = 256 * 1024;
 	cfg.stack_size = 64 * 1024;
@@ -926,6 +929,23 @@ Test(emm, thread_created_at_run_time_serves_ecalls)
 	cr_assert_eq(e.out, c.out);
 	cr_assert_eq(sdk_enclave_add_tcs(encl, e.out), index);
 	cr_assert_eq(ecall(index, EC_THREAD, NULL, 0), N_TCS);
+}
+
+/*
+ * An enclave with the AEXNOTIFY attribute: EENTER refuses a TCS without the
+ * flag, so the image's TCSs and the runtime's run-time ones carry it.
+ */
+Test(emm, aexnotify_enclave_static_and_run_time_threads_have_the_tcs_flag)
+{
+	boot((struct setup){.n_dyn_threads = 1, .aexnotify = true});
+	const struct sgxemu_layout *l = sdk_enclave_layout(encl);
+	cr_assert(l->flags & SGXEMU_LAYOUT_AEXNOTIFY);
+	cr_assert_eq(ecall(0, EC_THREAD, NULL, 0), 0, "a static TCS is entered");
+	struct mm_call c = mm_call(OP_THREAD_ADD, 0, 0, 0);
+	cr_assert_eq(c.ret, 0);
+	int index = sdk_enclave_add_tcs(encl, c.out);
+	cr_assert_eq(index, N_TCS);
+	cr_assert_eq(ecall(index, EC_THREAD, NULL, 0), N_TCS, "the run-time TCS is entered");
 }
 
 Test(emm, thread_remove_refuses_other_addresses_and_a_running_thread)

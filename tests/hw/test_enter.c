@@ -502,6 +502,22 @@ Test(eenter, tcs_flags_dbgoptin_and_aexnotify_accepted)
 	th_assert_ok(eenter(&a, OFF_TCS, AEP));
 }
 
+/*
+ * SDM, EENTER and ERESUME: #GP when SECS.ATTRIBUTES.AEXNOTIFY differs from
+ * TCS.FLAGS.AEXNOTIFY and TCS.FLAGS.DBGOPTIN is 0, whichever way.
+ */
+Test(eenter, aexnotify_of_tcs_and_enclave_must_agree_unless_dbgoptin)
+{
+	tcs_at(OFF_TCS)->flags = SGX_TCS_AEXNOTIFY;
+	eenter_gp(OFF_TCS);
+	secs_attr(SGX_ATTR_AEXNOTIFY, 0);
+	tcs_at(OFF_TCS)->flags = 0;
+	eenter_gp(OFF_TCS);
+	/* A debugger that opted in is let through; agreeing settings enter (aex::aexnotify_bit_follows_tcs_flag). */
+	tcs_at(OFF_TCS)->flags = SGX_TCS_DBGOPTIN;
+	th_assert_ok(eenter(&a, OFF_TCS, AEP));
+}
+
 Test(eenter, not_initialised_gp)
 {
 	secs_attr(0, SGX_ATTR_INIT);
@@ -1206,6 +1222,7 @@ Test(aex, ssa_written_through_pages_resolved_at_entry)
 
 Test(aex, aexnotify_bit_follows_tcs_flag)
 {
+	secs_attr(SGX_ATTR_AEXNOTIFY, 0);
 	tcs_at(OFF_TCS)->flags = SGX_TCS_AEXNOTIFY;
 	enclave_state();
 	hw_aex(&a, &(struct hw_event){.vector = 0x20, .interrupt = true});
@@ -1555,15 +1572,18 @@ Test(eresume, mxcsr_reserved_bits_gp)
 	eresume_gp();
 }
 
-Test(eresume, aexnotify_tcs_flag_without_attribute_in_production_enclave_gp)
+Test(eresume, aexnotify_of_tcs_and_enclave_must_agree_unless_dbgoptin)
 {
-	secs_attr(0, SGX_ATTR_DEBUG);
+	/* Interrupted while they agreed; then the TCS's flag changes (as EDBGWR could). */
+	secs_attr(SGX_ATTR_AEXNOTIFY, 0);
 	tcs_at(OFF_TCS)->flags = SGX_TCS_AEXNOTIFY;
 	interrupted();
 	cr_assert_eq(gpr_at(OFF_SSA)->aexnotify, 1);
+	tcs_at(OFF_TCS)->flags = 0;
 	eresume_gp();
-	/* A debug enclave is let through (a debugger may have set the flag). */
-	secs_attr(SGX_ATTR_DEBUG, 0);
+	cr_assert_eq(tcs_at(OFF_TCS)->cssa, 1, "nothing changed");
+	/* A debugger that opted in is let through. */
+	tcs_at(OFF_TCS)->flags = SGX_TCS_DBGOPTIN;
 	th_assert_ok(eresume(&a, OFF_TCS, AEP));
 }
 

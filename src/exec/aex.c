@@ -389,6 +389,29 @@ void exec_check_set(bool on)
 	exec_check_on = on;
 }
 
+/* A checker report: "sgxemu: check: MSG; PLACE enclave+OFF, code at enclave+OFF, thread N" on stderr. */
+static void check_report(struct exec_thread *self, const char *msg, const char *place, uint64_t at, uint64_t rip)
+{
+	atomic_fetch_add_explicit(&exec_stat_check, 1, memory_order_relaxed);
+	elrange_cache(self);
+	char line[640], *p = line;
+	size_t n = strnlen(msg, 320);
+	p = str(p, "sgxemu: check: ");
+	memcpy(p, msg, n);
+	p += n;
+	p = str(p, "; ");
+	p = str(p, place);
+	p = str(p, " enclave+");
+	p = hexs(p, at - self->elr_base);
+	p = str(p, ", code at enclave+");
+	p = hexs(p, rip - self->elr_base);
+	p = str(p, ", thread ");
+	p = dec64(p, self->ordinal);
+	*p++ = '\n';
+	ssize_t w = write(STDERR_FILENO, line, (size_t)(p - line));
+	(void)w;
+}
+
 /* Ask the OS whether enclave code's access to addr at rip (fault errcode) was a protocol mistake; report it. */
 static void check_access(struct exec_thread *self, uint64_t rip, uint64_t addr, uint32_t errcode)
 {
@@ -397,22 +420,7 @@ static void check_access(struct exec_thread *self, uint64_t rip, uint64_t addr, 
 	char msg[320];
 	if (!exec_os_cur.check(exec_os_cur.ctx, addr, errcode, msg, sizeof(msg)))
 		return;
-	atomic_fetch_add_explicit(&exec_stat_check, 1, memory_order_relaxed);
-	elrange_cache(self);
-	char line[512], *p = line;
-	p = str(p, "sgxemu: check: ");
-	size_t n = strnlen(msg, sizeof(msg));
-	memcpy(p, msg, n);
-	p += n;
-	p = str(p, "; page enclave+");
-	p = hexs(p, page_of(addr) - self->elr_base);
-	p = str(p, ", code at enclave+");
-	p = hexs(p, rip - self->elr_base);
-	p = str(p, ", thread ");
-	p = dec64(p, self->ordinal);
-	*p++ = '\n';
-	ssize_t w = write(STDERR_FILENO, line, (size_t)(p - line));
-	(void)w;
+	check_report(self, msg, "page", page_of(addr), rip);
 }
 
 /*
@@ -426,23 +434,14 @@ static void check_ssa(struct exec_thread *self, uint64_t rip, const struct hw_ev
 	uint32_t cssa, nssa;
 	if (!hw_tcs_ssa(self->t.m, self->t.tcs_pa, &cssa, &nssa) || cssa < nssa || nssa < 2)
 		return;
-	atomic_fetch_add_explicit(&exec_stat_check, 1, memory_order_relaxed);
-	elrange_cache(self);
-	char line[400], *p = line;
-	p = str(p, "sgxemu: check: SSA frames exhausted: the exception (vector ");
+	char msg[256], *p = msg;
+	p = str(p, "SSA frames exhausted: the exception (vector ");
 	p = dec64(p, ev->vector);
 	p = str(p, ") took the last one, CSSA = NSSA = ");
 	p = dec64(p, nssa);
-	p = str(p, ", so the enclave cannot be entered to handle it (an exception inside its exception handler?); TCS "
-		   "enclave+");
-	p = hexs(p, self->t.tcs_lin - self->elr_base);
-	p = str(p, ", code at enclave+");
-	p = hexs(p, rip - self->elr_base);
-	p = str(p, ", thread ");
-	p = dec64(p, self->ordinal);
-	*p++ = '\n';
-	ssize_t w = write(STDERR_FILENO, line, (size_t)(p - line));
-	(void)w;
+	p = str(p, ", so the enclave cannot be entered to handle it (an exception inside its exception handler?)");
+	*p = 0;
+	check_report(self, msg, "TCS", self->t.tcs_lin, rip);
 }
 
 /*

@@ -7,6 +7,7 @@
  */
 #include <dirent.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <sched.h>
 #include <time.h>
@@ -95,7 +96,9 @@ Test(chaos, four_threads, .init = setup_chaos)
  */
 static void run_child(const char *spec, char *out, size_t len)
 {
-	char path[] = "/tmp/sgxemu-chaos-XXXXXX";
+	const char *tmp = getenv("TMPDIR");
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/sgxemu-chaos-XXXXXX", tmp && *tmp ? tmp : "/tmp");
 	int fd = mkstemp(path);
 	cr_assert_geq(fd, 0);
 	unlink(path);
@@ -282,7 +285,9 @@ Test(chaos, timer_interrupts_land_in_enclave_code_between_enclus, .init = setup_
 /* Each injection is in the trace file too (SGXEMU_TRACE_FILE): an instant event "chaos" with its kind. */
 Test(chaos, injections_are_in_the_trace_file)
 {
-	char dir[] = "/tmp/sgxemu-chaos-trace-XXXXXX", setting[64], path[320];
+	const char *tmp = getenv("TMPDIR");
+	char dir[PATH_MAX], setting[PATH_MAX + 32], path[PATH_MAX + 300];
+	snprintf(dir, sizeof(dir), "%s/sgxemu-chaos-trace-XXXXXX", tmp && *tmp ? tmp : "/tmp");
 	cr_assert_not_null(mkdtemp(dir));
 	/* A process forked by one with the emulator loaded names its trace by its pid: %p says where. */
 	snprintf(setting, sizeof(setting), "%s/trace-%%p.json", dir);

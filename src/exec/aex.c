@@ -569,6 +569,16 @@ static const char *leaf_name(uint64_t leaf)
 	return leaf < sizeof(names) / sizeof(names[0]) ? names[leaf] : "unknown leaf";
 }
 
+/* "sgxemu: chaos: thread N #K: " at p, the start of every line of an injection on a thread. */
+static char *chaos_prefix(char *p, const struct exec_thread *self, uint64_t count)
+{
+	p = str(p, "sgxemu: chaos: thread ");
+	p = dec64(p, self->ordinal);
+	p = str(p, " #");
+	p = dec64(p, count);
+	return str(p, ": ");
+}
+
 /* The pages the ENCLU at rip may touch: its memory operands in the ELRANGE and its code page. Return: how many. */
 static unsigned chaos_targets(struct exec_thread *self, uint64_t out[4])
 {
@@ -638,11 +648,8 @@ static bool chaos_inject(struct exec_thread *self, const siginfo_t *si, ucontext
 		exec_chaos_cfg.note("interrupt", rip, target, er);
 	if (!exec_chaos_cfg.quiet) {
 		char line[256], *p = line;
-		p = str(p, "sgxemu: chaos: thread ");
-		p = dec64(p, self->ordinal);
-		p = str(p, " #");
-		p = dec64(p, count);
-		p = str(p, ": interrupt at ENCLU[");
+		p = chaos_prefix(p, self, count);
+		p = str(p, "interrupt at ENCLU[");
 		p = str(p, leaf_name(leaf));
 		p = str(p, "], enclave+");
 		p = hexs(p, rip - self->elr_base);
@@ -763,11 +770,8 @@ void exec_chaos_timer_signal(struct exec_thread *self, siginfo_t *si, ucontext_t
 	if (!exec_chaos_cfg.quiet) {
 		elrange_cache(self);
 		char line[160], *p = line;
-		p = str(p, "sgxemu: chaos: thread ");
-		p = dec64(p, self->ordinal);
-		p = str(p, " #");
-		p = dec64(p, count);
-		p = str(p, ": timer interrupt at enclave+");
+		p = chaos_prefix(p, self, count);
+		p = str(p, "timer interrupt at enclave+");
 		p = hexs(p, rip - self->elr_base);
 		*p++ = '\n';
 		ssize_t w = write(STDERR_FILENO, line, (size_t)(p - line));

@@ -213,7 +213,7 @@ int sgxemu_start(const struct sgxemu_options *opt, char *err, size_t errlen)
 		goto fail_kernel;
 	}
 	sgxk_set_kick(k, os_kick, NULL);
-	exec_check_set(c.check);
+	exec_check_set(c.check, obs_check);
 	chaos.note = obs_chaos;
 	if (chaos.interrupt_every || chaos.evict_every || chaos.timer_usec || c.chaos_ioctl_every) {
 		exec_chaos_set(&chaos);

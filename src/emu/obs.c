@@ -668,6 +668,20 @@ void obs_chaos(const char *what, uint64_t rip, uint64_t page, int result)
 	errno = saved;
 }
 
+void obs_check(const char *msg, uint64_t page, uint64_t rip)
+{
+	int saved = errno;
+	if (obs.trace) {
+		struct ev e;
+		ev_begin(&e, "check", "check", 'i', obs_now(), ev_thread());
+		arg_str(&e, "message", msg);
+		arg_hex(&e, "page", page);
+		arg_hex(&e, "rip", rip);
+		ev_put(&e);
+	}
+	errno = saved;
+}
+
 static const struct sgxk_obs kernel_hooks = {
     .now = obs_now, .fault = on_fault, .reclaim = on_reclaim, .chaos_ioctl = on_chaos_ioctl};
 

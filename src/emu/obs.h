@@ -44,6 +44,8 @@ void obs_ioctl(int fd, unsigned int cmd, const void *arg, long ret, uint64_t t0)
 void obs_count_mmap(void);
 /* Chaos mode injected at rip (exec_chaos.note): a trace event when a trace is written. */
 void obs_chaos(const char *what, uint64_t rip, uint64_t page, int result);
+/* The protocol checker reported msg about page at rip: a trace event when a trace is written. */
+void obs_check(const char *msg, uint64_t page, uint64_t rip);
 void obs_count_fork(void);
 
 /*

@@ -384,15 +384,20 @@ static bool os_refresh(struct exec_thread *self, uint64_t addr, const siginfo_t 
 bool exec_check_on;
 _Atomic uint64_t exec_stat_check;
 
-void exec_check_set(bool on)
+static void (*check_note)(const char *msg, uint64_t page, uint64_t rip);
+
+void exec_check_set(bool on, void (*note)(const char *msg, uint64_t page, uint64_t rip))
 {
 	exec_check_on = on;
+	check_note = note;
 }
 
 /* A checker report: "sgxemu: check: MSG; PLACE enclave+OFF, code at enclave+OFF, thread N" on stderr. */
 static void check_report(struct exec_thread *self, const char *msg, const char *place, uint64_t at, uint64_t rip)
 {
 	atomic_fetch_add_explicit(&exec_stat_check, 1, memory_order_relaxed);
+	if (check_note)
+		check_note(msg, at, rip);
 	elrange_cache(self);
 	char line[640], *p = line;
 	size_t n = strnlen(msg, 320);

@@ -184,8 +184,13 @@ struct exec_chaos {
 /* Set chaos mode (before the first entry; a zero struct turns it off). Return: 0, or -EBUSY once threads entered. */
 int exec_chaos_set(const struct exec_chaos *c);
 
-/* Turn the EDMM protocol checker's reports (exec_os.check) on or off; a line on stderr per mistake. */
-void exec_check_set(bool on);
+/*
+ * Turn the EDMM protocol checker's reports (exec_os.check) on or off: a line
+ * on stderr per mistake, and note (may be NULL) told of each: the message,
+ * the page (or TCS) it is about and the instruction, in the thread's signal
+ * handler.
+ */
+void exec_check_set(bool on, void (*note)(const char *msg, uint64_t page, uint64_t rip));
 
 /* The calling thread's enclave thread model (created at its first entry), or NULL. */
 struct hw_thread *exec_thread_self(void);

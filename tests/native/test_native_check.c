@@ -4,6 +4,9 @@
  * hardware does not reliably punish is reported once, at the access that
  * shows it, and the correct flow next to it stays silent.
  */
+#include <dirent.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "exec.h"
@@ -172,4 +175,50 @@ Test(check, an_exception_handled_with_a_frame_to_spare_is_silent)
 {
 	handler_faults_inside(2, (uint64_t)(uintptr_t)hrec[2]);
 	cr_assert_eq(reports(), 0);
+}
+
+/* Each report is also an event of the trace file (SGXEMU_TRACE_FILE): "check", with the message, page and rip. */
+static char trace_dir[PATH_MAX];
+
+static void setup_check_trace(void)
+{
+	const char *tmp = getenv("TMPDIR");
+	snprintf(trace_dir, sizeof(trace_dir), "%s/sgxemu-check-trace-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	cr_assert_not_null(mkdtemp(trace_dir));
+	char setting[PATH_MAX + 32];
+	snprintf(setting, sizeof(setting), "%s/trace-%%p.json", trace_dir);
+	setenv(SGXEMU_ENV_TRACE_FILE, setting, 1);
+	setup_check();
+}
+
+Test(check_trace, a_report_is_an_event_of_the_trace_file, .init = setup_check_trace, .fini = native_teardown,
+     .timeout = 60)
+{
+	uint64_t page = restricted_page(7);
+	cr_assert_eq(native_read(0, page + 0x10), 0xAB);
+	cr_assert_eq(reports(), 1);
+	DIR *d = opendir(trace_dir);
+	cr_assert_not_null(d);
+	struct dirent *de;
+	char path[PATH_MAX + 300] = "";
+	while ((de = readdir(d)))
+		if (!strncmp(de->d_name, "trace-", 6))
+			snprintf(path, sizeof(path), "%s/%s", trace_dir, de->d_name);
+	closedir(d);
+	FILE *f = fopen(path, "r");
+	cr_assert_not_null(f, "no trace file in %s", trace_dir);
+	static char trace[1 << 22];
+	size_t n = fread(trace, 1, sizeof(trace) - 1, f);
+	trace[n] = 0;
+	fclose(f);
+	unlink(path);
+	rmdir(trace_dir);
+	const char *ev = strstr(trace, "\"name\":\"check\"");
+	cr_assert_not_null(ev, "no check event in the trace");
+	char want[64];
+	snprintf(want, sizeof(want), "\"page\":\"%#llx\"", (unsigned long long)page);
+	const char *end = strchr(ev, '\n');
+	cr_assert(strstr(ev, "restriction to R was never EACCEPTed") && strstr(ev, want) &&
+		      (!end || strstr(ev, want) < end),
+		  "%.300s", ev);
 }

@@ -45,6 +45,7 @@ enum sgx_enclu_leaf {
 	ENCLU_EACCEPT = 0x05,
 	ENCLU_EMODPE = 0x06,
 	ENCLU_EACCEPTCOPY = 0x07,
+	ENCLU_EDECCSSA = 0x09, /* AEX-Notify: CPUID.(0x12,0).EAX[11] */
 };
 
 /* SGX error codes returned in RAX (ZF=1, or CF=1 for the EBLOCK/EWB warnings). */

@@ -49,7 +49,7 @@ enum obs_fault { OBS_FAULT_FIXED, OBS_FAULT_SIGBUS, OBS_FAULT_SIGSEGV, OBS_FAULT
 enum obs_fix { OBS_FIX_RETRY, OBS_FIX_EAUG, OBS_FIX_ELDU, OBS_FIX_PTE, OBS_FIX_KINDS };
 
 #define OBS_ENCLS_LEAVES 16
-#define OBS_ENCLU_LEAVES 8
+#define OBS_ENCLU_LEAVES 10 /* EREPORT .. EACCEPTCOPY, (8), EDECCSSA */
 
 /* Per leaf: how often it ran, how often it did not complete (SGX code or fault), its time. */
 struct obs_leaf {

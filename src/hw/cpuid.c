@@ -91,7 +91,8 @@ struct hw_cpuid hw_cpuid12(const struct hw_machine *m, uint32_t subleaf)
 	const struct hw_config *c = &m->cfg;
 	struct hw_cpuid r = {0};
 	if (subleaf == 0) {
-		r.eax = 1u | (c->sgx1_only ? 0 : 2u);
+		/* SGX1, SGX2, and EDECCSSA (bit 11) where the machine offers AEX-Notify. */
+		r.eax = 1u | (c->sgx1_only ? 0 : 2u) | ((c->attr_allowed & SGX_ATTR_AEXNOTIFY) ? 1u << 11 : 0);
 		r.ebx = c->misc_supported;
 		r.edx = (uint32_t)c->max_size_log2_32 | ((uint32_t)c->max_size_log2_64 << 8);
 	} else if (subleaf == 1) {

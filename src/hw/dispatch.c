@@ -6,6 +6,9 @@
 
 static bool sgx2_leaf_missing(const struct hw_machine *m, uint64_t leaf, bool encls)
 {
+	/* EDECCSSA comes with AEX-Notify: a machine that does not offer the attribute does not know the leaf. */
+	if (!encls && leaf == ENCLU_EDECCSSA && !(m->cfg.attr_allowed & SGX_ATTR_AEXNOTIFY))
+		return true;
 	if (!m->cfg.sgx1_only)
 		return false;
 	if (encls)
@@ -96,7 +99,8 @@ static struct hw_result enclu_run(struct hw_thread *t)
 	if (sgx2_leaf_missing(t->m, leaf, false))
 		return hw_gp();
 	bool inside_only = leaf == ENCLU_EREPORT || leaf == ENCLU_EGETKEY || leaf == ENCLU_EEXIT ||
-			   leaf == ENCLU_EACCEPT || leaf == ENCLU_EMODPE || leaf == ENCLU_EACCEPTCOPY;
+			   leaf == ENCLU_EACCEPT || leaf == ENCLU_EMODPE || leaf == ENCLU_EACCEPTCOPY ||
+			   leaf == ENCLU_EDECCSSA;
 	bool outside_only = leaf == ENCLU_EENTER || leaf == ENCLU_ERESUME;
 	if ((inside_only && !t->in_enclave) || (outside_only && t->in_enclave))
 		return hw_gp();
@@ -113,6 +117,8 @@ static struct hw_result enclu_run(struct hw_thread *t)
 		return enclu_eresume(t);
 	case ENCLU_EEXIT:
 		return enclu_eexit(t);
+	case ENCLU_EDECCSSA:
+		return enclu_edeccssa(t); /* no flags, RAX unchanged */
 	case ENCLU_EACCEPT:
 		r = enclu_eaccept(t);
 		break;
@@ -173,10 +179,11 @@ static const char *const encls_names[] = {
 };
 
 static const char *const enclu_names[] = {
-    [ENCLU_EREPORT] = "EREPORT", [ENCLU_EGETKEY] = "EGETKEY",
-    [ENCLU_EENTER] = "EENTER",	 [ENCLU_ERESUME] = "ERESUME",
-    [ENCLU_EEXIT] = "EEXIT",	 [ENCLU_EACCEPT] = "EACCEPT",
-    [ENCLU_EMODPE] = "EMODPE",	 [ENCLU_EACCEPTCOPY] = "EACCEPTCOPY",
+    [ENCLU_EREPORT] = "EREPORT",   [ENCLU_EGETKEY] = "EGETKEY",
+    [ENCLU_EENTER] = "EENTER",	   [ENCLU_ERESUME] = "ERESUME",
+    [ENCLU_EEXIT] = "EEXIT",	   [ENCLU_EACCEPT] = "EACCEPT",
+    [ENCLU_EMODPE] = "EMODPE",	   [ENCLU_EACCEPTCOPY] = "EACCEPTCOPY",
+    [ENCLU_EDECCSSA] = "EDECCSSA",
 };
 
 const char *hw_encls_name(uint64_t leaf)

@@ -132,6 +132,13 @@ struct entry {
 	uint64_t frame;			     /* linear address of SSA[CSSA] (EENTER) or SSA[CSSA-1] (ERESUME) */
 	uint64_t frame_pa[HW_SSA_PAGES_MAX]; /* its first physical pages */
 	struct sgx_gprsgx gpr;		     /* ERESUME: the frame's GPRSGX */
+	/*
+	 * ERESUME with AEX-Notify (TCS.FLAGS.AEXNOTIFY and bit 0 of the
+	 * frame's GPRSGX.AEXNOTIFY): an entry at OENTRY as EENTER's, the frame
+	 * kept; next is SSA[CSSA], the frame the next AEX uses, next_pa its pages.
+	 */
+	bool notify;
+	uint64_t next, next_pa[HW_SSA_PAGES_MAX];
 };
 
 /* Every page of the SSA frame at lin: mapped, VALID PT_REG R+W of secs_pa at its address, usable. */
@@ -216,6 +223,10 @@ static struct hw_result entry_checks(struct hw_thread *t, bool resume, struct en
 		return hw_gp();
 	if (secs->xfrm & ~m->cfg.xcr0)
 		return hw_gp();
+	/* The TCS's AEX-Notify setting must be the enclave's, unless a debugger opted in (before the SSA checks). */
+	if (!(secs->attributes & SGX_ATTR_AEXNOTIFY) != !(tcs->flags & SGX_TCS_AEXNOTIFY) &&
+	    !(tcs->flags & SGX_TCS_DBGOPTIN))
+		return hw_gp();
 
 	uint64_t index;
 	if (!resume) {
@@ -242,21 +253,32 @@ static struct hw_result entry_checks(struct hw_thread *t, bool resume, struct en
 	memcpy(t->ssa_pa, en->frame_pa, sizeof(t->ssa_pa));
 	t->ssa_resolved = true;
 
-	if (!resume) {
+	en->notify = false;
+	if (resume) {
+		ssa_copy(t, en->secs_pa, en->frame + frame_size(secs) - SGX_GPRSGX_SIZE, &en->gpr, sizeof(en->gpr),
+			 false);
+		en->notify = (tcs->flags & SGX_TCS_AEXNOTIFY) && (en->gpr.aexnotify & 1);
+	}
+	if (en->notify) {
+		/* The notification enters with the next frame current: there must be one, and usable. */
+		if (tcs->cssa >= tcs->nssa)
+			return hw_gp();
+		en->next = frame_lin(secs, tcs, tcs->cssa);
+		f = frame_checks(t, en->secs_pa, en->next, frame_size(secs), en->next_pa);
+		if (!hw_is_ok(f))
+			return f;
+		t->ssa_frame_lin = en->next;
+		memcpy(t->ssa_pa, en->next_pa, sizeof(t->ssa_pa));
+	}
+	if (!resume || en->notify) {
 		if (!hw_canonical(secs->base + tcs->oentry))
 			return hw_gp();
 	} else {
-		ssa_copy(t, en->secs_pa, en->frame + frame_size(secs) - SGX_GPRSGX_SIZE, &en->gpr, sizeof(en->gpr),
-			 false);
 		if (!hw_canonical(en->gpr.rip) || !hw_canonical(en->gpr.fsbase) || !hw_canonical(en->gpr.gsbase))
 			return hw_gp();
 		if (!xsave_restorable(t, en))
 			return hw_gp();
 	}
-	/* EENTER and ERESUME alike: the TCS's AEX-Notify setting must be the enclave's, unless a debugger opted in. */
-	if (!(secs->attributes & SGX_ATTR_AEXNOTIFY) != !(tcs->flags & SGX_TCS_AEXNOTIFY) &&
-	    !(tcs->flags & SGX_TCS_DBGOPTIN))
-		return hw_gp();
 	if (tcs->state)
 		return hw_gp();
 	return hw_ok();
@@ -281,6 +303,29 @@ static void enter_mode(struct hw_thread *t, const struct entry *en, uint64_t aep
 	track_thread_enter(secs_priv_of(t->m, en->secs_pa), t);
 }
 
+/*
+ * EENTER's entry, and ERESUME's with AEX-Notify: URSP/URBP into the frame
+ * at frame (the one the next AEX uses), RCX = the address after ENCLU, RAX
+ * = CSSA, RIP = OENTRY, FS/GS from the TCS; the other registers and the
+ * extended state pass through.
+ */
+static void enter_at_oentry(struct hw_thread *t, const struct entry *en, uint64_t frame)
+{
+	struct hw_regs *regs = &t->regs;
+	uint64_t aep = regs->rcx, tcs_lin = regs->rbx;
+	uint64_t ursp[2] = {regs->rsp, regs->rbp};
+	ssa_copy(t, en->secs_pa, frame + frame_size(en->secs) - SGX_GPRSGX_SIZE + offsetof(struct sgx_gprsgx, ursp),
+		 ursp, sizeof(ursp), true);
+	t->out_fsbase = regs->fsbase;
+	t->out_gsbase = regs->gsbase;
+	regs->rcx = regs->rip + 3; /* ENCLU is 0F 01 D7 */
+	regs->rax = en->tcs->cssa;
+	regs->rip = en->secs->base + en->tcs->oentry;
+	regs->fsbase = en->secs->base + en->tcs->ofsbase;
+	regs->gsbase = en->secs->base + en->tcs->ogsbase;
+	enter_mode(t, en, aep, tcs_lin);
+}
+
 static struct hw_result eenter_locked(struct hw_thread *t)
 {
 	struct entry en;
@@ -288,19 +333,7 @@ static struct hw_result eenter_locked(struct hw_thread *t)
 	if (!hw_is_ok(r))
 		return r;
 
-	struct hw_regs *regs = &t->regs;
-	uint64_t aep = regs->rcx, tcs_lin = regs->rbx;
-	uint64_t ursp[2] = {regs->rsp, regs->rbp};
-	ssa_copy(t, en.secs_pa, en.frame + frame_size(en.secs) - SGX_GPRSGX_SIZE + offsetof(struct sgx_gprsgx, ursp),
-		 ursp, sizeof(ursp), true);
-	t->out_fsbase = regs->fsbase;
-	t->out_gsbase = regs->gsbase;
-	regs->rcx = regs->rip + 3; /* ENCLU is 0F 01 D7 */
-	regs->rax = en.tcs->cssa;
-	regs->rip = en.secs->base + en.tcs->oentry;
-	regs->fsbase = en.secs->base + en.tcs->ofsbase;
-	regs->gsbase = en.secs->base + en.tcs->ogsbase;
-	enter_mode(t, &en, aep, tcs_lin);
+	enter_at_oentry(t, &en, en.frame);
 	return hw_ok();
 }
 
@@ -320,10 +353,14 @@ static struct hw_result eresume_locked(struct hw_thread *t)
 	if (!hw_is_ok(r))
 		return r;
 
+	if (en.notify) {
+		/* AEX-Notify: the enclave is told of the exit; it pops the frame itself (EDECCSSA). */
+		enter_at_oentry(t, &en, en.next);
+		return hw_ok();
+	}
 	struct hw_regs *regs = &t->regs;
 	const struct sgx_gprsgx *g = &en.gpr;
 	uint64_t aep = regs->rcx, tcs_lin = regs->rbx;
-	/* AEX-Notify: the frame's AEXNOTIFY bit is not acted upon (docs/hw-enter.md). */
 	uint64_t outside_bv, bv;
 	memcpy(&outside_bv, t->xsave + XSAVE_XSTATE_BV, sizeof(outside_bv));
 	xsave_ssa_copy(t, en.secs_pa, en.frame, en.secs->xfrm, false);
@@ -400,6 +437,35 @@ struct hw_result enclu_eexit(struct hw_thread *t)
 {
 	pthread_mutex_lock(&t->m->lock);
 	struct hw_result r = eexit_locked(t);
+	pthread_mutex_unlock(&t->m->lock);
+	return r;
+}
+
+/*
+ * EDECCSSA (AEX-Notify): the frame below the current one, SSA[CSSA-1],
+ * becomes current again.  Its pages are checked as an entry checks them
+ * (#PF), and become the pages the next AEX writes.  No flags, RAX kept.
+ */
+static struct hw_result edeccssa_locked(struct hw_thread *t)
+{
+	struct sgx_tcs *tcs = hw_pa_ptr(t->m, t->tcs_pa);
+	const struct sgx_secs *secs = secs_of(t->m, t->secs_pa);
+	if (tcs->cssa == 0)
+		return hw_gp();
+	uint64_t frame = frame_lin(secs, tcs, tcs->cssa - 1), pa[HW_SSA_PAGES_MAX];
+	struct hw_result f = frame_checks(t, t->secs_pa, frame, frame_size(secs), pa);
+	if (!hw_is_ok(f))
+		return f;
+	tcs->cssa--;
+	t->ssa_frame_lin = frame;
+	memcpy(t->ssa_pa, pa, sizeof(t->ssa_pa));
+	return hw_ok();
+}
+
+struct hw_result enclu_edeccssa(struct hw_thread *t)
+{
+	pthread_mutex_lock(&t->m->lock);
+	struct hw_result r = edeccssa_locked(t);
 	pthread_mutex_unlock(&t->m->lock);
 	return r;
 }
@@ -484,7 +550,7 @@ static struct hw_event aex_locked(struct hw_thread *t, const struct hw_event *ev
 	g.gsbase = r->gsbase;
 	g.exitinfo = exitinfo(secs, ev);
 	memset(g.reserved, 0, sizeof(g.reserved));
-	g.aexnotify = (tcs->flags & SGX_TCS_AEXNOTIFY) ? 1 : 0;
+	/* g.aexnotify stays: the enclave's own byte, its opt-in for this frame (read back above). */
 	ssa_copy(t, t->secs_pa, gpr_lin, &g, sizeof(g), true);
 
 	if ((secs->miscselect & SGX_MISC_EXINFO) && !ev->interrupt && (ev->vector == X86_PF || ev->vector == X86_GP)) {

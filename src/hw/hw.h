@@ -355,6 +355,7 @@ struct hw_result enclu_egetkey(struct hw_thread *t);
 struct hw_result enclu_eenter(struct hw_thread *t);
 struct hw_result enclu_eresume(struct hw_thread *t);
 struct hw_result enclu_eexit(struct hw_thread *t);
+struct hw_result enclu_edeccssa(struct hw_thread *t);
 struct hw_result enclu_eaccept(struct hw_thread *t);
 struct hw_result enclu_emodpe(struct hw_thread *t);
 struct hw_result enclu_eacceptcopy(struct hw_thread *t);

@@ -1220,14 +1220,20 @@ Test(aex, ssa_written_through_pages_resolved_at_entry)
 	cr_assert_eq(tcs_at(OFF_TCS)->cssa, 1);
 }
 
-Test(aex, aexnotify_bit_follows_tcs_flag)
+Test(aex, aexnotify_byte_is_left_as_the_enclave_wrote_it)
 {
+	/* GPRSGX.AEXNOTIFY is the enclave's opt-in for the frame: AEX writes the frame around it. */
 	secs_attr(SGX_ATTR_AEXNOTIFY, 0);
 	tcs_at(OFF_TCS)->flags = SGX_TCS_AEXNOTIFY;
 	enclave_state();
 	hw_aex(&a, &(struct hw_event){.vector = 0x20, .interrupt = true});
-	cr_assert_eq(gpr_at(OFF_SSA)->aexnotify, 1);
+	cr_assert_eq(gpr_at(OFF_SSA)->aexnotify, 0, "not set from the TCS's flag");
 	cr_assert_eq(gpr_at(OFF_SSA)->exitinfo, 0);
+	th_assert_ok(eresume(&a, OFF_TCS, AEP));
+	gpr_at(OFF_SSA)->aexnotify = 0x81;
+	hw_aex(&a, &(struct hw_event){.vector = X86_UD});
+	cr_assert_eq(gpr_at(OFF_SSA)->aexnotify, 0x81);
+	cr_assert_eq(gpr_at(OFF_SSA)->exitinfo, VALID_HW(X86_UD));
 }
 
 Test(aex, outside_enclave_event_passes_unchanged)
@@ -1578,10 +1584,13 @@ Test(eresume, aexnotify_of_tcs_and_enclave_must_agree_unless_dbgoptin)
 	secs_attr(SGX_ATTR_AEXNOTIFY, 0);
 	tcs_at(OFF_TCS)->flags = SGX_TCS_AEXNOTIFY;
 	interrupted();
-	cr_assert_eq(gpr_at(OFF_SSA)->aexnotify, 1);
 	tcs_at(OFF_TCS)->flags = 0;
 	eresume_gp();
 	cr_assert_eq(tcs_at(OFF_TCS)->cssa, 1, "nothing changed");
+	/* Checked before the SSA frame (SDM order): #GP even when the frame would #PF. */
+	EPCM_SET(OFF_SSA, blocked, 1);
+	eresume_gp();
+	EPCM_SET(OFF_SSA, blocked, 0);
 	/* A debugger that opted in is let through. */
 	tcs_at(OFF_TCS)->flags = SGX_TCS_DBGOPTIN;
 	th_assert_ok(eresume(&a, OFF_TCS, AEP));
@@ -1781,4 +1790,253 @@ Test(access, outside_enclave_mode_only_paging)
 	access_ok(lin(OFF_TCS), HW_ACC_R, th_pa(&t, OFF_TCS));
 	access_ok(lin(OFF_RO), HW_ACC_R, th_pa(&t, OFF_RO));
 	access_pf(lin(OFF_RO), HW_ACC_W, PF_P | PF_W | PF_U);
+}
+
+/* ======================================================================= */
+/* AEX-Notify: ERESUME's notification entry and EDECCSSA                   */
+/* ======================================================================= */
+
+/* The enclave has the AEXNOTIFY attribute, TCS 0 the flag (NSSA = 2). */
+static void notify_fresh(void)
+{
+	fresh();
+	secs_attr(SGX_ATTR_AEXNOTIFY, 0);
+	tcs_at(OFF_TCS)->flags = SGX_TCS_AEXNOTIFY;
+}
+
+TestSuite(aexnotify, .init = notify_fresh, .fini = done, .timeout = 60);
+
+/* Host registers at the AEP for the ERESUME, told apart from the enclave's. */
+static void at_aep(void)
+{
+	a.regs.rdx = 0xD2D2;
+	a.regs.rsi = 0x5252;
+	a.regs.rdi = 0xD3D3;
+	a.regs.r8 = 0x808;
+	a.regs.r15 = 0x1F1F;
+	a.regs.rsp = HOST_RSP - 0x100;
+	a.regs.rbp = HOST_RBP - 0x100;
+	a.regs.rflags = RFLAGS_FIXED | RFLAGS_IF | RFLAGS_CF;
+	a.regs.fsbase = HOST_FS;
+	a.regs.gsbase = HOST_GS;
+}
+
+/* Enter, opt this frame in, AEX: at the AEP with CSSA = 1 and frame 0 asking for a notification. */
+static void notify_pending(void)
+{
+	enclave_state();
+	gpr_at(OFF_SSA)->aexnotify = 1;
+	xsave_pattern(&a, 0x44);
+	hw_aex(&a, &(struct hw_event){.vector = 0x20, .interrupt = true});
+	at_aep();
+}
+
+Test(aexnotify, eresume_enters_at_oentry_and_keeps_the_frame)
+{
+	notify_pending();
+	uint8_t frame0[SGX_PAGE_SIZE], xsave[576];
+	memcpy(frame0, ptr(th_pa(&t, OFF_SSA)), sizeof(frame0));
+	memcpy(xsave, a.xsave, sizeof(xsave));
+	struct hw_regs h = a.regs;
+	th_assert_ok(eresume(&a, OFF_TCS, AEP2));
+	cr_assert(a.in_enclave);
+	cr_assert_eq(a.regs.rip, lin(OFF_ENTRY), "entered at OENTRY");
+	cr_assert_eq(a.regs.rax, 1, "RAX = CSSA");
+	cr_assert_eq(a.regs.rcx, h.rip + 3, "RCX = the address after ENCLU");
+	cr_assert_eq(a.regs.rbx, lin(OFF_TCS));
+	cr_assert_eq(a.regs.fsbase, lin(OFF_FS), "FS from the TCS, not from the frame");
+	cr_assert_eq(a.regs.gsbase, lin(OFF_GS));
+	cr_assert(a.regs.rdx == h.rdx && a.regs.rsi == h.rsi && a.regs.rdi == h.rdi && a.regs.r8 == h.r8 &&
+		      a.regs.r15 == h.r15 && a.regs.rsp == h.rsp && a.regs.rbp == h.rbp,
+		  "the other registers pass through");
+	cr_assert_eq(a.regs.rflags, h.rflags);
+	cr_assert_eq(tcs_at(OFF_TCS)->cssa, 1, "the frame is not popped");
+	cr_assert_eq(tcs_at(OFF_TCS)->aep, AEP2);
+	cr_assert(memcmp(frame0, ptr(th_pa(&t, OFF_SSA)), sizeof(frame0)) == 0, "frame 0 untouched");
+	cr_assert(memcmp(xsave, a.xsave, sizeof(xsave)) == 0, "no XRSTOR of the frame");
+	cr_assert_eq(gpr_at(OFF_SSA + SGX_PAGE_SIZE)->ursp, h.rsp, "URSP in the next frame");
+	cr_assert_eq(gpr_at(OFF_SSA + SGX_PAGE_SIZE)->urbp, h.rbp);
+	cr_assert_eq(inside(), 1);
+
+	/* An interrupt in the handler takes the next frame, whose byte is clear: a plain resume. */
+	a.regs.rip = lin(OFF_ENTRY) + 0x40;
+	a.regs.r12 = 0x1234;
+	hw_aex(&a, &(struct hw_event){.vector = 0x20, .interrupt = true});
+	cr_assert_eq(tcs_at(OFF_TCS)->cssa, 2);
+	cr_assert_eq(gpr_at(OFF_SSA + SGX_PAGE_SIZE)->rip, lin(OFF_ENTRY) + 0x40);
+	cr_assert(memcmp(frame0, ptr(th_pa(&t, OFF_SSA)), sizeof(frame0)) == 0, "frame 0 still untouched");
+	th_assert_ok(eresume(&a, OFF_TCS, AEP));
+	cr_assert_eq(a.regs.rip, lin(OFF_ENTRY) + 0x40);
+	cr_assert_eq(a.regs.r12, 0x1234);
+	cr_assert_eq(tcs_at(OFF_TCS)->cssa, 1);
+
+	/* The handler pops frame 0 itself; RAX and the flags stay; the next AEX writes frame 0. */
+	a.regs.rax = ENCLU_EDECCSSA;
+	a.regs.rflags = RFLAGS_FIXED | RFLAGS_ZF | RFLAGS_CF;
+	struct hw_regs before_dec = a.regs;
+	th_assert_ok(hw_enclu(&a));
+	cr_assert(memcmp(&before_dec, &a.regs, sizeof(a.regs)) == 0, "EDECCSSA changes no register");
+	cr_assert_eq(tcs_at(OFF_TCS)->cssa, 0);
+	a.regs.rip = lin(OFF_ENTRY) + 0x80;
+	hw_aex(&a, &(struct hw_event){.vector = X86_UD});
+	cr_assert_eq(gpr_at(OFF_SSA)->rip, lin(OFF_ENTRY) + 0x80, "frame 0 is current again");
+	cr_assert_eq(gpr_at(OFF_SSA)->aexnotify, 1, "the enclave's byte stays");
+	cr_assert_eq(tcs_at(OFF_TCS)->cssa, 1);
+}
+
+Test(aexnotify, byte_clear_resumes_the_frame)
+{
+	struct hw_regs e = enclave_state();
+	hw_aex(&a, &(struct hw_event){.vector = 0x20, .interrupt = true});
+	th_assert_ok(eresume(&a, OFF_TCS, AEP));
+	cr_assert_eq(a.regs.rip, e.rip);
+	cr_assert_eq(tcs_at(OFF_TCS)->cssa, 0);
+}
+
+Test(aexnotify, only_bit_0_of_the_byte_counts)
+{
+	struct hw_regs e = enclave_state();
+	gpr_at(OFF_SSA)->aexnotify = 0xFE;
+	hw_aex(&a, &(struct hw_event){.vector = 0x20, .interrupt = true});
+	th_assert_ok(eresume(&a, OFF_TCS, AEP));
+	cr_assert_eq(a.regs.rip, e.rip, "bits 7:1 set, bit 0 clear: a plain resume");
+}
+
+Test(aexnotify, tcs_flag_decides_not_the_attribute)
+{
+	/* A debugger that opted in may clear the TCS's flag: no notification then... */
+	struct hw_regs e = enclave_state();
+	gpr_at(OFF_SSA)->aexnotify = 1;
+	hw_aex(&a, &(struct hw_event){.vector = 0x20, .interrupt = true});
+	tcs_at(OFF_TCS)->flags = SGX_TCS_DBGOPTIN;
+	th_assert_ok(eresume(&a, OFF_TCS, AEP));
+	cr_assert_eq(a.regs.rip, e.rip);
+	/* ...or set it on an enclave without the attribute: a notification. */
+	secs_attr(0, SGX_ATTR_AEXNOTIFY);
+	tcs_at(OFF_TCS)->flags = SGX_TCS_DBGOPTIN | SGX_TCS_AEXNOTIFY;
+	hw_aex(&a, &(struct hw_event){.vector = 0x20, .interrupt = true});
+	th_assert_ok(eresume(&a, OFF_TCS, AEP));
+	cr_assert_eq(a.regs.rip, lin(OFF_ENTRY));
+	cr_assert_eq(tcs_at(OFF_TCS)->cssa, 1);
+}
+
+Test(aexnotify, needs_a_free_frame)
+{
+	notify_pending();
+	th_assert_ok(eresume(&a, OFF_TCS, AEP)); /* the handler, CSSA 1 */
+	gpr_at(OFF_SSA + SGX_PAGE_SIZE)->aexnotify = 1;
+	hw_aex(&a, &(struct hw_event){.vector = 0x20, .interrupt = true});
+	cr_assert_eq(tcs_at(OFF_TCS)->cssa, 2);
+	at_aep();
+	eresume_gp(); /* CSSA = NSSA: no frame for the notification */
+	cr_assert_eq(tcs_at(OFF_TCS)->cssa, 2);
+}
+
+Test(aexnotify, next_frame_is_checked)
+{
+	notify_pending();
+	uint64_t next = OFF_SSA + SGX_PAGE_SIZE;
+	EPCM_SET(next, blocked, 1);
+	eresume_pf(lin(next), PF_ENTRY_SGX);
+	EPCM_SET(next, blocked, 0);
+	EPCM_SET(next, w, 0);
+	eresume_pf(lin(next), PF_ENTRY_SGX);
+	EPCM_SET(next, w, 1);
+	pagetable_unmap(&t.pt, lin(next));
+	eresume_pf(lin(next), PF_W | PF_U);
+	th_map(&t, next, PROT_RW);
+	th_assert_ok(eresume(&a, OFF_TCS, AEP));
+	cr_assert_eq(a.regs.rip, lin(OFF_ENTRY));
+}
+
+Test(aexnotify, xsave_image_of_the_frame_is_not_checked)
+{
+	/* No XRSTOR on a notification: a header a plain resume refuses is no fault. */
+	notify_pending();
+	uint8_t *x = ptr(th_pa(&t, OFF_SSA));
+	x[520] = 1;
+	th_assert_ok(eresume(&a, OFF_TCS, AEP));
+	cr_assert_eq(a.regs.rip, lin(OFF_ENTRY));
+}
+
+/* Inside on TCS 0 with CSSA = 1 without a notification: an AEX, then EENTER of the handler. */
+static void in_handler(void)
+{
+	enclave_state();
+	hw_aex(&a, &(struct hw_event){.vector = X86_UD});
+	host_regs(&a, OFF_TCS);
+	th_assert_ok(eenter(&a, OFF_TCS, AEP));
+	cr_assert_eq(a.regs.rax, 1);
+}
+
+Test(aexnotify, edeccssa_outside_an_enclave_gp)
+{
+	leaf_gp(&a, ENCLU_EDECCSSA, OFF_TCS);
+}
+
+Test(aexnotify, edeccssa_cssa_zero_gp)
+{
+	th_assert_ok(eenter(&a, OFF_TCS, AEP));
+	leaf_gp(&a, ENCLU_EDECCSSA, OFF_TCS);
+	cr_assert_eq(tcs_at(OFF_TCS)->cssa, 0);
+}
+
+Test(aexnotify, edeccssa_checks_every_page_of_the_frame)
+{
+	in_handler();
+	/* Each state of the frame's page an entry refuses, one at a time: #PF with SGX, nothing changed. */
+	EPCM_SET(OFF_SSA, blocked, 1);
+	leaf_pf(&a, ENCLU_EDECCSSA, OFF_TCS, lin(OFF_SSA), PF_ENTRY_SGX);
+	EPCM_SET(OFF_SSA, blocked, 0);
+	EPCM_SET(OFF_SSA, pending, 1);
+	leaf_pf(&a, ENCLU_EDECCSSA, OFF_TCS, lin(OFF_SSA), PF_ENTRY_SGX);
+	EPCM_SET(OFF_SSA, pending, 0);
+	EPCM_SET(OFF_SSA, modified, 1);
+	leaf_pf(&a, ENCLU_EDECCSSA, OFF_TCS, lin(OFF_SSA), PF_ENTRY_SGX);
+	EPCM_SET(OFF_SSA, modified, 0);
+	EPCM_SET(OFF_SSA, r, 0);
+	leaf_pf(&a, ENCLU_EDECCSSA, OFF_TCS, lin(OFF_SSA), PF_ENTRY_SGX);
+	EPCM_SET(OFF_SSA, r, 1);
+	EPCM_SET(OFF_SSA, w, 0);
+	leaf_pf(&a, ENCLU_EDECCSSA, OFF_TCS, lin(OFF_SSA), PF_ENTRY_SGX);
+	EPCM_SET(OFF_SSA, w, 1);
+	EPCM_SET(OFF_SSA, pt, SGX_PT_TRIM);
+	leaf_pf(&a, ENCLU_EDECCSSA, OFF_TCS, lin(OFF_SSA), PF_ENTRY_SGX);
+	EPCM_SET(OFF_SSA, pt, SGX_PT_REG);
+	EPCM_SET(OFF_SSA, enclave_address, lin(OFF_DATA));
+	leaf_pf(&a, ENCLU_EDECCSSA, OFF_TCS, lin(OFF_SSA), PF_ENTRY_SGX);
+	EPCM_SET(OFF_SSA, enclave_address, lin(OFF_SSA));
+	/* The page tables first: not mapped, mapped read-only, mapped to ordinary memory. */
+	pagetable_unmap(&t.pt, lin(OFF_SSA));
+	leaf_pf(&a, ENCLU_EDECCSSA, OFF_TCS, lin(OFF_SSA), PF_W | PF_U);
+	th_map(&t, OFF_SSA, HW_ACC_R);
+	leaf_pf(&a, ENCLU_EDECCSSA, OFF_TCS, lin(OFF_SSA), PF_P | PF_W | PF_U);
+	pagetable_unmap(&t.pt, lin(OFF_SSA));
+	cr_assert_eq(pagetable_map(&t.pt, lin(OFF_SSA), (uint64_t)(uintptr_t)host_page, PROT_RW), 0);
+	leaf_pf(&a, ENCLU_EDECCSSA, OFF_TCS, lin(OFF_SSA), PF_ENTRY_SGX);
+	pagetable_unmap(&t.pt, lin(OFF_SSA));
+	th_map(&t, OFF_SSA, PROT_RW);
+	cr_assert_eq(tcs_at(OFF_TCS)->cssa, 1);
+	a.regs.rax = ENCLU_EDECCSSA;
+	th_assert_ok(hw_enclu(&a));
+	cr_assert_eq(tcs_at(OFF_TCS)->cssa, 0);
+}
+
+Test(aexnotify, edeccssa_is_an_unknown_leaf_without_aexnotify)
+{
+	done();
+	struct hw_config c;
+	cfg_test(&c);
+	c.attr_allowed &= ~SGX_ATTR_AEXNOTIFY;
+	build(&c, NULL);
+	cr_assert_eq(hw_cpuid12(t.m, 0).eax & (1u << 11), 0, "CPUID.(0x12,0).EAX[11] clear");
+	in_handler();
+	leaf_gp(&a, ENCLU_EDECCSSA, OFF_TCS);
+	cr_assert_eq(tcs_at(OFF_TCS)->cssa, 1);
+}
+
+Test(aexnotify, cpuid_reports_edeccssa_with_the_attribute)
+{
+	cr_assert_neq(hw_cpuid12(t.m, 0).eax & (1u << 11), 0);
+	cr_assert_neq(hw_cpuid12(t.m, 1).eax & SGX_ATTR_AEXNOTIFY, 0);
 }

@@ -280,6 +280,8 @@ extern EXEC_HIDDEN bool exec_check_on;
 extern EXEC_HIDDEN _Atomic uint64_t exec_stat_check;
 EXEC_HIDDEN void exec_chaos_thread_start(struct exec_thread *self);
 EXEC_HIDDEN void exec_chaos_thread_stop(struct exec_thread *self);
+/* Every thread's timer of the timer kind deleted, the calling thread's queued signal taken (exec_uninstall). */
+EXEC_HIDDEN void exec_chaos_timers_stop(void);
 /* A signal of the timer kind's timer arrived while the thread ran enclave code: an interrupt there. */
 EXEC_HIDDEN void exec_chaos_timer_signal(struct exec_thread *self, siginfo_t *si, ucontext_t *uc);
 extern EXEC_HIDDEN _Atomic uint64_t exec_stat_traps, exec_stat_short;

@@ -13,10 +13,12 @@
 #include <asm/prctl.h>
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cpu.h"
@@ -56,7 +58,9 @@ static void thread_destroy(void *p)
 	if (exec_os_cur.thread_stop)
 		exec_os_cur.thread_stop(exec_os_cur.ctx, &self->t);
 	exec_sud_thread_stop(self);
+	pthread_mutex_lock(&slots_lock);
 	exec_chaos_thread_stop(self);
+	pthread_mutex_unlock(&slots_lock);
 	stack_t ss = {.ss_flags = SS_DISABLE};
 	sigaltstack(&ss, NULL);
 	hw_thread_fini(&self->t);
@@ -91,6 +95,25 @@ int exec_threads_init(void)
 	exec_have_fsgsbase = exec_cpu_fsgsbase() && !getenv("SGXEMU_EXEC_NO_FSGSBASE") && !exec_under_valgrind();
 	exec_cpu_init();
 	return 0;
+}
+
+void exec_chaos_timers_stop(void)
+{
+	pthread_mutex_lock(&slots_lock);
+	for (uint64_t slot = 0; slot < EXEC_SLOTS; slot++)
+		if (slot_used[slot])
+			exec_chaos_thread_stop(
+			    (struct exec_thread *)(uintptr_t)(exec_region_base + slot * EXEC_BLOCK_SIZE));
+	pthread_mutex_unlock(&slots_lock);
+	/* A signal a timer queued before it was deleted is still delivered: take this thread's now. */
+	sigset_t kick, old;
+	sigemptyset(&kick);
+	sigaddset(&kick, EXEC_KICK_SIGNAL);
+	pthread_sigmask(SIG_BLOCK, &kick, &old);
+	struct timespec now = {0, 0};
+	while (sigtimedwait(&kick, NULL, &now) > 0)
+		;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
 struct exec_thread *exec_thread_lookup(void)

@@ -71,6 +71,8 @@ int exec_uninstall(void)
 		return -EBUSY;
 	exec_sud_active = 0;
 	exec_direct_on = 0;
+	/* The timer kind's signals would find the kernel's action (termination) once exec gives it back. */
+	exec_chaos_timers_stop();
 	exec_signals_give_back();
 	installed = false;
 	return 0;

@@ -158,6 +158,7 @@ static void add_thread(unsigned i)
 	tcs.ogsbase = slot + ENCL_SLOT_TD;
 	tcs.fslimit = 0xFFF;
 	tcs.gslimit = 0xFFF;
+	tcs.flags = tos.aexnotify ? SGX_TCS_AEXNOTIFY : 0;
 	add_page(slot + ENCL_SLOT_TCS, SGX_SECINFO_PT(SGX_PT_TCS), &tcs, HW_ACC_R | HW_ACC_W);
 	for (unsigned f = 0; f < ENCL_NSSA; f++)
 		add_page(slot + ENCL_SLOT_SSA + f * SGX_PAGE_SIZE, REG(RW), NULL, HW_ACC_R | HW_ACC_W);
@@ -202,7 +203,13 @@ static void init_enclave(void)
 
 void tos_setup(void)
 {
+	tos_setup_with(0);
+}
+
+void tos_setup_with(unsigned opts)
+{
 	memset(&tos, 0, sizeof(tos));
+	tos.aexnotify = (opts & TOS_AEXNOTIFY) != 0;
 	pthread_mutex_init(&tos.lock, NULL);
 	tos.th.m = th_machine();
 	cr_assert_eq(pagetable_init(&tos.th.pt, false), 0);
@@ -217,6 +224,8 @@ void tos_setup(void)
 		  (unsigned long long)ENCL_BASE);
 
 	th_secs_default(&tos.th.secs, ENCL_BASE, ENCL_SIZE);
+	if (tos.aexnotify)
+		tos.th.secs.attributes |= SGX_ATTR_AEXNOTIFY;
 	th_assert_ok(th_ecreate(&tos.th));
 	add_image();
 	for (unsigned i = 0; i < ENCL_THREADS; i++)

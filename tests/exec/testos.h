@@ -24,6 +24,7 @@ struct tos {
 	struct hw_mmu mmu;    /* ELRANGE through th.pt; anything else is host memory (identity) */
 	struct exec_os os;
 	uint64_t entry;
+	bool aexnotify;	   /* SECS.ATTRIBUTES.AEXNOTIFY, TCS.FLAGS.AEXNOTIFY */
 	bool aug_on_fault; /* a not-present #PF in [ENCL_DYN, ENCL_DYN_END): EAUG the page */
 	unsigned aug_prot; /* page-table protection of pages added on a fault (HW_ACC_*) */
 	_Atomic unsigned faults, augs, refreshes;
@@ -36,6 +37,9 @@ struct tos {
 extern struct tos tos;
 
 void tos_setup(void);
+/* tos_setup with options: TOS_AEXNOTIFY signs the enclave with AEXNOTIFY and gives its TCSs the flag. */
+#define TOS_AEXNOTIFY 1u
+void tos_setup_with(unsigned opts);
 void tos_teardown(void);
 
 static inline uint64_t tos_lin(uint64_t off)

@@ -43,7 +43,18 @@
 #define TD_HANDLER_SKIP 96
 #define TD_HANDLER_OUT	104
 #define TD_HANDLED	112
-#define TD_SIZE		120
+#define TD_NOTIFY_ARMED 120 /* AEX-Notify: the CSSA 1 entry is a notification (OP_NOTIFY_LOOP) */
+#define TD_NOTIFIED	128 /* notifications handled */
+#define TD_SIZE		136
+/* Where the notification handler keeps SSA frame 0 while it pops it (the rest of the thread data page). */
+#define TD_NSAVE_X 1024 /* the XSAVE image: legacy region and header (576 bytes, 64-aligned) */
+#define TD_NSAVE_G 1600 /* GPRSGX from RAX to RIP (144 bytes) */
+
+/* SSA frame layout (one-page frames): GPRSGX is the last 184 bytes; its AEXNOTIFY byte is at 167. */
+#define SSA_GPR	      (4096 - 184)
+#define GPR_AEXNOTIFY 167
+/* SSA frame 0's AEXNOTIFY byte, %fs-relative (FS base = the thread data). */
+#define TD_FRAME0_NOTIFY (ENCL_SLOT_SSA - ENCL_SLOT_TD + SSA_GPR + GPR_AEXNOTIFY)
 
 /* Operations. */
 #define OP_ECHO	       1  /* out[0] = a + b, out[1] = CSSA, out[2] = c; returns a ^ b */
@@ -71,6 +82,14 @@
 #define OP_EMODPE_N    23 /* EMODPE page a with SECINFO flags b, c times: out[0] = c after them */
 #define OP_YMM_AEX     24 /* YMM0..15 = quadwords a, a+1, ... a+63; ud2; then them to untrusted c[64]; out[0] = 1 */
 #define OP_ZMM_AEX     25 /* ZMM0..31, k0..7 = quadwords a .. a+263; ud2; then them to untrusted c[264]; out[0] = 1 */
+/*
+ * AEX-Notify (the enclave signed with AEXNOTIFY, its TCSs with the flag):
+ * with frame 0 opted in if b != 0, encl_regloop(a, c); out[0] = its result,
+ * out[1] = the notifications handled meanwhile.  Each notification enters
+ * at OENTRY with CSSA = 1; the handler counts it, copies frame 0 aside,
+ * EDECCSSA, and restores the interrupted state itself (entry.S).
+ */
+#define OP_NOTIFY_LOOP 26
 
 /* Quadwords OP_YMM_AEX and OP_ZMM_AEX move: YMM0..15; ZMM0..31 then k0..7. */
 #define YMM_AEX_WORDS 64

@@ -22,6 +22,7 @@ uint64_t encl_syscall(const uint64_t *args, uint64_t kind, uint64_t *insn);
 void encl_ymm(uint64_t value, uint64_t fault);
 void encl_ymm_aex(const uint64_t *values, uint64_t *dump);
 void encl_zmm_aex(const uint64_t *values, uint64_t *dump);
+uint64_t encl_regloop(uint64_t n, uint64_t seed);
 uint64_t enclave_main(uint64_t op, uint64_t a, uint64_t b, uint64_t cssa, uint64_t c, uint64_t *out);
 
 struct td {
@@ -29,9 +30,12 @@ struct td {
 	uint64_t stack[2], ursp[2], urbp[2], exit[2];
 	uint64_t ssa, tcs;
 	uint64_t handler_mode, handler_skip, handler_out, handled;
+	uint64_t notify_armed, notified;
 };
 _Static_assert(offsetof(struct td, ssa) == TD_SSA, "TD_SSA");
 _Static_assert(offsetof(struct td, handled) == TD_HANDLED, "TD_HANDLED");
+_Static_assert(offsetof(struct td, notify_armed) == TD_NOTIFY_ARMED, "TD_NOTIFY_ARMED");
+_Static_assert(offsetof(struct td, notified) == TD_NOTIFIED, "TD_NOTIFIED");
 _Static_assert(sizeof(struct td) == TD_SIZE, "TD_SIZE");
 
 static struct td *td(void)
@@ -248,6 +252,19 @@ uint64_t enclave_main(uint64_t op, uint64_t a, uint64_t b, uint64_t cssa, uint64
 		vec_aex(op, a, (uint64_t *)c);
 		put(out, 0, 1);
 		return 0;
+	case OP_NOTIFY_LOOP: {
+		volatile uint8_t *opt_in = (volatile uint8_t *)(t->ssa + SSA_GPR + GPR_AEXNOTIFY);
+		t->notified = 0;
+		/* Armed before frame 0 opts in, disarmed after it opted out: a CSSA 1 entry in between is ours. */
+		*(volatile uint64_t *)&t->notify_armed = 1;
+		*opt_in = b ? 1 : 0;
+		uint64_t v = encl_regloop(a, c);
+		*opt_in = 0;
+		*(volatile uint64_t *)&t->notify_armed = 0;
+		put(out, 0, v);
+		put(out, 1, t->notified);
+		return 0;
+	}
 	case OP_EACCEPT_N: {
 		uint64_t n = 0;
 		for (r.rax = 0; n < b; n++) {

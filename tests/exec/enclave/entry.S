@@ -14,6 +14,11 @@
 enclave_entry:
 	cmp	$ENCL_NSSA, %rax
 	jae	.Lno_stack
+	cmp	$1, %rax
+	jne	1f
+	cmpq	$0, %fs:TD_NOTIFY_ARMED
+	jne	encl_notify
+1:
 	mov	%rsp, %fs:TD_URSP(, %rax, 8)
 	mov	%rbp, %fs:TD_URBP(, %rax, 8)
 	mov	%rcx, %fs:TD_EXIT(, %rax, 8)
@@ -38,6 +43,143 @@ enclave_entry:
 .Lno_stack:
 	ud2
 	.size	enclave_entry, . - enclave_entry
+
+/*
+ * The AEX-Notify handler: ERESUME entered here instead of resuming SSA
+ * frame 0 (RAX = CSSA = 1, RSP the untrusted one: no stack is used).  Count
+ * the notification, copy frame 0 to the thread data (an AEX after EDECCSSA
+ * writes frame 0 again), clear frame 0's AEXNOTIFY (such an AEX resumes
+ * plainly), EDECCSSA, then restore the interrupted state from the copy:
+ * XSAVE image (XFRM = x87|SSE), RFLAGS and RIP below the red zone of the
+ * interrupted stack, the GPRs, POPF.  Frame 0 opts in again only when every
+ * register is back: a notification between that store and the RET resumes
+ * at the RET, which is all that is left.
+ */
+	.globl	encl_notify
+	.type	encl_notify, @function
+encl_notify:
+	cld
+	incq	%fs:TD_NOTIFIED
+	mov	%fs:TD_SELF, %r8
+	lea	TD_NSAVE_X(%r8), %rdi
+	mov	%fs:TD_SSA, %rsi
+	mov	$(576 / 8), %ecx
+	rep movsq
+	lea	TD_NSAVE_G(%r8), %rdi
+	mov	%fs:TD_SSA, %rsi
+	add	$SSA_GPR, %rsi
+	mov	$(144 / 8), %ecx
+	rep movsq
+	movb	$0, %fs:TD_FRAME0_NOTIFY
+	mov	$9, %eax		/* EDECCSSA */
+	.byte	0x0f, 0x01, 0xd7
+	mov	$3, %eax
+	xor	%edx, %edx
+	xrstor	TD_NSAVE_X(%r8)
+	lea	TD_NSAVE_G(%r8), %rsi
+	mov	32(%rsi), %rdi		/* RSP */
+	sub	$144, %rdi
+	mov	128(%rsi), %rax		/* RFLAGS */
+	mov	%rax, (%rdi)
+	mov	136(%rsi), %rax		/* RIP */
+	mov	%rax, 8(%rdi)
+	mov	%rdi, %rsp
+	mov	8(%rsi), %rcx
+	mov	16(%rsi), %rdx
+	mov	24(%rsi), %rbx
+	mov	40(%rsi), %rbp
+	mov	56(%rsi), %rdi
+	mov	64(%rsi), %r8
+	mov	72(%rsi), %r9
+	mov	80(%rsi), %r10
+	mov	88(%rsi), %r11
+	mov	96(%rsi), %r12
+	mov	104(%rsi), %r13
+	mov	112(%rsi), %r14
+	mov	120(%rsi), %r15
+	mov	(%rsi), %rax
+	mov	48(%rsi), %rsi
+	popfq
+	movb	$1, %fs:TD_FRAME0_NOTIFY
+	ret	$128
+	.size	encl_notify, . - encl_notify
+
+/*
+ * encl_regloop(n, seed): n rounds mixing every general-purpose register but
+ * RSP (and CF across two instructions, ZF of the loop's DEC) and XMM0 by
+ * XMM1; returns the XOR of them all.  Any register an AEX and its resume
+ * get wrong shows in the result (the host computes the same).
+ */
+	.globl	encl_regloop
+	.type	encl_regloop, @function
+encl_regloop:
+	push	%rbx
+	push	%rbp
+	push	%r12
+	push	%r13
+	push	%r14
+	push	%r15
+	lea	1(%rsi), %rax
+	lea	2(%rsi), %rbx
+	lea	3(%rsi), %rcx
+	lea	4(%rsi), %rdx
+	lea	6(%rsi), %rbp
+	lea	8(%rsi), %r8
+	lea	9(%rsi), %r9
+	lea	10(%rsi), %r10
+	lea	11(%rsi), %r11
+	lea	12(%rsi), %r12
+	lea	13(%rsi), %r13
+	lea	14(%rsi), %r14
+	lea	15(%rsi), %r15
+	movq	%rsi, %xmm0
+	movq	%rsi, %xmm1
+	lea	5(%rsi), %rsi
+2:	add	%rbx, %rax
+	xor	%rcx, %rbx
+	rol	$13, %rbx
+	add	%rdx, %rcx
+	xor	%rsi, %rdx
+	add	%rbp, %rsi
+	xor	%r8, %rbp
+	rol	$7, %rbp
+	add	%r9, %r8
+	xor	%r10, %r9
+	add	%r11, %r10
+	xor	%r12, %r11
+	add	%r13, %r12
+	xor	%r14, %r13
+	rol	$17, %r13
+	add	%r15, %r14
+	xor	%rax, %r15
+	add	%r14, %rcx
+	adc	$0, %rdx
+	paddq	%xmm1, %xmm0
+	dec	%rdi
+	jnz	2b
+	xor	%rbx, %rax
+	xor	%rcx, %rax
+	xor	%rdx, %rax
+	xor	%rsi, %rax
+	xor	%rbp, %rax
+	xor	%r8, %rax
+	xor	%r9, %rax
+	xor	%r10, %rax
+	xor	%r11, %rax
+	xor	%r12, %rax
+	xor	%r13, %rax
+	xor	%r14, %rax
+	xor	%r15, %rax
+	movq	%xmm0, %rcx
+	xor	%rcx, %rax
+	pop	%r15
+	pop	%r14
+	pop	%r13
+	pop	%r12
+	pop	%rbp
+	pop	%rbx
+	ret
+	.size	encl_regloop, . - encl_regloop
 
 /* Accesses and faults of fixed lengths, for the handler's SKIP mode. */
 	.text

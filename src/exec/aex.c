@@ -20,12 +20,15 @@
  */
 #include <errno.h>
 #include <sched.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "exec_int.h"
+
+#define RFLAGS_TF (1ULL << 8)
 
 /* Transparent retries of one fault in a row before exec gives up loudly. */
 #define RETRY_MAX 1000
@@ -503,8 +506,8 @@ static bool aex(struct exec_thread *self, const struct hw_event *ev, const sigin
 /* ---- chaos mode ---- */
 
 struct exec_chaos exec_chaos_cfg;
-bool exec_chaos_on;
-_Atomic uint64_t exec_stat_chaos_intr, exec_stat_chaos_evict, exec_stat_chaos_timer;
+bool exec_chaos_on, exec_chaos_step;
+_Atomic uint64_t exec_stat_chaos_intr, exec_stat_chaos_evict, exec_stat_chaos_timer, exec_stat_chaos_step;
 _Atomic unsigned exec_thread_count;
 
 int exec_chaos_set(const struct exec_chaos *c)
@@ -513,6 +516,7 @@ int exec_chaos_set(const struct exec_chaos *c)
 		return -EBUSY;
 	exec_chaos_cfg = *c;
 	exec_chaos_on = c->interrupt_every || c->evict_every;
+	exec_chaos_step = c->step_every != 0;
 	/* The timer kind needs no decision at ENCLUs: its threads get their timer at their first entry. */
 	return 0;
 }
@@ -563,6 +567,8 @@ void exec_chaos_thread_start(struct exec_thread *self)
 	self->chaos_last_rip = 0;
 	self->chaos_count = 0;
 	self->chaos_timer_on = false;
+	self->step_rip = 0;
+	self->steps = 0;
 	if (exec_chaos_cfg.timer_usec)
 		chaos_timer_start(self);
 }
@@ -749,6 +755,9 @@ static void enclave_regs(struct exec_thread *self, const ucontext_t *uc)
 {
 	struct hw_thread *t = &self->t;
 	exec_regs_from_uc(&t->regs, uc);
+	/* The step kind's TF is exec's, not the enclave's (an opt-out entry runs with TF clear). */
+	if (exec_chaos_step)
+		t->regs.rflags &= ~RFLAGS_TF;
 	if (self->cur_valid) {
 		t->regs.fsbase = self->cur_fs;
 		t->regs.gsbase = self->cur_gs;
@@ -785,6 +794,110 @@ void exec_chaos_timer_signal(struct exec_thread *self, siginfo_t *si, ucontext_t
 	interrupt_resume(self, si, uc);
 }
 
+/* ---- the step kind ---- */
+
+/*
+ * The byte of enclave memory at lin, through the page tables (the EPC
+ * alias), for an access of kind acc; NULL if the access would fault.
+ */
+static volatile uint8_t *step_byte(struct hw_thread *t, uint64_t lin, unsigned acc)
+{
+	uint64_t pa;
+	struct hw_result r = hw_access_check(t, lin, acc, &pa);
+	return hw_is_ok(r) ? (volatile uint8_t *)(uintptr_t)pa : NULL;
+}
+
+/* Is the enclave instruction at rip PUSHF (0x9C) or POPF (0x9D), after operand-size and REX prefixes? */
+static uint8_t step_flags_insn(struct exec_thread *self, uint64_t rip)
+{
+	if (!in_elrange(self, rip))
+		return 0;
+	for (unsigned i = 0; i < 4; i++) {
+		volatile uint8_t *b = step_byte(&self->t, rip + i, HW_ACC_X);
+		if (!b)
+			return 0;
+		uint8_t op = *b;
+		if (op == 0x66 || (op & 0xF0) == 0x40)
+			continue;
+		return op == 0x9C || op == 0x9D ? op : 0;
+	}
+	return 0;
+}
+
+/* Set or clear TF (bit 8: bit 0 of the second byte) in the RFLAGS image at lin on the enclave's stack. */
+static void step_stack_tf(struct exec_thread *self, uint64_t lin, bool set)
+{
+	if (!in_elrange(self, lin + 1))
+		return;
+	volatile uint8_t *b = step_byte(&self->t, lin + 1, HW_ACC_W);
+	if (b)
+		*b = set ? (uint8_t)(*b | 1) : (uint8_t)(*b & ~1);
+}
+
+/* The PUSHF just stepped, if the instruction before rip was one, stored exec's TF: clear it in its image. */
+static void step_fix_pushf(struct exec_thread *self, const ucontext_t *uc)
+{
+	const greg_t *g = uc->uc_mcontext.gregs;
+	uint64_t rip = (uint64_t)g[REG_RIP];
+	if (self->step_rip && self->step_rip != rip && step_flags_insn(self, self->step_rip) == 0x9C)
+		step_stack_tf(self, (uint64_t)g[REG_RSP], false);
+}
+
+void exec_step_arm(struct exec_thread *self, ucontext_t *uc)
+{
+	greg_t *g = uc->uc_mcontext.gregs;
+	uint64_t rip = (uint64_t)g[REG_RIP];
+	elrange_cache(self);
+	step_fix_pushf(self, uc);
+	/* A POPF about to run would load the enclave's RFLAGS without TF and end the stepping. */
+	if (step_flags_insn(self, rip) == 0x9D)
+		step_stack_tf(self, (uint64_t)g[REG_RSP], true);
+	self->step_rip = rip;
+	g[REG_EFL] |= (greg_t)RFLAGS_TF;
+}
+
+/*
+ * The step kind, after one instruction of enclave code (#DB of TF): one
+ * in step_every is interrupted there (AEX, ERESUME at the AEP), drawn from
+ * the thread's stream, so the same instructions get the same interrupts.
+ * The others go on: back to enclave code with its FS/GS, TF set again.
+ */
+static void chaos_step(struct exec_thread *self, const siginfo_t *si, ucontext_t *uc)
+{
+	uint64_t rip = (uint64_t)uc->uc_mcontext.gregs[REG_RIP];
+	uint64_t n = ++self->steps;
+	if (chaos_next(&self->chaos_rng) % exec_chaos_cfg.step_every != 0) {
+		if (self->cur_valid) {
+			self->encl_fs = self->cur_fs;
+			self->encl_gs = self->cur_gs;
+		}
+		self->load_enclave = 1;
+		exec_step_arm(self, uc);
+		return;
+	}
+	elrange_cache(self);
+	step_fix_pushf(self, uc);
+	self->step_rip = 0;
+	enclave_regs(self, uc);
+	uint64_t count = self->chaos_count++;
+	interrupt_leave(self, uc);
+	atomic_fetch_add_explicit(&exec_stat_chaos_step, 1, memory_order_relaxed);
+	if (exec_chaos_cfg.note)
+		exec_chaos_cfg.note("step", rip, 0, 0);
+	if (!exec_chaos_cfg.quiet) {
+		char line[192], *p = line;
+		p = chaos_prefix(p, self, count);
+		p = str(p, "interrupt after instruction ");
+		p = dec64(p, n);
+		p = str(p, ", at enclave+");
+		p = hexs(p, rip - self->elr_base);
+		*p++ = '\n';
+		ssize_t w = write(STDERR_FILENO, line, (size_t)(p - line));
+		(void)w;
+	}
+	interrupt_resume(self, si, uc);
+}
+
 void exec_enclave_signal(struct exec_thread *self, int sig, siginfo_t *si, ucontext_t *uc)
 {
 	struct hw_thread *t = &self->t;
@@ -792,6 +905,10 @@ void exec_enclave_signal(struct exec_thread *self, int sig, siginfo_t *si, ucont
 	uint64_t rip = t->regs.rip;
 	struct hw_event ev;
 
+	if (sig == SIGTRAP && si->si_code == TRAP_TRACE && exec_chaos_step) {
+		chaos_step(self, si, uc);
+		return;
+	}
 	if (!exec_sync_signal(sig, si)) {
 		/* Sent by a process, a timer or the terminal: an interrupt, not an exception of this code. */
 		ev = (struct hw_event){.interrupt = true};

@@ -153,6 +153,7 @@ struct exec_stats {
 	uint64_t chaos_interrupts; /* ENCLUs chaos mode interrupted (AEX, then ERESUME) */
 	uint64_t chaos_evictions;  /* pages chaos mode evicted during those interrupts */
 	uint64_t chaos_timer;	   /* interrupts of the timer kind (at any instruction of enclave code) */
+	uint64_t chaos_steps;	   /* interrupts of the step kind (after a stepped instruction) */
 	uint64_t check_reports;	   /* protocol mistakes the checker reported */
 };
 void exec_get_stats(struct exec_stats *s);
@@ -173,6 +174,7 @@ struct exec_chaos {
 	unsigned evict_every;	  /* 1 in N is interrupted and a page it needs evicted; 0: none */
 	unsigned timer_usec;	  /* an interrupt every USEC of a thread's CPU time, wherever it is in enclave code
 				     (not reproducible); 0: none */
+	unsigned step_every; /* enclave code single-stepped, 1 instruction in N interrupted (reproducible); 0: none */
 	bool quiet;
 	/*
 	 * Told of every injection (in the thread's signal handler): what

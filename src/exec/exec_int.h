@@ -85,6 +85,8 @@ struct exec_thread {
 	uint64_t chaos_count;	 /* injections on this thread so far */
 	int chaos_timer;	 /* the timer kind's timer of this thread */
 	bool chaos_timer_on;
+	uint64_t step_rip; /* the step kind: the enclave instruction the thread runs next, stepped */
+	uint64_t steps;	   /* the step kind: enclave instructions stepped on this thread */
 };
 
 _Static_assert(offsetof(struct exec_thread, host_fs) == ET_HOST_FS, "ET_HOST_FS");
@@ -274,7 +276,12 @@ extern EXEC_HIDDEN bool exec_short_path;
 /* Chaos mode (aex.c); exec_chaos_on is set once before threads enter. */
 extern EXEC_HIDDEN struct exec_chaos exec_chaos_cfg;
 extern EXEC_HIDDEN bool exec_chaos_on;
-extern EXEC_HIDDEN _Atomic uint64_t exec_stat_chaos_intr, exec_stat_chaos_evict, exec_stat_chaos_timer;
+extern EXEC_HIDDEN _Atomic uint64_t exec_stat_chaos_intr, exec_stat_chaos_evict, exec_stat_chaos_timer,
+    exec_stat_chaos_step;
+/* Chaos mode's step kind: enclave code runs with RFLAGS.TF (exec_step_arm), exec_chaos_step is set once. */
+extern EXEC_HIDDEN bool exec_chaos_step;
+/* Resuming enclave code in uc with the step kind on: TF in the context, POPF/PUSHF kept from seeing it. */
+EXEC_HIDDEN void exec_step_arm(struct exec_thread *self, ucontext_t *uc);
 extern EXEC_HIDDEN _Atomic unsigned exec_thread_count;
 extern EXEC_HIDDEN bool exec_check_on;
 extern EXEC_HIDDEN _Atomic uint64_t exec_stat_check;

@@ -32,6 +32,7 @@ void exec_get_stats(struct exec_stats *s)
 	s->chaos_interrupts = atomic_load_explicit(&exec_stat_chaos_intr, memory_order_relaxed);
 	s->chaos_evictions = atomic_load_explicit(&exec_stat_chaos_evict, memory_order_relaxed);
 	s->chaos_timer = atomic_load_explicit(&exec_stat_chaos_timer, memory_order_relaxed);
+	s->chaos_steps = atomic_load_explicit(&exec_stat_chaos_step, memory_order_relaxed);
 	s->check_reports = atomic_load_explicit(&exec_stat_check, memory_order_relaxed);
 }
 
@@ -287,6 +288,8 @@ void exec_resume_enclave(struct exec_thread *self, ucontext_t *uc, bool from_hos
 	self->encl_fs = self->t.regs.fsbase;
 	self->encl_gs = self->t.regs.gsbase;
 	self->load_enclave = 1;
+	if (exec_chaos_step)
+		exec_step_arm(self, uc);
 }
 
 void exec_return_host(struct exec_thread *self, ucontext_t *uc)

@@ -90,6 +90,7 @@
  * EDECCSSA, and restores the interrupted state itself (entry.S).
  */
 #define OP_NOTIFY_LOOP 26
+#define OP_PUSHF       27 /* out[0] = RFLAGS as PUSHF stores them */
 
 /* Quadwords OP_YMM_AEX and OP_ZMM_AEX move: YMM0..15; ZMM0..31 then k0..7. */
 #define YMM_AEX_WORDS 64

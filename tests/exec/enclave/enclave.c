@@ -23,6 +23,7 @@ void encl_ymm(uint64_t value, uint64_t fault);
 void encl_ymm_aex(const uint64_t *values, uint64_t *dump);
 void encl_zmm_aex(const uint64_t *values, uint64_t *dump);
 uint64_t encl_regloop(uint64_t n, uint64_t seed);
+uint64_t encl_pushf(void);
 uint64_t enclave_main(uint64_t op, uint64_t a, uint64_t b, uint64_t cssa, uint64_t c, uint64_t *out);
 
 struct td {
@@ -251,6 +252,9 @@ uint64_t enclave_main(uint64_t op, uint64_t a, uint64_t b, uint64_t cssa, uint64
 	case OP_ZMM_AEX:
 		vec_aex(op, a, (uint64_t *)c);
 		put(out, 0, 1);
+		return 0;
+	case OP_PUSHF:
+		put(out, 0, encl_pushf());
 		return 0;
 	case OP_NOTIFY_LOOP: {
 		volatile uint8_t *opt_in = (volatile uint8_t *)(t->ssa + SSA_GPR + GPR_AEXNOTIFY);

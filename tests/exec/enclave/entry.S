@@ -181,6 +181,15 @@ encl_regloop:
 	ret
 	.size	encl_regloop, . - encl_regloop
 
+/* encl_pushf(): RFLAGS as PUSHF stores them (TF must read 0 in an enclave entered opt-out). */
+	.globl	encl_pushf
+	.type	encl_pushf, @function
+encl_pushf:
+	pushfq
+	pop	%rax
+	ret
+	.size	encl_pushf, . - encl_pushf
+
 /* Accesses and faults of fixed lengths, for the handler's SKIP mode. */
 	.text
 	.globl	encl_load

@@ -113,6 +113,12 @@ void sc_eexit(struct sc *sc, struct sc_stmt *st)
 	emit(sc, st, enclu(sc, st, th, ENCLU_EEXIT, &target, NULL, NULL));
 }
 
+/* EDECCSSA (AEX-Notify): no operands; RAX = 9 and the other registers as they are. */
+void sc_edeccssa(struct sc *sc, struct sc_stmt *st)
+{
+	emit(sc, st, enclu(sc, st, thread_of(sc, st), ENCLU_EDECCSSA, NULL, NULL, NULL));
+}
+
 /* Put the SECINFO (flags, then overrides) at the thread's buffer; returns its linear address. */
 static uint64_t put_secinfo(struct sc *sc, struct sc_stmt *st, struct sc_thread *th, uint64_t def)
 {

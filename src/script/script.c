@@ -465,6 +465,7 @@ static const struct verb {
     {"eenter", sc_eenter, W_THREAD},
     {"eresume", sc_eresume, W_THREAD},
     {"eexit", sc_eexit, W_THREAD},
+    {"edeccssa", sc_edeccssa, W_THREAD},
     {"eaccept", sc_eaccept, W_THREAD},
     {"eacceptcopy", sc_eacceptcopy, W_THREAD},
     {"emodpe", sc_emodpe, W_THREAD},

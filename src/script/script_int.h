@@ -264,6 +264,7 @@ void sc_lehash(struct sc *sc, struct sc_stmt *st);
 void sc_eenter(struct sc *sc, struct sc_stmt *st);
 void sc_eresume(struct sc *sc, struct sc_stmt *st);
 void sc_eexit(struct sc *sc, struct sc_stmt *st);
+void sc_edeccssa(struct sc *sc, struct sc_stmt *st);
 void sc_eaccept(struct sc *sc, struct sc_stmt *st);
 void sc_eacceptcopy(struct sc *sc, struct sc_stmt *st);
 void sc_emodpe(struct sc *sc, struct sc_stmt *st);

@@ -83,6 +83,7 @@ int cmd_cpuid(int argc, char **argv)
 	print_raw(0, r);
 	printf("  SGX1: %s\n", (r.eax & 1) ? "yes" : "no");
 	printf("  SGX2: %s\n", (r.eax & 2) ? "yes" : "no");
+	printf("  EDECCSSA (AEX-Notify): %s\n", (r.eax & (1u << 11)) ? "yes" : "no");
 	printf("  MISCSELECT supported: 0x%08x (%s)\n", r.ebx, (r.ebx & SGX_MISC_EXINFO) ? "EXINFO" : "-");
 	print_max_size("64-bit", (r.edx >> 8) & 0xff);
 	print_max_size("32-bit", r.edx & 0xff);

@@ -496,9 +496,9 @@ int cmd_run(int argc, char **argv)
 			policy = v;
 		} else if ((v = opt_value("--chaos", argc, argv, &i))) {
 			struct exec_chaos c;
-			unsigned ioctls;
+			struct emu_chaos_kernel kc;
 			char why[256], msg[600];
-			if (emu_parse_chaos(v, &c, &ioctls, why, sizeof(why)) != 0) {
+			if (emu_parse_chaos(v, &c, &kc, why, sizeof(why)) != 0) {
 				/* The reason without the "SGXEMU_CHAOS=VALUE: " it starts with. */
 				size_t skip = strlen(SGXEMU_ENV_CHAOS) + 1 + strlen(v) + 2;
 				snprintf(msg, sizeof(msg), "--chaos=%s: %s", v, strlen(why) > skip ? why + skip : why);

@@ -12,6 +12,8 @@
 
 #define DEFAULT_EVERY	   4U
 #define DEFAULT_TIMER_USEC 1000U
+#define DEFAULT_STEP_EVERY 1000U
+#define DEFAULT_TLB_USEC   1000U
 
 /* Digits only, no sign or blank, within [lo, hi]. Return: 0 and *out, or -1. */
 static int parse_u64(const char *s, size_t n, uint64_t lo, uint64_t hi, uint64_t *out)
@@ -33,10 +35,10 @@ static int parse_u64(const char *s, size_t n, uint64_t lo, uint64_t hi, uint64_t
 	return 0;
 }
 
-int emu_parse_chaos(const char *spec, struct exec_chaos *out, unsigned *ioctl_every, char *err, size_t errlen)
+int emu_parse_chaos(const char *spec, struct exec_chaos *out, struct emu_chaos_kernel *kernel, char *err, size_t errlen)
 {
 	struct exec_chaos c = {0};
-	unsigned ioctls = 0;
+	struct emu_chaos_kernel kc = {0};
 	const char *colon = strchr(spec, ':');
 	size_t seed_len = colon ? (size_t)(colon - spec) : strlen(spec);
 	if (parse_u64(spec, seed_len, 0, UINT64_MAX, &c.seed)) {
@@ -47,9 +49,20 @@ int emu_parse_chaos(const char *spec, struct exec_chaos *out, unsigned *ioctl_ev
 	if (!colon) {
 		c.interrupt_every = c.evict_every = DEFAULT_EVERY;
 		*out = c;
-		*ioctl_every = 0;
+		*kernel = kc;
 		return 0;
 	}
+	/* Each kind with a value: its name, where the value goes, and its default. */
+	const struct {
+		const char *name;
+		unsigned *slot;
+		unsigned dflt;
+	} kinds[] = {
+	    {"interrupt", &c.interrupt_every, DEFAULT_EVERY}, {"evict", &c.evict_every, DEFAULT_EVERY},
+	    {"timer", &c.timer_usec, DEFAULT_TIMER_USEC},     {"step", &c.step_every, DEFAULT_STEP_EVERY},
+	    {"ioctl", &kc.ioctl_every, DEFAULT_EVERY},	      {"busy", &kc.busy_every, DEFAULT_EVERY},
+	    {"sigbus", &kc.sigbus_every, DEFAULT_EVERY},      {"tlb", &kc.tlb_usec, DEFAULT_TLB_USEC},
+	};
 	const char *p = colon + 1;
 	bool named = false;
 	for (;;) {
@@ -57,34 +70,27 @@ int emu_parse_chaos(const char *spec, struct exec_chaos *out, unsigned *ioctl_ev
 		size_t len = end ? (size_t)(end - p) : strlen(p);
 		const char *eq = memchr(p, '=', len);
 		size_t name_len = eq ? (size_t)(eq - p) : len;
-		uint64_t every = DEFAULT_EVERY;
-		unsigned *slot = NULL;
-		if (name_len == 9 && !memcmp(p, "interrupt", 9))
-			slot = &c.interrupt_every;
-		else if (name_len == 5 && !memcmp(p, "evict", 5))
-			slot = &c.evict_every;
-		else if (name_len == 5 && !memcmp(p, "ioctl", 5))
-			slot = &ioctls;
-		else if (name_len == 5 && !memcmp(p, "timer", 5)) {
-			slot = &c.timer_usec;
-			every = DEFAULT_TIMER_USEC;
-		} else if (name_len == 5 && !memcmp(p, "quiet", 5) && !eq)
-			c.quiet = true;
-		else {
-			snprintf(
-			    err, errlen,
-			    "%s=%s: unknown kind \"%.*s\" (interrupt[=N], evict[=N], ioctl[=N], timer[=USEC], quiet)",
-			    SGXEMU_ENV_CHAOS, spec, (int)name_len, p);
-			return -1;
-		}
-		if (slot) {
-			if (eq && parse_u64(eq + 1, len - name_len - 1, 1, 1000000, &every)) {
+		size_t kind = sizeof(kinds) / sizeof(kinds[0]);
+		for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+			if (strlen(kinds[i].name) == name_len && !memcmp(p, kinds[i].name, name_len))
+				kind = i;
+		if (kind < sizeof(kinds) / sizeof(kinds[0])) {
+			uint64_t v = kinds[kind].dflt;
+			if (eq && parse_u64(eq + 1, len - name_len - 1, 1, 1000000, &v)) {
 				snprintf(err, errlen, "%s=%s: %.*s: expected =N, 1 to 1000000", SGXEMU_ENV_CHAOS, spec,
 					 (int)name_len, p);
 				return -1;
 			}
-			*slot = (unsigned)every;
+			*kinds[kind].slot = (unsigned)v;
 			named = true;
+		} else if (name_len == 5 && !memcmp(p, "quiet", 5) && !eq) {
+			c.quiet = true;
+		} else {
+			snprintf(err, errlen,
+				 "%s=%s: unknown kind \"%.*s\" (interrupt[=N], evict[=N], timer[=USEC], step[=N], "
+				 "ioctl[=N], busy[=N], sigbus[=N], tlb[=USEC], quiet)",
+				 SGXEMU_ENV_CHAOS, spec, (int)name_len, p);
+			return -1;
 		}
 		if (!end)
 			break;
@@ -94,6 +100,6 @@ int emu_parse_chaos(const char *spec, struct exec_chaos *out, unsigned *ioctl_ev
 	if (!named)
 		c.interrupt_every = c.evict_every = DEFAULT_EVERY;
 	*out = c;
-	*ioctl_every = ioctls;
+	*kernel = kc;
 	return 0;
 }

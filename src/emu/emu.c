@@ -140,9 +140,9 @@ static struct exec_chaos chaos;
 static int configure(struct sgxk_config *c, const struct sgxemu_options *opt, char *err, size_t errlen)
 {
 	memset(&chaos, 0, sizeof(chaos));
-	unsigned ioctl_every = 0;
+	struct emu_chaos_kernel kc = {0};
 	const char *cs = getenv(SGXEMU_ENV_CHAOS);
-	if (cs && *cs && emu_parse_chaos(cs, &chaos, &ioctl_every, err, errlen) != 0)
+	if (cs && *cs && emu_parse_chaos(cs, &chaos, &kc, err, errlen) != 0)
 		return -1;
 	sgxk_config_default(c);
 	/* Enclaves run natively: they may have the XSAVE features and layout this host gives its processes. */
@@ -150,7 +150,10 @@ static int configure(struct sgxk_config *c, const struct sgxemu_options *opt, ch
 	if (sgxk_config_from_env(c, err, errlen) != 0)
 		return -1;
 	c->chaos_seed = chaos.seed;
-	c->chaos_ioctl_every = ioctl_every;
+	c->chaos_ioctl_every = kc.ioctl_every;
+	c->chaos_busy_every = kc.busy_every;
+	c->chaos_sigbus_every = kc.sigbus_every;
+	c->chaos_tlb_usec = kc.tlb_usec;
 	c->chaos_quiet = chaos.quiet;
 	const char *epc = getenv(SGXEMU_ENV_EPC_SIZE);
 	if (epc && emu_parse_size(epc, &c->hw.epc_size) != 0) {
@@ -215,9 +218,11 @@ int sgxemu_start(const struct sgxemu_options *opt, char *err, size_t errlen)
 	sgxk_set_kick(k, os_kick, NULL);
 	exec_check_set(c.check, obs_check);
 	chaos.note = obs_chaos;
-	if (chaos.interrupt_every || chaos.evict_every || chaos.timer_usec || c.chaos_ioctl_every) {
+	if (chaos.interrupt_every || chaos.evict_every || chaos.timer_usec || chaos.step_every || c.chaos_ioctl_every ||
+	    c.chaos_busy_every || c.chaos_sigbus_every || c.chaos_tlb_usec) {
 		exec_chaos_set(&chaos);
-		char kinds[160] = "", *p = kinds, *end = kinds + sizeof(kinds);
+		/* Each part's text is bounded, so the sum fits: snprintf's return never passes end. */
+		char kinds[512] = "", *p = kinds, *end = kinds + sizeof(kinds);
 		if (chaos.interrupt_every)
 			p += snprintf(p, (size_t)(end - p), ", interrupt 1 in %u ENCLUs", chaos.interrupt_every);
 		if (chaos.evict_every)
@@ -225,8 +230,19 @@ int sgxemu_start(const struct sgxemu_options *opt, char *err, size_t errlen)
 		if (chaos.timer_usec)
 			p += snprintf(p, (size_t)(end - p), ", a timer interrupt every %u us of CPU time",
 				      chaos.timer_usec);
+		if (chaos.step_every)
+			p += snprintf(p, (size_t)(end - p), ", single-step, interrupt 1 in %u instructions",
+				      chaos.step_every);
 		if (c.chaos_ioctl_every)
-			snprintf(p, (size_t)(end - p), ", stop 1 in %u range ioctls", c.chaos_ioctl_every);
+			p += snprintf(p, (size_t)(end - p), ", stop 1 in %u range ioctls", c.chaos_ioctl_every);
+		if (c.chaos_busy_every)
+			p += snprintf(p, (size_t)(end - p), ", EBUSY for 1 in %u enclave ioctls", c.chaos_busy_every);
+		if (c.chaos_sigbus_every)
+			p += snprintf(p, (size_t)(end - p), ", SIGBUS for 1 in %u EAUGs on a fault",
+				      c.chaos_sigbus_every);
+		if (c.chaos_tlb_usec)
+			snprintf(p, (size_t)(end - p), ", a stale-TLB window of %u us after EMODPR/EMODT",
+				 c.chaos_tlb_usec);
 		fprintf(stderr, "sgxemu: chaos: seed %llu%s%s\n", (unsigned long long)chaos.seed, kinds,
 			chaos.quiet ? " (quiet)" : "");
 	}

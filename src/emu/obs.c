@@ -651,6 +651,53 @@ static void on_chaos_ioctl(struct sgxk *k, const char *name, uint64_t addr, uint
 	errno = saved;
 }
 
+static void on_chaos_busy(struct sgxk *k, const char *name)
+{
+	(void)k;
+	int saved = errno;
+	if (obs.trace) {
+		struct ev e;
+		ev_begin(&e, "chaos", "chaos", 'i', obs_now(), ev_thread());
+		arg_str(&e, "kind", "busy");
+		arg_str(&e, "ioctl", name);
+		arg_str(&e, "answer", "EBUSY");
+		ev_put(&e);
+	}
+	errno = saved;
+}
+
+static void on_chaos_sigbus(struct sgxk *k, uint64_t addr)
+{
+	(void)k;
+	int saved = errno;
+	if (obs.trace) {
+		struct ev e;
+		ev_begin(&e, "chaos", "chaos", 'i', obs_now(), ev_thread());
+		arg_str(&e, "kind", "sigbus");
+		arg_hex(&e, "addr", addr);
+		arg_str(&e, "answer", "SIGBUS");
+		ev_put(&e);
+	}
+	errno = saved;
+}
+
+static void on_chaos_tlb(struct sgxk *k, const char *name, uint64_t addr, uint64_t pages, unsigned usec)
+{
+	(void)k;
+	int saved = errno;
+	if (obs.trace) {
+		struct ev e;
+		ev_begin(&e, "chaos", "chaos", 'i', obs_now(), ev_thread());
+		arg_str(&e, "kind", "tlb");
+		arg_str(&e, "ioctl", name);
+		arg_hex(&e, "addr", addr);
+		arg_dec(&e, "pages", pages);
+		arg_dec(&e, "usec", usec);
+		ev_put(&e);
+	}
+	errno = saved;
+}
+
 void obs_chaos(const char *what, uint64_t rip, uint64_t page, int result)
 {
 	int saved = errno;
@@ -682,8 +729,13 @@ void obs_check(const char *msg, uint64_t page, uint64_t rip)
 	errno = saved;
 }
 
-static const struct sgxk_obs kernel_hooks = {
-    .now = obs_now, .fault = on_fault, .reclaim = on_reclaim, .chaos_ioctl = on_chaos_ioctl};
+static const struct sgxk_obs kernel_hooks = {.now = obs_now,
+					     .fault = on_fault,
+					     .reclaim = on_reclaim,
+					     .chaos_ioctl = on_chaos_ioctl,
+					     .chaos_busy = on_chaos_busy,
+					     .chaos_sigbus = on_chaos_sigbus,
+					     .chaos_tlb = on_chaos_tlb};
 
 /* ---- ioctls, mmaps, forks ---- */
 

@@ -13,6 +13,7 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -204,10 +205,77 @@ static bool vma_allows(int prot, uint32_t err)
 	return prot != PROT_NONE;
 }
 
+/* Append s to the line at p (up to end). */
+static char *line_str(char *p, char *end, const char *s)
+{
+	while (*s && p < end)
+		*p++ = *s++;
+	return p;
+}
+
+static char *line_num(char *p, char *end, uint64_t v, unsigned base)
+{
+	char d[24];
+	unsigned n = 0;
+	do {
+		d[n++] = "0123456789abcdef"[v % base];
+		v /= base;
+	} while (v);
+	while (n && p < end)
+		*p++ = d[--n];
+	return p;
+}
+
+/*
+ * The sigbus kind: one EAUG on a fault in chaos_sigbus_every finds no EPC,
+ * as when Linux's sgx_encl_eaug_page gets -ENOMEM from sgx_alloc_epc_page
+ * (nothing reclaimable): the fault is a SIGBUS.  The next EAUG on a fault
+ * at the same page is never injected, so the access that retries gets on.
+ * Runs in exec's signal handler: the line is written with write(2).
+ */
+bool chaos_sigbus(struct sgx_encl *e, uint64_t addr)
+{
+	struct sgxk *k = e->k;
+	if (!k->cfg.chaos_sigbus_every)
+		return false;
+	bool inject = false;
+	uint64_t n = 0;
+	pthread_mutex_lock(&k->chaos_lock);
+	if (k->chaos_sigbus_last == addr) {
+		k->chaos_sigbus_last = 0;
+	} else if (chaos_next(k) % k->cfg.chaos_sigbus_every == 0) {
+		inject = true;
+		k->chaos_sigbus_last = addr;
+		n = k->chaos_sigbus_count++;
+	}
+	pthread_mutex_unlock(&k->chaos_lock);
+	if (!inject)
+		return false;
+	const struct sgxk_obs *o = __atomic_load_n(&sgxk_obs, __ATOMIC_RELAXED);
+	if (o && o->chaos_sigbus)
+		o->chaos_sigbus(k, addr);
+	if (!k->cfg.chaos_quiet) {
+		char line[160], *p = line, *end = line + sizeof(line);
+		p = line_str(p, end, "sgxemu: chaos: sigbus #");
+		p = line_num(p, end, n, 10);
+		p = line_str(p, end, ": EAUG on the fault at enclave+0x");
+		p = line_num(p, end, addr - e->base, 16);
+		p = line_str(p, end, " found no EPC: SIGBUS\n");
+		int saved = errno;
+		ssize_t w = write(STDERR_FILENO, line, (size_t)(p - line));
+		(void)w;
+		errno = saved;
+	}
+	return true;
+}
+
 enum fault_step { STEP_DONE, STEP_SIGBUS, STEP_RECLAIM, STEP_WAIT };
 
-/* One attempt at resolving the fault (encl->lock held); *how: what fixed it. */
-static enum fault_step fault_once(struct sgx_encl *e, uint64_t addr, int vprot, enum sgxk_fault_how *how)
+/*
+ * One attempt at resolving the fault (encl->lock held); *how: what fixed it.
+ * *drawn: chaos mode's sigbus kind decided for this fault already.
+ */
+static enum fault_step fault_once(struct sgx_encl *e, uint64_t addr, int vprot, enum sgxk_fault_how *how, bool *drawn)
 {
 	struct sgxk *k = e->k;
 	if (!encl_in_range(e, addr))
@@ -220,6 +288,12 @@ static enum fault_step fault_once(struct sgx_encl *e, uint64_t addr, int vprot, 
 		const struct encl_page dyn = {.dynamic = true};
 		if ((vprot & ~e->dyn_max_prot) || !policy_prot_allowed(e, &dyn, vprot))
 			return STEP_SIGBUS;
+		/* Decided once per fault, whatever the attempts its reclaims take. */
+		if (!*drawn) {
+			*drawn = true;
+			if (chaos_sigbus(e, addr))
+				return STEP_SIGBUS;
+		}
 		int ret = encl_augment(e, addr, e->dyn_max_prot, false);
 		if (ret == -EBUSY)
 			return STEP_RECLAIM;
@@ -282,9 +356,10 @@ enum sgxk_fault sgxk_fault(struct sgxk *k, uint64_t addr, uint32_t errcode)
 	struct reclaim_keep keep = {.encl = e, .ws = KEEP_ALL_WS, .owner = ws_begin(k, e, addr)};
 	enum fault_step s = STEP_RECLAIM;
 	unsigned waits = 0;
+	bool drawn = false;
 	for (unsigned i = 0; i < FAULT_RETRIES && (s == STEP_RECLAIM || s == STEP_WAIT); i++) {
 		pthread_mutex_lock(&e->lock);
-		s = fault_once(e, addr, vprot, &how);
+		s = fault_once(e, addr, vprot, &how, &drawn);
 		pthread_mutex_unlock(&e->lock);
 		if (s == STEP_WAIT) {
 			/*

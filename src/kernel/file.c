@@ -255,6 +255,9 @@ static long file_ioctl(void *ctx)
 {
 	struct ioctl_call *c = ctx;
 	struct sgx_encl *e = c->f->encl;
+	/* Chaos mode's EBUSY (docs/chaos.md "busy"): as if another thread's ioctl had the bit. */
+	if (chaos_busy(e, c->cmd))
+		return -EBUSY;
 	bool busy = false;
 	if (!atomic_compare_exchange_strong(&e->ioctl_busy, &busy, true))
 		return -EBUSY;

@@ -96,6 +96,7 @@ struct sgx_encl {
 	pthread_mutex_t lock;
 	atomic_uint refs;	/* the file, each VMA, the reclaimer while it holds pages */
 	atomic_bool ioctl_busy; /* SGX_ENCL_IOCTL */
+	bool chaos_busied;	/* chaos mode answered its last ioctl EBUSY: the next one runs (k->chaos_lock) */
 	unsigned flags;
 	uint64_t base, size;
 	uint64_t attributes, xfrm;
@@ -208,9 +209,11 @@ struct sgxk {
 	struct hw_mmu mmu; /* first: sgxk_mmu() hands out &k->mmu */
 	struct hw_machine *m;
 	struct sgxk_config cfg;
-	pthread_mutex_t chaos_lock; /* chaos_rng, chaos_count, chaos_last */
+	pthread_mutex_t chaos_lock; /* chaos_rng, the counts, chaos_last, chaos_sigbus_last, encl->chaos_busied */
 	uint64_t chaos_rng, chaos_count;
 	uint64_t chaos_last; /* where the last ioctl chaos stopped started (base + offset) */
+	uint64_t chaos_busy_count, chaos_sigbus_count, chaos_tlb_count;
+	uint64_t chaos_sigbus_last; /* the page of the last fault chaos answered SIGBUS (0: none) */
 	bool sgx2;
 	uint64_t misc_reserved, attr_reserved, xfrm_reserved;
 	/* The host's address-space limits mmap checks against (TASK_SIZE, mmap_min_addr, CAP_SYS_RAWIO). */
@@ -382,6 +385,14 @@ static inline uint64_t sgxk_obs_begin(void)
 	const struct sgxk_obs *o = __atomic_load_n(&sgxk_obs, __ATOMIC_RELAXED);
 	return __builtin_expect(o != NULL, 0) ? o->now() : 0;
 }
+
+/* ---- chaos mode (ioctl.c; docs/chaos.md) ---- */
+/* The next number of the kernel's chaos stream (splitmix64; k->chaos_lock held). */
+uint64_t chaos_next(struct sgxk *k);
+/* Does chaos mode answer this ioctl of e EBUSY (the "busy" kind)?  Logs the injection. */
+bool chaos_busy(struct sgx_encl *e, unsigned int cmd);
+/* Does chaos mode make the EAUG of a fault at addr find no EPC (the "sigbus" kind)?  Logs the injection. */
+bool chaos_sigbus(struct sgx_encl *e, uint64_t addr);
 
 /* ---- ioctls (ioctl.c) ---- */
 /* The enclave file's ioctls (sgx_file_ioctl's work, the file's ioctl flag held). */

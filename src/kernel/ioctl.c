@@ -192,6 +192,14 @@ static long sgx_ioc_enclave_create(struct sgx_encl *e, unsigned long arg)
 
 /* ---- Chaos mode's driver results (docs/chaos.md) ---- */
 
+uint64_t chaos_next(struct sgxk *k)
+{
+	uint64_t z = (k->chaos_rng += 0x9E3779B97F4A7C15ULL);
+	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+	z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+	return z ^ (z >> 31);
+}
+
 /*
  * Does chaos mode stop this range ioctl of npages early?  One call in
  * chaos_ioctl_every draws where (a page index below npages, at least
@@ -213,10 +221,7 @@ static uint64_t chaos_stop(struct sgx_encl *e, const char *name, uint64_t offset
 		pthread_mutex_unlock(&k->chaos_lock);
 		return UINT64_MAX;
 	}
-	uint64_t z = (k->chaos_rng += 0x9E3779B97F4A7C15ULL);
-	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-	z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-	z ^= z >> 31;
+	uint64_t z = chaos_next(k);
 	bool stop = z % k->cfg.chaos_ioctl_every == 0;
 	uint64_t n = stop ? k->chaos_count++ : 0;
 	if (stop)
@@ -234,6 +239,126 @@ static uint64_t chaos_stop(struct sgx_encl *e, const char *name, uint64_t offset
 			(unsigned long long)n, name, (unsigned long long)offset, (unsigned long long)at,
 			(unsigned long long)npages, answer);
 	return at * KPAGE;
+}
+
+/* The enclave ioctls by name, as chaos mode's lines give them; NULL for any other command. */
+static const char *ioctl_name(unsigned int cmd)
+{
+	switch (cmd) {
+	case SGX_IOC_ENCLAVE_CREATE:
+		return "CREATE";
+	case SGX_IOC_ENCLAVE_ADD_PAGES:
+		return "ADD_PAGES";
+	case SGX_IOC_ENCLAVE_INIT:
+		return "INIT";
+	case SGX_IOC_ENCLAVE_PROVISION:
+		return "PROVISION";
+	case SGX_IOC_ENCLAVE_RESTRICT_PERMISSIONS:
+		return "RESTRICT_PERMISSIONS";
+	case SGX_IOC_ENCLAVE_MODIFY_TYPES:
+		return "MODIFY_TYPES";
+	case SGX_IOC_ENCLAVE_REMOVE_PAGES:
+		return "REMOVE_PAGES";
+	case SGX_IOC_ENCLAVE_AUGMENT_PAGES:
+		return "AUGMENT_PAGES";
+	default:
+		return NULL;
+	}
+}
+
+/*
+ * The busy kind: one EDMM ioctl in chaos_busy_every draws EBUSY, what
+ * Linux answers while another thread's ioctl of the same enclave runs (the
+ * SGX_ENCL_IOCTL bit, tested before anything else).  Only the ioctls of an
+ * initialised enclave (RESTRICT_PERMISSIONS, MODIFY_TYPES, REMOVE_PAGES,
+ * AUGMENT_PAGES), which runtimes issue from many threads at once: a loader
+ * builds its enclave on one thread and meets no EBUSY on Linux.  The
+ * enclave's next ioctl after an injected EBUSY is never injected, so a
+ * caller that retries always gets on.
+ */
+bool chaos_busy(struct sgx_encl *e, unsigned int cmd)
+{
+	struct sgxk *k = e->k;
+	const char *name = ioctl_name(cmd);
+	if (!k->cfg.chaos_busy_every || !name)
+		return false;
+	if (cmd != SGX_IOC_ENCLAVE_RESTRICT_PERMISSIONS && cmd != SGX_IOC_ENCLAVE_MODIFY_TYPES &&
+	    cmd != SGX_IOC_ENCLAVE_REMOVE_PAGES && cmd != SGX_IOC_ENCLAVE_AUGMENT_PAGES)
+		return false;
+	if (!(__atomic_load_n(&e->flags, __ATOMIC_ACQUIRE) & ENCL_INITIALIZED))
+		return false;
+	bool busy = false;
+	uint64_t n = 0;
+	pthread_mutex_lock(&k->chaos_lock);
+	if (e->chaos_busied) {
+		e->chaos_busied = false;
+	} else if (chaos_next(k) % k->cfg.chaos_busy_every == 0) {
+		busy = e->chaos_busied = true;
+		n = k->chaos_busy_count++;
+	}
+	pthread_mutex_unlock(&k->chaos_lock);
+	if (!busy)
+		return false;
+	const struct sgxk_obs *o = __atomic_load_n(&sgxk_obs, __ATOMIC_RELAXED);
+	if (o && o->chaos_busy)
+		o->chaos_busy(k, name);
+	if (!k->cfg.chaos_quiet)
+		fprintf(stderr, "sgxemu: chaos: busy #%llu: %s: EBUSY, as while another ioctl of the enclave runs\n",
+			(unsigned long long)n, name);
+	return true;
+}
+
+/* Sleep usec microseconds of CLOCK_MONOTONIC, whatever signal arrives meanwhile. */
+static void sleep_usec(unsigned usec)
+{
+	struct timespec end;
+	clock_gettime(CLOCK_MONOTONIC, &end);
+	end.tv_sec += usec / 1000000;
+	end.tv_nsec += (long)(usec % 1000000) * 1000;
+	if (end.tv_nsec >= 1000000000L) {
+		end.tv_sec++;
+		end.tv_nsec -= 1000000000L;
+	}
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &end, NULL) == EINTR)
+		;
+}
+
+/*
+ * The tlb kind: the pages pages from offset just had their EPCM narrowed
+ * (EMODPR, EMODT) by one ioctl call, and their host mapping, the TLB
+ * entries other CPUs may still hold, stays as it was for chaos_tlb_usec
+ * microseconds, with no lock held: enclave threads go on accessing them
+ * under the old permissions, as SGX lets them until the ETRACK cycle and
+ * its IPIs end.  Then the shootdown: every page's host mapping follows its
+ * EPCM, and ETRACK with the kicks.  Return: 0, or -EFAULT (ETRACK failed).
+ */
+static int chaos_tlb_window(struct sgx_encl *e, const char *name, uint64_t offset, uint64_t pages)
+{
+	struct sgxk *k = e->k;
+	unsigned usec = k->cfg.chaos_tlb_usec;
+	pthread_mutex_lock(&k->chaos_lock);
+	uint64_t n = k->chaos_tlb_count++;
+	pthread_mutex_unlock(&k->chaos_lock);
+	const struct sgxk_obs *o = __atomic_load_n(&sgxk_obs, __ATOMIC_RELAXED);
+	if (o && o->chaos_tlb)
+		o->chaos_tlb(k, name, e->base + offset, pages, usec);
+	if (!k->cfg.chaos_quiet)
+		fprintf(
+		    stderr,
+		    "sgxemu: chaos: tlb #%llu: %s at enclave+%#llx, %llu page%s: the old permissions stay for %u us "
+		    "before the TLB shootdown\n",
+		    (unsigned long long)n, name, (unsigned long long)offset, (unsigned long long)pages,
+		    pages == 1 ? "" : "s", usec);
+	sleep_usec(usec);
+	pthread_mutex_lock(&e->lock);
+	for (uint64_t i = 0; i < pages; i++) {
+		struct encl_page *p = encl_page_at(e, e->base + offset + i * KPAGE);
+		if (p)
+			vma_refresh_page(e, p);
+	}
+	int ret = encl_track(e);
+	pthread_mutex_unlock(&e->lock);
+	return ret;
 }
 
 /* ---- Frames in batches (docs/kernel.md) ---- */
@@ -526,7 +651,8 @@ static int load_err(int err)
 
 /* ---- RESTRICT_PERMISSIONS ---- */
 
-static int restrict_page(struct sgx_encl *e, uint64_t addr, uint64_t perms, __u64 *result)
+/* defer: the host mapping and ETRACK wait for the call's stale-TLB window (chaos_tlb_window). */
+static int restrict_page(struct sgx_encl *e, uint64_t addr, uint64_t perms, __u64 *result, bool defer)
 {
 	int err = 0;
 	struct encl_page *p = encl_load_page(e, addr, &err);
@@ -544,17 +670,21 @@ static int restrict_page(struct sgx_encl *e, uint64_t addr, uint64_t perms, __u6
 	}
 	/* vm_max_prot_bits and the PTE stay; the host page follows the narrower EPCM. */
 	p->pr_seen = false;
+	if (defer)
+		return 0;
 	vma_refresh_page(e, p);
 	return encl_track(e);
 }
 
 /*
  * The per-page loop the SGX2 range ioctls share: reclaim when the EPC runs
- * low, then one page under the enclave lock, dropped between pages.
+ * low, then one page under the enclave lock, dropped between pages.  tlb:
+ * the pages' host mappings and ETRACK were deferred to the call's
+ * stale-TLB window, which follows the loop.
  * Return: bytes done before the first failure; *ret is that failure or 0.
  */
 static uint64_t sgx2_range(struct sgx_encl *e, const char *name, uint64_t offset, uint64_t length,
-			   int (*page)(struct sgx_encl *e, uint64_t addr, void *ctx), void *ctx, long *ret)
+			   int (*page)(struct sgx_encl *e, uint64_t addr, void *ctx), void *ctx, bool tlb, long *ret)
 {
 	uint64_t c;
 	*ret = 0;
@@ -572,18 +702,24 @@ static uint64_t sgx2_range(struct sgx_encl *e, const char *name, uint64_t offset
 		if (*ret)
 			break;
 	}
+	if (tlb && c) {
+		int err = chaos_tlb_window(e, name, offset, c / KPAGE);
+		if (err && !*ret)
+			*ret = err;
+	}
 	return c;
 }
 
 struct restrict_ctx {
 	uint64_t perms;
 	__u64 *result;
+	bool defer;
 };
 
 static int restrict_one(struct sgx_encl *e, uint64_t addr, void *ctx)
 {
 	struct restrict_ctx *r = ctx;
-	return restrict_page(e, addr, r->perms, r->result);
+	return restrict_page(e, addr, r->perms, r->result, r->defer);
 }
 
 static long sgx_ioc_enclave_restrict_permissions(struct sgx_encl *e, unsigned long arg)
@@ -602,9 +738,10 @@ static long sgx_ioc_enclave_restrict_permissions(struct sgx_encl *e, unsigned lo
 		return -EINVAL;
 	if (a.result || a.count)
 		return -EINVAL;
-	struct restrict_ctx rc = {.perms = a.permissions, .result = &a.result};
+	bool tlb = e->k->cfg.chaos_tlb_usec != 0;
+	struct restrict_ctx rc = {.perms = a.permissions, .result = &a.result, .defer = tlb};
 	long err;
-	a.count = sgx2_range(e, "RESTRICT_PERMISSIONS", a.offset, a.length, restrict_one, &rc, &err);
+	a.count = sgx2_range(e, "RESTRICT_PERMISSIONS", a.offset, a.length, restrict_one, &rc, tlb, &err);
 	ret = (int)err;
 	if (copy_to_user(arg, &a, sizeof(a)))
 		return -EFAULT;
@@ -613,7 +750,8 @@ static long sgx_ioc_enclave_restrict_permissions(struct sgx_encl *e, unsigned lo
 
 /* ---- MODIFY_TYPES ---- */
 
-static int modify_type_page(struct sgx_encl *e, uint64_t addr, uint8_t type, __u64 *result)
+/* defer: the host mapping and ETRACK wait for the call's stale-TLB window (chaos_tlb_window). */
+static int modify_type_page(struct sgx_encl *e, uint64_t addr, uint8_t type, __u64 *result, bool defer)
 {
 	struct sgxk *k = e->k;
 	int err = 0;
@@ -646,6 +784,10 @@ static int modify_type_page(struct sgx_encl *e, uint64_t addr, uint8_t type, __u
 		}
 		return -EFAULT;
 	}
+	if (defer) {
+		p->type = type;
+		return 0;
+	}
 	vma_refresh_page(e, p);
 	if (encl_track(e))
 		return -EFAULT;
@@ -656,12 +798,13 @@ static int modify_type_page(struct sgx_encl *e, uint64_t addr, uint8_t type, __u
 struct modify_ctx {
 	uint8_t type;
 	__u64 *result;
+	bool defer;
 };
 
 static int modify_one(struct sgx_encl *e, uint64_t addr, void *ctx)
 {
 	struct modify_ctx *mc = ctx;
-	return modify_type_page(e, addr, mc->type, mc->result);
+	return modify_type_page(e, addr, mc->type, mc->result, mc->defer);
 }
 
 /*
@@ -675,9 +818,10 @@ static long encl_modify_types(struct sgx_encl *e, struct sgx_enclave_modify_type
 	/* EMODT gives a regular page only these types. */
 	if (a->page_type != SGX_PT_TCS && a->page_type != SGX_PT_TRIM)
 		return -EINVAL;
-	struct modify_ctx mc = {.type = (uint8_t)a->page_type, .result = &a->result};
+	bool tlb = e->k->cfg.chaos_tlb_usec != 0;
+	struct modify_ctx mc = {.type = (uint8_t)a->page_type, .result = &a->result, .defer = tlb};
 	long err;
-	a->count = sgx2_range(e, "MODIFY_TYPES", a->offset, a->length, modify_one, &mc, &err);
+	a->count = sgx2_range(e, "MODIFY_TYPES", a->offset, a->length, modify_one, &mc, tlb, &err);
 	return err;
 }
 
@@ -753,7 +897,7 @@ static long sgx_ioc_enclave_remove_pages(struct sgx_encl *e, unsigned long arg)
 	if (a.count)
 		return -EINVAL;
 	long err;
-	a.count = sgx2_range(e, "REMOVE_PAGES", a.offset, a.length, remove_one, NULL, &err);
+	a.count = sgx2_range(e, "REMOVE_PAGES", a.offset, a.length, remove_one, NULL, false, &err);
 	ret = (int)err;
 	if (copy_to_user(arg, &a, sizeof(a)))
 		return -EFAULT;

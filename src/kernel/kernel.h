@@ -52,10 +52,20 @@ struct sgxk_config {
 	/* AUGMENT_PAGES and ADD_PAGES leave their frames to fault in one by one
 	 * (SGXEMU_EPC_POPULATE=0; docs/kernel.md "Frames in batches"). */
 	bool no_populate;
-	/* Chaos mode's driver results (docs/chaos.md "ioctl"): one range ioctl in chaos_ioctl_every stops early. */
+	/*
+	 * Chaos mode's driver results (docs/chaos.md), drawn from one stream seeded with chaos_seed: one range
+	 * ioctl in chaos_ioctl_every stops early ("ioctl"); one enclave ioctl in chaos_busy_every answers EBUSY
+	 * as while another ioctl of the enclave runs ("busy"); one EAUG on a fault in chaos_sigbus_every finds no
+	 * EPC and the fault is a SIGBUS ("sigbus"); every RESTRICT_PERMISSIONS and MODIFY_TYPES leaves the host
+	 * mapping of its pages as it was for chaos_tlb_usec microseconds after EMODPR/EMODT, the stale-TLB
+	 * window before the shootdown ("tlb").
+	 */
 	uint64_t chaos_seed;
-	unsigned chaos_ioctl_every; /* 0: never */
-	bool chaos_quiet;	    /* no line per injection */
+	unsigned chaos_ioctl_every;  /* 0: never */
+	unsigned chaos_busy_every;   /* 0: never */
+	unsigned chaos_sigbus_every; /* 0: never */
+	unsigned chaos_tlb_usec;     /* 0: no window */
+	bool chaos_quiet;	     /* no line per injection */
 	/* The EDMM protocol checker (SGXEMU_CHECK=1, read by sgxk_config_from_env; docs/chaos.md): a page
 	 * whose restriction was not EACCEPTed yet is not mapped at the host, so that an access to it shows. */
 	bool check;
@@ -286,6 +296,15 @@ struct sgxk_obs {
 	 */
 	void (*chaos_ioctl)(struct sgxk *k, const char *name, uint64_t addr, uint64_t done, uint64_t pages,
 			    const char *answer);
+	/* Chaos mode answered an enclave ioctl (name: "CREATE", "ADD_PAGES", ...) EBUSY without running it. */
+	void (*chaos_busy)(struct sgxk *k, const char *name);
+	/* Chaos mode made the EAUG of a fault at addr find no EPC: the fault is a SIGBUS (exec's signal handler). */
+	void (*chaos_sigbus)(struct sgxk *k, uint64_t addr);
+	/*
+	 * Chaos mode opens the stale-TLB window of an ioctl (name): the pages pages from addr, whose EPCM
+	 * EMODPR/EMODT just changed, keep their old host mapping for usec microseconds (called as it opens).
+	 */
+	void (*chaos_tlb)(struct sgxk *k, const char *name, uint64_t addr, uint64_t pages, unsigned usec);
 };
 extern const struct sgxk_obs *sgxk_obs;
 void sgxk_obs_set(const struct sgxk_obs *o);

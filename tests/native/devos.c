@@ -95,6 +95,14 @@ struct build {
 #define REG(perm) (SGX_SECINFO_PT(SGX_PT_REG) | (perm))
 #define SI_RW	  (SGX_SECINFO_R | SGX_SECINFO_W)
 
+int devos_ioctl(int fd, unsigned long cmd, void *arg)
+{
+	int r;
+	for (unsigned i = 0; (r = sgxemu_ioctl(fd, cmd, arg)) == -1 && errno == EBUSY && i < 64; i++)
+		;
+	return r;
+}
+
 /* ADD_PAGES of one page (b->page) at off with SECINFO flags, measured. */
 static void add_page(struct build *b, uint64_t off, uint64_t flags)
 {
@@ -106,7 +114,7 @@ static void add_page(struct build *b, uint64_t off, uint64_t flags)
 					  .length = SGX_PAGE_SIZE,
 					  .secinfo = (uint64_t)(uintptr_t)&si,
 					  .flags = SGX_PAGE_MEASURE};
-	int r = sgxemu_ioctl(b->d->fd, SGX_IOC_ENCLAVE_ADD_PAGES, &a);
+	int r = devos_ioctl(b->d->fd, SGX_IOC_ENCLAVE_ADD_PAGES, &a);
 	cr_assert_eq(r, 0, "ADD_PAGES at %#llx: %s", (unsigned long long)off, strerror(errno));
 	cr_assert_eq(a.count, SGX_PAGE_SIZE);
 	mr_add_page(b->mr, off, flags, b->page);
@@ -182,7 +190,7 @@ static void create(struct devos *d)
 	secs.attributes = SGX_ATTR_MODE64BIT;
 	secs.xfrm = 3;
 	struct sgx_enclave_create c = {.src = (uint64_t)(uintptr_t)&secs};
-	cr_assert_eq(sgxemu_ioctl(d->fd, SGX_IOC_ENCLAVE_CREATE, &c), 0, "CREATE: %s", strerror(errno));
+	cr_assert_eq(devos_ioctl(d->fd, SGX_IOC_ENCLAVE_CREATE, &c), 0, "CREATE: %s", strerror(errno));
 }
 
 static void init(struct devos *d, struct hw_sha256 *mr)
@@ -200,7 +208,7 @@ static void init(struct devos *d, struct hw_sha256 *mr)
 	cr_assert(sigstruct_sign(s, devos_key()));
 	sigstruct_mrsigner(s, d->mrsigner);
 	struct sgx_enclave_init in = {.sigstruct = (uint64_t)(uintptr_t)s};
-	cr_assert_eq(sgxemu_ioctl(d->fd, SGX_IOC_ENCLAVE_INIT, &in), 0,
+	cr_assert_eq(devos_ioctl(d->fd, SGX_IOC_ENCLAVE_INIT, &in), 0,
 		     "INIT: %s (EPERM: the emulator's MRENCLAVE differs from the loader's)", strerror(errno));
 }
 

@@ -55,6 +55,13 @@ struct devos {
 /* Start this process's system (sgxemu_start) with o (NULL: the environment's settings); asserts success. */
 void devos_start(const struct sgxemu_options *o);
 
+/*
+ * sgxemu_ioctl, made again while it answers EBUSY (another ioctl of the
+ * enclave runs, or chaos mode's busy kind: docs/chaos.md), a few dozen
+ * times at most; what the loader uses.  Return: as sgxemu_ioctl.
+ */
+int devos_ioctl(int fd, unsigned long cmd, void *arg);
+
 /* Load, initialise and map the test enclave; asserts every step. */
 void devos_load(struct devos *d);
 

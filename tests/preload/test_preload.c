@@ -189,7 +189,7 @@ static void real_cpuid_line(char *buf, size_t len)
 	snprintf(buf, len, "sgx %u sgx_lc %u leaf12 %#x\n", (l7[1] >> 2) & 1, (l7[2] >> 30) & 1, l12[0]);
 }
 
-#define EMULATED_CPUID "sgx 1 sgx_lc 1 leaf12 0x3\n"
+#define EMULATED_CPUID "sgx 1 sgx_lc 1 leaf12 0x803\n"
 
 TestSuite(preload, .timeout = 60);
 

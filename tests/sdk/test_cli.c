@@ -545,9 +545,10 @@ Test(cli, cpuid_default_machine)
 	char xfrm[1024], want[4096];
 	host_xfrm_lines(xfrm, sizeof(xfrm));
 	snprintf(want, sizeof(want), "%s%s%s",
-		 "CPUID.(EAX=0x12,ECX=0): EAX=0x00000003 EBX=0x00000001 ECX=0x00000000 EDX=0x0000241f\n"
+		 "CPUID.(EAX=0x12,ECX=0): EAX=0x00000803 EBX=0x00000001 ECX=0x00000000 EDX=0x0000241f\n"
 		 "  SGX1: yes\n"
 		 "  SGX2: yes\n"
+		 "  EDECCSSA (AEX-Notify): yes\n"
 		 "  MISCSELECT supported: 0x00000001 (EXINFO)\n"
 		 "  max enclave size (64-bit): 2^36 bytes (64 GiB)\n"
 		 "  max enclave size (32-bit): 2^31 bytes (2 GiB)\n",
@@ -587,7 +588,7 @@ Test(cli, cpuid_options)
 	struct run r;
 	SGXEMU(&r, "cpuid", "--epc-size=96M", "--epc-sections", "3", "--sgx1");
 	expect_ok(&r);
-	cr_assert(strstr(r.out, "EAX=0x00000001 EBX=0x00000001") && strstr(r.out, "  SGX2: no\n"), "%s", r.out);
+	cr_assert(strstr(r.out, "EAX=0x00000801 EBX=0x00000001") && strstr(r.out, "  SGX2: no\n"), "%s", r.out);
 	cr_assert(strstr(r.out, "  EPC section 0: base 0x000080000000 size 0x000002000000 (32 MiB)"), "%s", r.out);
 	cr_assert(strstr(r.out, "  EPC section 1: base 0x000082000000 size 0x000002000000 (32 MiB)"), "%s", r.out);
 	cr_assert(strstr(r.out, "  EPC section 2: base 0x000084000000 size 0x000002000000 (32 MiB)"), "%s", r.out);

@@ -135,6 +135,16 @@ static int os_check(void *ctx, uint64_t addr, uint32_t errcode, char *msg, size_
 	return sgxk_check_access(ctx, addr, errcode, msg, len);
 }
 
+static int os_check_accept(void *ctx, uint64_t addr, int tid, char *msg, size_t len)
+{
+	return sgxk_check_accept(ctx, addr, tid, msg, len);
+}
+
+static int os_check_exit(void *ctx, uint64_t tcs, int tid, char *msg, size_t len, uint64_t *page)
+{
+	return sgxk_check_exit(ctx, tcs, tid, msg, len, page);
+}
+
 static struct exec_chaos chaos;
 
 static int configure(struct sgxk_config *c, const struct sgxemu_options *opt, char *err, size_t errlen)
@@ -209,6 +219,8 @@ int sgxemu_start(const struct sgxemu_options *opt, char *err, size_t errlen)
 	    .thread_stop = os_thread_stop,
 	    .evict = os_evict,
 	    .check = os_check,
+	    .check_accept = os_check_accept,
+	    .check_exit = os_check_exit,
 	};
 	int r = exec_install(&os);
 	if (r != 0) {

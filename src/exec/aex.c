@@ -432,6 +432,25 @@ static void check_access(struct exec_thread *self, uint64_t rip, uint64_t addr, 
 }
 
 /*
+ * The checker, after enclave code's leaf completed: an EACCEPT or
+ * EACCEPTCOPY that took a change this thread did not ask for; an EEXIT
+ * that leaves a change its own requests made unaccepted.
+ */
+static void check_leaf(struct exec_thread *self, uint64_t leaf, struct hw_result r, uint64_t rcx, uint64_t tcs,
+		       uint64_t rip)
+{
+	char msg[320];
+	uint64_t page = 0;
+	if ((leaf == ENCLU_EACCEPT || leaf == ENCLU_EACCEPTCOPY) && hw_is_ok(r) && exec_os_cur.check_accept) {
+		if (exec_os_cur.check_accept(exec_os_cur.ctx, rcx, self->tid, msg, sizeof(msg)))
+			check_report(self, msg, "page", page_of(rcx), rip);
+	} else if (leaf == ENCLU_EEXIT && !self->t.in_enclave && exec_os_cur.check_exit) {
+		if (exec_os_cur.check_exit(exec_os_cur.ctx, tcs, self->tid, msg, sizeof(msg), &page))
+			check_report(self, msg, "page", page, rip);
+	}
+}
+
+/*
  * The checker, after the AEX of an exception nobody fixed: when it took the
  * last SSA frame (CSSA = NSSA now) of a TCS with frames for a handler
  * (NSSA >= 2; with one frame there is no handler by design), the enclave
@@ -696,9 +715,11 @@ static void enclave_enclu(struct exec_thread *self, const siginfo_t *si, ucontex
 {
 	struct hw_thread *t = &self->t;
 	for (;;) {
-		uint64_t rip = t->regs.rip, leaf = t->regs.rax, rcx = t->regs.rcx;
+		uint64_t rip = t->regs.rip, leaf = t->regs.rax, rcx = t->regs.rcx, tcs = t->tcs_lin;
 		struct hw_result r = hw_enclu(t);
 		if (r.kind != HW_FAULT) {
+			if (exec_check_on)
+				check_leaf(self, leaf, r, rcx, tcs, rip);
 			if (!t->in_enclave) {
 				/* EEXIT: the registers are the target's, FS/GS the host's. */
 				exec_state_leave(self, uc);

@@ -80,6 +80,18 @@ struct exec_os {
 	 * mistake, else 0.  May be NULL.
 	 */
 	int (*check)(void *ctx, uint64_t addr, uint32_t errcode, char *msg, size_t len);
+	/*
+	 * The checker, after thread tid's EACCEPT/EACCEPTCOPY of addr succeeded:
+	 * 1 and msg if the change it accepted was not asked for by this thread.
+	 * May be NULL.
+	 */
+	int (*check_accept)(void *ctx, uint64_t addr, int tid, char *msg, size_t len);
+	/*
+	 * The checker, at thread tid's EEXIT from the enclave of TCS tcs: 1, msg
+	 * and *page if a change its own requests made still waits for EACCEPT.
+	 * May be NULL.
+	 */
+	int (*check_exit)(void *ctx, uint64_t tcs, int tid, char *msg, size_t len, uint64_t *page);
 };
 
 /*

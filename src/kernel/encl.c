@@ -377,6 +377,7 @@ static void encl_release(struct sgx_encl *e)
 	pthread_mutex_unlock(&e->lock);
 	free(e->chunks);
 	free(e->va);
+	free(e->reqs);
 	pthread_mutex_destroy(&e->lock);
 	free(e);
 }

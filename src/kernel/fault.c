@@ -300,6 +300,7 @@ static enum fault_step fault_once(struct sgx_encl *e, uint64_t addr, int vprot, 
 		if (ret)
 			return STEP_SIGBUS;
 		insert_pte(e, encl_page_at(e, addr));
+		encl_req_note(e, encl_page_at(e, addr), REQ_FAULT);
 		*how = SGXK_FAULT_HOW_EAUG;
 		return STEP_DONE;
 	}

@@ -70,6 +70,9 @@ struct encl_page {
 	bool being_reclaimed;
 	/* The checker reported an access under its last restriction (encl->lock); the host may map it now. */
 	bool pr_seen;
+	/* The checker: the last change of the EPCM made for this page and the thread that asked (encl->lock). */
+	uint8_t req_op; /* enum encl_req_op */
+	int req_tid;
 	/* guarded by k->pt_lock */
 	bool pte;	   /* the PTE is present */
 	uint8_t host_prot; /* protection of the host mapping now */
@@ -84,6 +87,16 @@ struct va_page {
 	uint64_t pa;
 	uint64_t used[SGX_VA_SLOTS / 64];
 	unsigned nused;
+};
+
+/* What made a page's EPCM change that the enclave must EACCEPT (the checker, docs/chaos.md). */
+enum encl_req_op { REQ_NONE, REQ_RESTRICT, REQ_MODIFY, REQ_AUGMENT, REQ_FAULT };
+
+/* A change an ioctl made, not yet seen accepted by the checker at its thread's exit. */
+struct encl_req {
+	uint64_t addr;
+	int tid;
+	uint8_t op;
 };
 
 /* Enclave flags (encl->flags, under encl->lock; CREATED/INITIALIZED are read racily only as hints). */
@@ -117,8 +130,10 @@ struct sgx_encl {
 	size_t nva, cap_va;
 	uint8_t *backing; /* data at idx*4096, PCMD at (size+4096) + idx*128 */
 	size_t backing_size;
-	uint8_t dyn_max_prot;	  /* ceiling of dynamic pages (policy) */
-	bool dyn_wx_exclusive;	  /* dynamic pages never mapped W and X at once */
+	uint8_t dyn_max_prot;  /* ceiling of dynamic pages (policy) */
+	bool dyn_wx_exclusive; /* dynamic pages never mapped W and X at once */
+	struct encl_req *reqs; /* the checker: changes the ioctls made, by thread (encl->lock) */
+	size_t nreqs, cap_reqs;
 	struct sgx_encl *next;	  /* k->encls */
 	struct sgx_encl *next_pt; /* k->pt_encls (k->pt_lock) */
 };
@@ -364,6 +379,8 @@ void fault_ws_drop(struct sgxk *k);
  * (a page is there), -ENOMEM, -EFAULT (EAUG failed).
  */
 int encl_augment(struct sgx_encl *e, uint64_t addr, uint8_t max_prot, bool pte);
+/* The checker is on: page p's EPCM was changed by op for the calling thread (encl->lock held). */
+void encl_req_note(struct sgx_encl *e, struct encl_page *p, enum encl_req_op op);
 
 /* ---- signals (signal.c) ---- */
 /* The kernel's "restart the system call" (never returned to user space: becomes EINTR or a restart). */

@@ -670,6 +670,7 @@ static int restrict_page(struct sgx_encl *e, uint64_t addr, uint64_t perms, __u6
 	}
 	/* vm_max_prot_bits and the PTE stay; the host page follows the narrower EPCM. */
 	p->pr_seen = false;
+	encl_req_note(e, p, REQ_RESTRICT);
 	if (defer)
 		return 0;
 	vma_refresh_page(e, p);
@@ -784,6 +785,7 @@ static int modify_type_page(struct sgx_encl *e, uint64_t addr, uint8_t type, __u
 		}
 		return -EFAULT;
 	}
+	encl_req_note(e, p, REQ_MODIFY);
 	if (defer) {
 		p->type = type;
 		return 0;
@@ -942,6 +944,8 @@ static long sgx_ioc_enclave_augment_pages(struct sgx_encl *e, unsigned long arg)
 		for (unsigned round = 0;; round++) {
 			pthread_mutex_lock(&e->lock);
 			ret = encl_augment(e, e->base + a.offset + c, (uint8_t)perms, true);
+			if (!ret)
+				encl_req_note(e, encl_page_at(e, e->base + a.offset + c), REQ_AUGMENT);
 			pthread_mutex_unlock(&e->lock);
 			if (ret != -EBUSY)
 				break;

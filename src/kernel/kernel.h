@@ -248,6 +248,22 @@ int sgxk_evict(struct sgxk *k, uint64_t addr);
  */
 #define SGXK_CHECK_HOST 0xFFFFFFFFU
 int sgxk_check_access(struct sgxk *k, uint64_t addr, uint32_t errcode, char *msg, size_t len);
+/*
+ * The checker, after thread tid's EACCEPT or EACCEPTCOPY of addr succeeded:
+ * was the change it accepted asked for by another thread (an ioctl of
+ * another thread, an EAUG on another thread's fault)?  The change counts
+ * as accepted from then on.  Never waits for a lock.
+ * Return: 1 with the message in msg, else 0.
+ */
+int sgxk_check_accept(struct sgxk *k, uint64_t addr, int tid, char *msg, size_t len);
+/*
+ * The checker, when thread tid leaves the enclave of TCS tcs (EEXIT): does
+ * a change its own ioctls made (RESTRICT_PERMISSIONS, MODIFY_TYPES,
+ * AUGMENT_PAGES) still wait for the EACCEPT?  Each change is looked at
+ * once, at the thread's first exit after it.  Never waits for a lock.
+ * Return: 1 with the message in msg and the first such page in *page, else 0.
+ */
+int sgxk_check_exit(struct sgxk *k, uint64_t tcs, int tid, char *msg, size_t len, uint64_t *page);
 
 /* Enclave pages resident / evicted, summed over every enclave (tests, stats). */
 void sgxk_page_counts(struct sgxk *k, uint64_t *resident, uint64_t *evicted);

@@ -18,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/personality.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -803,4 +805,161 @@ int sgxk_check_access(struct sgxk *k, uint64_t addr, uint32_t errcode, char *msg
 	pthread_mutex_unlock(&e->lock);
 	encl_put(e);
 	return found;
+}
+
+/* ---- the checker: EDMM changes and the threads that asked for them ---- */
+
+static const char *req_name(uint8_t op)
+{
+	switch (op) {
+	case REQ_RESTRICT:
+		return "RESTRICT_PERMISSIONS";
+	case REQ_MODIFY:
+		return "MODIFY_TYPES";
+	case REQ_AUGMENT:
+		return "AUGMENT_PAGES";
+	case REQ_FAULT:
+		return "an EAUG on a fault";
+	default:
+		return "?";
+	}
+}
+
+static bool req_open(struct sgx_encl *e, const struct encl_page *p, uint8_t op);
+
+/* Entries whose change was accepted meanwhile, or made again since, go (threads that never leave keep none). */
+static void req_prune(struct sgx_encl *e)
+{
+	size_t keep = 0;
+	for (size_t i = 0; i < e->nreqs; i++) {
+		struct encl_req r = e->reqs[i];
+		struct encl_page *p = encl_in_range(e, r.addr) ? encl_page_at(e, r.addr) : NULL;
+		if (p && p->req_op == r.op && p->req_tid == r.tid && req_open(e, p, r.op))
+			e->reqs[keep++] = r;
+	}
+	e->nreqs = keep;
+}
+
+void encl_req_note(struct sgx_encl *e, struct encl_page *p, enum encl_req_op op)
+{
+	if (!e->k->cfg.check || !p)
+		return;
+	int tid = (int)syscall(SYS_gettid);
+	p->req_op = (uint8_t)op;
+	p->req_tid = tid;
+	/* Changes an access made (EAUG on a fault) are accepted by the enclave's handler of that fault. */
+	if (op == REQ_FAULT)
+		return;
+	if (e->nreqs == e->cap_reqs)
+		req_prune(e);
+	if (e->nreqs == e->cap_reqs) {
+		size_t cap = e->cap_reqs ? e->cap_reqs * 2 : 64;
+		struct encl_req *r = realloc(e->reqs, cap * sizeof(*r));
+		if (!r)
+			return; /* the exit check then misses this one: the checker is best effort, the driver is not */
+		e->reqs = r;
+		e->cap_reqs = cap;
+	}
+	e->reqs[e->nreqs++] = (struct encl_req){.addr = p->addr, .tid = tid, .op = (uint8_t)op};
+}
+
+/* The enclave of addr, referenced, or NULL; never waits for the lock. */
+static struct sgx_encl *check_encl(struct sgxk *k, uint64_t addr)
+{
+	if (pthread_mutex_trylock(&k->pt_lock) != 0)
+		return NULL;
+	struct sgx_vma *vm = vma_find(k, addr & ~(uint64_t)(KPAGE - 1));
+	struct sgx_encl *e = vm ? vm->encl : NULL;
+	if (e)
+		encl_get(e);
+	pthread_mutex_unlock(&k->pt_lock);
+	return e;
+}
+
+/* Is page p, changed by op, still in the state the enclave must EACCEPT? */
+static bool req_open(struct sgx_encl *e, const struct encl_page *p, uint8_t op)
+{
+	struct hw_epcm_view v;
+	if (!p->resident || !hw_epcm_get(e->k->m, encl_frame(e, p->addr), &v) || !v.valid)
+		return false;
+	switch (op) {
+	case REQ_RESTRICT:
+		return v.pr;
+	case REQ_MODIFY:
+		return v.modified;
+	case REQ_AUGMENT:
+		return v.pending;
+	default:
+		return false;
+	}
+}
+
+int sgxk_check_accept(struct sgxk *k, uint64_t addr, int tid, char *msg, size_t len)
+{
+	struct sgx_encl *e = check_encl(k, addr);
+	if (!e)
+		return 0;
+	int found = 0;
+	if (pthread_mutex_trylock(&e->lock) != 0) {
+		encl_put(e);
+		return 0;
+	}
+	uint64_t a = addr & ~(uint64_t)(KPAGE - 1);
+	struct encl_page *p = encl_in_range(e, a) ? encl_page_at(e, a) : NULL;
+	if (p && p->req_op != REQ_NONE) {
+		if (p->req_tid != tid) {
+			snprintf(
+			    msg, len,
+			    "EACCEPT of a change this thread did not ask for: %s of thread %d made it; the enclave "
+			    "must check that the OS changed what it asked for before accepting",
+			    req_name(p->req_op), p->req_tid);
+			found = 1;
+		}
+		p->req_op = REQ_NONE;
+	}
+	pthread_mutex_unlock(&e->lock);
+	encl_put(e);
+	return found;
+}
+
+int sgxk_check_exit(struct sgxk *k, uint64_t tcs, int tid, char *msg, size_t len, uint64_t *page)
+{
+	struct sgx_encl *e = check_encl(k, tcs);
+	if (!e)
+		return 0;
+	if (pthread_mutex_trylock(&e->lock) != 0) {
+		encl_put(e);
+		return 0;
+	}
+	/* The thread's entries go: each is reported once, or found accepted. */
+	size_t keep = 0, open = 0;
+	struct encl_req first = {0};
+	for (size_t i = 0; i < e->nreqs; i++) {
+		struct encl_req r = e->reqs[i];
+		if (r.tid != tid) {
+			e->reqs[keep++] = r;
+			continue;
+		}
+		struct encl_page *p = encl_in_range(e, r.addr) ? encl_page_at(e, r.addr) : NULL;
+		if (p && p->req_op == r.op && p->req_tid == tid && req_open(e, p, r.op) && open++ == 0)
+			first = r;
+	}
+	e->nreqs = keep;
+	if (open) {
+		const char *state = first.op == REQ_RESTRICT ? "PR" : first.op == REQ_MODIFY ? "MODIFIED" : "PENDING";
+		if (open > 1)
+			snprintf(
+			    msg, len,
+			    "left the enclave with a change its own %s made still not EACCEPTed (EPCM.%s), and %zu "
+			    "more pages",
+			    req_name(first.op), state, open - 1);
+		else
+			snprintf(msg, len,
+				 "left the enclave with a change its own %s made still not EACCEPTed (EPCM.%s)",
+				 req_name(first.op), state);
+		*page = first.addr;
+	}
+	pthread_mutex_unlock(&e->lock);
+	encl_put(e);
+	return open != 0;
 }

@@ -6,6 +6,7 @@
  */
 #include <dirent.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -43,15 +44,16 @@ Test(check, an_access_under_a_restriction_never_accepted)
 	uint64_t page = restricted_page(0);
 	cr_assert_eq(reports(), 0);
 	cr_assert_eq(native_read(0, page + 0x10), 0xAB, "the read works (PR does not block it)");
-	cr_assert_eq(reports(), 1, "the read under the unaccepted restriction is reported");
+	/* The read, then the EEXIT that leaves the thread's own restriction unaccepted. */
+	cr_assert_eq(reports(), 2, "the read under the unaccepted restriction is reported");
 	cr_assert_eq(native_read(0, page + 0x18), 0);
-	cr_assert_eq(reports(), 1, "once per restriction");
-	/* Accepted now, and restricted again: reported again at the next access. */
+	cr_assert_eq(reports(), 2, "once per restriction");
+	/* Accepted now, and restricted again: reported again at the next access (and exit). */
 	cr_assert_eq(native_eaccept(0, page, SECINFO_REG(SGX_SECINFO_PR | SI_R)), 0);
 	struct sgx_enclave_restrict_permissions a;
 	native_assert_ok(native_restrict(native_off(page), SGX_PAGE_SIZE, SI_R, &a));
 	cr_assert_eq(native_read(0, page + 0x10), 0xAB);
-	cr_assert_eq(reports(), 2);
+	cr_assert_eq(reports(), 4);
 }
 
 Test(check, an_access_after_the_restriction_was_accepted_is_silent)
@@ -74,11 +76,12 @@ Test(check, a_trimmed_page_touched)
 	struct sgx_enclave_run run;
 	native_fault(1, OP_READ, page + 0x40, 0, 0, &run, NULL);
 	native_assert_exception(&run, ENCLU_ERESUME, X86_PF, PF_P | PF_U | PF_SGX, page);
-	cr_assert_eq(reports(), 1, "touched while being trimmed");
+	/* The touch, then the exit of the thread whose MODIFY_TYPES is not accepted yet. */
+	cr_assert_eq(reports(), 2, "touched while being trimmed");
 	cr_assert_eq(native_eaccept(0, page, SGX_SECINFO_PT(SGX_PT_TRIM) | SGX_SECINFO_MODIFIED), 0);
 	native_fault(1, OP_READ, page + 0x40, 0, 0, &run, NULL);
 	native_assert_exception(&run, ENCLU_ERESUME, X86_PF, PF_P | PF_U | PF_SGX, page);
-	cr_assert_eq(reports(), 2, "touched after its EACCEPT");
+	cr_assert_eq(reports(), 3, "touched after its EACCEPT");
 }
 
 Test(check, a_trim_flow_without_a_touch_is_silent)
@@ -196,7 +199,7 @@ Test(check_trace, a_report_is_an_event_of_the_trace_file, .init = setup_check_tr
 {
 	uint64_t page = restricted_page(7);
 	cr_assert_eq(native_read(0, page + 0x10), 0xAB);
-	cr_assert_eq(reports(), 1);
+	cr_assert_eq(reports(), 2, "the read and the exit");
 	DIR *d = opendir(trace_dir);
 	cr_assert_not_null(d);
 	struct dirent *de;
@@ -221,4 +224,78 @@ Test(check_trace, a_report_is_an_event_of_the_trace_file, .init = setup_check_tr
 	cr_assert(strstr(ev, "restriction to R was never EACCEPTed") && strstr(ev, want) &&
 		      (!end || strstr(ev, want) < end),
 		  "%.300s", ev);
+}
+
+/* ---- what the enclave asked for: EACCEPT of another thread's change, leaving with one's own open ---- */
+
+struct request {
+	int which; /* 0: RESTRICT_PERMISSIONS to R, 1: AUGMENT_PAGES */
+	uint64_t page;
+};
+
+/* Another host thread, which never enters the enclave, changes the page: the OS acting on its own. */
+static void *request_thread(void *arg)
+{
+	struct request *r = arg;
+	if (r->which == 0) {
+		struct sgx_enclave_restrict_permissions a;
+		native_assert_ok(native_restrict(native_off(r->page), SGX_PAGE_SIZE, SI_R, &a));
+	} else {
+		struct sgx_enclave_augment_pages a;
+		native_assert_ok(native_augment(native_off(r->page), SGX_PAGE_SIZE, SECINFO_REG(SI_RW), &a));
+	}
+	return NULL;
+}
+
+static void request_from_another_thread(int which, uint64_t page)
+{
+	struct request r = {.which = which, .page = page};
+	pthread_t t;
+	cr_assert_eq(pthread_create(&t, NULL, request_thread, &r), 0);
+	cr_assert_eq(pthread_join(t, NULL), 0);
+}
+
+Test(check, an_eaccept_of_a_restriction_another_thread_made)
+{
+	uint64_t page = devos_dyn(20);
+	native_accept_rw(0, page);
+	request_from_another_thread(0, page);
+	cr_assert_eq(reports(), 0, "nobody inside asked, nobody left");
+	cr_assert_eq(native_eaccept(0, page, SECINFO_REG(SGX_SECINFO_PR | SI_R)), 0);
+	cr_assert_eq(reports(), 1, "accepted without having asked");
+}
+
+Test(check, an_eaccept_of_a_page_another_thread_augmented)
+{
+	uint64_t page = devos_dyn(21);
+	request_from_another_thread(1, page);
+	cr_assert_eq(native_eaccept(0, page, SECINFO_REG(SGX_SECINFO_PENDING | SI_RW)), 0);
+	cr_assert_eq(reports(), 1);
+	/* Its own request, accepted before it leaves: silent. */
+	uint64_t mine = devos_dyn(22);
+	struct sgx_enclave_augment_pages a;
+	native_assert_ok(native_augment(native_off(mine), SGX_PAGE_SIZE, SECINFO_REG(SI_RW), &a));
+	cr_assert_eq(native_eaccept(0, mine, SECINFO_REG(SGX_SECINFO_PENDING | SI_RW)), 0);
+	cr_assert_eq(reports(), 1);
+}
+
+Test(check, leaving_with_its_own_requests_unaccepted)
+{
+	uint64_t a = devos_dyn(23), b = devos_dyn(24);
+	struct sgx_enclave_augment_pages aug;
+	native_assert_ok(native_augment(native_off(a), 2 * SGX_PAGE_SIZE, SECINFO_REG(SI_RW), &aug));
+	cr_assert_eq(b, a + SGX_PAGE_SIZE);
+	/* The thread enters, accepts one of its two pages and leaves: the other is reported, once. */
+	cr_assert_eq(native_eaccept(0, a, SECINFO_REG(SGX_SECINFO_PENDING | SI_RW)), 0);
+	cr_assert_eq(reports(), 1, "left with its AUGMENT_PAGES of b pending");
+	cr_assert_eq(native_eaccept(0, b, SECINFO_REG(SGX_SECINFO_PENDING | SI_RW)), 0);
+	cr_assert_eq(reports(), 1, "each change once");
+}
+
+Test(check, another_threads_open_request_is_not_this_threads_exit)
+{
+	uint64_t page = devos_dyn(25);
+	request_from_another_thread(1, page);
+	native_op(0, OP_ECHO, 1, 2, 3);
+	cr_assert_eq(reports(), 0, "the page is pending, but this thread did not ask for it");
 }

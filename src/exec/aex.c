@@ -885,9 +885,9 @@ void exec_step_arm(struct exec_thread *self, ucontext_t *uc)
  */
 static void chaos_step(struct exec_thread *self, const siginfo_t *si, ucontext_t *uc)
 {
-	uint64_t rip = (uint64_t)uc->uc_mcontext.gregs[REG_RIP];
-	uint64_t n = ++self->steps;
-	if (chaos_next(&self->chaos_rng) % exec_chaos_cfg.step_every != 0) {
+	uint64_t rip = (uint64_t)uc->uc_mcontext.gregs[REG_RIP], rsp = (uint64_t)uc->uc_mcontext.gregs[REG_RSP];
+	uint64_t n = ++self->steps, r = chaos_next(&self->chaos_rng);
+	if (r % exec_chaos_cfg.step_every != 0) {
 		if (self->cur_valid) {
 			self->encl_fs = self->cur_fs;
 			self->encl_gs = self->cur_gs;
@@ -900,18 +900,43 @@ static void chaos_step(struct exec_thread *self, const siginfo_t *si, ucontext_t
 	step_fix_pushf(self, uc);
 	self->step_rip = 0;
 	enclave_regs(self, uc);
+	/*
+	 * With the evict kind too, one interrupt in evict_every also evicts the
+	 * page the next instruction is fetched from or its stack page: the
+	 * access after the ERESUME faults, in a handler too.
+	 */
+	uint64_t target = 0;
+	if (exec_chaos_cfg.evict_every && (r >> 21) % exec_chaos_cfg.evict_every == 0) {
+		target = page_of((r >> 42) & 1 ? rsp : rip);
+		if (!in_elrange(self, target))
+			target = 0;
+	}
 	uint64_t count = self->chaos_count++;
 	interrupt_leave(self, uc);
 	atomic_fetch_add_explicit(&exec_stat_chaos_step, 1, memory_order_relaxed);
+	int er = 0;
+	if (target) {
+		er = exec_os_cur.evict ? exec_os_cur.evict(exec_os_cur.ctx, target) : -ENOSYS;
+		if (!er)
+			atomic_fetch_add_explicit(&exec_stat_chaos_evict, 1, memory_order_relaxed);
+	}
 	if (exec_chaos_cfg.note)
-		exec_chaos_cfg.note("step", rip, 0, 0);
+		exec_chaos_cfg.note("step", rip, target, er);
 	if (!exec_chaos_cfg.quiet) {
-		char line[192], *p = line;
+		char line[256], *p = line;
 		p = chaos_prefix(p, self, count);
 		p = str(p, "interrupt after instruction ");
 		p = dec64(p, n);
 		p = str(p, ", at enclave+");
 		p = hexs(p, rip - self->elr_base);
+		if (target) {
+			p = str(p, er ? "; eviction of enclave+" : "; evicted enclave+");
+			p = hexs(p, target - self->elr_base);
+			if (er == -EBUSY)
+				p = str(p, " refused (busy)");
+			else if (er)
+				p = str(p, " refused (not in the EPC)");
+		}
 		*p++ = '\n';
 		ssize_t w = write(STDERR_FILENO, line, (size_t)(p - line));
 		(void)w;

@@ -971,3 +971,69 @@ Test(chaos, driver_injections_are_in_the_trace_file)
 	cr_assert_eq(sigbus, ls, "%u sigbus events, %u lines", sigbus, ls);
 	cr_assert_eq(tlb, lt, "%u tlb events, %u lines", tlb, lt);
 }
+
+/*
+ * step with evict: interrupts after any instruction, one in two of them
+ * with the eviction of the page the next instruction is fetched from or
+ * its stack page; the access after ERESUME faults and the driver loads
+ * the page back.  The loop's result shows every register survived.
+ */
+static void setup_step_evict(void)
+{
+	setenv(SGXEMU_ENV_CHAOS, "9:step=37,evict=2,quiet", 1);
+	native_setup();
+}
+
+static uint64_t rol64(uint64_t v, unsigned n)
+{
+	return (v << n) | (v >> (64 - n));
+}
+
+/* encl_regloop's result (tests/exec/enclave/entry.S). */
+static uint64_t regloop(uint64_t n, uint64_t seed)
+{
+	uint64_t x[14], x0 = seed;
+	static const unsigned init[14] = {1, 2, 3, 4, 5, 6, 8, 9, 10, 11, 12, 13, 14, 15};
+	for (unsigned i = 0; i < 14; i++)
+		x[i] = seed + init[i];
+	/* rax rbx rcx rdx rsi rbp r8 .. r15 */
+	for (uint64_t i = 0; i < n; i++) {
+		x[0] += x[1];
+		x[1] = rol64(x[1] ^ x[2], 13);
+		x[2] += x[3];
+		x[3] ^= x[4];
+		x[4] += x[5];
+		x[5] = rol64(x[5] ^ x[6], 7);
+		x[6] += x[7];
+		x[7] ^= x[8];
+		x[8] += x[9];
+		x[9] ^= x[10];
+		x[10] += x[11];
+		x[11] = rol64(x[11] ^ x[12], 17);
+		x[12] += x[13];
+		x[13] ^= x[0];
+		uint64_t old = x[2];
+		x[2] += x[12];
+		x[3] += x[2] < old;
+		x0 += seed;
+	}
+	uint64_t v = x0;
+	for (unsigned i = 0; i < 14; i++)
+		v ^= x[i];
+	return v;
+}
+
+Test(chaos, step_interrupts_evict_the_pages_the_next_instruction_needs, .init = setup_step_evict)
+{
+	struct exec_stats s0, s1;
+	exec_get_stats(&s0);
+	struct sgx_enclave_run run;
+	native_enter(0, OP_NOTIFY_LOOP, 300, 0, 0x5EED, &run);
+	native_assert_eexit(&run);
+	exec_get_stats(&s1);
+	cr_assert_eq(nout[0][0], regloop(300, 0x5EED), "the loop's registers after the interrupts");
+	cr_assert_gt(s1.chaos_steps - s0.chaos_steps, 50, "%llu step interrupts",
+		     (unsigned long long)(s1.chaos_steps - s0.chaos_steps));
+	cr_assert_gt(s1.chaos_evictions - s0.chaos_evictions, 10, "%llu evictions",
+		     (unsigned long long)(s1.chaos_evictions - s0.chaos_evictions));
+}

@@ -823,8 +823,16 @@ static int demand(struct rt_mm *mm, const struct mm_region *g, uint64_t addr, ui
 		return RT_EXCEPTION_CONTINUE_SEARCH;
 	if (*st & MM_P_COMMITTED)
 		return access_allowed(*st, err) ? RT_EXCEPTION_CONTINUE : RT_EXCEPTION_CONTINUE_SEARCH;
-	if (!(err & PF_SGX))
-		return RT_EXCEPTION_CONTINUE_SEARCH;
+	if (!(err & PF_SGX)) {
+		/*
+		 * A read or write of a page not there, and no SGX bit: the driver
+		 * could not EAUG it (Linux's SIGBUS when no EPC page can be had,
+		 * reported by the vDSO as this #PF).  The access made again gives
+		 * it another chance; a fault that keeps coming back is stopped by
+		 * the loader (the same exception repeated after being handled).
+		 */
+		return (err & (PF_P | PF_I)) ? RT_EXCEPTION_CONTINUE_SEARCH : RT_EXCEPTION_CONTINUE;
+	}
 	if (g->flags & RT_MM_GROWSDOWN) {
 		if (lo == g->start)
 			return RT_EXCEPTION_CONTINUE_SEARCH;

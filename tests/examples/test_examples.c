@@ -59,14 +59,17 @@ static int temp_file(void)
 }
 
 /* Run argv (NULL-terminated) with stdout and stderr captured and no SGXEMU_* variables. */
-static struct outcome run(const char *const *argv)
+/* argv run with the test's environment minus its SGXEMU_ settings, plus extra (NAME=VALUE) if not NULL. */
+static struct outcome run_env(const char *const *argv, const char *extra)
 {
 	int out = temp_file(), err = temp_file();
 	char *env[256];
 	size_t n = 0;
-	for (char **e = environ; *e && n < 255; e++)
+	for (char **e = environ; *e && n < 254; e++)
 		if (strncmp(*e, "SGXEMU_", 7) != 0)
 			env[n++] = *e;
+	if (extra)
+		env[n++] = (char *)extra;
 	env[n] = NULL;
 	posix_spawn_file_actions_t fa;
 	posix_spawn_file_actions_init(&fa);
@@ -85,6 +88,11 @@ static struct outcome run(const char *const *argv)
 	    .err = slurp(err),
 	};
 	return o;
+}
+
+static struct outcome run(const char *const *argv)
+{
+	return run_env(argv, NULL);
 }
 
 static void done(struct outcome *o)
@@ -386,6 +394,20 @@ Test(jit_demo, bad_input_is_a_clear_error)
 /* ---- heap-demo ---- */
 
 TestSuite(heap_demo, .timeout = 300);
+
+/*
+ * EAUG on a fault that finds no EPC (chaos mode's sigbus kind, Linux's SIGBUS on ENOMEM, a #PF
+ * report through the vDSO): the runtime's commit on demand makes the access again, which gets its page.
+ */
+Test(heap_demo, survives_eaug_faults_that_find_no_epc)
+{
+	struct outcome o =
+	    run_env((const char *const[]){HEAP_DEMO, "--key", KEY_PATH, "--quiet", NULL}, "SGXEMU_CHAOS=5:sigbus=3");
+	cr_assert_eq(o.status, 0, "exit %d\n%s\n%s", o.status, o.out, o.err);
+	assert_line(&o, "heap-demo: peak 4096 KiB, EPC 2048 KiB, up to ", " pages evicted at once; all data intact");
+	assert_err_line(&o, "sgxemu: chaos: sigbus #0: EAUG on the fault at enclave+");
+	done(&o);
+}
 
 Test(heap_demo, grows_and_shrinks_in_an_epc_smaller_than_the_peak)
 {

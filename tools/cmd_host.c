@@ -13,7 +13,6 @@
 #include "exec.h"
 #include "hostprobe.h"
 
-
 #define TIME_REPS 15   /* runs per figure; the median is printed */
 #define TIME_N	  1000 /* round trips per run */
 

@@ -39,8 +39,9 @@ static int cmd_script(int argc, char **argv)
 	return rc;
 }
 
-int cmd_run(int argc, char **argv);  /* tools/cmd_run.c */
-int cmd_host(int argc, char **argv); /* tools/cmd_host.c */
+int cmd_run(int argc, char **argv);	  /* tools/cmd_run.c */
+int cmd_host(int argc, char **argv);	  /* tools/cmd_host.c */
+int cmd_symbolize(int argc, char **argv); /* tools/cmd_symbolize.c */
 
 static const struct command commands[] = {
     {"script", "run a scenario: ENCLS/ENCLU leaves and state queries, one per line",
@@ -142,8 +143,9 @@ static const struct command commands[] = {
      "                        interrupts (interrupt[=N]: one in N) and evictions of\n"
      "                        the pages they need (evict[=N]), range ioctls stopped\n"
      "                        early as Linux may (ioctl[=N]), timer interrupts\n"
-     "                        anywhere (timer[=USEC], not reproducible), enclave\n"
-     "                        ioctls answered EBUSY (busy[=N]), EAUG on a fault\n"
+     "                        anywhere (timer[=USEC], not reproducible), interrupts\n"
+     "                        after any instruction, single-stepped (step[=N]),\n"
+     "                        EDMM ioctls answered EBUSY (busy[=N]), EAUG on a fault\n"
      "                        answered SIGBUS (sigbus[=N]), a stale-TLB window\n"
      "                        after EMODPR/EMODT (tlb[=USEC]); quiet: no line per\n"
      "                        injection (a seed alone: interrupt and evict, N = 4;\n"
@@ -151,7 +153,9 @@ static const struct command commands[] = {
      "  --check               report EDMM protocol mistakes hardware does not reliably\n"
      "                        punish: accesses under a restriction or type change\n"
      "                        never EACCEPTed, to trimmed pages, or extended by\n"
-     "                        EMODPE without the mprotect; SSA frames exhausted\n"
+     "                        EMODPE without the mprotect; EACCEPT of a change the\n"
+     "                        thread did not ask for; leaving the enclave with its\n"
+     "                        own change not EACCEPTed; SSA frames exhausted\n"
      "                        (chaos.md)\n"
      "\n"
      "With --trace=FILE, --summary or --epc-map PROG runs as a child of sgxemu run,\n"
@@ -177,6 +181,21 @@ static const struct command commands[] = {
      "\n"
      "Exit status: 0, or 2 on a usage error.\n",
      cmd_host},
+    {"symbolize", "name the enclave code in chaos mode's and the checker's lines (function, file:line)",
+     "sgxemu symbolize ENCLAVE.elf [LOG]\n"
+     "\n"
+     "Copy LOG (or standard input) to standard output with each enclave offset the\n"
+     "emulator prints (\"enclave+0x6a\", in the lines of --chaos and --check)\n"
+     "followed by <FUNCTION+OFFSET at FILE:LINE>: the function from the ELF's\n"
+     "symbol table, the file and line from addr2line where the ELF has line\n"
+     "information (-g). An enclave image sits at enclave offset 0 with its\n"
+     "segments at their addresses, so the offsets are the ELF's (chaos.md).\n"
+     "\n"
+     "  sgxemu run --check PROG 2>&1 | sgxemu symbolize enclave.elf\n"
+     "\n"
+     "Exit status: 0, 1 when the ELF or LOG cannot be read or has no symbol\n"
+     "table, 2 on a usage error.\n",
+     cmd_symbolize},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

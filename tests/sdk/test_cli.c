@@ -622,3 +622,67 @@ Test(cli, cpuid_errors)
 	SGXEMU(&r, "cpuid", "leaf");
 	expect_error(&r, 2, "sgxemu cpuid: unexpected argument 'leaf' (see 'sgxemu cpuid --help')");
 }
+
+/* ---- symbolize ------------------------------------------------------------------------------------- */
+
+/* The entry point of an ELF (fixture_entry: the image is a PIE, so it is also its enclave offset). */
+static unsigned long long elf_entry(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	cr_assert(f, "%s", path);
+	unsigned char h[64];
+	cr_assert_eq(fread(h, 1, sizeof(h), f), sizeof(h));
+	fclose(f);
+	unsigned long long e = 0;
+	for (int i = 7; i >= 0; i--)
+		e = e << 8 | h[24 + i];
+	return e;
+}
+
+static const char *write_log(const char *name, const char *text)
+{
+	const char *path = tmp(name);
+	FILE *f = fopen(path, "w");
+	cr_assert(f);
+	fputs(text, f);
+	cr_assert_eq(fclose(f), 0);
+	return path;
+}
+
+Test(cli, symbolize_names_functions_and_lines)
+{
+	unsigned long long entry = elf_entry(FIXTURE_G_ELF);
+	char log[256], want[256];
+	snprintf(log, sizeof(log),
+		 "sgxemu: check: something; page enclave+0x%llx, code at enclave+0x%llx, thread 0\nplain line\n",
+		 entry + 0x100000, entry + 1);
+	const char *path = write_log("check.log", log);
+	struct run r;
+	/* Without line information: the function and the offset in it; a page out of every function unchanged. */
+	SGXEMU(&r, "symbolize", FIXTURE_ELF, path);
+	expect_ok(&r);
+	snprintf(want, sizeof(want),
+		 "sgxemu: check: something; page enclave+0x%llx, code at enclave+0x%llx <fixture_entry+0x1>, thread "
+		 "0\nplain line\n",
+		 entry + 0x100000, entry + 1);
+	cr_assert_str_eq(r.out, want);
+	run_free(&r);
+	/* With -g: the file and line too (addr2line comes with the compiler's binutils). */
+	SGXEMU(&r, "symbolize", FIXTURE_G_ELF, path);
+	expect_ok(&r);
+	cr_assert(strstr(r.out, "<fixture_entry+0x1 at ") && strstr(r.out, "fixture.c:"), "%s", r.out);
+	run_free(&r);
+}
+
+Test(cli, symbolize_errors)
+{
+	struct run r;
+	SGXEMU(&r, "symbolize");
+	cr_assert_eq(r.status, 2, "%s", r.err);
+	run_free(&r);
+	SGXEMU(&r, "symbolize", tmp("none.elf"));
+	expect_error(&r, 1, "sgxemu symbolize: %s: No such file or directory", tmp("none.elf"));
+	const char *text = write_log("text.elf", "not an ELF file at all, but long enough to be read as one......\n");
+	SGXEMU(&r, "symbolize", text);
+	expect_error(&r, 1, "sgxemu symbolize: %s: not a 64-bit ELF file", text);
+}

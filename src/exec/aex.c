@@ -636,6 +636,31 @@ static unsigned chaos_targets(struct exec_thread *self, uint64_t out[4])
 	return n;
 }
 
+/* Evict page target (0: none) for chaos mode, counted.  Return: 0 or the OS's -errno. */
+static int chaos_evict(uint64_t target)
+{
+	if (!target)
+		return 0;
+	int er = exec_os_cur.evict ? exec_os_cur.evict(exec_os_cur.ctx, target) : -ENOSYS;
+	if (!er)
+		atomic_fetch_add_explicit(&exec_stat_chaos_evict, 1, memory_order_relaxed);
+	return er;
+}
+
+/* "; evicted enclave+OFF" (or why not) at p for an injection's line; nothing without a target. */
+static char *chaos_evict_text(char *p, const struct exec_thread *self, uint64_t target, int er)
+{
+	if (!target)
+		return p;
+	p = str(p, er ? "; eviction of enclave+" : "; evicted enclave+");
+	p = hexs(p, target - self->elr_base);
+	if (er == -EBUSY)
+		p = str(p, " refused (busy)");
+	else if (er)
+		p = str(p, " refused (not in the EPC)");
+	return p;
+}
+
 /*
  * Chaos mode at an ENCLU of enclave code (the thread model holds its
  * registers): draw whether an interrupt arrives right before it, and
@@ -668,12 +693,7 @@ static bool chaos_inject(struct exec_thread *self, const siginfo_t *si, ucontext
 	uint64_t count = self->chaos_count++;
 	interrupt_leave(self, uc);
 	atomic_fetch_add_explicit(&exec_stat_chaos_intr, 1, memory_order_relaxed);
-	int er = 0;
-	if (target) {
-		er = exec_os_cur.evict ? exec_os_cur.evict(exec_os_cur.ctx, target) : -ENOSYS;
-		if (!er)
-			atomic_fetch_add_explicit(&exec_stat_chaos_evict, 1, memory_order_relaxed);
-	}
+	int er = chaos_evict(target);
 	if (exec_chaos_cfg.note)
 		exec_chaos_cfg.note("interrupt", rip, target, er);
 	if (!exec_chaos_cfg.quiet) {
@@ -683,14 +703,7 @@ static bool chaos_inject(struct exec_thread *self, const siginfo_t *si, ucontext
 		p = str(p, leaf_name(leaf));
 		p = str(p, "], enclave+");
 		p = hexs(p, rip - self->elr_base);
-		if (target) {
-			p = str(p, er ? "; eviction of enclave+" : "; evicted enclave+");
-			p = hexs(p, target - self->elr_base);
-			if (er == -EBUSY)
-				p = str(p, " refused (busy)");
-			else if (er)
-				p = str(p, " refused (not in the EPC)");
-		}
+		p = chaos_evict_text(p, self, target, er);
 		*p++ = '\n';
 		ssize_t w = write(STDERR_FILENO, line, (size_t)(p - line));
 		(void)w;
@@ -914,12 +927,7 @@ static void chaos_step(struct exec_thread *self, const siginfo_t *si, ucontext_t
 	uint64_t count = self->chaos_count++;
 	interrupt_leave(self, uc);
 	atomic_fetch_add_explicit(&exec_stat_chaos_step, 1, memory_order_relaxed);
-	int er = 0;
-	if (target) {
-		er = exec_os_cur.evict ? exec_os_cur.evict(exec_os_cur.ctx, target) : -ENOSYS;
-		if (!er)
-			atomic_fetch_add_explicit(&exec_stat_chaos_evict, 1, memory_order_relaxed);
-	}
+	int er = chaos_evict(target);
 	if (exec_chaos_cfg.note)
 		exec_chaos_cfg.note("step", rip, target, er);
 	if (!exec_chaos_cfg.quiet) {
@@ -929,14 +937,7 @@ static void chaos_step(struct exec_thread *self, const siginfo_t *si, ucontext_t
 		p = dec64(p, n);
 		p = str(p, ", at enclave+");
 		p = hexs(p, rip - self->elr_base);
-		if (target) {
-			p = str(p, er ? "; eviction of enclave+" : "; evicted enclave+");
-			p = hexs(p, target - self->elr_base);
-			if (er == -EBUSY)
-				p = str(p, " refused (busy)");
-			else if (er)
-				p = str(p, " refused (not in the EPC)");
-		}
+		p = chaos_evict_text(p, self, target, er);
 		*p++ = '\n';
 		ssize_t w = write(STDERR_FILENO, line, (size_t)(p - line));
 		(void)w;

@@ -749,24 +749,43 @@ static const char *prot_name(int prot)
 	return names[prot & 7];
 }
 
-int sgxk_check_access(struct sgxk *k, uint64_t addr, uint32_t errcode, char *msg, size_t len)
+/*
+ * The enclave of addr, referenced and locked, and the protection of its
+ * mapping there; NULL when there is none or a lock is busy (never waits).
+ * Done with it: check_done.
+ */
+static struct sgx_encl *check_encl(struct sgxk *k, uint64_t addr, int *vprot)
 {
-	uint64_t a = addr & ~(uint64_t)(KPAGE - 1);
 	if (pthread_mutex_trylock(&k->pt_lock) != 0)
-		return 0;
-	struct sgx_vma *vm = vma_find(k, a);
+		return NULL;
+	struct sgx_vma *vm = vma_find(k, addr & ~(uint64_t)(KPAGE - 1));
 	struct sgx_encl *e = vm ? vm->encl : NULL;
-	int vprot = vm ? vm->prot : PROT_NONE;
+	if (vprot)
+		*vprot = vm ? vm->prot : PROT_NONE;
 	if (e)
 		encl_get(e);
 	pthread_mutex_unlock(&k->pt_lock);
+	if (e && pthread_mutex_trylock(&e->lock) != 0) {
+		encl_put(e);
+		return NULL;
+	}
+	return e;
+}
+
+static void check_done(struct sgx_encl *e)
+{
+	pthread_mutex_unlock(&e->lock);
+	encl_put(e);
+}
+
+int sgxk_check_access(struct sgxk *k, uint64_t addr, uint32_t errcode, char *msg, size_t len)
+{
+	uint64_t a = addr & ~(uint64_t)(KPAGE - 1);
+	int vprot;
+	struct sgx_encl *e = check_encl(k, a, &vprot);
 	if (!e)
 		return 0;
 	int found = 0;
-	if (pthread_mutex_trylock(&e->lock) != 0) {
-		encl_put(e);
-		return 0;
-	}
 	struct encl_page *p = encl_in_range(e, a) ? encl_page_at(e, a) : NULL;
 	struct hw_epcm_view v;
 	if (p && p->resident && hw_epcm_get(k->m, encl_frame(e, a), &v) && v.valid) {
@@ -802,8 +821,7 @@ int sgxk_check_access(struct sgxk *k, uint64_t addr, uint32_t errcode, char *msg
 			found = 1;
 		}
 	}
-	pthread_mutex_unlock(&e->lock);
-	encl_put(e);
+	check_done(e);
 	return found;
 }
 
@@ -863,19 +881,6 @@ void encl_req_note(struct sgx_encl *e, struct encl_page *p, enum encl_req_op op)
 	e->reqs[e->nreqs++] = (struct encl_req){.addr = p->addr, .tid = tid, .op = (uint8_t)op};
 }
 
-/* The enclave of addr, referenced, or NULL; never waits for the lock. */
-static struct sgx_encl *check_encl(struct sgxk *k, uint64_t addr)
-{
-	if (pthread_mutex_trylock(&k->pt_lock) != 0)
-		return NULL;
-	struct sgx_vma *vm = vma_find(k, addr & ~(uint64_t)(KPAGE - 1));
-	struct sgx_encl *e = vm ? vm->encl : NULL;
-	if (e)
-		encl_get(e);
-	pthread_mutex_unlock(&k->pt_lock);
-	return e;
-}
-
 /* Is page p, changed by op, still in the state the enclave must EACCEPT? */
 static bool req_open(struct sgx_encl *e, const struct encl_page *p, uint8_t op)
 {
@@ -896,14 +901,10 @@ static bool req_open(struct sgx_encl *e, const struct encl_page *p, uint8_t op)
 
 int sgxk_check_accept(struct sgxk *k, uint64_t addr, int tid, char *msg, size_t len)
 {
-	struct sgx_encl *e = check_encl(k, addr);
+	struct sgx_encl *e = check_encl(k, addr, NULL);
 	if (!e)
 		return 0;
 	int found = 0;
-	if (pthread_mutex_trylock(&e->lock) != 0) {
-		encl_put(e);
-		return 0;
-	}
 	uint64_t a = addr & ~(uint64_t)(KPAGE - 1);
 	struct encl_page *p = encl_in_range(e, a) ? encl_page_at(e, a) : NULL;
 	if (p && p->req_op != REQ_NONE) {
@@ -917,20 +918,15 @@ int sgxk_check_accept(struct sgxk *k, uint64_t addr, int tid, char *msg, size_t 
 		}
 		p->req_op = REQ_NONE;
 	}
-	pthread_mutex_unlock(&e->lock);
-	encl_put(e);
+	check_done(e);
 	return found;
 }
 
 int sgxk_check_exit(struct sgxk *k, uint64_t tcs, int tid, char *msg, size_t len, uint64_t *page)
 {
-	struct sgx_encl *e = check_encl(k, tcs);
+	struct sgx_encl *e = check_encl(k, tcs, NULL);
 	if (!e)
 		return 0;
-	if (pthread_mutex_trylock(&e->lock) != 0) {
-		encl_put(e);
-		return 0;
-	}
 	/* The thread's entries go: each is reported once, or found accepted. */
 	size_t keep = 0, open = 0;
 	struct encl_req first = {0};
@@ -959,7 +955,6 @@ int sgxk_check_exit(struct sgxk *k, uint64_t tcs, int tid, char *msg, size_t len
 				 req_name(first.op), state);
 		*page = first.addr;
 	}
-	pthread_mutex_unlock(&e->lock);
-	encl_put(e);
+	check_done(e);
 	return open != 0;
 }

@@ -18,44 +18,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "regloop.h"
 #include "testos.h"
 
 #define ROUNDS 20000000ULL
 #define SEED   0x5EED0123456789ULL
-
-static uint64_t rol(uint64_t v, unsigned n)
-{
-	return (v << n) | (v >> (64 - n));
-}
-
-/* What encl_regloop (tests/exec/enclave/entry.S) returns, computed here. */
-static uint64_t regloop(uint64_t n, uint64_t seed)
-{
-	uint64_t rax = seed + 1, rbx = seed + 2, rcx = seed + 3, rdx = seed + 4, rsi = seed + 5, rbp = seed + 6;
-	uint64_t r8 = seed + 8, r9 = seed + 9, r10 = seed + 10, r11 = seed + 11, r12 = seed + 12, r13 = seed + 13;
-	uint64_t r14 = seed + 14, r15 = seed + 15, x0 = seed;
-	for (uint64_t i = 0; i < n; i++) {
-		rax += rbx;
-		rbx = rol(rbx ^ rcx, 13);
-		rcx += rdx;
-		rdx ^= rsi;
-		rsi += rbp;
-		rbp = rol(rbp ^ r8, 7);
-		r8 += r9;
-		r9 ^= r10;
-		r10 += r11;
-		r11 ^= r12;
-		r12 += r13;
-		r13 = rol(r13 ^ r14, 17);
-		r14 += r15;
-		r15 ^= rax;
-		uint64_t old = rcx;
-		rcx += r14;
-		rdx += rcx < old;
-		x0 += seed;
-	}
-	return rax ^ rbx ^ rcx ^ rdx ^ rsi ^ rbp ^ r8 ^ r9 ^ r10 ^ r11 ^ r12 ^ r13 ^ r14 ^ r15 ^ x0;
-}
 
 static uint64_t timer_interrupts(void)
 {

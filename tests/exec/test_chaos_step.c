@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "regloop.h"
 #include "testos.h"
 
 #define ROUNDS	  1500ULL
@@ -23,40 +24,6 @@
 #define RFLAGS_TF 0x100ULL
 #define ENV_OUT	  "SGXEMU_TEST_STEP_OUT"
 #define ENV_SEED  "SGXEMU_TEST_STEP_SEED"
-
-static uint64_t rol(uint64_t v, unsigned n)
-{
-	return (v << n) | (v >> (64 - n));
-}
-
-/* encl_regloop's result (the same function as in test_aexnotify.c). */
-static uint64_t regloop(uint64_t n, uint64_t seed)
-{
-	uint64_t rax = seed + 1, rbx = seed + 2, rcx = seed + 3, rdx = seed + 4, rsi = seed + 5, rbp = seed + 6;
-	uint64_t r8 = seed + 8, r9 = seed + 9, r10 = seed + 10, r11 = seed + 11, r12 = seed + 12, r13 = seed + 13;
-	uint64_t r14 = seed + 14, r15 = seed + 15, x0 = seed;
-	for (uint64_t i = 0; i < n; i++) {
-		rax += rbx;
-		rbx = rol(rbx ^ rcx, 13);
-		rcx += rdx;
-		rdx ^= rsi;
-		rsi += rbp;
-		rbp = rol(rbp ^ r8, 7);
-		r8 += r9;
-		r9 ^= r10;
-		r10 += r11;
-		r11 ^= r12;
-		r12 += r13;
-		r13 = rol(r13 ^ r14, 17);
-		r14 += r15;
-		r15 ^= rax;
-		uint64_t old = rcx;
-		rcx += r14;
-		rdx += rcx < old;
-		x0 += seed;
-	}
-	return rax ^ rbx ^ rcx ^ rdx ^ rsi ^ rbp ^ r8 ^ r9 ^ r10 ^ r11 ^ r12 ^ r13 ^ r14 ^ r15 ^ x0;
-}
 
 /* Where the step kind interrupted, in order (chaos mode's note callback). */
 static uint64_t notes[MAX_NOTES];

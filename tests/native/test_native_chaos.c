@@ -22,6 +22,7 @@
 #include "exec.h"
 #include "kernel.h"
 #include "native.h"
+#include "regloop.h"
 
 #define PAGES 24
 
@@ -337,8 +338,11 @@ Test(chaos, timer_interrupts_land_in_enclave_code_between_enclus, .init = setup_
 	workload();
 }
 
-/* Each injection is in the trace file too (SGXEMU_TRACE_FILE): an instant event "chaos" with its kind. */
-Test(chaos, injections_are_in_the_trace_file)
+/*
+ * run_child_with spec, work and prefixes (its stderr in first) with a trace
+ * file, whose text is returned (a static buffer, the file removed).
+ */
+static const char *traced_child(const char *spec, void (*work)(void), const char *const *prefixes)
 {
 	const char *tmp = getenv("TMPDIR");
 	char dir[PATH_MAX], setting[PATH_MAX + 32], path[PATH_MAX + 300];
@@ -347,7 +351,7 @@ Test(chaos, injections_are_in_the_trace_file)
 	/* A process forked by one with the emulator loaded names its trace by its pid: %p says where. */
 	snprintf(setting, sizeof(setting), "%s/trace-%%p.json", dir);
 	setenv(SGXEMU_ENV_TRACE_FILE, setting, 1);
-	run_child("5:interrupt=2,evict=2,ioctl=1", first, sizeof(first));
+	run_child_with(spec, work, prefixes, first, sizeof(first));
 	unsetenv(SGXEMU_ENV_TRACE_FILE);
 	DIR *d = opendir(dir);
 	cr_assert_not_null(d);
@@ -366,6 +370,13 @@ Test(chaos, injections_are_in_the_trace_file)
 	fclose(f);
 	unlink(path);
 	rmdir(dir);
+	return trace;
+}
+
+/* Each injection is in the trace file too (SGXEMU_TRACE_FILE): an instant event "chaos" with its kind. */
+Test(chaos, injections_are_in_the_trace_file)
+{
+	const char *trace = traced_child("5:interrupt=2,evict=2,ioctl=1", workload, thread_lines);
 	unsigned interrupts = 0, evictions = 0, ioctls = 0;
 	for (const char *p = trace; (p = strstr(p, "\"name\":\"chaos\"")); p++) {
 		const char *end = strchr(p, '\n');
@@ -929,31 +940,7 @@ Test(chaos, each_driver_kind_alone)
 /* The driver's injections are events of the trace file, one per line on stderr. */
 Test(chaos, driver_injections_are_in_the_trace_file)
 {
-	const char *tmp = getenv("TMPDIR");
-	char dir[PATH_MAX], setting[PATH_MAX + 32], path[PATH_MAX + 300];
-	snprintf(dir, sizeof(dir), "%s/sgxemu-chaos-trace-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	cr_assert_not_null(mkdtemp(dir));
-	snprintf(setting, sizeof(setting), "%s/trace-%%p.json", dir);
-	setenv(SGXEMU_ENV_TRACE_FILE, setting, 1);
-	run_child_with("5:busy=2,sigbus=2,tlb=100", kernel_workload, kernel_lines, first, sizeof(first));
-	unsetenv(SGXEMU_ENV_TRACE_FILE);
-	DIR *d = opendir(dir);
-	cr_assert_not_null(d);
-	struct dirent *de;
-	path[0] = 0;
-	while ((de = readdir(d)))
-		if (!strncmp(de->d_name, "trace-", 6))
-			snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-	closedir(d);
-	cr_assert_neq(path[0], 0, "no trace file in %s", dir);
-	FILE *f = fopen(path, "r");
-	cr_assert_not_null(f);
-	static char trace[1 << 22];
-	size_t n = fread(trace, 1, sizeof(trace) - 1, f);
-	trace[n] = 0;
-	fclose(f);
-	unlink(path);
-	rmdir(dir);
+	const char *trace = traced_child("5:busy=2,sigbus=2,tlb=100", kernel_workload, kernel_lines);
 	unsigned busy = 0, sigbus = 0, tlb = 0;
 	for (const char *p = trace; (p = strstr(p, "\"name\":\"chaos\"")); p++) {
 		const char *end = strchr(p, '\n');
@@ -982,45 +969,6 @@ static void setup_step_evict(void)
 {
 	setenv(SGXEMU_ENV_CHAOS, "9:step=37,evict=2,quiet", 1);
 	native_setup();
-}
-
-static uint64_t rol64(uint64_t v, unsigned n)
-{
-	return (v << n) | (v >> (64 - n));
-}
-
-/* encl_regloop's result (tests/exec/enclave/entry.S). */
-static uint64_t regloop(uint64_t n, uint64_t seed)
-{
-	uint64_t x[14], x0 = seed;
-	static const unsigned init[14] = {1, 2, 3, 4, 5, 6, 8, 9, 10, 11, 12, 13, 14, 15};
-	for (unsigned i = 0; i < 14; i++)
-		x[i] = seed + init[i];
-	/* rax rbx rcx rdx rsi rbp r8 .. r15 */
-	for (uint64_t i = 0; i < n; i++) {
-		x[0] += x[1];
-		x[1] = rol64(x[1] ^ x[2], 13);
-		x[2] += x[3];
-		x[3] ^= x[4];
-		x[4] += x[5];
-		x[5] = rol64(x[5] ^ x[6], 7);
-		x[6] += x[7];
-		x[7] ^= x[8];
-		x[8] += x[9];
-		x[9] ^= x[10];
-		x[10] += x[11];
-		x[11] = rol64(x[11] ^ x[12], 17);
-		x[12] += x[13];
-		x[13] ^= x[0];
-		uint64_t old = x[2];
-		x[2] += x[12];
-		x[3] += x[2] < old;
-		x0 += seed;
-	}
-	uint64_t v = x0;
-	for (unsigned i = 0; i < 14; i++)
-		v ^= x[i];
-	return v;
 }
 
 Test(chaos, step_interrupts_evict_the_pages_the_next_instruction_needs, .init = setup_step_evict)

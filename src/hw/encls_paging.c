@@ -301,7 +301,7 @@ static struct hw_result ewb_locked(struct hw_machine *m, const struct hw_mmu *mm
 	uint64_t *slot = hw_pa_ptr(m, rdx);
 	bool occupied = *slot != 0;
 	*slot = version;
-	epcm_invalidate(m, rcx, e);
+	epcm_invalidate_keep(m, rcx, e);
 	return occupied ? hw_ok_cf(SGX_VA_SLOT_OCCUPIED) : hw_ok();
 }
 

@@ -29,9 +29,15 @@ struct epcm_entry *epcm_entry(struct hw_machine *m, uint64_t pa)
 	return &(*chunk)[f & (EPCM_CHUNK_FRAMES - 1)];
 }
 
+static bool kept_find(const struct hw_machine *m, uint64_t pa, size_t *slot);
+static void kept_remove_at(struct hw_machine *m, size_t i);
+
 void epcm_set_valid(struct hw_machine *m, uint64_t pa, struct epcm_entry *e)
 {
-	(void)pa;
+	size_t slot;
+	/* A kept frame in use again: its memory is the page's now. */
+	if (atomic_load(&m->kept_count) && kept_find(m, HW_PAGE_DOWN(pa), &slot))
+		kept_remove_at(m, slot);
 	e->valid = 1;
 	if (e->pt != SGX_PT_SECS && e->pt != SGX_PT_VA) {
 		struct secs_priv *p = secs_priv_of(m, e->enclave_secs);
@@ -39,7 +45,7 @@ void epcm_set_valid(struct hw_machine *m, uint64_t pa, struct epcm_entry *e)
 	}
 }
 
-void epcm_invalidate(struct hw_machine *m, uint64_t pa, struct epcm_entry *e)
+static void invalidate(struct hw_machine *m, struct epcm_entry *e)
 {
 	if (e->pt != SGX_PT_SECS && e->pt != SGX_PT_VA) {
 		struct secs_priv *p = secs_priv_of(m, e->enclave_secs);
@@ -50,9 +56,111 @@ void epcm_invalidate(struct hw_machine *m, uint64_t pa, struct epcm_entry *e)
 		p->child_count--;
 	}
 	*e = (struct epcm_entry){0};
+}
+
+void epcm_invalidate(struct hw_machine *m, uint64_t pa, struct epcm_entry *e)
+{
+	invalidate(m, e);
 	/* The frame's memory goes back to the system; a later user sees zeros. */
 	fallocate(m->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)hw_epc_offset(m, HW_PAGE_DOWN(pa)),
 		  SGX_PAGE_SIZE);
+}
+
+/* ---- frames kept by EWB: a set of physical addresses (linear probing) ---- */
+
+static size_t kept_home(const struct hw_machine *m, uint64_t pa)
+{
+	return (size_t)(((pa >> 12) * 0x9E3779B97F4A7C15ULL) >> 17) & m->kept_mask;
+}
+
+static bool kept_find(const struct hw_machine *m, uint64_t pa, size_t *slot)
+{
+	for (size_t i = kept_home(m, pa);; i = (i + 1) & m->kept_mask) {
+		if (m->kept[i] == pa) {
+			*slot = i;
+			return true;
+		}
+		if (!m->kept[i])
+			return false;
+	}
+}
+
+/* Empty slot i, moving back the entries after it that probed past it. */
+static void kept_remove_at(struct hw_machine *m, size_t i)
+{
+	for (size_t j = i;;) {
+		j = (j + 1) & m->kept_mask;
+		if (!m->kept[j])
+			break;
+		size_t k = kept_home(m, m->kept[j]);
+		bool stays = i <= j ? (i < k && k <= j) : (i < k || k <= j);
+		if (stays)
+			continue;
+		m->kept[i] = m->kept[j];
+		i = j;
+	}
+	m->kept[i] = 0;
+	atomic_fetch_sub(&m->kept_count, 1);
+}
+
+static void kept_insert(struct hw_machine *m, uint64_t pa)
+{
+	size_t i = kept_home(m, pa);
+	while (m->kept[i])
+		i = (i + 1) & m->kept_mask;
+	m->kept[i] = pa;
+	atomic_fetch_add(&m->kept_count, 1);
+}
+
+static void punch(struct hw_machine *m, uint64_t pa)
+{
+	fallocate(m->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)hw_epc_offset(m, pa), SGX_PAGE_SIZE);
+}
+
+void epcm_invalidate_keep(struct hw_machine *m, uint64_t pa, struct epcm_entry *e)
+{
+	invalidate(m, e);
+	pa = HW_PAGE_DOWN(pa);
+	size_t kept = atomic_load(&m->kept_count);
+	/* Kept within the capacity the frames in use leave free, and the cap; else as epcm_invalidate. */
+	if (kept >= m->kept_limit || atomic_load(&m->frames_used) + kept + 1 > m->frames_total) {
+		punch(m, pa);
+		return;
+	}
+	/* Zeros as after epcm_invalidate, the memory kept. */
+	memset(hw_pa_ptr(m, pa), 0, SGX_PAGE_SIZE);
+	kept_insert(m, pa);
+}
+
+void epcm_kept_trim(struct hw_machine *m, uint64_t used)
+{
+	while (atomic_load(&m->kept_count) && used + atomic_load(&m->kept_count) > m->frames_total) {
+		while (!m->kept[m->kept_cursor])
+			m->kept_cursor = (m->kept_cursor + 1) & m->kept_mask;
+		punch(m, m->kept[m->kept_cursor]);
+		kept_remove_at(m, m->kept_cursor);
+	}
+}
+
+void epcm_kept_forget(struct hw_machine *m, uint64_t pa, uint64_t len)
+{
+	if (!atomic_load(&m->kept_count))
+		return;
+	size_t slot;
+	if (len <= 64 * SGX_PAGE_SIZE) {
+		for (uint64_t a = HW_PAGE_DOWN(pa); a < pa + len; a += SGX_PAGE_SIZE)
+			if (kept_find(m, a, &slot))
+				kept_remove_at(m, slot);
+		return;
+	}
+	/* A whole window: every entry in it (removal moves entries back: look at the same slot again). */
+	for (size_t i = 0; i <= m->kept_mask;) {
+		uint64_t a = m->kept[i];
+		if (a && a >= pa && a - pa < len)
+			kept_remove_at(m, i);
+		else
+			i++;
+	}
 }
 
 bool hw_secs_valid(struct hw_machine *m, uint64_t secs_pa)

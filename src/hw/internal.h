@@ -69,6 +69,15 @@ struct hw_machine {
 	uint64_t next_eid;
 	struct secs_priv *all_secs;
 
+	/*
+	 * Frames EWB left invalid with their memory, zeroed (epcm.c): a set of
+	 * physical addresses, open addressing (m->lock).  With the frames in
+	 * use they stay within the EPC's capacity; kept_limit caps them.
+	 */
+	uint64_t *kept;
+	size_t kept_mask, kept_limit, kept_cursor;
+	_Atomic size_t kept_count;
+
 	uint8_t paging_key[32]; /* AES-256-GCM for EWB/ELDU */
 	uint8_t key_root[32];	/* root of EGETKEY derivations */
 	uint64_t ewb_counter;	/* version source for EWB */
@@ -99,6 +108,17 @@ struct epcm_entry *epcm_peek(struct hw_machine *m, uint64_t pa);
 void epcm_set_valid(struct hw_machine *m, uint64_t pa, struct epcm_entry *e);
 /* Invalidate the entry and give the frame's memory back (contents lost). */
 void epcm_invalidate(struct hw_machine *m, uint64_t pa, struct epcm_entry *e);
+/*
+ * The same, the frame's memory kept and zeroed (EWB: a frame is written
+ * back because the EPC is full and is used again at once; giving its
+ * memory back only to fault a zeroed page in again costs a system call and
+ * a page fault, clearing it a memset).
+ */
+void epcm_invalidate_keep(struct hw_machine *m, uint64_t pa, struct epcm_entry *e);
+/* Give back kept frames until they and used frames in use fit the capacity (m->lock). */
+void epcm_kept_trim(struct hw_machine *m, uint64_t used);
+/* The frames of [pa, pa + len) are no longer kept: their memory was given back (m->lock). */
+void epcm_kept_forget(struct hw_machine *m, uint64_t pa, uint64_t len);
 
 /* ---- enclave state ---- */
 

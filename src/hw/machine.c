@@ -137,6 +137,15 @@ int hw_machine_create(const struct hw_config *cfg, struct hw_machine **out, char
 	}
 	*m->windows = (struct window){.start = 0, .len = c.space_size, .next = NULL};
 	m->frames_total = c.epc_size >> 12;
+	/* Up to 256 MiB of EWB'd frames keep their memory (fewer when the EPC is smaller); none without the set. */
+	m->kept_limit = m->frames_total < 65536 ? m->frames_total : 65536;
+	size_t slots = 1;
+	while (slots < 2 * m->kept_limit)
+		slots <<= 1;
+	m->kept = calloc(slots, sizeof(*m->kept));
+	m->kept_mask = slots - 1;
+	if (!m->kept)
+		m->kept_limit = 0;
 	pthread_mutex_init(&m->lock, NULL);
 	pthread_mutex_init(&m->alloc_lock, NULL);
 	for (unsigned i = 0; i < 4; i++)
@@ -182,6 +191,7 @@ void hw_machine_destroy(struct hw_machine *m)
 	}
 	munmap(m->alias, m->space);
 	close(m->memfd);
+	free(m->kept);
 	pthread_mutex_destroy(&m->lock);
 	pthread_mutex_destroy(&m->alloc_lock);
 	free(m);
@@ -281,9 +291,11 @@ void hw_epc_release_unused(struct hw_machine *m, uint64_t pa, uint64_t len)
 	pthread_mutex_lock(&m->lock);
 	for (uint64_t a = HW_PAGE_DOWN(pa); a < pa + len; a += SGX_PAGE_SIZE) {
 		const struct epcm_entry *e = epcm_peek(m, a);
-		if (!e || !e->valid)
+		if (!e || !e->valid) {
 			fallocate(m->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)hw_epc_offset(m, a),
 				  SGX_PAGE_SIZE);
+			epcm_kept_forget(m, a, SGX_PAGE_SIZE);
+		}
 	}
 	pthread_mutex_unlock(&m->lock);
 }
@@ -291,8 +303,13 @@ void hw_epc_release_unused(struct hw_machine *m, uint64_t pa, uint64_t len)
 void hw_epc_window_free(struct hw_machine *m, uint64_t pa, uint64_t size)
 {
 	uint64_t start = hw_epc_offset(m, pa);
-	/* Whatever is left in the window goes back to the system. */
+	/* Whatever is left in the window goes back to the system, kept frames too. */
 	fallocate(m->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)start, (off_t)size);
+	if (atomic_load(&m->kept_count)) {
+		pthread_mutex_lock(&m->lock);
+		epcm_kept_forget(m, pa, size);
+		pthread_mutex_unlock(&m->lock);
+	}
 	pthread_mutex_lock(&m->alloc_lock);
 	struct window *prev = NULL, *next = m->windows;
 	while (next && next->start < start) {
@@ -332,6 +349,13 @@ bool hw_epc_reserve(struct hw_machine *m)
 		if (used >= m->frames_total)
 			return false;
 	} while (!atomic_compare_exchange_weak(&m->frames_used, &used, used + 1));
+	/* Frames EWB kept with their memory make room: resident frames stay within the capacity. */
+	size_t kept = atomic_load(&m->kept_count);
+	if (kept && used + 1 + kept > m->frames_total) {
+		pthread_mutex_lock(&m->lock);
+		epcm_kept_trim(m, used + 1);
+		pthread_mutex_unlock(&m->lock);
+	}
 	const struct hw_obs *o = hw_obs_get();
 	if (__builtin_expect(o != NULL, 0))
 		o->epc(m, used + 1, m->frames_total);

@@ -5,8 +5,11 @@
  * page eviction, and two property tests (random EWB/ELDU cycles keep every
  * byte; every replayed or altered blob is refused).
  */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "harness.h"
 #include "internal.h"
@@ -1982,4 +1985,148 @@ Test(property, every_replayed_or_altered_blob_is_refused, .init = fresh, .fini =
 	}
 	for (unsigned k = 0; k < 8; k++)
 		cr_assert_gt(refused[k], 100, "kind %u tried only %u times", k, refused[k]);
+}
+
+/* ======================================================================= */
+/* Frames EWB keeps with their memory while the EPC has room               */
+/* ======================================================================= */
+
+TestSuite(kept, .init = fresh, .fini = done, .timeout = 60);
+
+/* Is the frame's memory in the memfd (not given back)? */
+static bool resident(uint64_t pa)
+{
+	unsigned char v = 0;
+	cr_assert_eq(mincore(ptr(HW_PAGE_DOWN(pa)), SGX_PAGE_SIZE, &v), 0);
+	return v & 1;
+}
+
+static size_t kept_count(void)
+{
+	return atomic_load(&t.m->kept_count);
+}
+
+Test(kept, ewb_keeps_the_frame_zeroed_while_the_epc_has_room)
+{
+	add_page(0x1000, REG_RW);
+	uint64_t pa = th_pa(&t, 0x1000);
+	uint8_t before[SGX_PAGE_SIZE];
+	memcpy(before, ptr(pa), sizeof(before));
+	evict(0x1000, &b1, va);
+	assert_free(pa);
+	cr_assert(resident(pa), "the frame's memory stays");
+	cr_assert_eq(kept_count(), 1);
+	assert_ok_clean(eldu_page(&b1, 0x1000, va));
+	cr_assert(memcmp(before, ptr(pa), sizeof(before)) == 0, "ELDU brought the contents back");
+	cr_assert_eq(kept_count(), 0, "in use again");
+}
+
+Test(kept, reserving_the_capacity_gives_kept_frames_back)
+{
+	add_page(0x1000, REG_RW);
+	uint64_t pa = th_pa(&t, 0x1000);
+	uint8_t before[SGX_PAGE_SIZE];
+	memcpy(before, ptr(pa), sizeof(before));
+	evict(0x1000, &b1, va);
+	cr_assert(resident(pa));
+	/* The OS takes every frame the EPC has: what EWB kept must go. */
+	uint64_t n = 0;
+	while (hw_epc_reserve(t.m))
+		n++;
+	cr_assert_eq(n, hw_epc_frames_total(t.m), "every frame reserved");
+	cr_assert_eq(kept_count(), 0);
+	cr_assert(!resident(pa), "given back to the system");
+	assert_free(pa);
+	/* EWB with the EPC full gives the memory back at once. */
+	for (uint64_t i = 0; i < n; i++)
+		hw_epc_release(t.m);
+	assert_ok_clean(eldu_page(&b1, 0x1000, va));
+	cr_assert(memcmp(before, ptr(pa), sizeof(before)) == 0);
+	while (hw_epc_reserve(t.m))
+		;
+	evict(0x1000, &b2, va);
+	cr_assert(!resident(pa));
+	cr_assert_eq(kept_count(), 0);
+	for (uint64_t i = 0; i < n; i++)
+		hw_epc_release(t.m);
+}
+
+Test(kept, memory_given_back_later_is_no_longer_kept)
+{
+	add_page(0x1000, REG_RW);
+	add_page(0x2000, REG_RW);
+	evict(0x1000, &b1, va);
+	evict(0x2000, &b2, va + 8);
+	cr_assert_eq(kept_count(), 2);
+	/* An AUGMENT batch that stopped early gives back the unused frames of its range: a kept one too. */
+	hw_epc_release_unused(t.m, th_pa(&t, 0x1000), SGX_PAGE_SIZE);
+	cr_assert_eq(kept_count(), 1);
+	cr_assert(!resident(th_pa(&t, 0x1000)));
+	cr_assert(resident(th_pa(&t, 0x2000)));
+}
+
+/* Threads evicting and loading their own pages while the OS reserves and releases capacity. */
+struct kept_worker {
+	uint64_t off, slot;
+	struct blob b;
+	uint8_t want[SGX_PAGE_SIZE];
+	unsigned rounds;
+};
+
+static void *kept_work(void *arg)
+{
+	struct kept_worker *w = arg;
+	uint64_t pa = th_pa(&t, w->off);
+	for (unsigned r = 0; r < w->rounds; r++) {
+		evict(w->off, &w->b, w->slot);
+		cr_assert_eq(memcmp(ptr(pa), zero_page, SGX_PAGE_SIZE), 0, "an evicted frame reads zeros");
+		/* The fixture's ELDU PAGEINFO is one for all: each thread its own. */
+		struct sgx_pageinfo pi = {
+		    .linaddr = t.base + w->off, .srcpge = u(w->b.page), .secinfo = u(&w->b.pcmd), .secs = t.secs_pa};
+		assert_ok_clean(encls_eldu(t.m, NULL, u(&pi), pa, w->slot));
+		cr_assert_eq(memcmp(ptr(pa), w->want, SGX_PAGE_SIZE), 0, "round %u lost the contents", r);
+	}
+	return NULL;
+}
+
+static void *kept_reserve(void *arg)
+{
+	_Atomic bool *stop = arg;
+	while (!atomic_load(stop)) {
+		uint64_t n = 0;
+		while (n < 64 && hw_epc_reserve(t.m))
+			n++;
+		cr_assert_leq(atomic_load(&t.m->kept_count) + atomic_load(&t.m->frames_used),
+			      hw_epc_frames_total(t.m) + 2, "kept frames beyond the free capacity");
+		while (n--)
+			hw_epc_release(t.m);
+	}
+	return NULL;
+}
+
+Test(kept, concurrent_evictions_and_reservations)
+{
+	enum { WORKERS = 3 };
+	static struct kept_worker w[WORKERS];
+	for (unsigned i = 0; i < WORKERS; i++) {
+		w[i] = (struct kept_worker){.off = 0x1000 * (i + 1), .slot = va + 8 * i, .rounds = 300};
+		add_page(w[i].off, REG_RW);
+		memcpy(w[i].want, ptr(th_pa(&t, w[i].off)), SGX_PAGE_SIZE);
+	}
+	/* The OS holds all but a few frames: keeping and giving back alternate. */
+	uint64_t held = 0;
+	while (held + 4 < hw_epc_frames_total(t.m) && hw_epc_reserve(t.m))
+		held++;
+	_Atomic bool stop = false;
+	pthread_t r, th[WORKERS];
+	cr_assert_eq(pthread_create(&r, NULL, kept_reserve, (void *)&stop), 0);
+	for (unsigned i = 0; i < WORKERS; i++)
+		cr_assert_eq(pthread_create(&th[i], NULL, kept_work, &w[i]), 0);
+	for (unsigned i = 0; i < WORKERS; i++)
+		cr_assert_eq(pthread_join(th[i], NULL), 0);
+	atomic_store(&stop, true);
+	cr_assert_eq(pthread_join(r, NULL), 0);
+	cr_assert_eq(kept_count(), 0, "every page is loaded again");
+	while (held--)
+		hw_epc_release(t.m);
 }

@@ -891,6 +891,21 @@ void exec_step_arm(struct exec_thread *self, ucontext_t *uc)
 }
 
 /*
+ * Is this SIGTRAP the #DB of exec's TF?  TRAP_TRACE says so (DR6.BS); the
+ * host also reports some of them as TRAP_BRKPT (seen in a KVM guest with
+ * several threads stepping: DR6 without BS), so a #DB with TF set in the
+ * context counts too.  An INT1 of enclave code while stepping would count
+ * as well; nothing else raises #DB there (no debugger runs with chaos).
+ */
+bool exec_step_trap(const siginfo_t *si, const ucontext_t *uc)
+{
+	const greg_t *g = uc->uc_mcontext.gregs;
+	if (si->si_code == TRAP_TRACE)
+		return true;
+	return si->si_code == TRAP_BRKPT && g[REG_TRAPNO] == X86_DB && ((uint64_t)g[REG_EFL] & RFLAGS_TF);
+}
+
+/*
  * The step kind, after one instruction of enclave code (#DB of TF): one
  * in step_every is interrupted there (AEX, ERESUME at the AEP), drawn from
  * the thread's stream, so the same instructions get the same interrupts.
@@ -952,7 +967,7 @@ void exec_enclave_signal(struct exec_thread *self, int sig, siginfo_t *si, ucont
 	uint64_t rip = t->regs.rip;
 	struct hw_event ev;
 
-	if (sig == SIGTRAP && si->si_code == TRAP_TRACE && exec_chaos_step) {
+	if (sig == SIGTRAP && exec_chaos_step && exec_step_trap(si, uc)) {
 		chaos_step(self, si, uc);
 		return;
 	}

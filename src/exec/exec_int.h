@@ -282,6 +282,8 @@ extern EXEC_HIDDEN _Atomic uint64_t exec_stat_chaos_intr, exec_stat_chaos_evict,
 extern EXEC_HIDDEN bool exec_chaos_step;
 /* Resuming enclave code in uc with the step kind on: TF in the context, POPF/PUSHF kept from seeing it. */
 EXEC_HIDDEN void exec_step_arm(struct exec_thread *self, ucontext_t *uc);
+/* Is this SIGTRAP of enclave code the #DB of the step kind's TF? */
+EXEC_HIDDEN bool exec_step_trap(const siginfo_t *si, const ucontext_t *uc);
 extern EXEC_HIDDEN _Atomic unsigned exec_thread_count;
 extern EXEC_HIDDEN bool exec_check_on;
 extern EXEC_HIDDEN _Atomic uint64_t exec_stat_check;

@@ -9,12 +9,16 @@
  * seed interrupts the same instructions (two processes compared).
  */
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <pthread.h>
+
+#include "exec_int.h"
 #include "regloop.h"
 #include "testos.h"
 
@@ -184,4 +188,63 @@ Test(chaos_step_seed, reproducible_from_the_seed)
 	free(x);
 	free(y);
 	free(z);
+}
+
+/* ---- the step's #DB as the host reports it ---- */
+
+TestSuite(chaos_step_trap, .timeout = 30);
+
+/* A SIGTRAP of enclave code with si_code code, vector trapno, RFLAGS efl. */
+static bool classify(int code, long long trapno, unsigned long long efl)
+{
+	siginfo_t si;
+	ucontext_t uc;
+	memset(&si, 0, sizeof(si));
+	memset(&uc, 0, sizeof(uc));
+	si.si_signo = SIGTRAP;
+	si.si_code = code;
+	uc.uc_mcontext.gregs[REG_TRAPNO] = (greg_t)trapno;
+	uc.uc_mcontext.gregs[REG_EFL] = (greg_t)efl;
+	return exec_step_trap(&si, &uc);
+}
+
+Test(chaos_step_trap, tf_debug_traps_are_steps_whatever_dr6_said)
+{
+	cr_assert(classify(TRAP_TRACE, X86_DB, 0x302), "DR6.BS");
+	/* Seen in a KVM guest with several threads stepping: the TF #DB reported as TRAP_BRKPT. */
+	cr_assert(classify(TRAP_BRKPT, X86_DB, 0x346));
+	cr_assert(!classify(TRAP_BRKPT, X86_DB, 0x246), "no TF: not the step's");
+	cr_assert(!classify(SI_KERNEL, X86_BP, 0x346), "INT3 is #BP");
+	cr_assert(!classify(TRAP_HWBKPT, X86_DB, 0x346), "a hardware breakpoint is a debugger's");
+}
+
+/* Both TCSs stepped at once from two host threads: every interrupt of either resumes exactly. */
+struct stepper {
+	unsigned tcs;
+	uint64_t out[ENCL_OUT_WORDS];
+	struct sgx_enclave_run run;
+	int ret;
+};
+
+static void *step_thread(void *arg)
+{
+	struct stepper *s = arg;
+	s->ret = tos_ecall(s->tcs, OP_NOTIFY_LOOP, ROUNDS, 0, SEED + s->tcs, s->out, &s->run);
+	return NULL;
+}
+
+Test(chaos_step, two_threads_stepped_at_once, .init = setup_plain, .timeout = 120)
+{
+	struct stepper st[2] = {{.tcs = 0}, {.tcs = 1}};
+	pthread_t th[2];
+	for (unsigned i = 0; i < 2; i++)
+		cr_assert_eq(pthread_create(&th[i], NULL, step_thread, &st[i]), 0);
+	for (unsigned i = 0; i < 2; i++) {
+		cr_assert_eq(pthread_join(th[i], NULL), 0);
+		cr_assert_eq(st[i].ret, 0);
+		cr_assert_eq(st[i].run.function, ENCLU_EEXIT, "thread %u left with leaf %u, vector %u", i,
+			     st[i].run.function, st[i].run.exception_vector);
+		cr_assert_eq(st[i].out[0], regloop(ROUNDS, SEED + i), "thread %u's registers", i);
+	}
+	cr_assert_gt(step_interrupts(), 100);
 }

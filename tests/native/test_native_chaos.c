@@ -353,23 +353,29 @@ static const char *traced_child(const char *spec, void (*work)(void), const char
 	setenv(SGXEMU_ENV_TRACE_FILE, setting, 1);
 	run_child_with(spec, work, prefixes, first, sizeof(first));
 	unsetenv(SGXEMU_ENV_TRACE_FILE);
+	/* Read, then remove the directory before any assertion, so that a failure leaves nothing behind. */
+	static char trace[1 << 22];
+	size_t n = 0;
 	DIR *d = opendir(dir);
 	cr_assert_not_null(d);
 	struct dirent *de;
-	path[0] = 0;
-	while ((de = readdir(d)))
-		if (!strncmp(de->d_name, "trace-", 6))
-			snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+	bool found = false;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		FILE *f = !found && !strncmp(de->d_name, "trace-", 6) ? fopen(path, "r") : NULL;
+		if (f) {
+			n = fread(trace, 1, sizeof(trace) - 1, f);
+			fclose(f);
+			found = true;
+		}
+		unlink(path);
+	}
 	closedir(d);
-	cr_assert_neq(path[0], 0, "no trace file in %s", dir);
-	FILE *f = fopen(path, "r");
-	cr_assert_not_null(f);
-	static char trace[1 << 22];
-	size_t n = fread(trace, 1, sizeof(trace) - 1, f);
-	trace[n] = 0;
-	fclose(f);
-	unlink(path);
 	rmdir(dir);
+	trace[n] = 0;
+	cr_assert(found, "no trace file in %s", dir);
 	return trace;
 }
 

@@ -194,7 +194,25 @@ static void setup_check_trace(void)
 	setup_check();
 }
 
-Test(check_trace, a_report_is_an_event_of_the_trace_file, .init = setup_check_trace, .fini = native_teardown,
+/* The trace directory goes whatever the test found (a failed assertion ends the test early). */
+static void teardown_check_trace(void)
+{
+	native_teardown();
+	DIR *d = opendir(trace_dir);
+	if (!d)
+		return;
+	struct dirent *de;
+	char path[PATH_MAX + 300];
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.') {
+			snprintf(path, sizeof(path), "%s/%s", trace_dir, de->d_name);
+			unlink(path);
+		}
+	closedir(d);
+	rmdir(trace_dir);
+}
+
+Test(check_trace, a_report_is_an_event_of_the_trace_file, .init = setup_check_trace, .fini = teardown_check_trace,
      .timeout = 60)
 {
 	uint64_t page = restricted_page(7);

@@ -11,6 +11,7 @@
  * progress and is a SIGBUS rather than an endless exchange of pages.
  */
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -205,33 +206,13 @@ static bool vma_allows(int prot, uint32_t err)
 	return prot != PROT_NONE;
 }
 
-/* Append s to the line at p (up to end). */
-static char *line_str(char *p, char *end, const char *s)
-{
-	while (*s && p < end)
-		*p++ = *s++;
-	return p;
-}
-
-static char *line_num(char *p, char *end, uint64_t v, unsigned base)
-{
-	char d[24];
-	unsigned n = 0;
-	do {
-		d[n++] = "0123456789abcdef"[v % base];
-		v /= base;
-	} while (v);
-	while (n && p < end)
-		*p++ = d[--n];
-	return p;
-}
-
 /*
  * The sigbus kind: one EAUG on a fault in chaos_sigbus_every finds no EPC,
  * as when Linux's sgx_encl_eaug_page gets -ENOMEM from sgx_alloc_epc_page
  * (nothing reclaimable): the fault is a SIGBUS.  The next EAUG on a fault
  * at the same page is never injected, so the access that retries gets on.
- * Runs in exec's signal handler: the line is written with write(2).
+ * Runs in exec's signal handler: the line is formatted in a buffer (as the
+ * checker's messages are) and written with write(2), not stdio.
  */
 bool chaos_sigbus(struct sgx_encl *e, uint64_t addr)
 {
@@ -255,14 +236,13 @@ bool chaos_sigbus(struct sgx_encl *e, uint64_t addr)
 	if (o && o->chaos_sigbus)
 		o->chaos_sigbus(k, addr);
 	if (!k->cfg.chaos_quiet) {
-		char line[160], *p = line, *end = line + sizeof(line);
-		p = line_str(p, end, "sgxemu: chaos: sigbus #");
-		p = line_num(p, end, n, 10);
-		p = line_str(p, end, ": EAUG on the fault at enclave+0x");
-		p = line_num(p, end, addr - e->base, 16);
-		p = line_str(p, end, " found no EPC: SIGBUS\n");
+		char line[160];
+		int len =
+		    snprintf(line, sizeof(line),
+			     "sgxemu: chaos: sigbus #%llu: EAUG on the fault at enclave+%#llx found no EPC: SIGBUS\n",
+			     (unsigned long long)n, (unsigned long long)(addr - e->base));
 		int saved = errno;
-		ssize_t w = write(STDERR_FILENO, line, (size_t)(p - line));
+		ssize_t w = write(STDERR_FILENO, line, (size_t)len);
 		(void)w;
 		errno = saved;
 	}

@@ -309,11 +309,16 @@ void exec_host_enclu(struct exec_thread *self, int sig, siginfo_t *si, ucontext_
 static bool enclave_enclu_at(struct hw_thread *t, uint64_t rip, struct hw_result *fetch)
 {
 	static const uint8_t enclu[3] = {0x0F, 0x01, 0xD7};
+	uint64_t pa = 0;
 	for (unsigned i = 0; i < 3; i++) {
-		uint64_t pa;
-		*fetch = hw_access_check(t, rip + i, HW_ACC_X, &pa);
-		if (!hw_is_ok(*fetch))
-			return false;
+		/* One walk per page the three bytes are on. */
+		if (i == 0 || ((rip + i) & 0xFFF) == 0) {
+			*fetch = hw_access_check(t, rip + i, HW_ACC_X, &pa);
+			if (!hw_is_ok(*fetch))
+				return false;
+		} else {
+			pa++;
+		}
 		if (*(const volatile uint8_t *)(uintptr_t)pa != enclu[i])
 			return false;
 	}

@@ -127,4 +127,89 @@ exec_direct_restorer:
 	ud2
 	.size	exec_direct_restorer, . - exec_direct_restorer
 
+/*
+ * exec_direct_load: the end of a direct entry whose context goes into the
+ * enclave, instead of rt_sigreturn (whose cost is most of an entry's).
+ * The trampoline jumps here with RSP = the direct frame (its restorer
+ * slot), R8 = the block, every signal blocked and FS/GS the host's.  The
+ * frame's ucontext holds what rt_sigreturn would load: the registers,
+ * RFLAGS, the XSAVE image (PKRU in it) and the enclave's signal mask.
+ *
+ * Signals are unblocked by the rt_sigprocmask below; one that arrives after
+ * it, up to and including the IRETQ, finds RIP in [exec_direct_window_start,
+ * exec_direct_window_end) and exec_trap moves its context forward to the
+ * enclave's first instruction (exec_direct_roll_forward), so to the program
+ * and the enclave it arrived just after the entry, as with rt_sigreturn.
+ * FS/GS are the enclave's before the window opens (fs_enclave says so to
+ * the trampoline), and the Syscall User Dispatch selector blocks system
+ * calls once the last one, the rt_sigprocmask, is done.
+ */
+#define SYS_RT_SIGPROCMASK 14
+#define SIG_SETMASK_NR	   2
+/* The RFLAGS bits a context may set (those rt_sigreturn takes from a frame). */
+#define FIX_EFLAGS	   0x50dd5
+
+	.globl	exec_direct_load
+	.hidden	exec_direct_load
+	.type	exec_direct_load, @function
+	.p2align 4
+exec_direct_load:
+	lea	8(%rsp), %r12
+	mov	ET_ENCL_FS(%r8), %rax
+	wrfsbase %rax
+	mov	ET_ENCL_GS(%r8), %rax
+	wrgsbase %rax
+	movl	$1, ET_FS_ENCLAVE(%r8)
+	mov	$SYS_RT_SIGPROCMASK, %eax
+	mov	$SIG_SETMASK_NR, %edi
+	lea	EXEC_UC_SIGMASK(%r12), %rsi
+	xor	%edx, %edx
+	mov	$8, %r10d
+	syscall
+	.globl	exec_direct_window_start
+	.hidden	exec_direct_window_start
+exec_direct_window_start:
+	cmpb	$0, exec_sud_active(%rip)
+	je	1f
+	movb	$EXEC_SUD_BLOCK, ET_SUD_SEL(%r8)
+1:
+	mov	exec_direct_xfeatures(%rip), %eax
+	mov	exec_direct_xfeatures+4(%rip), %edx
+	mov	EXEC_UC_FPREGS(%r12), %rbx
+	xrstor64 (%rbx)
+	/* IRETQ's frame: SS, RSP, RFLAGS (the context's where a context may set them), CS, RIP. */
+	mov	%ss, %eax
+	push	%rax
+	pushq	EXEC_UC_GREGS + 8 * 15(%r12)
+	pushfq
+	pop	%rax
+	and	$~FIX_EFLAGS, %rax
+	mov	EXEC_UC_GREGS + 8 * 17(%r12), %rdx
+	and	$FIX_EFLAGS, %rdx
+	or	%rdx, %rax
+	push	%rax
+	mov	%cs, %eax
+	push	%rax
+	pushq	EXEC_UC_GREGS + 8 * 16(%r12)
+	mov	EXEC_UC_GREGS + 8 * 0(%r12), %r8
+	mov	EXEC_UC_GREGS + 8 * 1(%r12), %r9
+	mov	EXEC_UC_GREGS + 8 * 2(%r12), %r10
+	mov	EXEC_UC_GREGS + 8 * 3(%r12), %r11
+	mov	EXEC_UC_GREGS + 8 * 5(%r12), %r13
+	mov	EXEC_UC_GREGS + 8 * 6(%r12), %r14
+	mov	EXEC_UC_GREGS + 8 * 7(%r12), %r15
+	mov	EXEC_UC_GREGS + 8 * 8(%r12), %rdi
+	mov	EXEC_UC_GREGS + 8 * 9(%r12), %rsi
+	mov	EXEC_UC_GREGS + 8 * 10(%r12), %rbp
+	mov	EXEC_UC_GREGS + 8 * 11(%r12), %rbx
+	mov	EXEC_UC_GREGS + 8 * 12(%r12), %rdx
+	mov	EXEC_UC_GREGS + 8 * 13(%r12), %rax
+	mov	EXEC_UC_GREGS + 8 * 14(%r12), %rcx
+	mov	EXEC_UC_GREGS + 8 * 4(%r12), %r12
+	iretq
+	.globl	exec_direct_window_end
+	.hidden	exec_direct_window_end
+exec_direct_window_end:
+	.size	exec_direct_load, . - exec_direct_load
+
 	.section .note.GNU-stack, "", @progbits

@@ -31,6 +31,7 @@
 #define FP_XSTATE_MAGIC2 0x46505845U
 #define MAGIC2_SIZE	 4
 #define SI_KERNEL_CODE	 0x80
+#define FX_SW_BYTES	 464
 #define TRAP_GP		 13
 
 /* What direct.S pushed, lowest address first; ret is the ENCLU's address, the caller's RSP right above it. */
@@ -52,13 +53,19 @@ struct direct_frame {
 };
 _Static_assert(offsetof(struct direct_frame, info) == EXEC_DIRECT_INFO, "EXEC_DIRECT_INFO");
 _Static_assert(offsetof(struct direct_frame, uc) == 8, "the ucontext follows the restorer");
+_Static_assert(offsetof(ucontext_t, uc_mcontext.gregs) == EXEC_UC_GREGS, "EXEC_UC_GREGS");
+_Static_assert(offsetof(ucontext_t, uc_mcontext.fpregs) == EXEC_UC_FPREGS, "EXEC_UC_FPREGS");
+_Static_assert(offsetof(ucontext_t, uc_sigmask) == EXEC_UC_SIGMASK, "EXEC_UC_SIGMASK");
+_Static_assert(REG_R8 == 0 && REG_R12 == 4 && REG_RDI == 8 && REG_RAX == 13 && REG_RSP == 15 && REG_RIP == 16 &&
+		   REG_EFL == 17,
+	       "direct.S loads gregs[] in this order");
 
 EXEC_HIDDEN void exec_direct_restorer(void);
 
 uint8_t exec_direct_on;
 uint64_t exec_direct_xsize, exec_direct_xfeatures;
-bool exec_direct_allowed;
-_Atomic uint64_t exec_stat_direct;
+bool exec_direct_allowed, exec_direct_no_load;
+_Atomic uint64_t exec_stat_direct, exec_stat_direct_load, exec_stat_direct_rolled;
 static uint64_t frame_flags, frame_segments;
 
 void exec_direct_learn(const ucontext_t *uc)
@@ -94,12 +101,6 @@ void *exec_direct_frame(const struct exec_direct_regs *r, const uint8_t *xsave)
 		errno = saved_errno;
 		return NULL;
 	}
-	stack_t ss;
-	if (syscall(SYS_sigaltstack, NULL, &ss) != 0) {
-		syscall(SYS_rt_sigprocmask, SIG_SETMASK, &old, NULL, sizeof(old));
-		errno = saved_errno;
-		return NULL;
-	}
 	uint64_t rsp = (uint64_t)(uintptr_t)&r->ret + 8;
 	uint64_t lo = (uint64_t)(uintptr_t)self + EXEC_BLOCK_STACK, hi = (uint64_t)(uintptr_t)self + EXEC_BLOCK_SIZE;
 	/* Already on the block's stack (an entry from code that runs on it): below the caller's red zone. */
@@ -122,7 +123,7 @@ void *exec_direct_frame(const struct exec_direct_regs *r, const uint8_t *xsave)
 	memset(f, 0, sizeof(*f));
 	f->pretcode = (uint64_t)(uintptr_t)exec_direct_restorer;
 	f->uc.uc_flags = frame_flags;
-	f->uc.uc_stack = ss;
+	/* uc_stack: only a frame that ends in rt_sigreturn needs it (exec_direct_finish). */
 	/* The trampoline and exec see f->uc as the ucontext_t it begins like. */
 	ucontext_t *uc = (ucontext_t *)(void *)&f->uc;
 	struct hw_regs regs = {.rax = r->rax,
@@ -151,7 +152,50 @@ void *exec_direct_frame(const struct exec_direct_regs *r, const uint8_t *xsave)
 	f->uc.uc_sigmask = old;
 	f->info.si_signo = SIGSEGV;
 	f->info.si_code = SI_KERNEL_CODE;
+	self->direct = EXEC_DIRECT_FRAME;
 	atomic_fetch_add_explicit(&exec_stat_direct, 1, memory_order_relaxed);
 	errno = saved_errno;
 	return f;
+}
+
+void exec_direct_finish(struct exec_thread *self, ucontext_t *uc)
+{
+	if (self->load_enclave && exec_have_fsgsbase && !exec_direct_no_load) {
+		self->direct = EXEC_DIRECT_LOAD;
+		self->direct_uc = uc;
+		atomic_fetch_add_explicit(&exec_stat_direct_load, 1, memory_order_relaxed);
+		return;
+	}
+	/* rt_sigreturn sets the alternate stack from the frame: the current one (the block's stack). */
+	stack_t ss;
+	if (syscall(SYS_sigaltstack, NULL, &ss) != 0)
+		exec_die("sgxemu: sigaltstack failed in an entry\n");
+	uc->uc_stack = ss;
+	self->direct = EXEC_DIRECT_NONE;
+}
+
+bool exec_direct_roll_forward(struct exec_thread *self, ucontext_t *uc)
+{
+	greg_t *g = uc->uc_mcontext.gregs;
+	uint64_t rip = (uint64_t)g[REG_RIP];
+	if (rip < (uint64_t)(uintptr_t)exec_direct_window_start || rip >= (uint64_t)(uintptr_t)exec_direct_window_end)
+		return false;
+	const ucontext_t *from = self->direct_uc;
+	for (int i = REG_R8; i <= REG_EFL; i++)
+		g[i] = from->uc_mcontext.gregs[i];
+	/* The XSAVE image (PKRU included) the IRETQ's XRSTOR loads or loaded; the software bytes stay this frame's. */
+	uint32_t fsize, tsize;
+	uint64_t fpresent, tpresent;
+	const uint8_t *src = exec_frame_xsave(from, &fsize, &fpresent);
+	uint8_t *dst = exec_frame_xsave(uc, &tsize, &tpresent);
+	uint32_t n = fsize < tsize ? fsize : tsize;
+	memcpy(dst, src, FX_SW_BYTES);
+	if (n > EXEC_XSAVE_LEGACY)
+		memcpy(dst + EXEC_XSAVE_LEGACY, src + EXEC_XSAVE_LEGACY, n - EXEC_XSAVE_LEGACY);
+	/* FS/GS were the enclave's from before the window (the trampoline saved them, and loads them back). */
+	self->cur_fs = self->encl_fs;
+	self->cur_gs = self->encl_gs;
+	self->cur_valid = 1;
+	atomic_fetch_add_explicit(&exec_stat_direct_rolled, 1, memory_order_relaxed);
+	return true;
 }

@@ -36,9 +36,20 @@
 #define ET_LOAD_ENCL  52
 #define ET_CUR_VALID  56
 #define ET_SUD_SEL    60 /* the Syscall User Dispatch selector byte of the thread */
+#define ET_DIRECT     61 /* the frame being handled is direct.c's (EXEC_DIRECT_*) */
 
 /* Offset of the siginfo in the frames direct.c builds (the kernel's rt_sigframe: restorer, ucontext). */
 #define EXEC_DIRECT_INFO 312
+
+/* Offsets in ucontext_t (x86-64 glibc) used by direct.S (checked in direct.c). */
+#define EXEC_UC_GREGS	40  /* uc_mcontext.gregs[], REG_* order */
+#define EXEC_UC_FPREGS	224 /* uc_mcontext.fpregs */
+#define EXEC_UC_SIGMASK 296 /* uc_sigmask, the kernel's 8 bytes first */
+
+/* Values of exec_thread.direct. */
+#define EXEC_DIRECT_NONE  0 /* a frame the kernel built */
+#define EXEC_DIRECT_FRAME 1 /* direct.c's frame, being handled */
+#define EXEC_DIRECT_LOAD  2 /* direct.c's frame, into the enclave without rt_sigreturn (exec_direct_load) */
 
 /* Values of the selector (<linux/prctl.h> SYSCALL_DISPATCH_FILTER_*). */
 #define EXEC_SUD_ALLOW 0
@@ -62,7 +73,8 @@ struct exec_thread {
 	uint32_t load_enclave;	   /* set by C: load encl_fs/encl_gs on return */
 	uint32_t cur_valid;	   /* cur_fs/cur_gs were saved by this signal's prologue */
 	uint8_t sud_selector;	   /* EXEC_SUD_BLOCK while enclave code runs (the trampoline sets it) */
-	uint8_t pad[3];
+	uint8_t direct;		   /* EXEC_DIRECT_*: set by direct.c and exec_trap, cleared by the trampoline */
+	uint8_t pad[2];
 
 	struct hw_thread t; /* the logical processor */
 	int tid;	    /* host thread id (for signals sent to it) */
@@ -85,8 +97,9 @@ struct exec_thread {
 	uint64_t chaos_count;	 /* injections on this thread so far */
 	int chaos_timer;	 /* the timer kind's timer of this thread */
 	bool chaos_timer_on;
-	uint64_t step_rip; /* the step kind: the enclave instruction the thread runs next, stepped */
-	uint64_t steps;	   /* the step kind: enclave instructions stepped on this thread */
+	uint64_t step_rip;	     /* the step kind: the enclave instruction the thread runs next, stepped */
+	uint64_t steps;		     /* the step kind: enclave instructions stepped on this thread */
+	const ucontext_t *direct_uc; /* the context exec_direct_load is loading (EXEC_DIRECT_LOAD) */
 };
 
 _Static_assert(offsetof(struct exec_thread, host_fs) == ET_HOST_FS, "ET_HOST_FS");
@@ -99,6 +112,7 @@ _Static_assert(offsetof(struct exec_thread, fs_enclave) == ET_FS_ENCLAVE, "ET_FS
 _Static_assert(offsetof(struct exec_thread, load_enclave) == ET_LOAD_ENCL, "ET_LOAD_ENCL");
 _Static_assert(offsetof(struct exec_thread, cur_valid) == ET_CUR_VALID, "ET_CUR_VALID");
 _Static_assert(offsetof(struct exec_thread, sud_selector) == ET_SUD_SEL, "ET_SUD_SEL");
+_Static_assert(offsetof(struct exec_thread, direct) == ET_DIRECT, "ET_DIRECT");
 _Static_assert(sizeof(struct exec_thread) <= EXEC_BLOCK_HEADER, "exec_thread fits its page");
 
 #define EXEC_HIDDEN __attribute__((visibility("hidden")))
@@ -232,13 +246,38 @@ extern EXEC_HIDDEN uint8_t exec_direct_on;
 extern EXEC_HIDDEN uint64_t exec_direct_xsize, exec_direct_xfeatures;
 /* Set at install: SGXEMU_EXEC_NO_DIRECT unset, not under valgrind. */
 extern EXEC_HIDDEN bool exec_direct_allowed;
+/* Set at install from SGXEMU_EXEC_NO_DIRECT_LOAD: direct entries end in rt_sigreturn, as before exec_direct_load. */
+extern EXEC_HIDDEN bool exec_direct_no_load;
 /* Entries that went the direct way (exec_trap counts them too; exec_get_stats subtracts). */
 extern EXEC_HIDDEN _Atomic uint64_t exec_stat_direct;
+/* Direct entries exec_direct_load finished; signals exec_direct_roll_forward moved. */
+extern EXEC_HIDDEN _Atomic uint64_t exec_stat_direct_load, exec_stat_direct_rolled;
 /* A real frame of an ENCLU trap of host code: learn the layout from it and turn the path on. */
 EXEC_HIDDEN void exec_direct_learn(const ucontext_t *uc);
 struct exec_direct_regs;
 /* direct.S's C half: the frame's start (its restorer slot), or NULL to let the ENCLU trap. */
 EXEC_HIDDEN void *exec_direct_frame(const struct exec_direct_regs *r, const uint8_t *xsave);
+/*
+ * The end of exec_trap for direct.c's frame: EXEC_DIRECT_LOAD when the
+ * context goes into the enclave and exec_direct_load can take it there,
+ * else the frame completed for rt_sigreturn (its alternate stack).
+ */
+EXEC_HIDDEN void exec_direct_finish(struct exec_thread *self, ucontext_t *uc);
+/*
+ * direct.S: the end of an entry without any rt_sigreturn.  Jumped to by
+ * the trampoline with RSP = the direct frame, R8 = the block, every signal
+ * blocked: loads the enclave's FS/GS, unblocks the enclave's signal mask,
+ * restores the XSAVE image and the registers and IRETQs to the enclave.
+ */
+EXEC_HIDDEN void exec_direct_load(void);
+/*
+ * A signal arrived between exec_direct_load's unblocking and its IRETQ
+ * (RIP in [exec_direct_window_start, exec_direct_window_end)): make uc the
+ * enclave's context at its first instruction, as if the signal had arrived
+ * just after the IRETQ.  True if it was such a signal.
+ */
+EXEC_HIDDEN bool exec_direct_roll_forward(struct exec_thread *self, ucontext_t *uc);
+extern EXEC_HIDDEN const char exec_direct_window_start[], exec_direct_window_end[];
 
 /* ---- aex.c --------------------------------------------------------------- */
 

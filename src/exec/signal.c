@@ -238,11 +238,19 @@ void exec_chain(int sig, siginfo_t *si, ucontext_t *uc)
 
 void exec_unblock_own(sigset_t *set)
 {
-	for (size_t i = 0; i < sizeof(fault_signals) / sizeof(fault_signals[0]); i++)
-		sigdelset(set, fault_signals[i]);
-	sigdelset(set, EXEC_KICK_SIGNAL);
-	/* A blocked SIGSYS of Syscall User Dispatch would kill the process (the kernel forces it). */
-	sigdelset(set, SIGSYS);
+	/* Signals 1..64 are the bits of the set's first word (glibc's layout, the kernel's sigset). */
+	static _Atomic uint64_t own;
+	uint64_t bits = atomic_load_explicit(&own, memory_order_relaxed);
+	if (!bits) {
+		for (size_t i = 0; i < sizeof(fault_signals) / sizeof(fault_signals[0]); i++)
+			bits |= 1ULL << (fault_signals[i] - 1);
+		bits |= 1ULL << (EXEC_KICK_SIGNAL - 1);
+		/* A blocked SIGSYS of Syscall User Dispatch would kill the process (the kernel forces it). */
+		bits |= 1ULL << (SIGSYS - 1);
+		atomic_store_explicit(&own, bits, memory_order_relaxed);
+	}
+	unsigned long *w = (unsigned long *)(void *)set;
+	w[0] &= ~(unsigned long)bits;
 }
 
 void exec_uc_mask_get(const ucontext_t *uc, sigset_t *set)

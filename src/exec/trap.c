@@ -27,6 +27,8 @@ _Atomic uint64_t exec_stat_traps, exec_stat_short;
 void exec_get_stats(struct exec_stats *s)
 {
 	s->direct_entries = atomic_load_explicit(&exec_stat_direct, memory_order_relaxed);
+	s->direct_loads = atomic_load_explicit(&exec_stat_direct_load, memory_order_relaxed);
+	s->direct_rolled = atomic_load_explicit(&exec_stat_direct_rolled, memory_order_relaxed);
 	s->traps = atomic_load_explicit(&exec_stat_traps, memory_order_relaxed) - s->direct_entries;
 	s->short_paths = atomic_load_explicit(&exec_stat_short, memory_order_relaxed);
 	s->chaos_interrupts = atomic_load_explicit(&exec_stat_chaos_intr, memory_order_relaxed);
@@ -55,6 +57,7 @@ int exec_install(const struct exec_os *os)
 	exec_os_cur = *os;
 	exec_short_path = !getenv("SGXEMU_EXEC_NO_SHORT_PATH");
 	exec_direct_allowed = !getenv("SGXEMU_EXEC_NO_DIRECT") && !exec_under_valgrind();
+	exec_direct_no_load = getenv("SGXEMU_EXEC_NO_DIRECT_LOAD") != NULL;
 	exec_direct_on = 0;
 	char why[160];
 	bool sud = exec_sud_setup(why, sizeof(why));
@@ -142,6 +145,9 @@ struct exec_thread *exec_trap(int sig, siginfo_t *si, ucontext_t *uc, struct exe
 	/* Off the block's stack FS is the host's (the thread never entered): TLS is usable. */
 	if (!self)
 		self = exec_thread_lookup();
+	/* A signal in exec_direct_load's last instructions: it found the enclave at its entry. */
+	if (self && self->t.in_enclave)
+		exec_direct_roll_forward(self, uc);
 	if (sig == EXEC_KICK_SIGNAL && is_kick(si)) {
 		/* Outside enclave mode the kick has nothing to do: the thread left already. */
 		if (self && self->t.in_enclave)
@@ -157,6 +163,8 @@ struct exec_thread *exec_trap(int sig, siginfo_t *si, ucontext_t *uc, struct exe
 		exec_host_enclu(self, sig, si, uc);
 	else
 		exec_chain(sig, si, uc);
+	if (self && self->direct == EXEC_DIRECT_FRAME)
+		exec_direct_finish(self, uc);
 	errno = saved_errno;
 	/* A thread's first ENCLU made its block just now. */
 	return self ? self : exec_thread_lookup();

@@ -117,6 +117,13 @@ exec_trap_entry:
 	test	%rax, %rax
 	jz	.Lret
 	mov	%rax, %r8
+	/* direct.c's frame that exec_direct_load takes into the enclave (it does the rest below itself). */
+	cmpb	$EXEC_DIRECT_LOAD, ET_DIRECT(%r8)
+	jne	.Lkernel_frame
+	movb	$EXEC_DIRECT_NONE, ET_DIRECT(%r8)
+	movl	$0, ET_LOAD_ENCL(%r8)
+	jmp	exec_direct_load
+.Lkernel_frame:
 	cmpl	$0, ET_LOAD_ENCL(%r8)
 	je	.Lret
 	movl	$0, ET_LOAD_ENCL(%r8)

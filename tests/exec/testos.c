@@ -21,6 +21,8 @@ static bool tos_translate(const struct hw_mmu *mmu, uint64_t lin, unsigned acc, 
 		*pa = lin;
 		return true;
 	}
+	if (tos.on_translate)
+		tos.on_translate();
 	pthread_mutex_lock(&tos.lock);
 	bool ok = tos.th.pt.mmu.translate(&tos.th.pt.mmu, lin, acc, pa, err);
 	pthread_mutex_unlock(&tos.lock);

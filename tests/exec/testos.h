@@ -31,6 +31,7 @@ struct tos {
 	_Atomic uint64_t last_fault_addr;
 	_Atomic uint32_t last_fault_err;
 	uint8_t mrenclave[32], mrsigner[32];
+	void (*on_translate)(void); /* if set: called at each translation of an ELRANGE address (tests' hook) */
 };
 
 /* The one test OS of the process; tos_setup builds it and installs exec. */

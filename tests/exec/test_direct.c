@@ -1,0 +1,245 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Entries without any rt_sigreturn (docs/exec.md "Entries without the
+ * host's trap"): sgxemu_enter_enclave's EENTER runs in the model with every
+ * signal blocked, and exec_direct_load takes the thread into the enclave
+ * with one rt_sigprocmask and an IRETQ.  A signal that becomes deliverable
+ * at that rt_sigprocmask, or arrives before the IRETQ, must find the
+ * enclave at its first instruction, exactly as with rt_sigreturn: the
+ * thread AEXes, the program's handler runs at the AEP with the host's FS,
+ * and ERESUME continues the call.
+ *
+ * The signal is made pending deterministically: the test OS's translation
+ * hook sends it to the thread while exec performs the EENTER (signals are
+ * blocked then), so the kernel delivers it the moment exec_direct_load
+ * unblocks them.  SGXEMU_EXEC_NO_DIRECT_LOAD runs the same cases through
+ * rt_sigreturn, the path the window must behave like.  exec_direct_load
+ * needs the FSGSBASE instructions; where the host lacks them, entries take
+ * the rt_sigreturn path and the counts below say so.
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#include "cpu.h"
+#include "testos.h"
+
+static __thread uint64_t tls_word = 0xD1EC7;
+
+struct seen {
+	_Atomic unsigned count;
+	uint64_t rip, rax, rbx, rcx, tls;
+};
+static struct seen seen;
+static _Atomic int armed_tid;
+
+static void handler(int sig, siginfo_t *si, void *ucv)
+{
+	(void)sig;
+	(void)si;
+	const greg_t *g = ((const ucontext_t *)ucv)->uc_mcontext.gregs;
+	seen.rip = (uint64_t)g[REG_RIP];
+	seen.rax = (uint64_t)g[REG_RAX];
+	seen.rbx = (uint64_t)g[REG_RBX];
+	seen.rcx = (uint64_t)g[REG_RCX];
+	seen.tls = tls_word;
+	seen.count++;
+}
+
+/* The test OS's hook: the first translation after arming sends SIGUSR1 to the armed thread (itself). */
+static void send_once(void)
+{
+	int tid = atomic_exchange(&armed_tid, 0);
+	if (tid)
+		syscall(SYS_tgkill, getpid(), tid, SIGUSR1);
+}
+
+static void setup(void)
+{
+	/* Before exec is installed: exec takes the program's actions over and runs them at the AEP. */
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = handler;
+	sa.sa_flags = SA_SIGINFO;
+	sigemptyset(&sa.sa_mask);
+	cr_assert_eq(sigaction(SIGUSR1, &sa, NULL), 0);
+	memset(&seen, 0, sizeof(seen));
+	tos_setup();
+	tos.on_translate = send_once;
+}
+
+static void setup_no_load(void)
+{
+	setenv("SGXEMU_EXEC_NO_DIRECT_LOAD", "1", 1);
+	setup();
+}
+
+static void teardown(void)
+{
+	tos.on_translate = NULL;
+	tos_teardown();
+	signal(SIGUSR1, SIG_DFL);
+}
+
+static void echo(unsigned i, uint64_t a)
+{
+	uint64_t out[4] = {0};
+	struct sgx_enclave_run run;
+	cr_assert_eq(tos_ecall(i, OP_ECHO, a, 2, 0xC0FFEE, out, &run), 0);
+	cr_assert_eq(run.function, ENCLU_EEXIT, "the call ended with leaf %u (vector %u, error %#x, address %#llx)",
+		     run.function, run.exception_vector, run.exception_error_code,
+		     (unsigned long long)run.exception_addr);
+	cr_assert_eq(out[0], a + 2);
+	cr_assert_eq(out[1], 0, "entered with CSSA 0");
+	cr_assert_eq(out[2], 0xC0FFEE, "R8 reached the enclave");
+}
+
+/* An ECALL whose EENTER makes SIGUSR1 pending; the handler must see it from the enclave, at the AEP. */
+static void ecall_with_pending_signal(void)
+{
+	echo(0, 1); /* the thread's first entry traps: exec learns the host's frames */
+	seen.count = 0;
+	atomic_store(&armed_tid, (int)syscall(SYS_gettid));
+	echo(0, 40);
+	cr_assert_eq(atomic_load(&armed_tid), 0, "the EENTER translated an enclave address and sent the signal");
+	cr_assert_eq(seen.count, 1, "the handler ran once (%u)", seen.count);
+	/* At the AEP after an AEX: RAX = ERESUME, RBX = TCS, RCX = RIP = AEP; FS the host's. */
+	cr_assert_eq(seen.rax, ENCLU_ERESUME, "RAX %#llx", (unsigned long long)seen.rax);
+	cr_assert_eq(seen.rbx, tos_tcs(0));
+	cr_assert_eq(seen.rcx, seen.rip, "RCX = RIP = the AEP");
+	cr_assert_eq(seen.tls, 0xD1EC7, "the handler ran on the host's FS");
+	cr_assert_eq(tos_cssa(0), 0, "ERESUME took the frame back");
+}
+
+TestSuite(direct, .init = setup, .fini = teardown, .timeout = 15);
+
+Test(direct, an_ecall_enters_without_rt_sigreturn)
+{
+	echo(0, 1);
+	struct exec_stats a, b;
+	exec_get_stats(&a);
+	for (unsigned i = 0; i < 10; i++)
+		echo(0, i);
+	exec_get_stats(&b);
+	cr_assert_eq(b.direct_entries - a.direct_entries, 10);
+	cr_assert_eq(b.direct_loads - a.direct_loads, exec_cpu_fsgsbase() ? 10 : 0,
+		     "every entry ended in exec_direct_load where the host has FSGSBASE");
+	cr_assert_eq(b.direct_rolled, a.direct_rolled, "no signal arrived");
+}
+
+Test(direct, the_enclave_gets_its_fs_and_gs)
+{
+	echo(1, 1);
+	uint64_t out[4] = {0};
+	struct sgx_enclave_run run;
+	cr_assert_eq(tos_ecall(1, OP_SEGMENTS, 0, 0, 0, out, &run), 0);
+	uint64_t td = tos_lin(ENCL_SLOT(1) + ENCL_SLOT_TD);
+	cr_assert_eq(out[0], td, "%%fs:0 = %#llx", (unsigned long long)out[0]);
+	cr_assert_eq(out[1], td, "%%gs:0 = %#llx", (unsigned long long)out[1]);
+	cr_assert_eq(tls_word, 0xD1EC7, "the host's FS is back after EEXIT");
+}
+
+Test(direct, a_signal_pending_at_the_load_interrupts_the_enclave_at_its_entry)
+{
+	struct exec_stats a, b;
+	exec_get_stats(&a);
+	ecall_with_pending_signal();
+	exec_get_stats(&b);
+	cr_assert_eq(b.direct_rolled - a.direct_rolled, exec_cpu_fsgsbase() ? 1 : 0,
+		     "the signal arrived in the load's window");
+}
+
+Test(direct, the_callers_signal_mask_is_kept)
+{
+	echo(0, 1);
+	sigset_t set, before, after;
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR2);
+	cr_assert_eq(pthread_sigmask(SIG_BLOCK, &set, &before), 0);
+	cr_assert_eq(pthread_sigmask(SIG_BLOCK, NULL, &before), 0);
+	for (unsigned i = 0; i < 50; i++)
+		echo(0, i);
+	cr_assert_eq(pthread_sigmask(SIG_BLOCK, NULL, &after), 0);
+	for (int sig = 1; sig < NSIG; sig++)
+		cr_assert_eq(sigismember(&after, sig), sigismember(&before, sig), "signal %d", sig);
+	cr_assert_eq(pthread_sigmask(SIG_UNBLOCK, &set, NULL), 0);
+}
+
+/* Threads enter and leave over and over while another thread sends them signals. */
+#define STORM_CALLS 3000
+static _Atomic int storm_tids[ENCL_THREADS];
+static _Atomic bool storm_done;
+
+static void *storm_caller(void *arg)
+{
+	unsigned i = (unsigned)(uintptr_t)arg;
+	storm_tids[i] = (int)syscall(SYS_gettid);
+	for (uint64_t n = 0; n < STORM_CALLS; n++) {
+		uint64_t out[4] = {0};
+		struct sgx_enclave_run run;
+		if (tos_ecall(i, OP_ECHO, n, 2, 0xC0FFEE + i, out, &run) != 0 || run.function != ENCLU_EEXIT ||
+		    out[0] != n + 2 || out[1] != 0 || out[2] != 0xC0FFEE + i)
+			return (void *)1;
+	}
+	return NULL;
+}
+
+static void *storm_sender(void *arg)
+{
+	(void)arg;
+	while (!atomic_load(&storm_done))
+		for (unsigned i = 0; i < ENCL_THREADS; i++) {
+			int tid = atomic_load(&storm_tids[i]);
+			if (tid)
+				syscall(SYS_tgkill, getpid(), tid, SIGUSR1);
+			usleep(20);
+		}
+	return NULL;
+}
+
+Test(direct, threads_entering_under_a_storm_of_signals_get_every_result)
+{
+	tos.on_translate = NULL;
+	pthread_t callers[ENCL_THREADS], sender;
+	cr_assert_eq(pthread_create(&sender, NULL, storm_sender, NULL), 0);
+	for (unsigned i = 0; i < ENCL_THREADS; i++)
+		cr_assert_eq(pthread_create(&callers[i], NULL, storm_caller, (void *)(uintptr_t)i), 0);
+	unsigned bad = 0;
+	for (unsigned i = 0; i < ENCL_THREADS; i++) {
+		void *r;
+		pthread_join(callers[i], &r);
+		bad += r != NULL;
+	}
+	atomic_store(&storm_done, true);
+	pthread_join(sender, NULL);
+	cr_assert_eq(bad, 0, "%u threads got a wrong result", bad);
+	cr_assert_gt(seen.count, 0, "signals were handled");
+	for (unsigned i = 0; i < ENCL_THREADS; i++)
+		cr_assert_eq(tos_cssa(i), 0);
+}
+
+TestSuite(direct_no_load, .init = setup_no_load, .fini = teardown, .timeout = 15);
+
+Test(direct_no_load, an_ecall_enters_through_rt_sigreturn)
+{
+	echo(0, 1);
+	struct exec_stats a, b;
+	exec_get_stats(&a);
+	echo(0, 2);
+	exec_get_stats(&b);
+	cr_assert_eq(b.direct_entries - a.direct_entries, 1);
+	cr_assert_eq(b.direct_loads, a.direct_loads);
+}
+
+Test(direct_no_load, a_pending_signal_is_handled_the_same_way)
+{
+	struct exec_stats a, b;
+	exec_get_stats(&a);
+	ecall_with_pending_signal();
+	exec_get_stats(&b);
+	cr_assert_eq(b.direct_rolled, a.direct_rolled, "rt_sigreturn delivers it in the enclave itself");
+}

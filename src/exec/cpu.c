@@ -108,9 +108,12 @@ void exec_xstate_init_except(const struct exec_xlayout *l, uint8_t *img, uint32_
 	if (size < EXEC_XSAVE_HEADER)
 		return;
 	keep |= 3;
-	put_bv(img, get_bv(img) & keep);
+	uint64_t bv = get_bv(img);
+	put_bv(img, bv & keep);
 	for (unsigned i = 2; i < 64; i++) {
-		if ((keep & (1ULL << i)) || !l->size[i] || l->off[i] < EXEC_XSAVE_HEADER || l->off[i] >= size)
+		/* A component whose XSTATE_BV bit is clear is in its initial state whatever the bytes (XRSTOR). */
+		if ((keep & (1ULL << i)) || !(bv & (1ULL << i)) || !l->size[i] || l->off[i] < EXEC_XSAVE_HEADER ||
+		    l->off[i] >= size)
 			continue;
 		uint32_t n = l->size[i] < size - l->off[i] ? l->size[i] : size - l->off[i];
 		memset(img + l->off[i], 0, n);

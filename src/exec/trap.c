@@ -148,11 +148,13 @@ struct exec_thread *exec_trap(int sig, siginfo_t *si, ucontext_t *uc, struct exe
 	/* A signal in exec_direct_load's last instructions: it found the enclave at its entry. */
 	if (self && self->t.in_enclave)
 		exec_direct_roll_forward(self, uc);
-	if (sig == EXEC_KICK_SIGNAL && is_kick(si)) {
+	/* SIGRTMAX is a call into libc: once per signal. */
+	int kick_signal = EXEC_KICK_SIGNAL;
+	if (sig == kick_signal && is_kick(si)) {
 		/* Outside enclave mode the kick has nothing to do: the thread left already. */
 		if (self && self->t.in_enclave)
 			exec_kick_signal(self, si, uc);
-	} else if (sig == EXEC_KICK_SIGNAL && si->si_code == SI_TIMER &&
+	} else if (sig == kick_signal && si->si_code == SI_TIMER &&
 		   (uintptr_t)si->si_value.sival_ptr == (uintptr_t)EXEC_CHAOS_TIMER_MAGIC) {
 		/* Chaos mode's timer: an interrupt if it found enclave code running, else nothing. */
 		if (self && self->t.in_enclave)

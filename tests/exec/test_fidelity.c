@@ -339,10 +339,21 @@ Test(xfrm, init_except_clears_the_components_outside_the_mask)
 
 	/* An image shorter than a component: only what it holds is cleared. */
 	memset(img, 0xAB, sizeof(img));
+	bv = 0x227;
+	memcpy(img + EXEC_XSAVE_BV, &bv, sizeof(bv));
 	exec_xstate_init_except(&l, img, 700, 3);
 	for (unsigned i = 576; i < 700; i++)
 		cr_assert_eq(img[i], 0);
 	cr_assert_eq(img[700], 0xAB);
+
+	/* A component already in its initial state (XSTATE_BV bit clear): its bytes are not state, left alone. */
+	memset(img, 0xAB, sizeof(img));
+	bv = 0x203;
+	memcpy(img + EXEC_XSAVE_BV, &bv, sizeof(bv));
+	exec_xstate_init_except(&l, img, sizeof(img), 3);
+	memcpy(&bv, img + EXEC_XSAVE_BV, sizeof(bv));
+	cr_assert_eq(bv, 0x3);
+	cr_assert_eq(img[576], 0xAB);
 }
 
 /* ---- XFRM components through the SSA ---- */

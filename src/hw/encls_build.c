@@ -150,6 +150,7 @@ static struct hw_result eadd_locked(struct hw_machine *m, const struct hw_mmu *m
 		tcs->aep = 0;
 		tcs->state = 0;
 	}
+	epc_readahead(m, rcx);
 	memcpy(hw_pa_ptr(m, rcx), page, sizeof(page));
 	measure_eadd(secs_priv_of(m, pi.secs)->mr, pi.linaddr - secs->base, si.flags);
 	/* PENDING/MODIFIED/PR in the SECINFO are not applied by EADD (docs/hw.md). */

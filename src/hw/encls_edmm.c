@@ -42,6 +42,7 @@ static struct hw_result eaug_locked(struct hw_machine *m, const struct hw_mmu *m
 	if (pi.linaddr < secs->base || pi.linaddr - secs->base >= secs->size)
 		return hw_gp();
 
+	epc_readahead(m, rcx);
 	memset(hw_pa_ptr(m, rcx), 0, SGX_PAGE_SIZE);
 	*e = (struct epcm_entry){
 	    .r = 1, .w = 1, .pending = 1, .pt = SGX_PT_REG, .enclave_address = pi.linaddr, .enclave_secs = pi.secs};

@@ -375,6 +375,7 @@ static struct hw_result eld_locked(struct hw_machine *m, const struct hw_mmu *mm
 		return hw_code(SGX_MAC_COMPARE_FAIL);
 
 	uint64_t fl = pcmd.secinfo.flags;
+	epc_readahead(m, rcx);
 	memcpy(hw_pa_ptr(m, rcx), page, sizeof(page));
 	/* Tracking of a reloaded page is complete (stamp 0): see docs/hw-paging.md. */
 	*e = (struct epcm_entry){.r = !!(fl & SGX_SECINFO_R),

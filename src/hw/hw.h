@@ -139,6 +139,7 @@ struct hw_config {
 	uint8_t lehash[32];	  /* initial IA32_SGXLEPUBKEYHASH0..3 */
 	bool root_secret_set;	  /* use root_secret instead of a random one */
 	uint8_t root_secret[32];  /* derives report/seal/paging keys */
+	bool no_readahead;	  /* frames taken in order get memory one host fault each (docs/hw.md) */
 };
 
 /* Defaults as documented in docs/hw.md. */
@@ -176,7 +177,9 @@ void hw_epc_window_free(struct hw_machine *m, uint64_t pa, uint64_t size);
  * leaves that fill them (EAUG, EADD, ELDU) do not fault them in one page at
  * a time: MADV_POPULATE_WRITE on the physical space, or where the host
  * kernel lacks it (before 5.14) fallocate of the memfd range.  Contents do
- * not change.  Return: 0, or -errno (the frames then fault in as before).
+ * not change; the machine's readahead leaves the range alone.  Takes the
+ * machine lock briefly: not from inside a leaf.
+ * Return: 0, or -errno (the frames then fault in as before).
  */
 int hw_epc_populate(struct hw_machine *m, uint64_t pa, uint64_t len);
 /* Give back the memory of the frames in [pa, pa + len) that hold no valid EPC page. */

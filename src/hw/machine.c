@@ -267,7 +267,7 @@ uint64_t hw_epc_window_alloc(struct hw_machine *m, uint64_t size)
 /* 1: MADV_POPULATE_WRITE works, 0: not known yet, -1: the host kernel refused it (use fallocate). */
 static _Atomic int populate_madvise;
 
-int hw_epc_populate(struct hw_machine *m, uint64_t pa, uint64_t len)
+static int epc_populate(struct hw_machine *m, uint64_t pa, uint64_t len)
 {
 	if (!hw_is_epc(m, pa) || !len || len > m->space || pa - (uint64_t)(uintptr_t)m->alias > m->space - len)
 		return -EINVAL;
@@ -284,6 +284,41 @@ int hw_epc_populate(struct hw_machine *m, uint64_t pa, uint64_t len)
 	if (fallocate(m->memfd, FALLOC_FL_KEEP_SIZE, (off_t)hw_epc_offset(m, pa), (off_t)len) < 0)
 		return -errno;
 	return 0;
+}
+
+int hw_epc_populate(struct hw_machine *m, uint64_t pa, uint64_t len)
+{
+	int r = epc_populate(m, pa, len);
+	if (r == 0) {
+		/* The leaves that write these frames next need no readahead. */
+		pthread_mutex_lock(&m->lock);
+		m->ra_start = pa;
+		m->ra_end = pa + len;
+		pthread_mutex_unlock(&m->lock);
+	}
+	return r;
+}
+
+/* Frames given memory ahead of a leaf that takes frames in order: up to the end of 256 KiB chunks. */
+#define RA_BYTES (64ULL * SGX_PAGE_SIZE)
+
+void epc_readahead(struct hw_machine *m, uint64_t pa)
+{
+	if (pa >= m->ra_start && pa < m->ra_end) {
+		m->ra_last = pa;
+		return;
+	}
+	bool in_order = pa == m->ra_last + SGX_PAGE_SIZE;
+	m->ra_last = pa;
+	if (!in_order || m->cfg.no_readahead)
+		return;
+	/* The rest of pa's aligned chunk: an enclave's window of 256 KiB or more holds whole chunks. */
+	uint64_t len = RA_BYTES - hw_epc_offset(m, pa) % RA_BYTES;
+	/* A failure only means the faults happen one by one, as without readahead. */
+	if (epc_populate(m, pa, len) == 0) {
+		m->ra_start = pa;
+		m->ra_end = pa + len;
+	}
 }
 
 void hw_epc_release_unused(struct hw_machine *m, uint64_t pa, uint64_t len)

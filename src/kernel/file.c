@@ -112,7 +112,10 @@ int sgxk_create(const struct sgxk_config *c, struct sgxk **out, char *err, size_
 	struct sgxk *k = calloc(1, sizeof(*k));
 	if (!k)
 		return fail(err, errlen, "out of memory");
-	if (hw_machine_create(&c->hw, &k->m, err, errlen) < 0) {
+	/* SGXEMU_EPC_POPULATE=0: no frame gets memory ahead of its first write, in batches or by readahead. */
+	struct hw_config hc = c->hw;
+	hc.no_readahead = hc.no_readahead || c->no_populate;
+	if (hw_machine_create(&hc, &k->m, err, errlen) < 0) {
 		free(k);
 		return -1;
 	}

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* ECREATE, EADD, EEXTEND: every check of spec/leaves.md, and the MRENCLAVE vectors. */
+#include <pthread.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "harness.h"
 
@@ -552,4 +554,140 @@ Test(eextend, tcs_page_measured)
 	prepare_eadd(0, 0x100);
 	th_assert_ok(eadd_raw(th_pa(&t, 0)));
 	th_assert_ok(th_eextend_page(&t, 0));
+}
+
+/*
+ * Frame readahead (docs/hw.md): a leaf that writes frames in order gives
+ * the rest of the frame's 256 KiB chunk memory in one call; out of order,
+ * or with no_readahead, each frame gets it at its own first write.  What
+ * the frames hold never changes.
+ */
+#define RA_CHUNK 0x40000
+
+static bool resident(uint64_t pa)
+{
+	unsigned char v = 0;
+	cr_assert_eq(mincore((void *)(uintptr_t)(pa & ~0xFFFULL), 4096, &v), 0);
+	return v & 1;
+}
+
+static void fresh_1m(void)
+{
+	fresh();
+	t.size = 0x100000;
+	th_secs_default(&t.secs, t.base, t.size);
+	th_assert_ok(th_ecreate(&t));
+	cr_assert_eq(t.window % RA_CHUNK, 0, "the window starts a chunk");
+}
+
+static void no_readahead(struct hw_config *c)
+{
+	c->no_readahead = true;
+}
+
+static void fresh_1m_off(void)
+{
+	th_machine_hook = no_readahead;
+	fresh_1m();
+}
+
+static void page_of(uint8_t page[4096], uint64_t seed)
+{
+	for (unsigned i = 0; i < 4096; i++)
+		page[i] = (uint8_t)(seed * 37 + i * 11 + (i >> 7));
+}
+
+TestSuite(readahead, .init = fresh_1m, .fini = done, .timeout = 30);
+
+Test(readahead, frames_taken_in_order_get_the_rest_of_their_chunk_at_once)
+{
+	th_assert_ok(th_eadd(&t, 0, 0x203, NULL));
+	cr_assert(!resident(th_pa(&t, 0x2000)), "one frame is no order yet");
+	th_assert_ok(th_eadd(&t, 0x1000, 0x203, NULL));
+	for (uint64_t off = 0x2000; off < RA_CHUNK; off += 0x1000)
+		cr_assert(resident(th_pa(&t, off)), "frame at +%#llx has its memory", (unsigned long long)off);
+	cr_assert(!resident(th_pa(&t, RA_CHUNK)), "not beyond the chunk");
+	/* The frames ahead are still free, and read zeros. */
+	struct hw_epcm_view v;
+	cr_assert(hw_epcm_get(t.m, th_pa(&t, 0x2000), &v) && !v.valid);
+	/* Going on in order into the next chunk gives that one memory too. */
+	for (uint64_t off = 0x2000; off <= RA_CHUNK; off += 0x1000)
+		th_assert_ok(th_eadd(&t, off, 0x203, NULL));
+	cr_assert(resident(th_pa(&t, 2 * RA_CHUNK - 0x1000)));
+}
+
+Test(readahead, frames_out_of_order_get_none)
+{
+	th_assert_ok(th_eadd(&t, 0x5000, 0x203, NULL));
+	th_assert_ok(th_eadd(&t, 0x2000, 0x203, NULL));
+	th_assert_ok(th_eadd(&t, 0x9000, 0x203, NULL));
+	cr_assert(!resident(th_pa(&t, 0x3000)));
+	cr_assert(!resident(th_pa(&t, 0x6000)));
+	cr_assert(!resident(th_pa(&t, 0xA000)));
+}
+
+Test(readahead, a_valid_frame_ahead_keeps_its_contents)
+{
+	uint8_t page[4096];
+	page_of(page, 7);
+	th_assert_ok(th_eadd(&t, 0x3000, 0x203, page));
+	th_assert_ok(th_eadd(&t, 0x1000, 0x203, NULL));
+	th_assert_ok(th_eadd(&t, 0x2000, 0x203, NULL));
+	cr_assert(resident(th_pa(&t, 0x8000)), "the readahead ran over the valid frame");
+	cr_assert(memcmp((void *)(uintptr_t)th_pa(&t, 0x3000), page, sizeof(page)) == 0);
+}
+
+Test(readahead, off_when_the_machine_says_so, .init = fresh_1m_off)
+{
+	th_assert_ok(th_eadd(&t, 0, 0x203, NULL));
+	th_assert_ok(th_eadd(&t, 0x1000, 0x203, NULL));
+	th_assert_ok(th_eadd(&t, 0x2000, 0x203, NULL));
+	cr_assert(!resident(th_pa(&t, 0x3000)));
+}
+
+/* Two threads add pages in order to enclaves of their own on one machine; every page holds its contents. */
+#define RA_PAGES 100
+static struct th ra_second;
+
+static void *ra_adder(void *arg)
+{
+	struct th *e = arg;
+	uint8_t page[4096] __attribute__((aligned(4096)));
+	struct sgx_secinfo si = {.flags = 0x203};
+	for (uint64_t i = 0; i < RA_PAGES; i++) {
+		page_of(page, i + (e == &t ? 0 : 1000));
+		struct sgx_pageinfo pi = {.linaddr = e->base + i * 4096,
+					  .srcpge = (uint64_t)(uintptr_t)page,
+					  .secinfo = (uint64_t)(uintptr_t)&si,
+					  .secs = e->secs_pa};
+		if (!hw_is_ok(encls_eadd(e->m, NULL, (uint64_t)(uintptr_t)&pi, th_pa(e, i * 4096))))
+			return (void *)1;
+	}
+	return NULL;
+}
+
+Test(readahead, threads_adding_in_order_to_their_own_enclaves)
+{
+	memset(&ra_second, 0, sizeof(ra_second));
+	ra_second.m = t.m;
+	ra_second.base = 0x7e0000000000ULL;
+	ra_second.size = 0x100000;
+	th_secs_default(&ra_second.secs, ra_second.base, ra_second.size);
+	th_assert_ok(th_ecreate(&ra_second));
+	pthread_t a, b;
+	cr_assert_eq(pthread_create(&a, NULL, ra_adder, &t), 0);
+	cr_assert_eq(pthread_create(&b, NULL, ra_adder, &ra_second), 0);
+	void *ra, *rb;
+	pthread_join(a, &ra);
+	pthread_join(b, &rb);
+	cr_assert(!ra && !rb, "every EADD succeeded");
+	uint8_t page[4096];
+	for (uint64_t i = 0; i < RA_PAGES; i++) {
+		page_of(page, i);
+		cr_assert(memcmp((void *)(uintptr_t)th_pa(&t, i * 4096), page, 4096) == 0, "page %llu",
+			  (unsigned long long)i);
+		page_of(page, i + 1000);
+		cr_assert(memcmp((void *)(uintptr_t)th_pa(&ra_second, i * 4096), page, 4096) == 0, "page %llu",
+			  (unsigned long long)i);
+	}
 }

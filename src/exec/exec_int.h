@@ -302,6 +302,13 @@ EXEC_HIDDEN struct exec_thread *exec_thread_lookup(void);
 EXEC_HIDDEN struct exec_thread *exec_thread_create(void);
 /* Does this process run under valgrind (which lacks FSGSBASE and must not meet Syscall User Dispatch)? */
 EXEC_HIDDEN bool exec_under_valgrind(void);
+/*
+ * The calling thread runs with a user shadow stack (CET, Linux 6.6+).  Its
+ * kernel pushes a token on the shadow stack for each signal frame and
+ * rt_sigreturn takes it off: a frame built by hand has none, and IRETQ
+ * checks the shadow stack too, so direct entries are off (docs/exec.md).
+ */
+EXEC_HIDDEN bool exec_shadow_stack_on(void);
 /* Threads in enclave mode right now. */
 extern EXEC_HIDDEN _Atomic unsigned exec_inside_count;
 

@@ -232,6 +232,22 @@ void exec_state_enter(struct exec_thread *self, ucontext_t *uc)
 						exec_pkru_enclave(pkru, mask, exec_pkey_of(self->t.secs_pa)));
 }
 
+/* <asm/prctl.h> of Linux 6.6 and later. */
+#define ARCH_SHSTK_STATUS_NR 0x5005
+#define ARCH_SHSTK_SHSTK_BIT (1ULL << 0)
+
+bool exec_shadow_stack_on(void)
+{
+	/* SGXEMU_EXEC_SHADOW_STACK=1: as if it had one (tests of hosts without CET). */
+	if (getenv("SGXEMU_EXEC_SHADOW_STACK"))
+		return true;
+	/* EINVAL before Linux 6.6 (no user shadow stacks at all), or on a CPU without CET. */
+	unsigned long features = 0;
+	if (syscall(SYS_arch_prctl, ARCH_SHSTK_STATUS_NR, &features) != 0)
+		return false;
+	return features & ARCH_SHSTK_SHSTK_BIT;
+}
+
 bool exec_under_valgrind(void)
 {
 	/* Valgrind runs every program with its core library preloaded (vgpreload_core-<arch>.so). */

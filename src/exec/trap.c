@@ -56,7 +56,7 @@ int exec_install(const struct exec_os *os)
 		return r;
 	exec_os_cur = *os;
 	exec_short_path = !getenv("SGXEMU_EXEC_NO_SHORT_PATH");
-	exec_direct_allowed = !getenv("SGXEMU_EXEC_NO_DIRECT") && !exec_under_valgrind();
+	exec_direct_allowed = !getenv("SGXEMU_EXEC_NO_DIRECT") && !exec_under_valgrind() && !exec_shadow_stack_on();
 	exec_direct_no_load = getenv("SGXEMU_EXEC_NO_DIRECT_LOAD") != NULL;
 	exec_direct_on = 0;
 	char why[160];

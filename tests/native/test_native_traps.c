@@ -138,3 +138,24 @@ Test(traps_no_direct, an_ecall_traps_at_eenter_and_eexit)
 	cr_assert_eq(t, 2, "EENTER and EEXIT trap (%llu traps)", (unsigned long long)t);
 	cr_assert_eq(b.direct_entries, a.direct_entries);
 }
+
+/* A thread with a user shadow stack (CET): no frame is built by hand, every entry traps. */
+static void setup_shadow_stack(void)
+{
+	setenv("SGXEMU_EXEC_SHADOW_STACK", "1", 1);
+	native_setup();
+}
+
+TestSuite(traps_shadow_stack, .init = setup_shadow_stack, .fini = native_teardown, .timeout = 60);
+
+Test(traps_shadow_stack, an_ecall_traps_at_eenter_and_eexit)
+{
+	native_op(0, OP_ECHO, 1, 2, 3);
+	struct exec_stats a, b;
+	exec_get_stats(&a);
+	uint64_t t = traps_of_echo();
+	exec_get_stats(&b);
+	cr_assert_eq(t, 2, "EENTER and EEXIT trap (%llu traps)", (unsigned long long)t);
+	cr_assert_eq(b.direct_entries, a.direct_entries);
+	cr_assert_eq(b.direct_loads, a.direct_loads);
+}

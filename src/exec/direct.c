@@ -65,7 +65,7 @@ EXEC_HIDDEN void exec_direct_restorer(void);
 uint8_t exec_direct_on;
 uint64_t exec_direct_xsize, exec_direct_xfeatures;
 bool exec_direct_allowed, exec_direct_no_load;
-_Atomic uint64_t exec_stat_direct, exec_stat_direct_load, exec_stat_direct_rolled;
+_Atomic uint64_t exec_stat_direct, exec_stat_direct_load, exec_stat_direct_rolled, exec_stat_trap_load;
 static uint64_t frame_flags, frame_segments;
 
 void exec_direct_learn(const ucontext_t *uc)
@@ -172,6 +172,16 @@ void exec_direct_finish(struct exec_thread *self, ucontext_t *uc)
 		exec_die("sgxemu: sigaltstack failed in an entry\n");
 	uc->uc_stack = ss;
 	self->direct = EXEC_DIRECT_NONE;
+}
+
+void exec_direct_take(struct exec_thread *self, ucontext_t *uc)
+{
+	/* exec_direct_on: the XSAVE features of the kernel's frames are known (and the path allowed). */
+	if (!exec_direct_on || !exec_have_fsgsbase || exec_direct_no_load)
+		return;
+	self->direct = EXEC_DIRECT_LOAD;
+	self->direct_uc = uc;
+	atomic_fetch_add_explicit(&exec_stat_trap_load, 1, memory_order_relaxed);
 }
 
 bool exec_direct_roll_forward(struct exec_thread *self, ucontext_t *uc)

@@ -176,6 +176,8 @@ enum exec_ran {
 };
 /* The work of exec_chain for any action a (SA_RESETHAND turns *a into SIG_DFL); the preload library's too. */
 EXEC_HIDDEN enum exec_ran exec_run_action(int sig, siginfo_t *si, ucontext_t *uc, struct sigaction *a);
+/* Program handlers exec_run_action ran on this thread (each opens the mask to the handler's). */
+extern EXEC_HIDDEN __thread unsigned long exec_handlers_ran;
 
 /* Was this signal raised by the instruction the context points at (a fault), not sent? */
 EXEC_HIDDEN bool exec_sync_signal(int sig, const siginfo_t *si);
@@ -251,12 +253,18 @@ extern EXEC_HIDDEN bool exec_direct_no_load;
 /* Entries that went the direct way (exec_trap counts them too; exec_get_stats subtracts). */
 extern EXEC_HIDDEN _Atomic uint64_t exec_stat_direct;
 /* Direct entries exec_direct_load finished; signals exec_direct_roll_forward moved. */
-extern EXEC_HIDDEN _Atomic uint64_t exec_stat_direct_load, exec_stat_direct_rolled;
+extern EXEC_HIDDEN _Atomic uint64_t exec_stat_direct_load, exec_stat_direct_rolled, exec_stat_trap_load;
 /* A real frame of an ENCLU trap of host code: learn the layout from it and turn the path on. */
 EXEC_HIDDEN void exec_direct_learn(const ucontext_t *uc);
 struct exec_direct_regs;
 /* direct.S's C half: the frame's start (its restorer slot), or NULL to let the ENCLU trap. */
 EXEC_HIDDEN void *exec_direct_frame(const struct exec_direct_regs *r, const uint8_t *xsave);
+/*
+ * The end of exec_trap for a frame the kernel built whose context goes
+ * into the enclave: EXEC_DIRECT_LOAD where exec_direct_load can take it
+ * there (every signal still blocked: no program handler ran meanwhile).
+ */
+EXEC_HIDDEN void exec_direct_take(struct exec_thread *self, ucontext_t *uc);
 /*
  * The end of exec_trap for direct.c's frame: EXEC_DIRECT_LOAD when the
  * context goes into the enclave and exec_direct_load can take it there,

@@ -201,12 +201,15 @@ enum exec_ran exec_run_action(int sig, siginfo_t *si, ucontext_t *uc, struct sig
 		a->sa_flags &= ~(SA_SIGINFO | SA_RESETHAND);
 	}
 	pthread_sigmask(SIG_SETMASK, &mask, NULL);
+	exec_handlers_ran++;
 	if (run.sa_flags & SA_SIGINFO)
 		run.sa_sigaction(sig, si, uc);
 	else
 		run.sa_handler(sig);
 	return EXEC_RAN_HANDLER;
 }
+
+__thread unsigned long exec_handlers_ran;
 
 void exec_chain(int sig, siginfo_t *si, ucontext_t *uc)
 {

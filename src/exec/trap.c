@@ -29,6 +29,7 @@ void exec_get_stats(struct exec_stats *s)
 	s->direct_entries = atomic_load_explicit(&exec_stat_direct, memory_order_relaxed);
 	s->direct_loads = atomic_load_explicit(&exec_stat_direct_load, memory_order_relaxed);
 	s->direct_rolled = atomic_load_explicit(&exec_stat_direct_rolled, memory_order_relaxed);
+	s->trap_loads = atomic_load_explicit(&exec_stat_trap_load, memory_order_relaxed);
 	s->traps = atomic_load_explicit(&exec_stat_traps, memory_order_relaxed) - s->direct_entries;
 	s->short_paths = atomic_load_explicit(&exec_stat_short, memory_order_relaxed);
 	s->chaos_interrupts = atomic_load_explicit(&exec_stat_chaos_intr, memory_order_relaxed);
@@ -145,6 +146,7 @@ struct exec_thread *exec_trap(int sig, siginfo_t *si, ucontext_t *uc, struct exe
 	/* Off the block's stack FS is the host's (the thread never entered): TLS is usable. */
 	if (!self)
 		self = exec_thread_lookup();
+	unsigned long handlers = exec_handlers_ran;
 	/* A signal in exec_direct_load's last instructions: it found the enclave at its entry. */
 	if (self && self->t.in_enclave)
 		exec_direct_roll_forward(self, uc);
@@ -167,6 +169,8 @@ struct exec_thread *exec_trap(int sig, siginfo_t *si, ucontext_t *uc, struct exe
 		exec_chain(sig, si, uc);
 	if (self && self->direct == EXEC_DIRECT_FRAME)
 		exec_direct_finish(self, uc);
+	else if (self && self->load_enclave && exec_handlers_ran == handlers)
+		exec_direct_take(self, uc);
 	errno = saved_errno;
 	/* A thread's first ENCLU made its block just now. */
 	return self ? self : exec_thread_lookup();

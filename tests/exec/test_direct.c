@@ -12,7 +12,8 @@
  * The signal is made pending deterministically: the test OS's translation
  * hook sends it to the thread while exec performs the EENTER (signals are
  * blocked then), so the kernel delivers it the moment exec_direct_load
- * unblocks them.  SGXEMU_EXEC_NO_DIRECT_LOAD runs the same cases through
+ * unblocks them.  A trap of enclave code whose context goes back into the
+ * enclave (an EMODPE) ends the same way.  SGXEMU_EXEC_NO_DIRECT_LOAD runs the same cases through
  * rt_sigreturn, the path the window must behave like.  exec_direct_load
  * needs the FSGSBASE instructions; where the host lacks them, entries take
  * the rt_sigreturn path and the counts below say so.
@@ -169,6 +170,28 @@ Test(direct, the_callers_signal_mask_is_kept)
 	cr_assert_eq(pthread_sigmask(SIG_UNBLOCK, &set, NULL), 0);
 }
 
+/* n EMODPEs (no new permission) on TCS i's stack page: each traps and goes back into the enclave. */
+static bool emodpe_n(unsigned i, uint64_t n)
+{
+	uint64_t out[ENCL_OUT_WORDS] = {0};
+	struct sgx_enclave_run run;
+	uint64_t page = tos_lin(ENCL_SLOT(i) + ENCL_SLOT_STACK0);
+	uint64_t flags = SGX_SECINFO_PT(SGX_PT_REG) | SGX_SECINFO_R | SGX_SECINFO_W;
+	return tos_ecall(i, OP_EMODPE_N, page, flags, n, out, &run) == 0 && run.function == ENCLU_EEXIT && out[0] == n;
+}
+
+Test(direct, a_trap_goes_back_into_the_enclave_without_rt_sigreturn)
+{
+	cr_assert(emodpe_n(0, 1));
+	struct exec_stats a, b;
+	exec_get_stats(&a);
+	cr_assert(emodpe_n(0, 20), "20 EMODPEs and EEXIT");
+	exec_get_stats(&b);
+	cr_assert_eq(b.trap_loads - a.trap_loads, exec_cpu_fsgsbase() ? 20 : 0,
+		     "each EMODPE's trap went back by exec_direct_load where the host has FSGSBASE (%llu)",
+		     (unsigned long long)(b.trap_loads - a.trap_loads));
+}
+
 /* Threads enter and leave over and over while another thread sends them signals. */
 #define STORM_CALLS 3000
 static _Atomic int storm_tids[ENCL_THREADS];
@@ -184,6 +207,9 @@ static void *storm_caller(void *arg)
 		if (tos_ecall(i, OP_ECHO, n, 2, 0xC0FFEE + i, out, &run) != 0 || run.function != ENCLU_EEXIT ||
 		    out[0] != n + 2 || out[1] != 0 || out[2] != 0xC0FFEE + i)
 			return (void *)1;
+		/* Traps that go back into the enclave, under the same storm. */
+		if (n % 10 == 0 && !emodpe_n(i, 10))
+			return (void *)2;
 	}
 	return NULL;
 }
@@ -230,9 +256,11 @@ Test(direct_no_load, an_ecall_enters_through_rt_sigreturn)
 	struct exec_stats a, b;
 	exec_get_stats(&a);
 	echo(0, 2);
+	cr_assert(emodpe_n(0, 5));
 	exec_get_stats(&b);
-	cr_assert_eq(b.direct_entries - a.direct_entries, 1);
+	cr_assert_eq(b.direct_entries - a.direct_entries, 2);
 	cr_assert_eq(b.direct_loads, a.direct_loads);
+	cr_assert_eq(b.trap_loads, a.trap_loads);
 }
 
 Test(direct_no_load, a_pending_signal_is_handled_the_same_way)

@@ -128,31 +128,55 @@ exec_direct_restorer:
 	.size	exec_direct_restorer, . - exec_direct_restorer
 
 /*
- * exec_direct_load: the end of a direct entry whose context goes into the
- * enclave, instead of rt_sigreturn (whose cost is most of an entry's).
- * The trampoline jumps here with RSP = the direct frame (its restorer
- * slot), R8 = the block, every signal blocked and FS/GS the host's.  The
- * frame's ucontext holds what rt_sigreturn would load: the registers,
- * RFLAGS, the XSAVE image (PKRU in it) and the enclave's signal mask.
+ * exec_direct_load: the end of a handler whose context goes into the
+ * enclave (a direct entry, or a trap of enclave code), instead of
+ * rt_sigreturn; exec_direct_load_host: the same for a context that goes to
+ * host code after the enclave left (EEXIT, an AEX reported at the AEP).
+ * The trampoline jumps here with RSP = the frame (its restorer slot), R8 =
+ * the block, every signal blocked and FS/GS the host's.  The frame's
+ * ucontext holds what rt_sigreturn would load: the registers, RFLAGS, the
+ * XSAVE image (PKRU in it) and the signal mask.
  *
  * Signals are unblocked by the rt_sigprocmask below; one that arrives after
  * it, up to and including the IRETQ, finds RIP in [exec_direct_window_start,
- * exec_direct_window_end) and exec_trap moves its context forward to the
- * enclave's first instruction (exec_direct_roll_forward), so to the program
- * and the enclave it arrived just after the entry, as with rt_sigreturn.
- * FS/GS are the enclave's before the window opens (fs_enclave says so to
- * the trampoline), and the Syscall User Dispatch selector blocks system
- * calls once the last one, the rt_sigprocmask, is done.
+ * exec_direct_window_end) and exec_trap moves its context forward to where
+ * the IRETQ goes (exec_direct_roll_forward), so to the program and the
+ * enclave it arrived just after, as with rt_sigreturn.  (The enclave path's
+ * instructions before its own rt_sigprocmask lie inside that range too; no
+ * signal can arrive there.)  Into the enclave, FS/GS are the enclave's
+ * before the window opens (fs_enclave says so to the trampoline), and the
+ * Syscall User Dispatch selector blocks system calls once the last one,
+ * the rt_sigprocmask, is done.
  */
 #define SYS_RT_SIGPROCMASK 14
 #define SIG_SETMASK_NR	   2
 /* The RFLAGS bits a context may set (those rt_sigreturn takes from a frame). */
 #define FIX_EFLAGS	   0x50dd5
 
+/* rt_sigprocmask(SIG_SETMASK, &uc->uc_sigmask, NULL, 8); R12 = the ucontext. */
+.macro	SET_FRAME_MASK
+	mov	$SYS_RT_SIGPROCMASK, %eax
+	mov	$SIG_SETMASK_NR, %edi
+	lea	EXEC_UC_SIGMASK(%r12), %rsi
+	xor	%edx, %edx
+	mov	$8, %r10d
+	syscall
+.endm
+
+	.globl	exec_direct_load_host
+	.hidden	exec_direct_load_host
+	.type	exec_direct_load_host, @function
+	.p2align 4
+exec_direct_load_host:
+	lea	8(%rsp), %r12
+	SET_FRAME_MASK
+	.globl	exec_direct_window_start
+	.hidden	exec_direct_window_start
+exec_direct_window_start:
+	jmp	.Lload_state
+
 	.globl	exec_direct_load
 	.hidden	exec_direct_load
-	.type	exec_direct_load, @function
-	.p2align 4
 exec_direct_load:
 	lea	8(%rsp), %r12
 	mov	ET_ENCL_FS(%r8), %rax
@@ -160,19 +184,11 @@ exec_direct_load:
 	mov	ET_ENCL_GS(%r8), %rax
 	wrgsbase %rax
 	movl	$1, ET_FS_ENCLAVE(%r8)
-	mov	$SYS_RT_SIGPROCMASK, %eax
-	mov	$SIG_SETMASK_NR, %edi
-	lea	EXEC_UC_SIGMASK(%r12), %rsi
-	xor	%edx, %edx
-	mov	$8, %r10d
-	syscall
-	.globl	exec_direct_window_start
-	.hidden	exec_direct_window_start
-exec_direct_window_start:
+	SET_FRAME_MASK
 	cmpb	$0, exec_sud_active(%rip)
-	je	1f
+	je	.Lload_state
 	movb	$EXEC_SUD_BLOCK, ET_SUD_SEL(%r8)
-1:
+.Lload_state:
 	mov	exec_direct_xfeatures(%rip), %eax
 	mov	exec_direct_xfeatures+4(%rip), %edx
 	mov	EXEC_UC_FPREGS(%r12), %rbx
@@ -210,6 +226,6 @@ exec_direct_window_start:
 	.globl	exec_direct_window_end
 	.hidden	exec_direct_window_end
 exec_direct_window_end:
-	.size	exec_direct_load, . - exec_direct_load
+	.size	exec_direct_load_host, . - exec_direct_load_host
 
 	.section .note.GNU-stack, "", @progbits

@@ -65,7 +65,8 @@ EXEC_HIDDEN void exec_direct_restorer(void);
 uint8_t exec_direct_on;
 uint64_t exec_direct_xsize, exec_direct_xfeatures;
 bool exec_direct_allowed, exec_direct_no_load;
-_Atomic uint64_t exec_stat_direct, exec_stat_direct_load, exec_stat_direct_rolled, exec_stat_trap_load;
+_Atomic uint64_t exec_stat_direct, exec_stat_direct_load, exec_stat_direct_rolled, exec_stat_trap_load,
+    exec_stat_host_load;
 static uint64_t frame_flags, frame_segments;
 
 void exec_direct_learn(const ucontext_t *uc)
@@ -163,6 +164,7 @@ void exec_direct_finish(struct exec_thread *self, ucontext_t *uc)
 	if (self->load_enclave && exec_have_fsgsbase && !exec_direct_no_load) {
 		self->direct = EXEC_DIRECT_LOAD;
 		self->direct_uc = uc;
+		self->direct_host = false;
 		atomic_fetch_add_explicit(&exec_stat_direct_load, 1, memory_order_relaxed);
 		return;
 	}
@@ -181,7 +183,18 @@ void exec_direct_take(struct exec_thread *self, ucontext_t *uc)
 		return;
 	self->direct = EXEC_DIRECT_LOAD;
 	self->direct_uc = uc;
+	self->direct_host = false;
 	atomic_fetch_add_explicit(&exec_stat_trap_load, 1, memory_order_relaxed);
+}
+
+void exec_direct_take_host(struct exec_thread *self, ucontext_t *uc)
+{
+	if (!exec_direct_on || exec_direct_no_load)
+		return;
+	self->direct = EXEC_DIRECT_LOAD_HOST;
+	self->direct_uc = uc;
+	self->direct_host = true;
+	atomic_fetch_add_explicit(&exec_stat_host_load, 1, memory_order_relaxed);
 }
 
 bool exec_direct_roll_forward(struct exec_thread *self, ucontext_t *uc)
@@ -202,10 +215,12 @@ bool exec_direct_roll_forward(struct exec_thread *self, ucontext_t *uc)
 	memcpy(dst, src, FX_SW_BYTES);
 	if (n > EXEC_XSAVE_LEGACY)
 		memcpy(dst + EXEC_XSAVE_LEGACY, src + EXEC_XSAVE_LEGACY, n - EXEC_XSAVE_LEGACY);
-	/* FS/GS were the enclave's from before the window (the trampoline saved them, and loads them back). */
-	self->cur_fs = self->encl_fs;
-	self->cur_gs = self->encl_gs;
-	self->cur_valid = 1;
+	/* Into the enclave, FS/GS were its own from before the window (the trampoline saved them). */
+	if (!self->direct_host) {
+		self->cur_fs = self->encl_fs;
+		self->cur_gs = self->encl_gs;
+		self->cur_valid = 1;
+	}
 	atomic_fetch_add_explicit(&exec_stat_direct_rolled, 1, memory_order_relaxed);
 	return true;
 }

@@ -165,6 +165,7 @@ struct exec_stats {
 	uint64_t direct_loads;	   /* of those, into the enclave without rt_sigreturn (exec_direct_load) */
 	uint64_t direct_rolled;	   /* signals that arrived during such a load, moved to the enclave's entry */
 	uint64_t trap_loads;	   /* traps whose context went back into the enclave without rt_sigreturn */
+	uint64_t host_loads;	   /* traps that left the enclave (EEXIT, AEX) to host code without rt_sigreturn */
 	uint64_t chaos_interrupts; /* ENCLUs chaos mode interrupted (AEX, then ERESUME) */
 	uint64_t chaos_evictions;  /* pages chaos mode evicted during those interrupts */
 	uint64_t chaos_timer;	   /* interrupts of the timer kind (at any instruction of enclave code) */

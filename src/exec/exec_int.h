@@ -47,9 +47,10 @@
 #define EXEC_UC_SIGMASK 296 /* uc_sigmask, the kernel's 8 bytes first */
 
 /* Values of exec_thread.direct. */
-#define EXEC_DIRECT_NONE  0 /* a frame the kernel built */
-#define EXEC_DIRECT_FRAME 1 /* direct.c's frame, being handled */
-#define EXEC_DIRECT_LOAD  2 /* direct.c's frame, into the enclave without rt_sigreturn (exec_direct_load) */
+#define EXEC_DIRECT_NONE      0 /* a frame the kernel built */
+#define EXEC_DIRECT_FRAME     1 /* direct.c's frame, being handled */
+#define EXEC_DIRECT_LOAD      2 /* direct.c's frame, into the enclave without rt_sigreturn (exec_direct_load) */
+#define EXEC_DIRECT_LOAD_HOST 3 /* to host code without rt_sigreturn (exec_direct_load_host) */
 
 /* Values of the selector (<linux/prctl.h> SYSCALL_DISPATCH_FILTER_*). */
 #define EXEC_SUD_ALLOW 0
@@ -100,6 +101,7 @@ struct exec_thread {
 	uint64_t step_rip;	     /* the step kind: the enclave instruction the thread runs next, stepped */
 	uint64_t steps;		     /* the step kind: enclave instructions stepped on this thread */
 	const ucontext_t *direct_uc; /* the context exec_direct_load is loading (EXEC_DIRECT_LOAD) */
+	bool direct_host;	     /* ... and it goes to host code (exec_direct_load_host) */
 };
 
 _Static_assert(offsetof(struct exec_thread, host_fs) == ET_HOST_FS, "ET_HOST_FS");
@@ -253,7 +255,8 @@ extern EXEC_HIDDEN bool exec_direct_no_load;
 /* Entries that went the direct way (exec_trap counts them too; exec_get_stats subtracts). */
 extern EXEC_HIDDEN _Atomic uint64_t exec_stat_direct;
 /* Direct entries exec_direct_load finished; signals exec_direct_roll_forward moved. */
-extern EXEC_HIDDEN _Atomic uint64_t exec_stat_direct_load, exec_stat_direct_rolled, exec_stat_trap_load;
+extern EXEC_HIDDEN _Atomic uint64_t exec_stat_direct_load, exec_stat_direct_rolled, exec_stat_trap_load,
+    exec_stat_host_load;
 /* A real frame of an ENCLU trap of host code: learn the layout from it and turn the path on. */
 EXEC_HIDDEN void exec_direct_learn(const ucontext_t *uc);
 struct exec_direct_regs;
@@ -265,6 +268,8 @@ EXEC_HIDDEN void *exec_direct_frame(const struct exec_direct_regs *r, const uint
  * there (every signal still blocked: no program handler ran meanwhile).
  */
 EXEC_HIDDEN void exec_direct_take(struct exec_thread *self, ucontext_t *uc);
+/* The same for a context that goes to host code after the thread left enclave mode in this trap. */
+EXEC_HIDDEN void exec_direct_take_host(struct exec_thread *self, ucontext_t *uc);
 /*
  * The end of exec_trap for direct.c's frame: EXEC_DIRECT_LOAD when the
  * context goes into the enclave and exec_direct_load can take it there,
@@ -278,6 +283,7 @@ EXEC_HIDDEN void exec_direct_finish(struct exec_thread *self, ucontext_t *uc);
  * restores the XSAVE image and the registers and IRETQs to the enclave.
  */
 EXEC_HIDDEN void exec_direct_load(void);
+EXEC_HIDDEN void exec_direct_load_host(void);
 /*
  * A signal arrived between exec_direct_load's unblocking and its IRETQ
  * (RIP in [exec_direct_window_start, exec_direct_window_end)): make uc the

@@ -30,6 +30,7 @@ void exec_get_stats(struct exec_stats *s)
 	s->direct_loads = atomic_load_explicit(&exec_stat_direct_load, memory_order_relaxed);
 	s->direct_rolled = atomic_load_explicit(&exec_stat_direct_rolled, memory_order_relaxed);
 	s->trap_loads = atomic_load_explicit(&exec_stat_trap_load, memory_order_relaxed);
+	s->host_loads = atomic_load_explicit(&exec_stat_host_load, memory_order_relaxed);
 	s->traps = atomic_load_explicit(&exec_stat_traps, memory_order_relaxed) - s->direct_entries;
 	s->short_paths = atomic_load_explicit(&exec_stat_short, memory_order_relaxed);
 	s->chaos_interrupts = atomic_load_explicit(&exec_stat_chaos_intr, memory_order_relaxed);
@@ -147,9 +148,10 @@ struct exec_thread *exec_trap(int sig, siginfo_t *si, ucontext_t *uc, struct exe
 	if (!self)
 		self = exec_thread_lookup();
 	unsigned long handlers = exec_handlers_ran;
-	/* A signal in exec_direct_load's last instructions: it found the enclave at its entry. */
-	if (self && self->t.in_enclave)
+	/* A signal in exec_direct_load's last instructions: it found the context where the IRETQ goes. */
+	if (self)
 		exec_direct_roll_forward(self, uc);
+	bool was_inside = self && self->t.in_enclave;
 	/* SIGRTMAX is a call into libc: once per signal. */
 	int kick_signal = EXEC_KICK_SIGNAL;
 	if (sig == kick_signal && is_kick(si)) {
@@ -171,6 +173,8 @@ struct exec_thread *exec_trap(int sig, siginfo_t *si, ucontext_t *uc, struct exe
 		exec_direct_finish(self, uc);
 	else if (self && self->load_enclave && exec_handlers_ran == handlers)
 		exec_direct_take(self, uc);
+	else if (was_inside && !self->t.in_enclave && exec_handlers_ran == handlers)
+		exec_direct_take_host(self, uc);
 	errno = saved_errno;
 	/* A thread's first ENCLU made its block just now. */
 	return self ? self : exec_thread_lookup();

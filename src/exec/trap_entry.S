@@ -119,10 +119,14 @@ exec_trap_entry:
 	mov	%rax, %r8
 	/* direct.c's frame that exec_direct_load takes into the enclave (it does the rest below itself). */
 	cmpb	$EXEC_DIRECT_LOAD, ET_DIRECT(%r8)
-	jne	.Lkernel_frame
+	jne	1f
 	movb	$EXEC_DIRECT_NONE, ET_DIRECT(%r8)
 	movl	$0, ET_LOAD_ENCL(%r8)
 	jmp	exec_direct_load
+1:	cmpb	$EXEC_DIRECT_LOAD_HOST, ET_DIRECT(%r8)
+	jne	.Lkernel_frame
+	movb	$EXEC_DIRECT_NONE, ET_DIRECT(%r8)
+	jmp	exec_direct_load_host
 .Lkernel_frame:
 	cmpl	$0, ET_LOAD_ENCL(%r8)
 	je	.Lret

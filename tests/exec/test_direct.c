@@ -51,9 +51,18 @@ static void handler(int sig, siginfo_t *si, void *ucv)
 	seen.count++;
 }
 
-/* The test OS's hook: the first translation after arming sends SIGUSR1 to the armed thread (itself). */
+/*
+ * The test OS's hook: counts translations of enclave addresses; the one
+ * numbered fire_at after arming (1: the first) sends SIGUSR1 to the armed
+ * thread, which is the thread translating.
+ */
+static _Atomic unsigned translations, fire_at = 1;
+
 static void send_once(void)
 {
+	unsigned n = ++translations;
+	if (n < fire_at)
+		return;
 	int tid = atomic_exchange(&armed_tid, 0);
 	if (tid)
 		syscall(SYS_tgkill, getpid(), tid, SIGUSR1);
@@ -117,6 +126,40 @@ static void ecall_with_pending_signal(void)
 }
 
 TestSuite(direct, .init = setup, .fini = teardown, .timeout = 15);
+
+/*
+ * The last translation of an ECALL is in its EEXIT (the ENCLU's bytes read
+ * through the page tables): a signal sent there is delivered when the
+ * context goes back to host code, and the handler must find it just after
+ * EEXIT: RIP = RBX = the target, RAX = EEXIT, the host's FS.
+ */
+Test(direct, a_signal_pending_at_the_exit_finds_the_host_after_eexit)
+{
+	echo(0, 1);
+	translations = 0;
+	fire_at = 1000000;
+	echo(0, 2);
+	unsigned per_call = translations;
+	cr_assert_gt(per_call, 1);
+	struct exec_stats a, b;
+	exec_get_stats(&a);
+	seen.count = 0;
+	translations = 0;
+	fire_at = per_call;
+	atomic_store(&armed_tid, (int)syscall(SYS_gettid));
+	echo(0, 3);
+	exec_get_stats(&b);
+	cr_assert_eq(atomic_load(&armed_tid), 0, "sent");
+	cr_assert_eq(seen.count, 1);
+	cr_assert_eq(seen.rax, ENCLU_EEXIT, "RAX %#llx", (unsigned long long)seen.rax);
+	cr_assert_eq(seen.rip, seen.rbx, "RIP %#llx = RBX %#llx, EEXIT's target", (unsigned long long)seen.rip,
+		     (unsigned long long)seen.rbx);
+	cr_assert_eq(seen.tls, 0xD1EC7);
+	cr_assert_eq(b.host_loads - a.host_loads, exec_cpu_fsgsbase() ? 1 : 0,
+		     "the exit went by exec_direct_load_host");
+	cr_assert_eq(b.direct_rolled - a.direct_rolled, exec_cpu_fsgsbase() ? 1 : 0, "the signal came in its window");
+	fire_at = 1;
+}
 
 Test(direct, an_ecall_enters_without_rt_sigreturn)
 {
@@ -261,6 +304,24 @@ Test(direct_no_load, an_ecall_enters_through_rt_sigreturn)
 	cr_assert_eq(b.direct_entries - a.direct_entries, 2);
 	cr_assert_eq(b.direct_loads, a.direct_loads);
 	cr_assert_eq(b.trap_loads, a.trap_loads);
+}
+
+Test(direct_no_load, a_signal_pending_at_the_exit_finds_the_host_after_eexit)
+{
+	echo(0, 1);
+	translations = 0;
+	fire_at = 1000000;
+	echo(0, 2);
+	unsigned per_call = translations;
+	seen.count = 0;
+	translations = 0;
+	fire_at = per_call;
+	atomic_store(&armed_tid, (int)syscall(SYS_gettid));
+	echo(0, 3);
+	cr_assert_eq(seen.count, 1);
+	cr_assert_eq(seen.rax, ENCLU_EEXIT);
+	cr_assert_eq(seen.rip, seen.rbx);
+	fire_at = 1;
 }
 
 Test(direct_no_load, a_pending_signal_is_handled_the_same_way)

@@ -176,25 +176,15 @@ void exec_direct_finish(struct exec_thread *self, ucontext_t *uc)
 	self->direct = EXEC_DIRECT_NONE;
 }
 
-void exec_direct_take(struct exec_thread *self, ucontext_t *uc)
+void exec_direct_take(struct exec_thread *self, ucontext_t *uc, bool host)
 {
 	/* exec_direct_on: the XSAVE features of the kernel's frames are known (and the path allowed). */
-	if (!exec_direct_on || !exec_have_fsgsbase || exec_direct_no_load)
+	if (!exec_direct_on || (!host && !exec_have_fsgsbase) || exec_direct_no_load)
 		return;
-	self->direct = EXEC_DIRECT_LOAD;
+	self->direct = host ? EXEC_DIRECT_LOAD_HOST : EXEC_DIRECT_LOAD;
 	self->direct_uc = uc;
-	self->direct_host = false;
-	atomic_fetch_add_explicit(&exec_stat_trap_load, 1, memory_order_relaxed);
-}
-
-void exec_direct_take_host(struct exec_thread *self, ucontext_t *uc)
-{
-	if (!exec_direct_on || exec_direct_no_load)
-		return;
-	self->direct = EXEC_DIRECT_LOAD_HOST;
-	self->direct_uc = uc;
-	self->direct_host = true;
-	atomic_fetch_add_explicit(&exec_stat_host_load, 1, memory_order_relaxed);
+	self->direct_host = host;
+	atomic_fetch_add_explicit(host ? &exec_stat_host_load : &exec_stat_trap_load, 1, memory_order_relaxed);
 }
 
 bool exec_direct_roll_forward(struct exec_thread *self, ucontext_t *uc)

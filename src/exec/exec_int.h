@@ -264,12 +264,11 @@ struct exec_direct_regs;
 EXEC_HIDDEN void *exec_direct_frame(const struct exec_direct_regs *r, const uint8_t *xsave);
 /*
  * The end of exec_trap for a frame the kernel built whose context goes
- * into the enclave: EXEC_DIRECT_LOAD where exec_direct_load can take it
- * there (every signal still blocked: no program handler ran meanwhile).
+ * into the enclave, or (host) to host code because the thread left enclave
+ * mode in this trap: EXEC_DIRECT_LOAD(_HOST) where exec_direct_load(_host)
+ * can take it there (every signal still blocked: no program handler ran).
  */
-EXEC_HIDDEN void exec_direct_take(struct exec_thread *self, ucontext_t *uc);
-/* The same for a context that goes to host code after the thread left enclave mode in this trap. */
-EXEC_HIDDEN void exec_direct_take_host(struct exec_thread *self, ucontext_t *uc);
+EXEC_HIDDEN void exec_direct_take(struct exec_thread *self, ucontext_t *uc, bool host);
 /*
  * The end of exec_trap for direct.c's frame: EXEC_DIRECT_LOAD when the
  * context goes into the enclave and exec_direct_load can take it there,

@@ -148,9 +148,15 @@ struct exec_thread *exec_trap(int sig, siginfo_t *si, ucontext_t *uc, struct exe
 	if (!self)
 		self = exec_thread_lookup();
 	unsigned long handlers = exec_handlers_ran;
-	/* A signal in exec_direct_load's last instructions: it found the context where the IRETQ goes. */
-	if (self)
-		exec_direct_roll_forward(self, uc);
+	/*
+	 * A signal in exec_direct_load's last instructions: it found the
+	 * context where the IRETQ goes.  Its frame lies below the one being
+	 * loaded on the signal stack, so it ends in rt_sigreturn, which leaves
+	 * the stack: ending it with exec_direct_load as well would let queued
+	 * signals (the reclaimer's kicks) nest frame upon frame until the
+	 * stack ran out.
+	 */
+	bool rolled = self && exec_direct_roll_forward(self, uc);
 	bool was_inside = self && self->t.in_enclave;
 	/* SIGRTMAX is a call into libc: once per signal. */
 	int kick_signal = EXEC_KICK_SIGNAL;
@@ -171,10 +177,10 @@ struct exec_thread *exec_trap(int sig, siginfo_t *si, ucontext_t *uc, struct exe
 		exec_chain(sig, si, uc);
 	if (self && self->direct == EXEC_DIRECT_FRAME)
 		exec_direct_finish(self, uc);
-	else if (self && self->load_enclave && exec_handlers_ran == handlers)
-		exec_direct_take(self, uc);
-	else if (was_inside && !self->t.in_enclave && exec_handlers_ran == handlers)
-		exec_direct_take_host(self, uc);
+	else if (self && !rolled && self->load_enclave && exec_handlers_ran == handlers)
+		exec_direct_take(self, uc, false);
+	else if (was_inside && !rolled && !self->t.in_enclave && exec_handlers_ran == handlers)
+		exec_direct_take(self, uc, true);
 	errno = saved_errno;
 	/* A thread's first ENCLU made its block just now. */
 	return self ? self : exec_thread_lookup();

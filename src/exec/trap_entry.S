@@ -117,7 +117,10 @@ exec_trap_entry:
 	test	%rax, %rax
 	jz	.Lret
 	mov	%rax, %r8
-	/* direct.c's frame that exec_direct_load takes into the enclave (it does the rest below itself). */
+	/*
+	 * A frame exec_direct_load takes into the enclave, or exec_direct_load_host
+	 * to host code, without rt_sigreturn (each does what follows here itself).
+	 */
 	cmpb	$EXEC_DIRECT_LOAD, ET_DIRECT(%r8)
 	jne	1f
 	movb	$EXEC_DIRECT_NONE, ET_DIRECT(%r8)

@@ -145,6 +145,8 @@ extern EXEC_HIDDEN const char exec_vdso_enclu[], exec_vdso_exception[];
 
 /* si_value of the kick signal sent by exec_kick (other senders' signals are chained). */
 #define EXEC_KICK_MAGIC 0x6b69636bUL /* "kick" */
+/* The siginfo exec_kick queues (rt_tgsigqueueinfo) at a thread: EXEC_KICK_SIGNAL, SI_QUEUE, the magic. */
+EXEC_HIDDEN void exec_kick_info(siginfo_t *info);
 /* The value of chaos mode's timer signals (the timer kind; EXEC_KICK_SIGNAL, SI_TIMER). */
 #define EXEC_CHAOS_TIMER_MAGIC 0x63686173UL /* "chas" */
 

@@ -116,6 +116,16 @@ static bool is_kick(const siginfo_t *si)
 	       (uintptr_t)si->si_value.sival_ptr == (uintptr_t)EXEC_KICK_MAGIC;
 }
 
+void exec_kick_info(siginfo_t *info)
+{
+	memset(info, 0, sizeof(*info));
+	info->si_signo = EXEC_KICK_SIGNAL;
+	info->si_code = SI_QUEUE;
+	info->si_pid = getpid();
+	info->si_uid = getuid();
+	info->si_value.sival_ptr = (void *)(uintptr_t)EXEC_KICK_MAGIC;
+}
+
 void exec_kick(struct hw_thread *t)
 {
 	struct exec_thread *et = (struct exec_thread *)((char *)t - offsetof(struct exec_thread, t));
@@ -124,12 +134,7 @@ void exec_kick(struct hw_thread *t)
 		return;
 	atomic_store(&et->kick_pending, 1);
 	siginfo_t info;
-	memset(&info, 0, sizeof(info));
-	info.si_signo = EXEC_KICK_SIGNAL;
-	info.si_code = SI_QUEUE;
-	info.si_pid = getpid();
-	info.si_uid = getuid();
-	info.si_value.sival_ptr = (void *)(uintptr_t)EXEC_KICK_MAGIC;
+	exec_kick_info(&info);
 	/* Real-time signals queue: send again only now and then, in case the first found the thread outside. */
 	for (unsigned i = 0; __atomic_load_n(&t->in_enclave, __ATOMIC_ACQUIRE) && atomic_load(&et->exits) == exits;
 	     i++) {

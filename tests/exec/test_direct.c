@@ -259,12 +259,7 @@ static void *kick_burst(void *arg)
 	while (!kick_entered)
 		sched_yield();
 	siginfo_t info;
-	memset(&info, 0, sizeof(info));
-	info.si_signo = EXEC_KICK_SIGNAL;
-	info.si_code = SI_QUEUE;
-	info.si_pid = getpid();
-	info.si_uid = getuid();
-	info.si_value.sival_ptr = (void *)(uintptr_t)EXEC_KICK_MAGIC;
+	exec_kick_info(&info);
 	for (unsigned i = 0; i < KICKS; i++)
 		syscall(SYS_rt_tgsigqueueinfo, getpid(), tid, EXEC_KICK_SIGNAL, &info);
 	usleep(100000);

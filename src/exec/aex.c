@@ -373,11 +373,11 @@ static void kick_aex(struct exec_thread *self, const siginfo_t *si, ucontext_t *
  * thread, leave first.  Return: true, or false if the thread AEXed (the
  * context is set up already).
  */
-static bool os_refresh(struct exec_thread *self, uint64_t addr, const siginfo_t *si, ucontext_t *uc)
+static bool os_refresh_range(struct exec_thread *self, uint64_t addr, uint64_t len, const siginfo_t *si, ucontext_t *uc)
 {
 	if (!exec_os_cur.refresh)
 		return true;
-	while (exec_os_cur.refresh(exec_os_cur.ctx, page_of(addr), SGX_PAGE_SIZE) == -EAGAIN) {
+	while (exec_os_cur.refresh(exec_os_cur.ctx, addr, len) == -EAGAIN) {
 		if (atomic_load(&self->kick_pending)) {
 			kick_aex(self, si, uc);
 			return false;
@@ -385,6 +385,106 @@ static bool os_refresh(struct exec_thread *self, uint64_t addr, const siginfo_t 
 		sched_yield();
 	}
 	return true;
+}
+
+static bool os_refresh(struct exec_thread *self, uint64_t addr, const siginfo_t *si, ucontext_t *uc)
+{
+	return os_refresh_range(self, page_of(addr), SGX_PAGE_SIZE, si, uc);
+}
+
+/*
+ * ---- deferred opening of accepted pages ----
+ *
+ * An EACCEPT makes a pending page usable; the host protection that lets
+ * enclave code at it is an mprotect, as costly as the leaf's own model.
+ * Runtimes accept ranges page by page (a heap or stack committed ahead):
+ * an EACCEPT of the page right after the thread's previous EACCEPT joins
+ * the thread's run of deferred pages instead, and the run is opened with
+ * one refresh (one mprotect) when enclave code first touches one of its
+ * pages (the fault on a stale host protection below), when the thread
+ * returns to host code (exec_return_host), or when an EACCEPT elsewhere
+ * starts another run.  A deferred page is only ever less accessible at the
+ * host than the EPCM allows, which the stale-protection path fixes on any
+ * thread's access, so nothing enclave code can observe changes; host code
+ * never runs while a run is open.  Where the pattern is accept then touch
+ * at once (a short run touched), the next EACCEPTs open at once again,
+ * for 64 of them, doubling up to 4096 while the pattern holds.
+ */
+#define LAG_LONG_RUN	8
+#define LAG_BACKOFF_MIN 64
+#define LAG_BACKOFF_MAX 4096
+
+bool exec_deferred_open = true;
+_Atomic uint64_t exec_stat_deferred, exec_stat_deferred_runs, exec_stat_deferred_touched;
+
+/* Whether the EACCEPTed page at addr joins the thread's run (nothing to refresh now). */
+static bool lag_take(struct exec_thread *self, uint64_t addr)
+{
+	uint64_t page = page_of(addr);
+	bool follows = page == self->lag_next;
+	self->lag_next = page + SGX_PAGE_SIZE;
+	if (!exec_deferred_open || !follows)
+		return false;
+	if (self->lag_eager) {
+		self->lag_eager--;
+		return false;
+	}
+	if (self->lag_lo == self->lag_hi)
+		self->lag_lo = page;
+	else if (self->lag_hi != page)
+		return false;
+	self->lag_hi = page + SGX_PAGE_SIZE;
+	atomic_fetch_add_explicit(&exec_stat_deferred, 1, memory_order_relaxed);
+	return true;
+}
+
+/* The run was opened; touched: because enclave code reached one of its pages first. */
+static void lag_opened(struct exec_thread *self, bool touched)
+{
+	uint64_t pages = (self->lag_hi - self->lag_lo) / SGX_PAGE_SIZE;
+	self->lag_lo = self->lag_hi = 0;
+	atomic_fetch_add_explicit(&exec_stat_deferred_runs, 1, memory_order_relaxed);
+	if (touched)
+		atomic_fetch_add_explicit(&exec_stat_deferred_touched, 1, memory_order_relaxed);
+	if (!self->lag_backoff)
+		self->lag_backoff = LAG_BACKOFF_MIN;
+	if (pages >= LAG_LONG_RUN) {
+		self->lag_backoff = LAG_BACKOFF_MIN;
+	} else if (touched) {
+		/* Accepted, then used at once: deferring only adds a fault. */
+		self->lag_eager = self->lag_backoff;
+		if (self->lag_backoff < LAG_BACKOFF_MAX)
+			self->lag_backoff *= 2;
+	}
+}
+
+/* Open the thread's run in enclave mode. Return: true, or false if the thread AEXed (see os_refresh). */
+static bool lag_open(struct exec_thread *self, bool touched, const siginfo_t *si, ucontext_t *uc)
+{
+	if (self->lag_lo == self->lag_hi)
+		return true;
+	if (!os_refresh_range(self, self->lag_lo, self->lag_hi - self->lag_lo, si, uc))
+		return false; /* the thread AEXed; the run stays, opened later */
+	lag_opened(self, touched);
+	return true;
+}
+
+void exec_deferred_open_now(struct exec_thread *self)
+{
+	if (self->lag_lo == self->lag_hi)
+		return;
+	if (exec_os_cur.refresh)
+		while (exec_os_cur.refresh(exec_os_cur.ctx, self->lag_lo, self->lag_hi - self->lag_lo) == -EAGAIN)
+			sched_yield();
+	lag_opened(self, false);
+}
+
+/* After enclave code's EACCEPT, EACCEPTCOPY or EMODPE of the page at addr changed its EPCM entry. */
+static bool leaf_refresh(struct exec_thread *self, uint64_t leaf, uint64_t addr, const siginfo_t *si, ucontext_t *uc)
+{
+	if (leaf == ENCLU_EACCEPT && lag_take(self, addr))
+		return true;
+	return lag_open(self, false, si, uc) && os_refresh(self, addr, si, uc);
 }
 
 /* ---- the EDMM protocol checker ---- */
@@ -748,7 +848,7 @@ static void enclave_enclu(struct exec_thread *self, const siginfo_t *si, ucontex
 				return;
 			}
 			t->regs.rip = rip + 3;
-			if (hw_is_ok(r) && changes_epcm(leaf) && !os_refresh(self, rcx, si, uc))
+			if (hw_is_ok(r) && changes_epcm(leaf) && !leaf_refresh(self, leaf, rcx, si, uc))
 				return;
 			exec_resume_enclave(self, uc, false);
 			return;
@@ -1026,8 +1126,12 @@ void exec_enclave_signal(struct exec_thread *self, int sig, siginfo_t *si, ucont
 				if (exec_check_on)
 					check_access(self, rip, addr, 0xFFFFFFFFU);
 				retry_check(self, rip, addr, "a stale host protection refreshed");
-				if (!os_refresh(self, addr, si, uc))
+				if (page_of(addr) >= self->lag_lo && page_of(addr) < self->lag_hi) {
+					if (!lag_open(self, true, si, uc))
+						return;
+				} else if (!os_refresh(self, addr, si, uc)) {
 					return;
+				}
 				exec_resume_enclave(self, uc, false);
 				return;
 			}

@@ -102,6 +102,11 @@ struct exec_thread {
 	uint64_t steps;		     /* the step kind: enclave instructions stepped on this thread */
 	const ucontext_t *direct_uc; /* the context exec_direct_load is loading (EXEC_DIRECT_LOAD) */
 	bool direct_host;	     /* ... and it goes to host code (exec_direct_load_host) */
+	/* Accepted pages whose host protection is not opened yet (aex.c, "deferred opening"). */
+	uint64_t lag_lo, lag_hi; /* the run [lag_lo, lag_hi), empty when equal */
+	uint64_t lag_next;	 /* the page after the last one EACCEPTed */
+	unsigned lag_eager;	 /* EACCEPTs still to open at once */
+	unsigned lag_backoff;	 /* lag_eager's next value after a short run was touched */
 };
 
 _Static_assert(offsetof(struct exec_thread, host_fs) == ET_HOST_FS, "ET_HOST_FS");
@@ -334,6 +339,15 @@ extern EXEC_HIDDEN _Atomic unsigned exec_inside_count;
  * exec_get_stats.
  */
 extern EXEC_HIDDEN bool exec_short_path;
+/*
+ * Whether an EACCEPT that follows the thread's previous one page by page
+ * leaves opening the page's host protection for later (aex.c); on unless
+ * SGXEMU_EXEC_NO_DEFERRED_OPEN is set at exec_install.
+ */
+extern EXEC_HIDDEN bool exec_deferred_open;
+extern EXEC_HIDDEN _Atomic uint64_t exec_stat_deferred, exec_stat_deferred_runs, exec_stat_deferred_touched;
+/* Open the host protection of the thread's deferred pages (out of enclave mode: waits for busy locks). */
+EXEC_HIDDEN void exec_deferred_open_now(struct exec_thread *self);
 /* Chaos mode (aex.c); exec_chaos_on is set once before threads enter. */
 extern EXEC_HIDDEN struct exec_chaos exec_chaos_cfg;
 extern EXEC_HIDDEN bool exec_chaos_on;

@@ -33,6 +33,9 @@ void exec_get_stats(struct exec_stats *s)
 	s->host_loads = atomic_load_explicit(&exec_stat_host_load, memory_order_relaxed);
 	s->traps = atomic_load_explicit(&exec_stat_traps, memory_order_relaxed) - s->direct_entries;
 	s->short_paths = atomic_load_explicit(&exec_stat_short, memory_order_relaxed);
+	s->deferred_opens = atomic_load_explicit(&exec_stat_deferred, memory_order_relaxed);
+	s->deferred_runs = atomic_load_explicit(&exec_stat_deferred_runs, memory_order_relaxed);
+	s->deferred_touched = atomic_load_explicit(&exec_stat_deferred_touched, memory_order_relaxed);
 	s->chaos_interrupts = atomic_load_explicit(&exec_stat_chaos_intr, memory_order_relaxed);
 	s->chaos_evictions = atomic_load_explicit(&exec_stat_chaos_evict, memory_order_relaxed);
 	s->chaos_timer = atomic_load_explicit(&exec_stat_chaos_timer, memory_order_relaxed);
@@ -58,6 +61,7 @@ int exec_install(const struct exec_os *os)
 		return r;
 	exec_os_cur = *os;
 	exec_short_path = !getenv("SGXEMU_EXEC_NO_SHORT_PATH");
+	exec_deferred_open = !getenv("SGXEMU_EXEC_NO_DEFERRED_OPEN");
 	exec_direct_allowed = !getenv("SGXEMU_EXEC_NO_DIRECT") && !exec_under_valgrind() && !exec_shadow_stack_on();
 	exec_direct_no_load = getenv("SGXEMU_EXEC_NO_DIRECT_LOAD") != NULL;
 	exec_direct_on = 0;
@@ -323,6 +327,8 @@ void exec_resume_enclave(struct exec_thread *self, ucontext_t *uc, bool from_hos
 
 void exec_return_host(struct exec_thread *self, ucontext_t *uc)
 {
+	/* Host code finds every accepted page as the EPCM has it. */
+	exec_deferred_open_now(self);
 	exec_regs_to_uc(uc, &self->t.regs);
 	exec_uc_mask_set(uc, &self->host_mask);
 	self->load_enclave = 0;

@@ -224,7 +224,8 @@ struct sgxk {
 	struct hw_mmu mmu; /* first: sgxk_mmu() hands out &k->mmu */
 	struct hw_machine *m;
 	struct sgxk_config cfg;
-	pthread_mutex_t chaos_lock; /* chaos_rng, the counts, chaos_last, chaos_sigbus_last, encl->chaos_busied */
+	_Atomic uint64_t host_protects; /* host protection changes made (mprotect calls), sgxk_host_protects */
+	pthread_mutex_t chaos_lock;	/* chaos_rng, the counts, chaos_last, chaos_sigbus_last, encl->chaos_busied */
 	uint64_t chaos_rng, chaos_count;
 	uint64_t chaos_last; /* where the last ioctl chaos stopped started (base + offset) */
 	uint64_t chaos_busy_count, chaos_sigbus_count, chaos_tlb_count;
@@ -341,6 +342,8 @@ struct sgx_vma *vma_find(struct sgxk *k, uint64_t addr); /* k->pt_lock held */
 struct sgx_encl *vma_encl_at(struct sgxk *k, uint64_t addr, int *prot);
 /* Recompute the host protection of page p (encl->lock held). */
 void vma_refresh_page(struct sgx_encl *e, struct encl_page *p);
+/* The same for e's pages in [lo, hi): one mprotect per run of adjacent pages that change alike (e->lock held). */
+void vma_refresh_range(struct sgx_encl *e, uint64_t lo, uint64_t hi);
 /* Drop the PTE of p: host PROT_NONE (encl->lock held). */
 void vma_zap_page(struct sgx_encl *e, struct encl_page *p);
 /* After ECREATE: map the ELRANGE parts of e's existing VMAs onto its frames. */

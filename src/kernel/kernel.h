@@ -265,6 +265,8 @@ int sgxk_check_accept(struct sgxk *k, uint64_t addr, int tid, char *msg, size_t 
  */
 int sgxk_check_exit(struct sgxk *k, uint64_t tcs, int tid, char *msg, size_t len, uint64_t *page);
 
+/* Calls that changed the host protection of enclave pages so far (tests: a run of pages takes one). */
+uint64_t sgxk_host_protects(struct sgxk *k);
 /* Enclave pages resident / evicted, summed over every enclave (tests, stats). */
 void sgxk_page_counts(struct sgxk *k, uint64_t *resident, uint64_t *evicted);
 

@@ -89,6 +89,7 @@ static void host_set(struct sgx_encl *e, struct encl_page *p, int prot)
 		abort();
 	}
 	p->host_prot = (uint8_t)prot;
+	atomic_fetch_add_explicit(&e->k->host_protects, 1, memory_order_relaxed);
 }
 
 void vma_refresh_page(struct sgx_encl *e, struct encl_page *p)
@@ -707,28 +708,102 @@ int sgxk_host_prot(struct sgxk *k, uint64_t addr)
 	return prot;
 }
 
+/* Give [a, b) of e's pages the host protection prot with one call (k->pt_lock held). */
+static void host_set_run(struct sgx_encl *e, uint64_t a, uint64_t b, int prot)
+{
+	if (a == b)
+		return;
+	int r = e->pkey >= 0 ? pkey_mprotect((void *)(uintptr_t)a, b - a, prot, e->pkey)
+			     : mprotect((void *)(uintptr_t)a, b - a, prot);
+	if (r < 0) {
+		fprintf(stderr, "sgxemu: mprotect of enclave pages %#llx-%#llx: %s\n", (unsigned long long)a,
+			(unsigned long long)b, strerror(errno));
+		abort();
+	}
+	for (uint64_t x = a; x < b; x += KPAGE)
+		encl_page_at(e, x)->host_prot = (uint8_t)prot;
+	atomic_fetch_add_explicit(&e->k->host_protects, 1, memory_order_relaxed);
+}
+
+uint64_t sgxk_host_protects(struct sgxk *k)
+{
+	return atomic_load_explicit(&k->host_protects, memory_order_relaxed);
+}
+
+#define REFRESH_BATCH 64
+
+void vma_refresh_range(struct sgx_encl *e, uint64_t lo, uint64_t hi)
+{
+	struct sgxk *k = e->k;
+	for (uint64_t a = lo; a < hi;) {
+		/* The EPCM first, without pt_lock (its lookups take the machine's lock). */
+		struct encl_page *pages[REFRESH_BATCH];
+		int epcm[REFRESH_BATCH], n = 0;
+		for (uint64_t x = a; x < hi && n < REFRESH_BATCH; x += KPAGE, n++) {
+			pages[n] = encl_in_range(e, x) ? encl_page_at(e, x) : NULL;
+			epcm[n] = pages[n] ? epcm_prot(e, pages[n]) : PROT_NONE;
+		}
+		pthread_mutex_lock(&k->pt_lock);
+		uint64_t run = a, run_end = a;
+		int run_prot = PROT_NONE;
+		for (int i = 0; i < n; i++) {
+			uint64_t x = a + (uint64_t)i * KPAGE;
+			struct encl_page *p = pages[i];
+			struct sgx_vma *v = p ? vma_find(k, x) : NULL;
+			int want = v && v->encl == e ? (p->pte ? (v->prot & epcm[i]) : PROT_NONE) : -1;
+			if (want >= 0 && want != p->host_prot && x == run_end && (run == run_end || want == run_prot)) {
+				run_end += KPAGE;
+				run_prot = want;
+				continue;
+			}
+			host_set_run(e, run, run_end, run_prot);
+			run = run_end = x;
+			if (want >= 0 && want != p->host_prot) {
+				run_end = x + KPAGE;
+				run_prot = want;
+			}
+		}
+		host_set_run(e, run, run_end, run_prot);
+		pthread_mutex_unlock(&k->pt_lock);
+		a += (uint64_t)n * KPAGE;
+	}
+}
+
+/*
+ * Pages of one enclave VMA at a time, each enclave locked once, adjacent
+ * pages that change alike in one mprotect (an enclave's accepted run).
+ */
 static int refresh(struct sgxk *k, uint64_t addr, size_t len, bool wait)
 {
-	for (uint64_t a = addr & ~(KPAGE - 1); a < addr + len; a += KPAGE) {
+	uint64_t end = addr + len;
+	for (uint64_t a = addr & ~(KPAGE - 1); a < end;) {
 		pthread_mutex_lock(&k->pt_lock);
-		struct sgx_vma *v = vma_find(k, a);
-		struct sgx_encl *e = v ? v->encl : NULL;
-		if (e)
-			encl_get(e);
-		pthread_mutex_unlock(&k->pt_lock);
-		if (!e)
+		struct sgx_vma *v = k->vmas;
+		while (v && v->end <= a)
+			v = v->next;
+		if (!v || v->start >= end) {
+			pthread_mutex_unlock(&k->pt_lock);
+			break;
+		}
+		if (v->start > a) {
+			a = v->start;
+			pthread_mutex_unlock(&k->pt_lock);
 			continue;
+		}
+		struct sgx_encl *e = v->encl;
+		uint64_t seg_end = v->end < end ? v->end : end;
+		encl_get(e);
+		pthread_mutex_unlock(&k->pt_lock);
 		if (wait) {
 			pthread_mutex_lock(&e->lock);
 		} else if (pthread_mutex_trylock(&e->lock) != 0) {
 			encl_put(e);
 			return -EAGAIN;
 		}
-		struct encl_page *p = encl_page_at(e, a);
-		if (p)
-			vma_refresh_page(e, p);
+		vma_refresh_range(e, a, (seg_end + KPAGE - 1) & ~(KPAGE - 1));
 		pthread_mutex_unlock(&e->lock);
 		encl_put(e);
+		a = (seg_end + KPAGE - 1) & ~(KPAGE - 1);
 	}
 	return 0;
 }

@@ -4,6 +4,7 @@
  * REMOVE_PAGES, and the EDMM flows of spec/edmm-flows.md §1-§6 with an
  * enclave thread on the kernel's page tables.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "kharness.h"
@@ -101,6 +102,66 @@ Test(edmm, eaccept_on_missing_page_eaugs_and_succeeds)
 	cr_assert_eq(memcmp((void *)(uintptr_t)lin(KH_DYN), zero, 4096), 0);
 	/* Ceiling R+W+X (Linux 6.0): PROT_EXEC may be asked for. */
 	cr_assert_eq(sgxk_mprotect(h.k, lin(KH_DYN), 4096, RWX), 0);
+}
+
+/* The protection /proc/self/maps shows at addr (PROT_*), -1 where nothing is mapped. */
+static int maps_prot(uint64_t addr)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	cr_assert(f);
+	char line[512];
+	int prot = -1;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long lo, hi;
+		char perm[5];
+		if (sscanf(line, "%lx-%lx %4s", &lo, &hi, perm) == 3 && addr >= lo && addr < hi) {
+			prot = (perm[0] == 'r' ? PROT_READ : 0) | (perm[1] == 'w' ? PROT_WRITE : 0) |
+			       (perm[2] == 'x' ? PROT_EXEC : 0);
+			break;
+		}
+	}
+	fclose(f);
+	return prot;
+}
+
+/*
+ * One refresh over a range whose pages need different things (exec opens a
+ * run of accepted pages this way): each page ends up with PTE ∩ VMA ∩ EPCM,
+ * in the kernel's record and in the host mapping, whatever its neighbours.
+ */
+Test(edmm, a_range_refresh_gives_each_page_its_own_protection)
+{
+	kh_enter(&h, &t);
+	const uint64_t p0 = KH_DYN;
+	cr_assert_eq(sgxk_mprotect(h.k, lin(p0 + 9 * 4096), 4096, PROT_READ), 0);
+	for (unsigned i = 0; i < 10; i++) {
+		if (i == 5)
+			continue; /* never added */
+		if (i == 3) {
+			cr_assert_eq(sgxk_fault(h.k, lin(p0 + 3 * 4096), PF_U | PF_W), SGXK_FAULT_FIXED); /* pending */
+			continue;
+		}
+		kh_assert_ok(enclu(ENCLU_EACCEPT, si(KH_SI_PENDING_RW), lin(p0 + i * 4096), 0, NULL));
+		cr_assert_eq(sgxk_host_prot(h.k, lin(p0 + i * 4096)), PROT_NONE, "page %u waits for the refresh", i);
+	}
+	sgxk_refresh(h.k, lin(p0 + 4 * 4096), 4096); /* already open when the range comes */
+	uint64_t calls = sgxk_host_protects(h.k);
+	sgxk_refresh(h.k, lin(p0), 10 * 4096);
+	cr_assert_eq(sgxk_host_protects(h.k) - calls, 3, "one call each for pages 0-2, 6-8 and 9 (%llu)",
+		     (unsigned long long)(sgxk_host_protects(h.k) - calls));
+	static const int want[10] = {RW, RW, RW, PROT_NONE, RW, PROT_NONE, RW, RW, RW, PROT_READ};
+	for (unsigned i = 0; i < 10; i++) {
+		cr_assert_eq(sgxk_host_prot(h.k, lin(p0 + i * 4096)), want[i], "page %u: %d", i,
+			     sgxk_host_prot(h.k, lin(p0 + i * 4096)));
+		cr_assert_eq(maps_prot(lin(p0 + i * 4096)), want[i], "page %u at the host: %d", i,
+			     maps_prot(lin(p0 + i * 4096)));
+	}
+	/* Refreshing again changes nothing. */
+	calls = sgxk_host_protects(h.k);
+	sgxk_refresh(h.k, lin(p0), 10 * 4096);
+	cr_assert_eq(sgxk_host_protects(h.k), calls);
+	for (unsigned i = 0; i < 10; i++)
+		cr_assert_eq(maps_prot(lin(p0 + i * 4096)), want[i], "page %u again", i);
 }
 
 Test(edmm, touching_an_eaugd_page_before_eaccept_is_an_sgx_pf)

@@ -91,6 +91,14 @@
  */
 #define OP_NOTIFY_LOOP 26
 #define OP_PUSHF       27 /* out[0] = RFLAGS as PUSHF stores them */
+/*
+ * EACCEPT b pages from page a on with flags c, then write page i's first
+ * quadword with i + 1: each right after its EACCEPT when a's bit 0 is clear,
+ * all after the last EACCEPT when it is set (a is page-aligned otherwise);
+ * then read them all back.  Stops at an EACCEPT that fails: out = {pages
+ * accepted, its RAX, sum of the quadwords read back}.
+ */
+#define OP_EACCEPT_USE 28
 
 /* Quadwords OP_YMM_AEX and OP_ZMM_AEX move: YMM0..15; ZMM0..31 then k0..7. */
 #define YMM_AEX_WORDS 64

@@ -280,6 +280,26 @@ uint64_t enclave_main(uint64_t op, uint64_t a, uint64_t b, uint64_t cssa, uint64
 		put(out, 1, r.rax);
 		return r.rax;
 	}
+	case OP_EACCEPT_USE: {
+		uint64_t n = 0, base = a & ~1ULL, sum = 0;
+		for (r.rax = 0; n < b; n++) {
+			r = enclu_si(ENCLU_EACCEPT, c, base + n * SGX_PAGE_SIZE, 0);
+			if (r.rax)
+				break;
+			if (!(a & 1))
+				*(volatile uint64_t *)(base + n * SGX_PAGE_SIZE) = n + 1;
+		}
+		for (uint64_t i = 0; i < n; i++) {
+			if (a & 1)
+				*(volatile uint64_t *)(base + i * SGX_PAGE_SIZE) = i + 1;
+		}
+		for (uint64_t i = 0; i < n; i++)
+			sum += *(volatile uint64_t *)(base + i * SGX_PAGE_SIZE);
+		put(out, 0, n);
+		put(out, 1, r.rax);
+		put(out, 2, sum);
+		return r.rax;
+	}
 	case OP_EMODPE_N:
 		for (uint64_t i = 0; i < c; i++)
 			enclu_si(ENCLU_EMODPE, b, a, 0);

@@ -32,6 +32,10 @@
  *      pages (disjoint): per page of the whole, wall and CPU, to show what
  *      the machine lock and the driver's locks serialise (wall 0.5x (1)
  *      would be none, on two free cores).
+ *  (9) and (10): (1) and (2), then the first use of every page (the
+ *      enclave reads it whole and writes it), all timed together: what
+ *      committing memory and using it costs, the whole of what the
+ *      baseline (3) does for a page (its zero-fill fault is its use).
  *
  * Each is repeated 5 times, all interleaved, (1) and (2) each on a freshly
  * loaded enclave ((4) in the enclave of (2), after it); loading and the
@@ -233,6 +237,34 @@ static void run_augment(uint64_t pages, struct bench_span *ioctl_t, struct bench
 	unload(&d);
 }
 
+/*
+ * (9) and (10): (1) or (2), then the first use of every page (read whole,
+ * then written, OP_EACCEPT_USE after all EACCEPTs), AUGMENT_PAGES and
+ * ECALL timed together.
+ */
+static struct bench_span run_use(uint64_t pages, bool augment)
+{
+	struct devos d;
+	uint64_t out[ENCL_OUT_WORDS];
+	load(&d);
+	static struct sgx_secinfo si __attribute__((aligned(64)));
+	memset(&si, 0, sizeof(si));
+	si.flags = SI_REG_RW;
+	struct sgx_enclave_augment_pages a = {
+	    .offset = DEVOS_DYN, .length = pages * SGX_PAGE_SIZE, .secinfo = (uint64_t)(uintptr_t)&si};
+	struct bench_span t0 = bench_now();
+	if (augment && (sgxemu_ioctl(d.fd, SGX_IOC_ENCLAVE_AUGMENT_PAGES, &a) != 0 || a.count != a.length))
+		die("SGX_IOC_ENCLAVE_AUGMENT_PAGES: %s, count %llu", strerror(errno), (unsigned long long)a.count);
+	ecall(OP_EACCEPT_USE, devos_dyn(0) | 1, pages, SI_PENDING_RW, out);
+	struct bench_span t = bench_since(t0);
+	if (out[0] != pages || out[2] != pages * (pages + 1) / 2 || out[3])
+		die("EACCEPT and use: %llu pages accepted (code %#llx), sum %llu, %llu pages not zero",
+		    (unsigned long long)out[0], (unsigned long long)out[1], (unsigned long long)out[2],
+		    (unsigned long long)out[3]);
+	unload(&d);
+	return t;
+}
+
 /* (5) to (7): n bare round trips of the trap of spec (exec's handlers are put back on return). */
 static struct bench_span run_trap(const struct exec_trap_spec *spec, uint64_t n)
 {
@@ -283,7 +315,7 @@ int main(int argc, char **argv)
 		die("ENCLU raises %s here, which exec does not take as the leaf", kind);
 
 	struct bench_span f2[BENCH_REPS], f[BENCH_REPS], a[BENCH_REPS], ai[BENCH_REPS], ae[BENCH_REPS], l[BENCH_REPS],
-	    b[BENCH_REPS], t[BENCH_REPS], u[BENCH_REPS], i3[BENCH_REPS];
+	    b[BENCH_REPS], t[BENCH_REPS], u[BENCH_REPS], i3[BENCH_REPS], fu[BENCH_REPS], au[BENCH_REPS];
 	for (int r = 0; r < BENCH_REPS; r++) {
 		f[r] = run_fault(pages);
 		f2[r] = run_fault_two(pages);
@@ -293,12 +325,14 @@ int main(int argc, char **argv)
 		t[r] = run_trap(&eaccept, pages);
 		u[r] = run_trap(&ud2, pages);
 		i3[r] = run_trap(&int3, pages);
+		fu[r] = run_use(pages, false);
+		au[r] = run_use(pages, true);
 	}
 
 	struct bench_fig mf = bench_median(f, pages), ma = bench_median(a, pages), mi = bench_median(ai, pages),
 			 me = bench_median(ae, pages), ml = bench_median(l, pages), mb = bench_median(b, pages),
 			 mt = bench_median(t, pages), mu = bench_median(u, pages), m3 = bench_median(i3, pages),
-			 m2 = bench_median(f2, pages);
+			 m2 = bench_median(f2, pages), mfu = bench_median(fu, pages), mau = bench_median(au, pages);
 	printf("dynamic pages, native enclave code, %llu pages, median of %d repetitions: wall (min-max), process CPU,"
 	       " per page\n",
 	       (unsigned long long)pages, BENCH_REPS);
@@ -312,6 +346,8 @@ int main(int argc, char **argv)
 	show("(6) bare SIGILL round trip (ud2, #UD)", mu);
 	show("(7) bare SIGTRAP round trip (int3, #BP)", m3);
 	show("(8) (1) by two threads on disjoint halves, each its own TCS", m2);
+	show("(9) (1), then the first use of each page (read, write)", mfu);
+	show("(10) (2), then the first use of each page (read, write)", mau);
 	printf("  ENCLU[EACCEPT] executed by host code raises %s here\n", kind);
 	printf(
 	    "  ratios to the floor, wall: (1)/(5) %.2fx (floor 1)  (2)/(5) %.2fx  EACCEPTs of (2)/(5) %.2fx  (4)/(5) "
@@ -336,6 +372,9 @@ int main(int argc, char **argv)
 	       mf.cpu - mt.cpu, me.cpu - mt.cpu, ml.cpu - mt.cpu);
 	printf("  CPU per page beyond the native ENCLU: (1) - (4) = %.2f us, EACCEPTs of (2) - (4) = %.2f us\n",
 	       mf.cpu - ml.cpu, me.cpu - ml.cpu);
+	printf("  committed and used, against the baseline that uses each page too, wall: (9)/(3) %.2fx  (10)/(3) "
+	       "%.2fx; CPU: %.2fx  %.2fx\n",
+	       mfu.wall / mb.wall, mau.wall / mb.wall, mfu.cpu / mb.cpu, mau.cpu / mb.cpu);
 	printf("  two threads: (8)/(1) wall %.2fx (0.50 if nothing were serialised), CPU %.2fx\n", m2.wall / mf.wall,
 	       m2.cpu / mf.cpu);
 	/* Targets against the host's own fault-and-map round trip (3), wall time per page in microseconds. */

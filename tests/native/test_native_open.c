@@ -63,6 +63,7 @@ static void accept_use(unsigned slot, uint64_t first, unsigned n, bool use_after
 	cr_assert_eq(nout[slot][0], n, "every EACCEPT succeeded (%llu, SGX code %llu)",
 		     (unsigned long long)nout[slot][0], (unsigned long long)nout[slot][1]);
 	cr_assert_eq(nout[slot][2], (uint64_t)n * (n + 1) / 2, "the enclave read back what it wrote");
+	cr_assert_eq(nout[slot][3], 0, "%llu accepted pages were not zero", (unsigned long long)nout[slot][3]);
 }
 
 static void setup_warm(void)
@@ -197,9 +198,10 @@ static bool mt_round(struct mt_arg *w, unsigned round)
 	uint64_t base = devos_dyn(first);
 	if (!mt_call(w, OP_EACCEPT_USE, base | (round & 1), MT_BLOCK, SI_PENDING_RW, out))
 		return false;
-	if (out[0] != MT_BLOCK || out[2] != (uint64_t)MT_BLOCK * (MT_BLOCK + 1) / 2) {
-		snprintf(w->why, sizeof(w->why), "round %u: %llu pages accepted (code %llu), sum %llu", round,
-			 (unsigned long long)out[0], (unsigned long long)out[1], (unsigned long long)out[2]);
+	if (out[0] != MT_BLOCK || out[2] != (uint64_t)MT_BLOCK * (MT_BLOCK + 1) / 2 || out[3]) {
+		snprintf(w->why, sizeof(w->why), "round %u: %llu pages accepted (code %llu), sum %llu, %llu not zero",
+			 round, (unsigned long long)out[0], (unsigned long long)out[1], (unsigned long long)out[2],
+			 (unsigned long long)out[3]);
 		return false;
 	}
 	for (unsigned i = 0; i < MT_BLOCK; i++) {

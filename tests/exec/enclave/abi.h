@@ -92,11 +92,12 @@
 #define OP_NOTIFY_LOOP 26
 #define OP_PUSHF       27 /* out[0] = RFLAGS as PUSHF stores them */
 /*
- * EACCEPT b pages from page a on with flags c, then write page i's first
- * quadword with i + 1: each right after its EACCEPT when a's bit 0 is clear,
- * all after the last EACCEPT when it is set (a is page-aligned otherwise);
- * then read them all back.  Stops at an EACCEPT that fails: out = {pages
- * accepted, its RAX, sum of the quadwords read back}.
+ * EACCEPT b pages from page a on with flags c, then use page i: read it
+ * whole, then write its first quadword with i + 1; each right after its
+ * EACCEPT when a's bit 0 is clear, all after the last EACCEPT when it is
+ * set (a is page-aligned otherwise); then read them all back.  Stops at an
+ * EACCEPT that fails: out = {pages accepted, its RAX, sum of the quadwords
+ * read back, pages that were not all zeros when used}.
  */
 #define OP_EACCEPT_USE 28
 

@@ -93,6 +93,16 @@ static struct sgx_report report __attribute__((aligned(512)));
 static struct sgx_keyrequest keyrequest __attribute__((aligned(512)));
 static uint8_t key[16] __attribute__((aligned(16)));
 
+/* OP_EACCEPT_USE: 1 if the page just accepted is not all zeros, after which its first quadword = v. */
+static uint64_t use_page(uint64_t page, uint64_t v)
+{
+	uint64_t nonzero = 0;
+	for (uint64_t i = 0; i < SGX_PAGE_SIZE; i += 8)
+		nonzero |= *(volatile uint64_t *)(page + i);
+	*(volatile uint64_t *)page = v;
+	return nonzero != 0;
+}
+
 static void put(uint64_t *out, unsigned i, uint64_t v)
 {
 	if (out)
@@ -281,23 +291,24 @@ uint64_t enclave_main(uint64_t op, uint64_t a, uint64_t b, uint64_t cssa, uint64
 		return r.rax;
 	}
 	case OP_EACCEPT_USE: {
-		uint64_t n = 0, base = a & ~1ULL, sum = 0;
+		uint64_t n = 0, base = a & ~1ULL, sum = 0, dirty = 0;
 		for (r.rax = 0; n < b; n++) {
 			r = enclu_si(ENCLU_EACCEPT, c, base + n * SGX_PAGE_SIZE, 0);
 			if (r.rax)
 				break;
 			if (!(a & 1))
-				*(volatile uint64_t *)(base + n * SGX_PAGE_SIZE) = n + 1;
+				dirty += use_page(base + n * SGX_PAGE_SIZE, n + 1);
 		}
 		for (uint64_t i = 0; i < n; i++) {
 			if (a & 1)
-				*(volatile uint64_t *)(base + i * SGX_PAGE_SIZE) = i + 1;
+				dirty += use_page(base + i * SGX_PAGE_SIZE, i + 1);
 		}
 		for (uint64_t i = 0; i < n; i++)
 			sum += *(volatile uint64_t *)(base + i * SGX_PAGE_SIZE);
 		put(out, 0, n);
 		put(out, 1, r.rax);
 		put(out, 2, sum);
+		put(out, 3, dirty);
 		return r.rax;
 	}
 	case OP_EMODPE_N:

@@ -170,6 +170,7 @@ struct hw_result encls_eadd(struct hw_machine *m, const struct hw_mmu *mmu, uint
 	pthread_mutex_lock(&m->lock);
 	struct hw_result r = eadd_locked(m, mmu, pageinfo, epc);
 	pthread_mutex_unlock(&m->lock);
+	epc_readahead_run();
 	hw_obs_encls(t0, m, mmu, ENCLS_EADD, pageinfo, epc, 0, r);
 	return r;
 }

@@ -56,6 +56,7 @@ struct hw_result encls_eaug(struct hw_machine *m, const struct hw_mmu *mmu, uint
 	pthread_mutex_lock(&m->lock);
 	struct hw_result r = eaug_locked(m, mmu, pageinfo, epc);
 	pthread_mutex_unlock(&m->lock);
+	epc_readahead_run();
 	hw_obs_encls(t0, m, mmu, ENCLS_EAUG, pageinfo, epc, 0, r);
 	return r;
 }

@@ -400,6 +400,7 @@ struct hw_result encls_eldb(struct hw_machine *m, const struct hw_mmu *mmu, uint
 	pthread_mutex_lock(&m->lock);
 	struct hw_result r = eld_locked(m, mmu, pageinfo, epc, va_slot, true);
 	pthread_mutex_unlock(&m->lock);
+	epc_readahead_run();
 	hw_obs_encls(t0, m, mmu, ENCLS_ELDB, pageinfo, epc, va_slot, r);
 	return r;
 }
@@ -411,6 +412,7 @@ struct hw_result encls_eldu(struct hw_machine *m, const struct hw_mmu *mmu, uint
 	pthread_mutex_lock(&m->lock);
 	struct hw_result r = eld_locked(m, mmu, pageinfo, epc, va_slot, false);
 	pthread_mutex_unlock(&m->lock);
+	epc_readahead_run();
 	hw_obs_encls(t0, m, mmu, ENCLS_ELDU, pageinfo, epc, va_slot, r);
 	return r;
 }

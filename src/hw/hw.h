@@ -182,6 +182,21 @@ void hw_epc_window_free(struct hw_machine *m, uint64_t pa, uint64_t size);
  * Return: 0, or -errno (the frames then fault in as before).
  */
 int hw_epc_populate(struct hw_machine *m, uint64_t pa, uint64_t len);
+/*
+ * Initialise a lock of the machine or of an OS built on it: one that spins
+ * briefly before it sleeps (glibc's adaptive mutex), for the short critical
+ * sections of leaves and faults, which threads on other CPUs would
+ * otherwise wait for in the kernel, each wait and wake-up a system call.
+ */
+void hw_lock_init(pthread_mutex_t *lock);
+/*
+ * While held (nesting counts), frames the machine's readahead gives memory
+ * ahead of this thread's leaves get it when the thread lets go, not when
+ * the leaf returns: an OS calling leaves under locks of its own (a fault
+ * handler) releases those first, so that other threads do not wait for the
+ * host kernel's page allocation (docs/hw.md "Frame readahead").
+ */
+void hw_epc_readahead_hold(bool hold);
 /* Give back the memory of the frames in [pa, pa + len) that hold no valid EPC page. */
 void hw_epc_release_unused(struct hw_machine *m, uint64_t pa, uint64_t len);
 

@@ -78,12 +78,6 @@ struct hw_machine {
 	size_t kept_mask, kept_limit, kept_cursor;
 	_Atomic size_t kept_count;
 
-	/*
-	 * Frame readahead (machine.c, m->lock): the frame a leaf last wrote
-	 * fresh, and frames [ra_start, ra_end) given memory in one call.
-	 */
-	uint64_t ra_last, ra_start, ra_end;
-
 	uint8_t paging_key[32]; /* AES-256-GCM for EWB/ELDU */
 	uint8_t key_root[32];	/* root of EGETKEY derivations */
 	uint64_t ewb_counter;	/* version source for EWB */
@@ -98,10 +92,12 @@ void hw_xsave_layout_default(struct hw_config *c);
  * A leaf is about to write the whole frame at pa (EADD, EAUG, ELDU; m->lock
  * held).  When frames are taken in order (pa follows the last one) and pa
  * is not in the range given memory last, the next frames get their memory
- * in one call instead of one host page fault each (docs/hw.md "Frame
- * readahead").
+ * in one call instead of one host page fault each, after the lock
+ * (epc_readahead_run; docs/hw.md "Frame readahead").
  */
 void epc_readahead(struct hw_machine *m, uint64_t pa);
+/* After such a leaf released m->lock: give the frames ahead their memory (unless held, hw_epc_readahead_hold). */
+void epc_readahead_run(void);
 
 static inline void *hw_pa_ptr(struct hw_machine *m, uint64_t pa)
 {

@@ -146,8 +146,8 @@ int hw_machine_create(const struct hw_config *cfg, struct hw_machine **out, char
 	m->kept_mask = slots - 1;
 	if (!m->kept)
 		m->kept_limit = 0;
-	pthread_mutex_init(&m->lock, NULL);
-	pthread_mutex_init(&m->alloc_lock, NULL);
+	hw_lock_init(&m->lock);
+	hw_lock_init(&m->alloc_lock);
 	for (unsigned i = 0; i < 4; i++)
 		memcpy(&m->lehash[i], c.lehash + 8 * i, 8);
 	if (c.root_secret_set)
@@ -286,15 +286,41 @@ static int epc_populate(struct hw_machine *m, uint64_t pa, uint64_t len)
 	return 0;
 }
 
+/*
+ * Readahead follows each thread's own leaves: threads filling enclaves (or
+ * parts of one) at once each write their frames in order, interleaved with
+ * the others'.  last: the frame this thread's last such leaf wrote;
+ * [start, end): frames given memory for it already; [pa, pa + len): frames
+ * its last leaf asked memory for, given it once the machine's lock is
+ * released (epc_readahead_run), or when the OS lets go of its own locks
+ * (hw_epc_readahead_hold): the host kernel's allocation of 256 KiB takes
+ * long enough (over 100 us on a busy guest) to stall every other thread's
+ * leaf if done under a lock.  m: the machine all this is about.
+ */
+static __thread struct {
+	struct hw_machine *m;
+	uint64_t last, start, end;
+	uint64_t pa, len;
+	unsigned hold;
+} ra;
+
+/* The thread's readahead state, for machine m. */
+static void ra_for(struct hw_machine *m)
+{
+	if (ra.m != m) {
+		ra.m = m;
+		ra.last = ra.start = ra.end = 0;
+	}
+}
+
 int hw_epc_populate(struct hw_machine *m, uint64_t pa, uint64_t len)
 {
 	int r = epc_populate(m, pa, len);
 	if (r == 0) {
-		/* The leaves that write these frames next need no readahead. */
-		pthread_mutex_lock(&m->lock);
-		m->ra_start = pa;
-		m->ra_end = pa + len;
-		pthread_mutex_unlock(&m->lock);
+		/* The leaves this thread has write these frames next: they need no readahead. */
+		ra_for(m);
+		ra.start = pa;
+		ra.end = pa + len;
 	}
 	return r;
 }
@@ -302,23 +328,55 @@ int hw_epc_populate(struct hw_machine *m, uint64_t pa, uint64_t len)
 /* Frames given memory ahead of a leaf that takes frames in order: up to the end of 256 KiB chunks. */
 #define RA_BYTES (64ULL * SGX_PAGE_SIZE)
 
+void hw_lock_init(pthread_mutex_t *lock)
+{
+	pthread_mutexattr_t a;
+	pthread_mutexattr_init(&a);
+	pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ADAPTIVE_NP);
+	pthread_mutex_init(lock, &a);
+	pthread_mutexattr_destroy(&a);
+}
+
 void epc_readahead(struct hw_machine *m, uint64_t pa)
 {
-	if (pa >= m->ra_start && pa < m->ra_end) {
-		m->ra_last = pa;
+	ra_for(m);
+	if (pa >= ra.start && pa < ra.end) {
+		ra.last = pa;
 		return;
 	}
-	bool in_order = pa == m->ra_last + SGX_PAGE_SIZE;
-	m->ra_last = pa;
-	if (!in_order || m->cfg.no_readahead)
+	bool in_order = pa == ra.last + SGX_PAGE_SIZE;
+	ra.last = pa;
+	if (!in_order || m->cfg.no_readahead || ra.len)
 		return;
 	/* The rest of pa's aligned chunk: an enclave's window of 256 KiB or more holds whole chunks. */
 	uint64_t len = RA_BYTES - hw_epc_offset(m, pa) % RA_BYTES;
-	/* A failure only means the faults happen one by one, as without readahead. */
-	if (epc_populate(m, pa, len) == 0) {
-		m->ra_start = pa;
-		m->ra_end = pa + len;
+	ra.start = pa;
+	ra.end = pa + len;
+	/* The leaf writes pa itself now; the frames after it get their memory after the lock. */
+	if (len > SGX_PAGE_SIZE) {
+		ra.pa = pa + SGX_PAGE_SIZE;
+		ra.len = len - SGX_PAGE_SIZE;
 	}
+}
+
+void epc_readahead_run(void)
+{
+	if (!ra.len || ra.hold)
+		return;
+	uint64_t pa = ra.pa, len = ra.len;
+	ra.len = 0;
+	/* A failure only means the faults happen one by one, as without readahead. */
+	(void)epc_populate(ra.m, pa, len);
+}
+
+void hw_epc_readahead_hold(bool hold)
+{
+	if (hold) {
+		ra.hold++;
+		return;
+	}
+	if (ra.hold && --ra.hold == 0)
+		epc_readahead_run();
 }
 
 void hw_epc_release_unused(struct hw_machine *m, uint64_t pa, uint64_t len)

@@ -16,7 +16,7 @@ struct sgx_encl *encl_new(struct sgxk *k)
 	if (!e)
 		return NULL;
 	e->k = k;
-	pthread_mutex_init(&e->lock, NULL);
+	hw_lock_init(&e->lock);
 	atomic_init(&e->refs, 1);
 	atomic_init(&e->ioctl_busy, false);
 	e->attributes_mask = SGX_ATTR_DEBUG | SGX_ATTR_MODE64BIT | SGX_ATTR_KSS | SGX_ATTR_AEXNOTIFY;

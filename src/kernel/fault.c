@@ -326,12 +326,15 @@ enum sgxk_fault sgxk_fault(struct sgxk *k, uint64_t addr, uint32_t errcode)
 	uint64_t t0 = sgxk_obs_begin();
 	enum sgxk_fault_how how = SGXK_FAULT_HOW_NONE;
 	addr &= ~(KPAGE - 1);
+	/* Frames given memory ahead of an EAUG or ELDU in order get it after our locks, not under them. */
+	hw_epc_readahead_hold(true);
 	pthread_mutex_lock(&k->mm_lock);
 	int vprot;
 	struct sgx_encl *e = vma_encl_at(k, addr, &vprot);
 	/* Not an enclave VMA, or an access the VMA forbids: the generic mm's SIGSEGV. */
 	if (!e || !vma_allows(vprot, errcode)) {
 		pthread_mutex_unlock(&k->mm_lock);
+		hw_epc_readahead_hold(false);
 		return fault_done(k, addr, errcode, SGXK_FAULT_SIGSEGV, how, t0);
 	}
 	struct reclaim_keep keep = {.encl = e, .ws = KEEP_ALL_WS, .owner = ws_begin(k, e, addr)};
@@ -384,6 +387,7 @@ enum sgxk_fault sgxk_fault(struct sgxk *k, uint64_t addr, uint32_t errcode)
 	if (s == STEP_DONE)
 		ws_done(k, e, addr);
 	pthread_mutex_unlock(&k->mm_lock);
+	hw_epc_readahead_hold(false);
 	/* Still STEP_RECLAIM: others took the frames freed for us; the access faults again (VM_FAULT_NOPAGE). */
 	return fault_done(k, addr, errcode, s == STEP_SIGBUS ? SGXK_FAULT_SIGBUS : SGXK_FAULT_FIXED, how, t0);
 }

@@ -121,7 +121,7 @@ int sgxk_create(const struct sgxk_config *c, struct sgxk **out, char *err, size_
 	}
 	k->mmu.translate = translate;
 	k->cfg = *c;
-	pthread_mutex_init(&k->chaos_lock, NULL);
+	hw_lock_init(&k->chaos_lock);
 	k->chaos_rng = c->chaos_seed ^ 0x10C71A05ULL;
 	k->sgx2 = !c->hw.sgx1_only;
 	struct hw_cpuid l0 = hw_cpuid12(k->m, 0), l1 = hw_cpuid12(k->m, 1);
@@ -129,12 +129,12 @@ int sgxk_create(const struct sgxk_config *c, struct sgxk **out, char *err, size_
 	k->attr_reserved = ~((uint64_t)l1.eax | (uint64_t)l1.ebx << 32) | LINUX_ATTR_RESERVED;
 	k->xfrm_reserved = ~((uint64_t)l1.ecx | (uint64_t)l1.edx << 32);
 	host_limits(k);
-	pthread_mutex_init(&k->mm_lock, NULL);
-	pthread_mutex_init(&k->pt_lock, NULL);
-	pthread_mutex_init(&k->lru_lock, NULL);
-	pthread_mutex_init(&k->files_lock, NULL);
-	pthread_mutex_init(&k->threads_lock, NULL);
-	pthread_mutex_init(&k->ws_lock, NULL);
+	hw_lock_init(&k->mm_lock);
+	hw_lock_init(&k->pt_lock);
+	hw_lock_init(&k->lru_lock);
+	hw_lock_init(&k->files_lock);
+	hw_lock_init(&k->threads_lock);
+	hw_lock_init(&k->ws_lock);
 	*out = k;
 	return 0;
 }

@@ -693,3 +693,81 @@ Test(readahead, threads_adding_in_order_to_their_own_enclaves)
 			  (unsigned long long)i);
 	}
 }
+
+/*
+ * Two threads taking frames in order, one step each in turn (a barrier
+ * between steps), each in an enclave of its own: each thread's order is its
+ * own, so each gets the rest of its chunk after its second frame although
+ * the machine saw the two sequences interleaved.
+ */
+#define RA_STEPS 4
+static pthread_barrier_t ra_step;
+
+static void *ra_stepper(void *arg)
+{
+	struct th *e = arg;
+	uint8_t page[4096] __attribute__((aligned(4096)));
+	struct sgx_secinfo si = {.flags = 0x203};
+	void *ret = NULL;
+	for (uint64_t i = 0; i < RA_STEPS; i++) {
+		pthread_barrier_wait(&ra_step);
+		if (e != &t)
+			pthread_barrier_wait(&ra_step); /* the second thread goes after the first */
+		page_of(page, i);
+		struct sgx_pageinfo pi = {.linaddr = e->base + i * 4096,
+					  .srcpge = (uint64_t)(uintptr_t)page,
+					  .secinfo = (uint64_t)(uintptr_t)&si,
+					  .secs = e->secs_pa};
+		if (!hw_is_ok(encls_eadd(e->m, NULL, (uint64_t)(uintptr_t)&pi, th_pa(e, i * 4096))))
+			ret = (void *)1;
+		if (e == &t)
+			pthread_barrier_wait(&ra_step);
+	}
+	return ret;
+}
+
+Test(readahead, threads_taking_frames_in_order_by_turns_each_get_their_chunk)
+{
+	memset(&ra_second, 0, sizeof(ra_second));
+	ra_second.m = t.m;
+	ra_second.base = 0x7e0000000000ULL;
+	ra_second.size = 0x100000;
+	th_secs_default(&ra_second.secs, ra_second.base, ra_second.size);
+	th_assert_ok(th_ecreate(&ra_second));
+	cr_assert(!resident(th_pa(&ra_second, 0x10000)));
+	pthread_barrier_init(&ra_step, NULL, 2);
+	pthread_t a, b;
+	cr_assert_eq(pthread_create(&a, NULL, ra_stepper, &t), 0);
+	cr_assert_eq(pthread_create(&b, NULL, ra_stepper, &ra_second), 0);
+	void *ra, *rb;
+	pthread_join(a, &ra);
+	pthread_join(b, &rb);
+	pthread_barrier_destroy(&ra_step);
+	cr_assert(!ra && !rb, "every EADD succeeded");
+	for (uint64_t off = RA_STEPS * 0x1000; off < RA_CHUNK; off += 0x1000) {
+		cr_assert(resident(th_pa(&t, off)), "first enclave, frame +%#llx", (unsigned long long)off);
+		cr_assert(resident(th_pa(&ra_second, off)), "second enclave, frame +%#llx", (unsigned long long)off);
+	}
+}
+
+/*
+ * An OS that holds locks of its own around a leaf (a fault handler) holds
+ * the readahead too: the frames ahead get their memory when it lets go,
+ * not under its locks; the leaf's own frame is written at once.
+ */
+Test(readahead, held_readahead_comes_when_the_os_lets_go)
+{
+	uint8_t page[4096];
+	page_of(page, 3);
+	th_assert_ok(th_eadd(&t, 0, 0x203, NULL));
+	hw_epc_readahead_hold(true);
+	th_assert_ok(th_eadd(&t, 0x1000, 0x203, page));
+	cr_assert(!resident(th_pa(&t, 0x2000)), "the frames ahead got memory under the OS's locks");
+	cr_assert(memcmp((void *)(uintptr_t)th_pa(&t, 0x1000), page, sizeof(page)) == 0);
+	hw_epc_readahead_hold(true); /* nested: the outer release gives it */
+	hw_epc_readahead_hold(false);
+	cr_assert(!resident(th_pa(&t, 0x2000)));
+	hw_epc_readahead_hold(false);
+	for (uint64_t off = 0x2000; off < RA_CHUNK; off += 0x1000)
+		cr_assert(resident(th_pa(&t, off)), "frame +%#llx", (unsigned long long)off);
+}

@@ -192,6 +192,16 @@ static struct bench_span run_fault_two(uint64_t pages)
 	return t;
 }
 
+/* AUGMENT_PAGES of `pages` pages, RW, from the first dynamic page. */
+static struct sgx_enclave_augment_pages augment_args(uint64_t pages)
+{
+	static struct sgx_secinfo si __attribute__((aligned(64)));
+	memset(&si, 0, sizeof(si));
+	si.flags = SI_REG_RW;
+	return (struct sgx_enclave_augment_pages){
+	    .offset = DEVOS_DYN, .length = pages * SGX_PAGE_SIZE, .secinfo = (uint64_t)(uintptr_t)&si};
+}
+
 /*
  * (2) and (4): AUGMENT_PAGES over the range (*ioctl_t), one ECALL EACCEPTing
  * every page (*accept_t); then `pages` EMODPEs without a new permission on
@@ -204,11 +214,7 @@ static void run_augment(uint64_t pages, struct bench_span *ioctl_t, struct bench
 	struct devos d;
 	uint64_t out[ENCL_OUT_WORDS];
 	load(&d);
-	static struct sgx_secinfo si __attribute__((aligned(64)));
-	memset(&si, 0, sizeof(si));
-	si.flags = SI_REG_RW;
-	struct sgx_enclave_augment_pages a = {
-	    .offset = DEVOS_DYN, .length = pages * SGX_PAGE_SIZE, .secinfo = (uint64_t)(uintptr_t)&si};
+	struct sgx_enclave_augment_pages a = augment_args(pages);
 	uint64_t before = resident();
 	struct bench_span t0 = bench_now();
 	int r = sgxemu_ioctl(d.fd, SGX_IOC_ENCLAVE_AUGMENT_PAGES, &a);
@@ -247,11 +253,7 @@ static struct bench_span run_use(uint64_t pages, bool augment)
 	struct devos d;
 	uint64_t out[ENCL_OUT_WORDS];
 	load(&d);
-	static struct sgx_secinfo si __attribute__((aligned(64)));
-	memset(&si, 0, sizeof(si));
-	si.flags = SI_REG_RW;
-	struct sgx_enclave_augment_pages a = {
-	    .offset = DEVOS_DYN, .length = pages * SGX_PAGE_SIZE, .secinfo = (uint64_t)(uintptr_t)&si};
+	struct sgx_enclave_augment_pages a = augment_args(pages);
 	struct bench_span t0 = bench_now();
 	if (augment && (sgxemu_ioctl(d.fd, SGX_IOC_ENCLAVE_AUGMENT_PAGES, &a) != 0 || a.count != a.length))
 		die("SGX_IOC_ENCLAVE_AUGMENT_PAGES: %s, count %llu", strerror(errno), (unsigned long long)a.count);

@@ -651,24 +651,21 @@ Test(readahead_off, frames_in_order_get_nothing_ahead)
 #define RA_PAGES 100
 static struct th ra_second;
 
-static void *ra_adder(void *arg)
+/* EADD of page i of e's enclave holding page_of(seed). */
+static bool ra_eadd(struct th *e, uint64_t i, uint64_t seed)
 {
-	struct th *e = arg;
 	uint8_t page[4096] __attribute__((aligned(4096)));
 	struct sgx_secinfo si = {.flags = 0x203};
-	for (uint64_t i = 0; i < RA_PAGES; i++) {
-		page_of(page, i + (e == &t ? 0 : 1000));
-		struct sgx_pageinfo pi = {.linaddr = e->base + i * 4096,
-					  .srcpge = (uint64_t)(uintptr_t)page,
-					  .secinfo = (uint64_t)(uintptr_t)&si,
-					  .secs = e->secs_pa};
-		if (!hw_is_ok(encls_eadd(e->m, NULL, (uint64_t)(uintptr_t)&pi, th_pa(e, i * 4096))))
-			return (void *)1;
-	}
-	return NULL;
+	page_of(page, seed);
+	struct sgx_pageinfo pi = {.linaddr = e->base + i * 4096,
+				  .srcpge = (uint64_t)(uintptr_t)page,
+				  .secinfo = (uint64_t)(uintptr_t)&si,
+				  .secs = e->secs_pa};
+	return hw_is_ok(encls_eadd(e->m, NULL, (uint64_t)(uintptr_t)&pi, th_pa(e, i * 4096)));
 }
 
-Test(readahead, threads_adding_in_order_to_their_own_enclaves)
+/* The second enclave on t's machine, 1 MiB. */
+static void ra_second_create(void)
 {
 	memset(&ra_second, 0, sizeof(ra_second));
 	ra_second.m = t.m;
@@ -676,6 +673,20 @@ Test(readahead, threads_adding_in_order_to_their_own_enclaves)
 	ra_second.size = 0x100000;
 	th_secs_default(&ra_second.secs, ra_second.base, ra_second.size);
 	th_assert_ok(th_ecreate(&ra_second));
+}
+
+static void *ra_adder(void *arg)
+{
+	struct th *e = arg;
+	for (uint64_t i = 0; i < RA_PAGES; i++)
+		if (!ra_eadd(e, i, i + (e == &t ? 0 : 1000)))
+			return (void *)1;
+	return NULL;
+}
+
+Test(readahead, threads_adding_in_order_to_their_own_enclaves)
+{
+	ra_second_create();
 	pthread_t a, b;
 	cr_assert_eq(pthread_create(&a, NULL, ra_adder, &t), 0);
 	cr_assert_eq(pthread_create(&b, NULL, ra_adder, &ra_second), 0);
@@ -706,19 +717,12 @@ static pthread_barrier_t ra_step;
 static void *ra_stepper(void *arg)
 {
 	struct th *e = arg;
-	uint8_t page[4096] __attribute__((aligned(4096)));
-	struct sgx_secinfo si = {.flags = 0x203};
 	void *ret = NULL;
 	for (uint64_t i = 0; i < RA_STEPS; i++) {
 		pthread_barrier_wait(&ra_step);
 		if (e != &t)
 			pthread_barrier_wait(&ra_step); /* the second thread goes after the first */
-		page_of(page, i);
-		struct sgx_pageinfo pi = {.linaddr = e->base + i * 4096,
-					  .srcpge = (uint64_t)(uintptr_t)page,
-					  .secinfo = (uint64_t)(uintptr_t)&si,
-					  .secs = e->secs_pa};
-		if (!hw_is_ok(encls_eadd(e->m, NULL, (uint64_t)(uintptr_t)&pi, th_pa(e, i * 4096))))
+		if (!ra_eadd(e, i, i))
 			ret = (void *)1;
 		if (e == &t)
 			pthread_barrier_wait(&ra_step);
@@ -728,12 +732,7 @@ static void *ra_stepper(void *arg)
 
 Test(readahead, threads_taking_frames_in_order_by_turns_each_get_their_chunk)
 {
-	memset(&ra_second, 0, sizeof(ra_second));
-	ra_second.m = t.m;
-	ra_second.base = 0x7e0000000000ULL;
-	ra_second.size = 0x100000;
-	th_secs_default(&ra_second.secs, ra_second.base, ra_second.size);
-	th_assert_ok(th_ecreate(&ra_second));
+	ra_second_create();
 	cr_assert(!resident(th_pa(&ra_second, 0x10000)));
 	pthread_barrier_init(&ra_step, NULL, 2);
 	pthread_t a, b;

@@ -220,6 +220,8 @@ static bool os_fixable(const struct hw_event *ev)
 static void enclu_outside(struct exec_thread *self, const siginfo_t *si, ucontext_t *uc)
 {
 	struct hw_thread *t = &self->t;
+	/* EENTER leaves the extended state as the host had it: the context's image is already what the enclave gets. */
+	bool eenter = t->regs.rax == ENCLU_EENTER;
 	for (;;) {
 		uint64_t rip = t->regs.rip;
 		struct hw_result r = hw_enclu(t);
@@ -229,7 +231,8 @@ static void enclu_outside(struct exec_thread *self, const siginfo_t *si, ucontex
 				exec_die("sgxemu: an ENCLU leaf completed outside enclave mode\n");
 			exec_inside_count++;
 			elrange_cache(self);
-			exec_xsave_to_uc(uc, t);
+			if (!eenter)
+				exec_xsave_to_uc(uc, t);
 			exec_resume_enclave(self, uc, true);
 			return;
 		}
@@ -243,7 +246,8 @@ static void enclu_outside(struct exec_thread *self, const siginfo_t *si, ucontex
 			}
 		}
 		exec_return_host(self, uc);
-		exec_xsave_to_uc(uc, t);
+		if (!eenter)
+			exec_xsave_to_uc(uc, t);
 		if (vdso_aep(rip))
 			report_vdso(uc, &ev);
 		else
@@ -295,7 +299,9 @@ void exec_host_enclu(struct exec_thread *self, int sig, siginfo_t *si, ucontext_
 	t->regs.fsbase = self->host_fs;
 	t->regs.gsbase = self->host_gs;
 	exec_uc_mask_get(uc, &self->host_mask);
-	exec_xsave_from_uc(t, uc);
+	/* ERESUME keeps the components outside XFRM as the host had them: the model needs the host's image. */
+	if (t->regs.rax != ENCLU_EENTER)
+		exec_xsave_from_uc(t, uc);
 	enclu_outside(self, si, uc);
 }
 

@@ -268,13 +268,18 @@ static void skip_without_avx(void)
 		cr_skip_test("the kernel did not enable AVX state (XCR0 %#llx)", (unsigned long long)exec_xlayout.xcr0);
 }
 
-static int ymm_call(uint64_t op, uint64_t a, uint64_t b, uint64_t *out, struct sgx_enclave_run *run)
+static int ymm_call_on(uint64_t tcs, uint64_t op, uint64_t a, uint64_t b, uint64_t *out, struct sgx_enclave_run *run)
 {
 	memset(run, 0, sizeof(*run));
-	run->tcs = tos_tcs(0);
+	run->tcs = tcs;
 	memset(fid_ymm, 0xA5, sizeof(fid_ymm));
 	fid_host_pattern = HOST_YMM;
 	return fid_call(op, a, b, ENCLU_EENTER, 0, (unsigned long)out, run);
+}
+
+static int ymm_call(uint64_t op, uint64_t a, uint64_t b, uint64_t *out, struct sgx_enclave_run *run)
+{
+	return ymm_call_on(tos_tcs(0), op, a, b, out, run);
 }
 
 TestSuite(xfrm, .init = setup, .fini = teardown, .timeout = 60);
@@ -312,6 +317,32 @@ Test(xfrm, avx_state_outside_xfrm_is_init_after_eexit)
 	/* XFRM state passes EEXIT as the enclave left it (its code does not touch XMM15 after setting it). */
 	cr_assert_eq(fid_ymm[15][0], ENCLAVE_YMM);
 	cr_assert_eq(fid_ymm[15][1], ENCLAVE_YMM);
+}
+
+/* EENTER changes no register state the host set (the enclave must clear what it does not trust). */
+Test(xfrm, the_hosts_vector_registers_reach_the_enclave_at_eenter)
+{
+	skip_without_avx();
+	struct sgx_enclave_run run;
+	uint64_t out[ENCL_OUT_WORDS] = {0};
+	cr_assert_eq(ymm_call(OP_XMM15, 0, 0, out, &run), 0);
+	cr_assert_eq(run.function, ENCLU_EEXIT);
+	cr_assert_eq(out[0], HOST_YMM, "XMM15 in the enclave: %#llx", (unsigned long long)out[0]);
+}
+
+/* An EENTER that fails (the TCS operand is a data page) reports at the AEP with the host's registers as they were. */
+Test(xfrm, a_failed_eenter_leaves_the_hosts_vector_registers)
+{
+	skip_without_avx();
+	struct sgx_enclave_run run;
+	uint64_t out[ENCL_OUT_WORDS] = {0};
+	cr_assert_eq(ymm_call_on(tos_lin(0x2000), OP_ECHO, 1, 2, out, &run), 0);
+	cr_assert_eq(run.function, ENCLU_EENTER, "the entry failed (function %u)", run.function);
+	cr_assert(run.exception_vector == X86_PF || run.exception_vector == X86_GP, "vector %u", run.exception_vector);
+	for (unsigned r = 0; r < 16; r++)
+		for (unsigned q = 0; q < 4; q++)
+			cr_assert_eq(fid_ymm[r][q], HOST_YMM, "YMM%u quadword %u = %#llx", r, q,
+				     (unsigned long long)fid_ymm[r][q]);
 }
 
 Test(xfrm, init_except_clears_the_components_outside_the_mask)

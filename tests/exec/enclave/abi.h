@@ -100,6 +100,7 @@
  * read back, pages that were not all zeros when used}.
  */
 #define OP_EACCEPT_USE 28
+#define OP_XMM15       29 /* out[0] = XMM15's low quadword as the entry found it (the host's at EENTER) */
 
 /* Quadwords OP_YMM_AEX and OP_ZMM_AEX move: YMM0..15; ZMM0..31 then k0..7. */
 #define YMM_AEX_WORDS 64

@@ -270,6 +270,12 @@ uint64_t enclave_main(uint64_t op, uint64_t a, uint64_t b, uint64_t cssa, uint64
 		vec_aex(op, a, (uint64_t *)c);
 		put(out, 0, 1);
 		return 0;
+	case OP_XMM15: {
+		uint64_t v;
+		__asm__ volatile("movq %%xmm15, %0" : "=r"(v));
+		put(out, 0, v);
+		return 0;
+	}
 	case OP_PUSHF:
 		put(out, 0, encl_pushf());
 		return 0;

@@ -76,20 +76,26 @@ static int epcm_prot(struct sgx_encl *e, const struct encl_page *p)
 }
 
 /* Apply prot to p's host page if it changed (k->pt_lock held). */
+/* Give e's pages [a, b) the host protection prot, in one call (k->pt_lock held). */
+static void host_protect(struct sgx_encl *e, uint64_t a, uint64_t b, int prot)
+{
+	/* Every protection change carries the enclave's key (a plain PROT_EXEC mprotect would pick Linux's own). */
+	int r = e->pkey >= 0 ? pkey_mprotect((void *)(uintptr_t)a, b - a, prot, e->pkey)
+			     : mprotect((void *)(uintptr_t)a, b - a, prot);
+	if (r < 0) {
+		fprintf(stderr, "sgxemu: mprotect of enclave pages %#llx-%#llx: %s\n", (unsigned long long)a,
+			(unsigned long long)b, strerror(errno));
+		abort();
+	}
+	atomic_fetch_add_explicit(&e->k->host_protects, 1, memory_order_relaxed);
+}
+
 static void host_set(struct sgx_encl *e, struct encl_page *p, int prot)
 {
 	if (p->host_prot == prot)
 		return;
-	/* Every protection change carries the enclave's key (a plain PROT_EXEC mprotect would pick Linux's own). */
-	int r = e->pkey >= 0 ? pkey_mprotect((void *)(uintptr_t)p->addr, KPAGE, prot, e->pkey)
-			     : mprotect((void *)(uintptr_t)p->addr, KPAGE, prot);
-	if (r < 0) {
-		fprintf(stderr, "sgxemu: mprotect of enclave page %#llx: %s\n", (unsigned long long)p->addr,
-			strerror(errno));
-		abort();
-	}
+	host_protect(e, p->addr, p->addr + KPAGE, prot);
 	p->host_prot = (uint8_t)prot;
-	atomic_fetch_add_explicit(&e->k->host_protects, 1, memory_order_relaxed);
 }
 
 void vma_refresh_page(struct sgx_encl *e, struct encl_page *p)
@@ -708,21 +714,14 @@ int sgxk_host_prot(struct sgxk *k, uint64_t addr)
 	return prot;
 }
 
-/* Give [a, b) of e's pages the host protection prot with one call (k->pt_lock held). */
+/* A run of e's pages [a, b) that all change to prot (k->pt_lock held). */
 static void host_set_run(struct sgx_encl *e, uint64_t a, uint64_t b, int prot)
 {
 	if (a == b)
 		return;
-	int r = e->pkey >= 0 ? pkey_mprotect((void *)(uintptr_t)a, b - a, prot, e->pkey)
-			     : mprotect((void *)(uintptr_t)a, b - a, prot);
-	if (r < 0) {
-		fprintf(stderr, "sgxemu: mprotect of enclave pages %#llx-%#llx: %s\n", (unsigned long long)a,
-			(unsigned long long)b, strerror(errno));
-		abort();
-	}
+	host_protect(e, a, b, prot);
 	for (uint64_t x = a; x < b; x += KPAGE)
 		encl_page_at(e, x)->host_prot = (uint8_t)prot;
-	atomic_fetch_add_explicit(&e->k->host_protects, 1, memory_order_relaxed);
 }
 
 uint64_t sgxk_host_protects(struct sgxk *k)

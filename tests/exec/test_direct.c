@@ -72,12 +72,7 @@ static void send_once(void)
 static void setup(void)
 {
 	/* Before exec is installed: exec takes the program's actions over and runs them at the AEP. */
-	struct sigaction sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_sigaction = handler;
-	sa.sa_flags = SA_SIGINFO;
-	sigemptyset(&sa.sa_mask);
-	cr_assert_eq(sigaction(SIGUSR1, &sa, NULL), 0);
+	tos_sigaction(SIGUSR1, handler);
 	memset(&seen, 0, sizeof(seen));
 	tos_setup();
 	tos.on_translate = send_once;

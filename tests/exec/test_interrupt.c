@@ -62,16 +62,6 @@ static void stopping_handler(int sig, siginfo_t *si, void *ucv)
 			stop[i] = 1;
 }
 
-static void install(int sig, void (*h)(int, siginfo_t *, void *))
-{
-	struct sigaction sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_sigaction = h;
-	sa.sa_flags = SA_SIGINFO;
-	sigemptyset(&sa.sa_mask);
-	cr_assert_eq(sigaction(sig, &sa, NULL), 0);
-}
-
 static void reset(void)
 {
 	memset(&seen, 0, sizeof(seen));
@@ -88,7 +78,7 @@ static void setup(void)
 static void setup_sigalrm_handler(void)
 {
 	reset();
-	install(SIGALRM, stopping_handler);
+	tos_sigaction(SIGALRM, stopping_handler);
 	tos_setup();
 }
 

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "testos.h"
 
+#include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -290,4 +291,14 @@ void tos_set_handler(unsigned i, uint64_t mode, uint64_t skip, uint64_t *rec)
 	struct sgx_enclave_run run;
 	cr_assert_eq(tos_ecall(i, OP_SET_HANDLER, mode, skip, (uint64_t)(uintptr_t)rec, NULL, &run), 0);
 	cr_assert_eq(run.function, ENCLU_EEXIT);
+}
+
+void tos_sigaction(int sig, void (*h)(int, siginfo_t *, void *))
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = h;
+	sa.sa_flags = SA_SIGINFO;
+	sigemptyset(&sa.sa_mask);
+	cr_assert_eq(sigaction(sig, &sa, NULL), 0);
 }

@@ -42,6 +42,8 @@ void tos_setup(void);
 #define TOS_AEXNOTIFY 1u
 void tos_setup_with(unsigned opts);
 void tos_teardown(void);
+/* The program's SA_SIGINFO handler h for sig, nothing blocked while it runs (asserts it took). */
+void tos_sigaction(int sig, void (*h)(int, siginfo_t *, void *));
 
 static inline uint64_t tos_lin(uint64_t off)
 {

@@ -110,10 +110,10 @@ void exec_xstate_init_except(const struct exec_xlayout *l, uint8_t *img, uint32_
 	keep |= 3;
 	uint64_t bv = get_bv(img);
 	put_bv(img, bv & keep);
-	for (unsigned i = 2; i < 64; i++) {
-		/* A component whose XSTATE_BV bit is clear is in its initial state whatever the bytes (XRSTOR). */
-		if ((keep & (1ULL << i)) || !(bv & (1ULL << i)) || !l->size[i] || l->off[i] < EXEC_XSAVE_HEADER ||
-		    l->off[i] >= size)
+	/* A component whose XSTATE_BV bit is clear is in its initial state whatever the bytes (XRSTOR). */
+	for (uint64_t todo = bv & ~keep; todo; todo &= todo - 1) {
+		unsigned i = (unsigned)__builtin_ctzll(todo);
+		if (!l->size[i] || l->off[i] < EXEC_XSAVE_HEADER || l->off[i] >= size)
 			continue;
 		uint32_t n = l->size[i] < size - l->off[i] ? l->size[i] : size - l->off[i];
 		memset(img + l->off[i], 0, n);

@@ -245,6 +245,8 @@ static void enclu_outside(struct exec_thread *self, const siginfo_t *si, ucontex
 				continue;
 			}
 		}
+		/* Not entering after all: the rest runs as a handler does, every signal blocked. */
+		exec_direct_abandon(self);
 		exec_return_host(self, uc);
 		if (!eenter)
 			exec_xsave_to_uc(uc, t);

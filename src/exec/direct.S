@@ -8,10 +8,12 @@
  * registers and RFLAGS and XSAVEs the extended state exactly as they are at
  * the ENCLU, and has exec_direct_frame (direct.c) build on the thread's
  * signal stack the frame the kernel would have built for the ENCLU's trap,
- * with every signal blocked.  Then it enters exec's signal trampoline with
- * that frame, as the kernel enters a handler: the trampoline performs the
- * leaf (EENTER or ERESUME) and ends with rt_sigreturn, which loads the
- * enclave's context and unblocks signals in one step, as after a trap.
+ * with every signal blocked, or with signals open and any that arrives put
+ * off until the enclave runs (exec_direct_defer).  Then it enters exec's
+ * signal trampoline with that frame, as the kernel enters a handler: the
+ * trampoline performs the leaf (EENTER or ERESUME) and ends in
+ * exec_direct_load, or in rt_sigreturn, which loads the enclave's context
+ * and the enclave's mask in one step, as after a trap.
  * Nothing is different for exec after that point; only the trap (the CPU's
  * exception and the kernel's signal delivery) is gone.
  *
@@ -133,20 +135,24 @@ exec_direct_restorer:
  * rt_sigreturn; exec_direct_load_host: the same for a context that goes to
  * host code after the enclave left (EEXIT, an AEX reported at the AEP).
  * The trampoline jumps here with RSP = the frame (its restorer slot), R8 =
- * the block, every signal blocked and FS/GS the host's.  The frame's
+ * the block, every signal blocked (or, for a direct entry with signals
+ * open, the enclave's mask and any signal put off blocked) and FS/GS the
+ * host's.  The frame's
  * ucontext holds what rt_sigreturn would load: the registers, RFLAGS, the
  * XSAVE image (PKRU in it) and the signal mask.
  *
- * Signals are unblocked by the rt_sigprocmask below; one that arrives after
- * it, up to and including the IRETQ, finds RIP in [exec_direct_window_start,
+ * Signals are unblocked by the rt_sigprocmask below (skipped when the
+ * entry's mask is the enclave's already); one that arrives after it, or
+ * anywhere here during such an entry, up to and including the IRETQ, finds
+ * RIP in [exec_direct_window_start,
  * exec_direct_window_end) and exec_trap moves its context forward to where
  * the IRETQ goes (exec_direct_roll_forward), so to the program and the
  * enclave it arrived just after, as with rt_sigreturn.  (The enclave path's
- * instructions before its own rt_sigprocmask lie inside that range too; no
- * signal can arrive there.)  Into the enclave, FS/GS are the enclave's
- * before the window opens (fs_enclave says so to the trampoline), and the
- * Syscall User Dispatch selector blocks system calls once the last one,
- * the rt_sigprocmask, is done.
+ * instructions before its own rt_sigprocmask lie inside that range too.)
+ * Into the enclave, FS/GS become the enclave's
+ * first thing in the window (fs_enclave, set before them, tells the
+ * trampoline to save what it finds), and the Syscall User Dispatch
+ * selector blocks system calls once the last one, if any, is done.
  */
 #define SYS_RT_SIGPROCMASK 14
 #define SIG_SETMASK_NR	   2
@@ -179,13 +185,24 @@ exec_direct_window_start:
 	.hidden	exec_direct_load
 exec_direct_load:
 	lea	8(%rsp), %r12
+	/*
+	 * The flag before the bases: a signal of an entry with signals open
+	 * may arrive between any two of these, and the trampoline must then
+	 * put the host's FS/GS back (it saves what it finds; the roll forward
+	 * sets the enclave's).
+	 */
+	movl	$1, ET_FS_ENCLAVE(%r8)
 	mov	ET_ENCL_FS(%r8), %rax
 	wrfsbase %rax
 	mov	ET_ENCL_GS(%r8), %rax
 	wrgsbase %rax
-	movl	$1, ET_FS_ENCLAVE(%r8)
+	/* A direct entry whose thread has the enclave's mask already (nothing was put off) leaves it. */
+	movzbl	ET_ENTERING(%r8), %eax
+	movb	$EXEC_ENTER_NONE, ET_ENTERING(%r8)
+	cmp	$EXEC_ENTER_MASKED, %eax
+	je	1f
 	SET_FRAME_MASK
-	cmpb	$0, exec_sud_active(%rip)
+1:	cmpb	$0, exec_sud_active(%rip)
 	je	.Lload_state
 	movb	$EXEC_SUD_BLOCK, ET_SUD_SEL(%r8)
 .Lload_state:

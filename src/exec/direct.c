@@ -3,7 +3,9 @@
  * The host side of an entry without a trap (direct.S): the signal frame the
  * kernel would have built for sgxemu_enter_enclave's ENCLU, built by hand
  * on the thread's signal stack, so that exec's trampoline performs the leaf
- * and rt_sigreturn continues in the enclave exactly as after the trap.
+ * and the context continues in the enclave exactly as after the trap; and
+ * the signals that arrive meanwhile, put off until the enclave runs
+ * (docs/exec.md, "Signals during an entry").
  *
  * The frame's parts that depend on the host (uc_flags, the segment word,
  * the XSAVE features and size the kernel puts in its frames) are copied
@@ -66,7 +68,7 @@ uint8_t exec_direct_on;
 uint64_t exec_direct_xsize, exec_direct_xfeatures;
 bool exec_direct_allowed, exec_direct_no_load;
 _Atomic uint64_t exec_stat_direct, exec_stat_direct_load, exec_stat_direct_rolled, exec_stat_trap_load,
-    exec_stat_host_load;
+    exec_stat_host_load, exec_stat_direct_deferred, exec_stat_direct_lost;
 static uint64_t frame_flags, frame_segments;
 
 void exec_direct_learn(const ucontext_t *uc)
@@ -95,21 +97,43 @@ void *exec_direct_frame(const struct exec_direct_regs *r, const uint8_t *xsave)
 	struct exec_thread *self = exec_thread_lookup();
 	if (!self || !exec_direct_on)
 		return NULL;
-	int saved_errno = errno;
-	/* Every signal blocked while the trampoline runs, as for a handler of exec's. */
-	uint64_t all = ~0ULL, old = 0;
-	if (syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, &old, sizeof(all)) != 0) {
-		errno = saved_errno;
-		return NULL;
-	}
 	uint64_t rsp = (uint64_t)(uintptr_t)&r->ret + 8;
 	uint64_t lo = (uint64_t)(uintptr_t)self + EXEC_BLOCK_STACK, hi = (uint64_t)(uintptr_t)self + EXEC_BLOCK_SIZE;
-	/* Already on the block's stack (an entry from code that runs on it): below the caller's red zone. */
-	uint64_t top = rsp > lo && rsp <= hi ? rsp - EXEC_REDZONE : hi;
+	/*
+	 * Already on the block's stack (an entry from a handler that runs on
+	 * it): below the caller's red zone.  EXEC_DIRECT_RESERVE lower still,
+	 * where a signal that arrives before RSP is on the frame does not
+	 * reach it, nor does this function's own stack, with the registers and
+	 * XSAVE image direct.S saved, when the caller was on the block's stack.
+	 */
+	uint64_t top = (rsp > lo && rsp <= hi ? rsp - EXEC_REDZONE : hi) - EXEC_DIRECT_RESERVE;
 	uint64_t size = exec_direct_xsize;
 	uint8_t *fp = (uint8_t *)(uintptr_t)((top - size - MAGIC2_SIZE) & ~63ULL);
 	struct direct_frame *f =
 	    (struct direct_frame *)(uintptr_t)((((uint64_t)(uintptr_t)fp - sizeof(*f)) & ~15ULL) - 8);
+	/* Too deep in the signal stack for the frame and the handler below it: the ENCLU traps instead. */
+	if (top > hi || (uint64_t)(uintptr_t)f < lo + EXEC_DIRECT_RESERVE)
+		return NULL;
+	int saved_errno = errno;
+	/*
+	 * Where exec_direct_load ends the entry, signals stay open: exec's own
+	 * are unblocked (the enclave's mask, one system call that also reads the
+	 * host's), and any signal that arrives from here to the load is put off
+	 * (exec_direct_defer).  Otherwise every signal is blocked while the
+	 * trampoline runs, as for a handler of exec's.
+	 */
+	bool open = exec_have_fsgsbase && !exec_direct_no_load;
+	uint64_t old = 0, set = open ? exec_own_bits() : ~0ULL;
+	if (syscall(SYS_rt_sigprocmask, open ? SIG_UNBLOCK : SIG_SETMASK, &set, &old, sizeof(set)) != 0) {
+		errno = saved_errno;
+		return NULL;
+	}
+	if (open) {
+		/* A signal from here on is put off; one that arrives before RSP is on the frame lands above it. */
+		atomic_signal_fence(memory_order_seq_cst);
+		self->entering = EXEC_ENTER_MASKED;
+		atomic_signal_fence(memory_order_seq_cst);
+	}
 
 	memcpy(fp, xsave, size);
 	uint32_t magic1 = FP_XSTATE_MAGIC1, magic2 = FP_XSTATE_MAGIC2, ext = (uint32_t)size + MAGIC2_SIZE,
@@ -153,6 +177,8 @@ void *exec_direct_frame(const struct exec_direct_regs *r, const uint8_t *xsave)
 	f->uc.uc_sigmask = old;
 	f->info.si_signo = SIGSEGV;
 	f->info.si_code = SI_KERNEL_CODE;
+	self->entry_uc = uc;
+	atomic_signal_fence(memory_order_seq_cst);
 	self->direct = EXEC_DIRECT_FRAME;
 	atomic_fetch_add_explicit(&exec_stat_direct, 1, memory_order_relaxed);
 	errno = saved_errno;
@@ -168,6 +194,7 @@ void exec_direct_finish(struct exec_thread *self, ucontext_t *uc)
 		atomic_fetch_add_explicit(&exec_stat_direct_load, 1, memory_order_relaxed);
 		return;
 	}
+	exec_direct_abandon(self);
 	/* rt_sigreturn sets the alternate stack from the frame: the current one (the block's stack). */
 	stack_t ss;
 	if (syscall(SYS_sigaltstack, NULL, &ss) != 0)
@@ -187,6 +214,51 @@ void exec_direct_take(struct exec_thread *self, ucontext_t *uc, bool host)
 	atomic_fetch_add_explicit(host ? &exec_stat_host_load : &exec_stat_trap_load, 1, memory_order_relaxed);
 }
 
+/* Async-signal-safe: the one way a signal put off can be lost. */
+static void report_lost(int sig)
+{
+	char msg[] = "sgxemu: signal 00 arrived during an enclave entry and could not be queued again "
+		     "(RLIMIT_SIGPENDING): it is lost\n";
+	msg[15] = (char)('0' + sig / 10);
+	msg[16] = (char)('0' + sig % 10);
+	ssize_t n = write(STDERR_FILENO, msg, sizeof(msg) - 1);
+	(void)n;
+}
+
+void exec_direct_abandon(struct exec_thread *self)
+{
+	if (self->entering == EXEC_ENTER_NONE)
+		return;
+	/* Signals put off meanwhile stay pending until the frame's mask is loaded. */
+	uint64_t all = ~0ULL;
+	if (syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, NULL, sizeof(all)) != 0)
+		exec_die("sgxemu: rt_sigprocmask failed in an entry\n");
+	atomic_signal_fence(memory_order_seq_cst);
+	self->entering = EXEC_ENTER_NONE;
+}
+
+bool exec_direct_defer(struct exec_thread *self, int sig, const siginfo_t *si, ucontext_t *uc)
+{
+	if (self->entering == EXEC_ENTER_NONE || (self->direct == EXEC_DIRECT_FRAME && uc == self->entry_uc))
+		return false;
+	/* Nothing exec runs during an entry faults: such a fault is a defect, never the program's. */
+	if (exec_sync_signal(sig, si))
+		exec_die("sgxemu: a fault in exec's own code while it performed an EENTER/ERESUME\n");
+	uint64_t mask;
+	memcpy(&mask, &uc->uc_sigmask, sizeof(mask));
+	mask |= 1ULL << (sig - 1);
+	memcpy(&uc->uc_sigmask, &mask, sizeof(mask));
+	siginfo_t again = *si;
+	/* To its own thread group the kernel queues any siginfo; only a full queue of real-time signals refuses. */
+	if (syscall(SYS_rt_tgsigqueueinfo, getpid(), self->tid, sig, &again) != 0) {
+		atomic_fetch_add_explicit(&exec_stat_direct_lost, 1, memory_order_relaxed);
+		report_lost(sig);
+	}
+	self->entering = EXEC_ENTER_DEFERRED;
+	atomic_fetch_add_explicit(&exec_stat_direct_deferred, 1, memory_order_relaxed);
+	return true;
+}
+
 bool exec_direct_roll_forward(struct exec_thread *self, ucontext_t *uc)
 {
 	greg_t *g = uc->uc_mcontext.gregs;
@@ -196,6 +268,9 @@ bool exec_direct_roll_forward(struct exec_thread *self, ucontext_t *uc)
 	const ucontext_t *from = self->direct_uc;
 	for (int i = REG_R8; i <= REG_EFL; i++)
 		g[i] = from->uc_mcontext.gregs[i];
+	/* The mask the load sets or set (signals an entry put off are open in it). */
+	memcpy(&uc->uc_sigmask, &from->uc_sigmask, EXEC_KERNEL_SIGSET_SIZE);
+	self->entering = EXEC_ENTER_NONE;
 	/* The XSAVE image (PKRU included) the IRETQ's XRSTOR loads or loaded; the software bytes stay this frame's. */
 	uint32_t fsize, tsize;
 	uint64_t fpresent, tpresent;

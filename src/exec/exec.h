@@ -159,13 +159,15 @@ void exec_kick(struct hw_thread *t);
 
 /* Counters since exec_install, for benchmarks and tests. */
 struct exec_stats {
-	uint64_t traps;		 /* signals exec's handler took (ENCLU traps, faults, interrupts, chained signals) */
-	uint64_t short_paths;	 /* ENCLUs that ran again in the signal of their fixed fault (docs/exec.md) */
-	uint64_t direct_entries; /* EENTER/ERESUME of sgxemu_enter_enclave performed without a trap */
-	uint64_t direct_loads;	 /* of those, into the enclave without rt_sigreturn (exec_direct_load) */
-	uint64_t direct_rolled;	 /* signals that arrived during such a load, moved to the enclave's entry */
-	uint64_t trap_loads;	 /* traps whose context went back into the enclave without rt_sigreturn */
-	uint64_t host_loads;	 /* traps that left the enclave (EEXIT, AEX) to host code without rt_sigreturn */
+	uint64_t traps;		  /* signals exec's handler took (ENCLU traps, faults, interrupts, chained signals) */
+	uint64_t short_paths;	  /* ENCLUs that ran again in the signal of their fixed fault (docs/exec.md) */
+	uint64_t direct_entries;  /* EENTER/ERESUME of sgxemu_enter_enclave performed without a trap */
+	uint64_t direct_loads;	  /* of those, into the enclave without rt_sigreturn (exec_direct_load) */
+	uint64_t direct_rolled;	  /* signals that arrived during such a load, moved to the enclave's entry */
+	uint64_t direct_deferred; /* signals that arrived during a direct entry, put off until the enclave runs */
+	uint64_t direct_lost;	  /* of those, lost: the kernel would not queue them again (RLIMIT_SIGPENDING) */
+	uint64_t trap_loads;	  /* traps whose context went back into the enclave without rt_sigreturn */
+	uint64_t host_loads;	  /* traps that left the enclave (EEXIT, AEX) to host code without rt_sigreturn */
 	uint64_t deferred_opens; /* EACCEPTed pages whose host protection was opened later, with a run (docs/exec.md) */
 	uint64_t deferred_runs;	 /* runs of such pages opened, each with one refresh */
 	uint64_t deferred_touched; /* of those, runs opened because enclave code touched a page of theirs first */

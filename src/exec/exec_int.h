@@ -37,6 +37,7 @@
 #define ET_CUR_VALID  56
 #define ET_SUD_SEL    60 /* the Syscall User Dispatch selector byte of the thread */
 #define ET_DIRECT     61 /* the frame being handled is direct.c's (EXEC_DIRECT_*) */
+#define ET_ENTERING   62 /* a direct entry is under way with signals open (EXEC_ENTER_*) */
 
 /* Offset of the siginfo in the frames direct.c builds (the kernel's rt_sigframe: restorer, ucontext). */
 #define EXEC_DIRECT_INFO 312
@@ -51,6 +52,12 @@
 #define EXEC_DIRECT_FRAME     1 /* direct.c's frame, being handled */
 #define EXEC_DIRECT_LOAD      2 /* direct.c's frame, into the enclave without rt_sigreturn (exec_direct_load) */
 #define EXEC_DIRECT_LOAD_HOST 3 /* to host code without rt_sigreturn (exec_direct_load_host) */
+/* exec_thread.entering (direct.c, "signals during an entry"). */
+#define EXEC_ENTER_NONE	    0 /* no direct entry under way, or one with every signal blocked */
+#define EXEC_ENTER_MASKED   1 /* the thread's mask is already the enclave's: exec_direct_load leaves it */
+#define EXEC_ENTER_DEFERRED 2 /* a signal was put off (blocked, queued again): exec_direct_load sets the mask */
+/* Room left at the top of the signal stack for signals put off before RSP reaches the direct frame. */
+#define EXEC_DIRECT_RESERVE 0x8000
 
 /* Values of the selector (<linux/prctl.h> SYSCALL_DISPATCH_FILTER_*). */
 #define EXEC_SUD_ALLOW 0
@@ -75,7 +82,8 @@ struct exec_thread {
 	uint32_t cur_valid;	   /* cur_fs/cur_gs were saved by this signal's prologue */
 	uint8_t sud_selector;	   /* EXEC_SUD_BLOCK while enclave code runs (the trampoline sets it) */
 	uint8_t direct;		   /* EXEC_DIRECT_*: set by direct.c and exec_trap, cleared by the trampoline */
-	uint8_t pad[2];
+	uint8_t entering;	   /* EXEC_ENTER_*: set by direct.c, cleared by exec_direct_load or direct.c */
+	uint8_t pad[1];
 
 	struct hw_thread t; /* the logical processor */
 	int tid;	    /* host thread id (for signals sent to it) */
@@ -101,6 +109,7 @@ struct exec_thread {
 	uint64_t step_rip;	     /* the step kind: the enclave instruction the thread runs next, stepped */
 	uint64_t steps;		     /* the step kind: enclave instructions stepped on this thread */
 	const ucontext_t *direct_uc; /* the context exec_direct_load is loading (EXEC_DIRECT_LOAD) */
+	const ucontext_t *entry_uc;  /* the direct frame's context while entering (EXEC_DIRECT_FRAME) */
 	bool direct_host;	     /* ... and it goes to host code (exec_direct_load_host) */
 	/* Accepted pages whose host protection is not opened yet (aex.c, "deferred opening"). */
 	uint64_t lag_lo, lag_hi; /* the run [lag_lo, lag_hi), empty when equal */
@@ -120,6 +129,7 @@ _Static_assert(offsetof(struct exec_thread, load_enclave) == ET_LOAD_ENCL, "ET_L
 _Static_assert(offsetof(struct exec_thread, cur_valid) == ET_CUR_VALID, "ET_CUR_VALID");
 _Static_assert(offsetof(struct exec_thread, sud_selector) == ET_SUD_SEL, "ET_SUD_SEL");
 _Static_assert(offsetof(struct exec_thread, direct) == ET_DIRECT, "ET_DIRECT");
+_Static_assert(offsetof(struct exec_thread, entering) == ET_ENTERING, "ET_ENTERING");
 _Static_assert(sizeof(struct exec_thread) <= EXEC_BLOCK_HEADER, "exec_thread fits its page");
 
 #define EXEC_HIDDEN __attribute__((visibility("hidden")))
@@ -211,6 +221,8 @@ EXEC_HIDDEN void exec_uc_mask_set(ucontext_t *uc, const sigset_t *set);
 
 /* Remove from set the signals exec itself needs in enclave mode. */
 EXEC_HIDDEN void exec_unblock_own(sigset_t *set);
+/* Those signals as the first word of a kernel sigset (bit sig - 1). */
+EXEC_HIDDEN uint64_t exec_own_bits(void);
 
 /*
  * Could this signal be the trap of an ENCLU at the context's RIP?  How the
@@ -264,6 +276,18 @@ extern EXEC_HIDDEN _Atomic uint64_t exec_stat_direct;
 /* Direct entries exec_direct_load finished; signals exec_direct_roll_forward moved. */
 extern EXEC_HIDDEN _Atomic uint64_t exec_stat_direct_load, exec_stat_direct_rolled, exec_stat_trap_load,
     exec_stat_host_load;
+/* Signals put off during direct entries; of those, lost because the kernel would not queue them again. */
+extern EXEC_HIDDEN _Atomic uint64_t exec_stat_direct_deferred, exec_stat_direct_lost;
+/*
+ * A signal that arrived on a thread while it performs a direct entry with
+ * signals open (EXEC_ENTER_MASKED/DEFERRED), other than the direct frame's
+ * own trap: blocked in uc's mask, queued again to the thread and the entry
+ * marked EXEC_ENTER_DEFERRED, so that it is delivered once the thread is in
+ * the enclave.  True if so (the handler then returns at once).
+ */
+EXEC_HIDDEN bool exec_direct_defer(struct exec_thread *self, int sig, const siginfo_t *si, ucontext_t *uc);
+/* A direct entry that does not enter (EENTER/ERESUME failed): every signal blocked from here, as a handler. */
+EXEC_HIDDEN void exec_direct_abandon(struct exec_thread *self);
 /* A real frame of an ENCLU trap of host code: learn the layout from it and turn the path on. */
 EXEC_HIDDEN void exec_direct_learn(const ucontext_t *uc);
 struct exec_direct_regs;

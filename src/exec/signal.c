@@ -239,7 +239,7 @@ void exec_chain(int sig, siginfo_t *si, ucontext_t *uc)
 	unlock(&mask);
 }
 
-void exec_unblock_own(sigset_t *set)
+uint64_t exec_own_bits(void)
 {
 	/* Signals 1..64 are the bits of the set's first word (glibc's layout, the kernel's sigset). */
 	static _Atomic uint64_t own;
@@ -252,8 +252,13 @@ void exec_unblock_own(sigset_t *set)
 		bits |= 1ULL << (SIGSYS - 1);
 		atomic_store_explicit(&own, bits, memory_order_relaxed);
 	}
+	return bits;
+}
+
+void exec_unblock_own(sigset_t *set)
+{
 	unsigned long *w = (unsigned long *)(void *)set;
-	w[0] &= ~(unsigned long)bits;
+	w[0] &= ~(unsigned long)exec_own_bits();
 }
 
 void exec_uc_mask_get(const ucontext_t *uc, sigset_t *set)

@@ -33,6 +33,8 @@ void exec_get_stats(struct exec_stats *s)
 	s->host_loads = atomic_load_explicit(&exec_stat_host_load, memory_order_relaxed);
 	s->traps = atomic_load_explicit(&exec_stat_traps, memory_order_relaxed) - s->direct_entries;
 	s->short_paths = atomic_load_explicit(&exec_stat_short, memory_order_relaxed);
+	s->direct_deferred = atomic_load_explicit(&exec_stat_direct_deferred, memory_order_relaxed);
+	s->direct_lost = atomic_load_explicit(&exec_stat_direct_lost, memory_order_relaxed);
 	s->deferred_opens = atomic_load_explicit(&exec_stat_deferred, memory_order_relaxed);
 	s->deferred_runs = atomic_load_explicit(&exec_stat_deferred_runs, memory_order_relaxed);
 	s->deferred_touched = atomic_load_explicit(&exec_stat_deferred_touched, memory_order_relaxed);
@@ -152,7 +154,6 @@ void exec_kick(struct hw_thread *t)
 struct exec_thread *exec_trap(int sig, siginfo_t *si, ucontext_t *uc, struct exec_thread *self)
 {
 	int saved_errno = errno;
-	atomic_fetch_add_explicit(&exec_stat_traps, 1, memory_order_relaxed);
 	/* Off the block's stack FS is the host's (the thread never entered): TLS is usable. */
 	if (!self)
 		self = exec_thread_lookup();
@@ -166,6 +167,12 @@ struct exec_thread *exec_trap(int sig, siginfo_t *si, ucontext_t *uc, struct exe
 	 * stack ran out.
 	 */
 	bool rolled = self && exec_direct_roll_forward(self, uc);
+	/* During a direct entry with signals open, any other signal waits until the thread is in the enclave. */
+	if (!rolled && self && exec_direct_defer(self, sig, si, uc)) {
+		errno = saved_errno;
+		return NULL;
+	}
+	atomic_fetch_add_explicit(&exec_stat_traps, 1, memory_order_relaxed);
 	bool was_inside = self && self->t.in_enclave;
 	/* SIGRTMAX is a call into libc: once per signal. */
 	int kick_signal = EXEC_KICK_SIGNAL;

@@ -31,10 +31,14 @@
 #include "testos.h"
 
 static __thread uint64_t tls_word = 0xD1EC7;
+/* Set by a test: the handler calls it (an ECALL from a handler that runs at the AEP, on exec's signal stack). */
+static void (*nested_call)(void);
 
 struct seen {
 	_Atomic unsigned count;
 	uint64_t rip, rax, rbx, rcx, tls;
+	int code, pid;
+	void *value;
 };
 static struct seen seen;
 static _Atomic int armed_tid;
@@ -42,14 +46,18 @@ static _Atomic int armed_tid;
 static void handler(int sig, siginfo_t *si, void *ucv)
 {
 	(void)sig;
-	(void)si;
 	const greg_t *g = ((const ucontext_t *)ucv)->uc_mcontext.gregs;
 	seen.rip = (uint64_t)g[REG_RIP];
 	seen.rax = (uint64_t)g[REG_RAX];
 	seen.rbx = (uint64_t)g[REG_RBX];
 	seen.rcx = (uint64_t)g[REG_RCX];
 	seen.tls = tls_word;
+	seen.code = si->si_code;
+	seen.pid = si->si_pid;
+	seen.value = si->si_value.sival_ptr;
 	seen.count++;
+	if (nested_call)
+		nested_call();
 }
 
 /*
@@ -58,6 +66,8 @@ static void handler(int sig, siginfo_t *si, void *ucv)
  * thread, which is the thread translating.
  */
 static _Atomic unsigned translations, fire_at = 1;
+/* Non-zero: the hook queues SIGUSR1 with this value (rt_tgsigqueueinfo, SI_QUEUE) instead of tgkill. */
+static void *queue_value;
 
 static void send_once(void)
 {
@@ -65,8 +75,20 @@ static void send_once(void)
 	if (n < fire_at)
 		return;
 	int tid = atomic_exchange(&armed_tid, 0);
-	if (tid)
+	if (!tid)
+		return;
+	if (!queue_value) {
 		syscall(SYS_tgkill, getpid(), tid, SIGUSR1);
+		return;
+	}
+	siginfo_t info;
+	memset(&info, 0, sizeof(info));
+	info.si_signo = SIGUSR1;
+	info.si_code = SI_QUEUE;
+	info.si_pid = getpid();
+	info.si_uid = getuid();
+	info.si_value.sival_ptr = queue_value;
+	syscall(SYS_rt_tgsigqueueinfo, getpid(), tid, SIGUSR1, &info);
 }
 
 static void setup(void)
@@ -87,6 +109,8 @@ static void setup_no_load(void)
 static void teardown(void)
 {
 	tos.on_translate = NULL;
+	queue_value = NULL;
+	nested_call = NULL;
 	tos_teardown();
 	signal(SIGUSR1, SIG_DFL);
 }
@@ -198,6 +222,124 @@ Test(direct, a_signal_pending_at_the_load_interrupts_the_enclave_at_its_entry)
 	exec_get_stats(&b);
 	cr_assert_eq(b.direct_rolled - a.direct_rolled, exec_cpu_fsgsbase() ? 1 : 0,
 		     "the signal arrived in the load's window");
+}
+
+/*
+ * Where exec_direct_load ends the entry, the EENTER runs with signals open
+ * and one that arrives meanwhile is put off: blocked and queued again, so
+ * the kernel delivers it once the load opens the mask.  The program's
+ * handler gets the signal as it was sent (code, sender, value) and only
+ * once; the rt_sigreturn path blocks everything instead and puts nothing
+ * off.
+ */
+Test(direct, a_signal_during_the_eenter_waits_and_keeps_its_siginfo)
+{
+	queue_value = (void *)(uintptr_t)0x5EED5;
+	struct exec_stats a, b;
+	exec_get_stats(&a);
+	ecall_with_pending_signal();
+	exec_get_stats(&b);
+	bool open = exec_cpu_fsgsbase();
+	cr_assert_eq(b.direct_deferred - a.direct_deferred, open ? 1 : 0, "put off once where the load is used (%llu)",
+		     (unsigned long long)(b.direct_deferred - a.direct_deferred));
+	cr_assert_eq(b.direct_lost, 0);
+	cr_assert_eq(seen.code, SI_QUEUE, "si_code %d", seen.code);
+	cr_assert_eq(seen.pid, getpid());
+	cr_assert_eq(seen.value, (void *)(uintptr_t)0x5EED5, "the value sent");
+}
+
+/* The host's mask after a call in which a signal was put off: the put-off signal open again, the rest kept. */
+Test(direct, the_callers_mask_is_kept_when_a_signal_was_put_off)
+{
+	echo(0, 1);
+	sigset_t set, before, after;
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR2);
+	cr_assert_eq(pthread_sigmask(SIG_BLOCK, &set, NULL), 0);
+	cr_assert_eq(pthread_sigmask(SIG_BLOCK, NULL, &before), 0);
+	seen.count = 0;
+	atomic_store(&armed_tid, (int)syscall(SYS_gettid));
+	echo(0, 7);
+	cr_assert_eq(atomic_load(&armed_tid), 0, "the signal was sent during the call");
+	cr_assert_eq(seen.count, 1);
+	cr_assert_eq(pthread_sigmask(SIG_BLOCK, NULL, &after), 0);
+	for (int sig = 1; sig < NSIG; sig++)
+		cr_assert_eq(sigismember(&after, sig), sigismember(&before, sig), "signal %d", sig);
+	cr_assert_eq(pthread_sigmask(SIG_UNBLOCK, &set, NULL), 0);
+}
+
+/*
+ * An EENTER that fails (the TCS operand is a regular page: an SGX #PF,
+ * reported at the exception path) after a signal was put off: the entry continues as a
+ * handler with every signal blocked and the signal is delivered to host
+ * code once the frame's mask is back, once, on the host's FS.
+ */
+Test(direct, a_signal_put_off_by_an_eenter_that_fails_reaches_the_host)
+{
+	echo(0, 1);
+	sigset_t before, after;
+	cr_assert_eq(pthread_sigmask(SIG_BLOCK, NULL, &before), 0);
+	seen.count = 0;
+	struct exec_stats a, b;
+	exec_get_stats(&a);
+	atomic_store(&armed_tid, (int)syscall(SYS_gettid));
+	uint64_t out[ENCL_OUT_WORDS] = {0};
+	struct sgx_enclave_run run;
+	memset(&run, 0, sizeof(run));
+	run.tcs = tos_lin(ENCL_SLOT(0) + ENCL_SLOT_TD);
+	cr_assert_eq(sgxemu_call_enclave(OP_ECHO, 1, 2, ENCLU_EENTER, 0, (unsigned long)out, &run), 0);
+	exec_get_stats(&b);
+	cr_assert_eq(run.function, ENCLU_EENTER);
+	cr_assert_eq(run.exception_vector, X86_PF, "vector %u", run.exception_vector);
+	cr_assert_eq(out[0], 0, "the enclave never ran");
+	cr_assert_eq(atomic_load(&armed_tid), 0, "the EENTER translated its TCS operand and sent the signal");
+	cr_assert_eq(b.direct_deferred - a.direct_deferred, exec_cpu_fsgsbase() ? 1 : 0);
+	cr_assert_eq(seen.count, 1, "the handler ran once (%u)", seen.count);
+	cr_assert_eq(seen.tls, 0xD1EC7, "on the host's FS");
+	cr_assert_eq(pthread_sigmask(SIG_BLOCK, NULL, &after), 0);
+	for (int sig = 1; sig < NSIG; sig++)
+		cr_assert_eq(sigismember(&after, sig), sigismember(&before, sig), "signal %d", sig);
+	echo(0, 3);
+}
+
+/*
+ * A program handler that runs at the AEP runs on exec's signal stack, and
+ * an ECALL from it (as Intel's SDK makes for an enclave's exception) enters
+ * directly from that stack: its frame goes below everything the entry
+ * saved there.
+ */
+static _Atomic unsigned nested_ok, nested_runs;
+
+static void nested_echo(void)
+{
+	uint64_t out[4] = {0};
+	struct sgx_enclave_run run;
+	nested_runs++;
+	if (tos_ecall(1, OP_ECHO, 77, 2, 0xC0FFEE, out, &run) == 0 && run.function == ENCLU_EEXIT && out[0] == 79 &&
+	    out[2] == 0xC0FFEE)
+		nested_ok++;
+}
+
+static void ecall_from_a_handler(void)
+{
+	echo(1, 1); /* TCS 1's thread state: this thread's, entered once */
+	nested_call = nested_echo;
+	nested_ok = nested_runs = 0;
+	ecall_with_pending_signal();
+	cr_assert_eq(nested_runs, 1);
+	cr_assert_eq(nested_ok, 1, "the ECALL from the handler returned its result");
+	echo(0, 5);
+	echo(1, 6);
+}
+
+Test(direct, an_ecall_from_a_handler_at_the_aep_enters_from_the_signal_stack)
+{
+	struct exec_stats a, b;
+	exec_get_stats(&a);
+	ecall_from_a_handler();
+	exec_get_stats(&b);
+	cr_assert_geq(b.direct_entries - a.direct_entries, 4, "the calls entered directly (%llu)",
+		      (unsigned long long)(b.direct_entries - a.direct_entries));
 }
 
 Test(direct, the_callers_signal_mask_is_kept)
@@ -352,6 +494,11 @@ Test(direct_no_load, an_ecall_enters_through_rt_sigreturn)
 Test(direct_no_load, a_signal_pending_at_the_exit_finds_the_host_after_eexit)
 {
 	exit_with_pending_signal();
+}
+
+Test(direct_no_load, an_ecall_from_a_handler_at_the_aep_enters_from_the_signal_stack)
+{
+	ecall_from_a_handler();
 }
 
 Test(direct_no_load, a_pending_signal_is_handled_the_same_way)

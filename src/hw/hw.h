@@ -140,6 +140,8 @@ struct hw_config {
 	bool root_secret_set;	  /* use root_secret instead of a random one */
 	uint8_t root_secret[32];  /* derives report/seal/paging keys */
 	bool no_readahead;	  /* frames taken in order get memory one host fault each (docs/hw.md) */
+	bool sync_readahead;	  /* frames ahead get memory in the leaf's thread, not the populator's */
+	uint32_t populator_after; /* frames a thread takes in order before the populator serves it (0: 256) */
 };
 
 /* Defaults as documented in docs/hw.md. */
@@ -197,6 +199,8 @@ void hw_lock_init(pthread_mutex_t *lock);
  * host kernel's page allocation (docs/hw.md "Frame readahead").
  */
 void hw_epc_readahead_hold(bool hold);
+/* Wait until every frame the readahead asked the populator for has its memory (tests, benchmarks). */
+void hw_epc_populate_wait(struct hw_machine *m);
 /* Give back the memory of the frames in [pa, pa + len) that hold no valid EPC page. */
 void hw_epc_release_unused(struct hw_machine *m, uint64_t pa, uint64_t len);
 

@@ -81,6 +81,8 @@ struct hw_machine {
 	uint8_t paging_key[32]; /* AES-256-GCM for EWB/ELDU */
 	uint8_t key_root[32];	/* root of EGETKEY derivations */
 	uint64_t ewb_counter;	/* version source for EWB */
+
+	struct populator *populator; /* the helper thread that gives frames memory ahead (populate.c) */
 };
 
 /* Fill c's XSAVE layout with the default (Intel) one. */
@@ -96,8 +98,27 @@ void hw_xsave_layout_default(struct hw_config *c);
  * (epc_readahead_run; docs/hw.md "Frame readahead").
  */
 void epc_readahead(struct hw_machine *m, uint64_t pa);
-/* After such a leaf released m->lock: give the frames ahead their memory (unless held, hw_epc_readahead_hold). */
+/*
+ * After such a leaf released m->lock: give the frames ahead their memory,
+ * through the populator, or in this thread (unless held,
+ * hw_epc_readahead_hold) with cfg.sync_readahead or where it cannot run.
+ */
 void epc_readahead_run(void);
+/* Give [pa, pa + len) host memory in this thread: 0 or -errno. */
+int epc_populate(struct hw_machine *m, uint64_t pa, uint64_t len);
+
+/*
+ * populate.c: the machine's helper thread.  populator_request queues a
+ * range without ever waiting: -EBUSY when the queue is full or locked,
+ * -ENOSYS when there is no thread (it could not start, or this is a child
+ * of fork).  populator_forget takes back the queued requests that touch
+ * [pa, pa + len) and waits for the one in flight if it does (before that
+ * memory is given back).  init/fini: with the machine.
+ */
+int populator_init(struct hw_machine *m);
+int populator_request(struct hw_machine *m, uint64_t pa, uint64_t len);
+void populator_forget(struct hw_machine *m, uint64_t pa, uint64_t len);
+void populator_fini(struct hw_machine *m);
 
 static inline void *hw_pa_ptr(struct hw_machine *m, uint64_t pa)
 {

@@ -161,6 +161,9 @@ int hw_machine_create(const struct hw_config *cfg, struct hw_machine **out, char
 	memcpy(buf + 32, label, sizeof(label));
 	crypto_sha256(buf, sizeof(buf), m->paging_key);
 	m->next_eid = 1;
+	/* Without it the readahead gives memory in the leaves' own threads. */
+	if (populator_init(m) != 0)
+		m->cfg.sync_readahead = true;
 	*out = m;
 	return 0;
 
@@ -179,6 +182,8 @@ void hw_machine_destroy(struct hw_machine *m)
 {
 	if (!m)
 		return;
+	/* The helper thread stops before the memory it works on goes. */
+	populator_fini(m);
 	while (m->all_secs)
 		secs_priv_free(m, m->all_secs);
 	for (uint64_t i = 0; i < m->epcm_chunks; i++)
@@ -267,7 +272,7 @@ uint64_t hw_epc_window_alloc(struct hw_machine *m, uint64_t size)
 /* 1: MADV_POPULATE_WRITE works, 0: not known yet, -1: the host kernel refused it (use fallocate). */
 static _Atomic int populate_madvise;
 
-static int epc_populate(struct hw_machine *m, uint64_t pa, uint64_t len)
+int epc_populate(struct hw_machine *m, uint64_t pa, uint64_t len)
 {
 	if (!hw_is_epc(m, pa) || !len || len > m->space || pa - (uint64_t)(uintptr_t)m->alias > m->space - len)
 		return -EINVAL;
@@ -302,6 +307,8 @@ static __thread struct {
 	uint64_t last, start, end;
 	uint64_t pa, len;
 	unsigned hold;
+	bool ahead;   /* [start, end) is the populator's: it grows a chunk at a time */
+	uint64_t run; /* frames taken in order, one after the other, so far */
 } ra;
 
 /* The thread's readahead state, for machine m. */
@@ -321,12 +328,15 @@ int hw_epc_populate(struct hw_machine *m, uint64_t pa, uint64_t len)
 		ra_for(m);
 		ra.start = pa;
 		ra.end = pa + len;
+		ra.ahead = false;
 	}
 	return r;
 }
 
 /* Frames given memory ahead of a leaf that takes frames in order: up to the end of 256 KiB chunks. */
 #define RA_BYTES (64ULL * SGX_PAGE_SIZE)
+/* Frames in order after which the populator gives the memory ahead (1 MiB). */
+#define RA_ASYNC_AFTER 256
 
 void hw_lock_init(pthread_mutex_t *lock)
 {
@@ -337,33 +347,63 @@ void hw_lock_init(pthread_mutex_t *lock)
 	pthread_mutexattr_destroy(&a);
 }
 
+/* Can [pa, pa + len) be asked of the machine's physical space? */
+static bool ra_fits(const struct hw_machine *m, uint64_t pa, uint64_t len)
+{
+	return hw_is_epc(m, pa) && pa - (uint64_t)(uintptr_t)m->alias <= m->space - len;
+}
+
 void epc_readahead(struct hw_machine *m, uint64_t pa)
 {
 	ra_for(m);
+	bool in_order = pa == ra.last + SGX_PAGE_SIZE;
+	ra.run = in_order ? ra.run + 1 : 0;
+	ra.last = pa;
+	/* The populator takes over once a run is long enough to be worth a thread (small enclaves never start it). */
+	uint64_t after = m->cfg.populator_after ? m->cfg.populator_after : RA_ASYNC_AFTER;
+	bool async = !m->cfg.sync_readahead && ra.run >= after;
 	if (pa >= ra.start && pa < ra.end) {
-		ra.last = pa;
+		/* The populator keeps a chunk ahead: entering the last chunk given memory asks for the next one. */
+		if (async && !ra.len && ra.end - pa <= RA_BYTES && ra_fits(m, ra.end, RA_BYTES)) {
+			ra.ahead = true;
+			ra.pa = ra.end;
+			ra.len = RA_BYTES;
+			ra.end += RA_BYTES;
+		}
 		return;
 	}
-	bool in_order = pa == ra.last + SGX_PAGE_SIZE;
-	ra.last = pa;
 	if (!in_order || m->cfg.no_readahead || ra.len)
 		return;
 	/* The rest of pa's aligned chunk: an enclave's window of 256 KiB or more holds whole chunks. */
 	uint64_t len = RA_BYTES - hw_epc_offset(m, pa) % RA_BYTES;
 	ra.start = pa;
 	ra.end = pa + len;
+	ra.ahead = async;
+	/* With the populator, the next chunk too, so that it stays ahead of the leaves. */
+	if (async && ra_fits(m, ra.end, RA_BYTES))
+		ra.end += RA_BYTES;
 	/* The leaf writes pa itself now; the frames after it get their memory after the lock. */
-	if (len > SGX_PAGE_SIZE) {
+	if (ra.end - pa > SGX_PAGE_SIZE) {
 		ra.pa = pa + SGX_PAGE_SIZE;
-		ra.len = len - SGX_PAGE_SIZE;
+		ra.len = ra.end - ra.pa;
 	}
 }
 
 void epc_readahead_run(void)
 {
-	if (!ra.len || ra.hold)
+	if (!ra.len)
 		return;
 	uint64_t pa = ra.pa, len = ra.len;
+	if (ra.ahead) {
+		int r = populator_request(ra.m, pa, len);
+		/* Queue full (the thread is behind): these frames fault in at their first write. */
+		if (r != -ENOSYS) {
+			ra.len = 0;
+			return;
+		}
+	}
+	if (ra.hold)
+		return;
 	ra.len = 0;
 	/* A failure only means the faults happen one by one, as without readahead. */
 	(void)epc_populate(ra.m, pa, len);
@@ -396,6 +436,8 @@ void hw_epc_release_unused(struct hw_machine *m, uint64_t pa, uint64_t len)
 void hw_epc_window_free(struct hw_machine *m, uint64_t pa, uint64_t size)
 {
 	uint64_t start = hw_epc_offset(m, pa);
+	/* No request of the populator gives the window memory again after this. */
+	populator_forget(m, pa, size);
 	/* Whatever is left in the window goes back to the system, kept frames too. */
 	fallocate(m->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)start, (off_t)size);
 	if (atomic_load(&m->kept_count)) {

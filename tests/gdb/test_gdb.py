@@ -88,7 +88,7 @@ def probe(gdb, host, tmp):
     out = gdb_run(gdb, ["starti", "hbreak main", "continue", "kill"], [host], tmp, timeout=60)
     if re.search(r"ptrace: |Operation not permitted|Could not trace|not permitted", out):
         return "gdb may not trace processes here (ptrace): " + out.strip().splitlines()[-1]
-    if not re.search(r"^Breakpoint 1, (0x[0-9a-f]+ in )?main ", out, re.M):
+    if not re.search(r"^(?:Thread .* hit )?Breakpoint 1, (0x[0-9a-f]+ in )?main ", out, re.M):
         return "gdb could not stop at a hardware breakpoint in host code: " + " | ".join(out.strip().splitlines()[-3:])
     return None
 
@@ -120,7 +120,7 @@ def main():
         # control: the problem the script solves.
         out = gdb_run(gdb, ["run"], [host, enclave], tmp)
         expect("control", out, [
-            ("gdb stops at the first ENCLU trap", r"^Program received signal (SIGSEGV|SIGILL|SIGBUS)"),
+            ("gdb stops at the first ENCLU trap", r"^(?:Program|Thread .*) received signal (SIGSEGV|SIGILL|SIGBUS)"),
         ])
 
         # debug: the recipe of docs/debugging.md.
@@ -135,7 +135,7 @@ def main():
                 ("the signals are set", rf"^sgxemu: SIGSEGV SIGILL SIGBUS SIGSYS {kick} pass to the program"),
                 ("symbols loaded at the first load",
                  rf"^sgxemu: enclave {re.escape(enclave)} at 0x[0-9a-f]+: symbols loaded"),
-                ("the breakpoint is hit in the enclave", r"^Breakpoint 1, scale \(v=4, factor=3\)" + at),
+                ("the breakpoint is hit in the enclave", r"^(?:Thread .* hit )?Breakpoint 1, scale \(v=4, factor=3\)" + at),
                 ("bt: frame 0", r"^#0  scale \(v=4, factor=3\)" + at),
                 ("bt: frame 1 is compute", r"^#1  0x[0-9a-f]+ in " + compute + at),
                 ("print v", r"^\$1 = 4$"),
@@ -143,12 +143,12 @@ def main():
                 ("next, then the local", r"^\$3 = 12$"),
                 ("finish returns to compute", r"^0x[0-9a-f]+ in " + compute + at),
                 ("finish: the value returned", r"^Value returned is \$4 = 13$"),
-                ("the second call", r"^Breakpoint 1, scale \(v=6, factor=5\)"),
+                ("the second call", r"^(?:Thread .* hit )?Breakpoint 1, scale \(v=6, factor=5\)"),
                 ("sgxemu enclaves", rf"^0x[0-9a-f]{{16}} size 0x[0-9a-f]+ debug symbols {re.escape(enclave)}$"),
                 ("symbols removed at destroy",
                  (r"^sgxemu: enclave .* symbols removed \(the enclave is going away\)", 2)),
                 ("symbols loaded again for the second enclave", (r"^sgxemu: enclave .*: symbols loaded$", 2)),
-                ("the breakpoint in the second enclave", (r"^Breakpoint 1, scale \(v=4, factor=3\)", 2)),
+                ("the breakpoint in the second enclave", (r"^(?:Thread .* hit )?Breakpoint 1, scale \(v=4, factor=3\)", 2)),
                 ("the ECALL's result, twice", (r"^compute returned 44$", 2)),
                 ("the program exits normally", exited),
             ])
@@ -163,7 +163,7 @@ def main():
                 ("a message instead of symbols",
                  r"^sgxemu: enclave .*gdb_enclave\.elf at 0x[0-9a-f]+ is not a DEBUG enclave: symbols not loaded"),
                 ("the first run does not stop", r"^compute returned 44$"),
-                ("the setting loads them", r"^Breakpoint 1, scale \(v=4, factor=3\)"),
+                ("the setting loads them", r"^(?:Thread .* hit )?Breakpoint 1, scale \(v=4, factor=3\)"),
                 ("in the enclave's frame", r"^#0  scale \(v=4, factor=3\)" + at),
                 ("both runs end normally", (exited, 2)),
             ])
@@ -179,7 +179,7 @@ def main():
                 ("a message instead of symbols", r"^sgxemu: enclave at 0x[0-9a-f]+ was loaded from memory: no file"),
                 ("the command loads them",
                  rf"^sgxemu: enclave {re.escape(enclave)} at 0x[0-9a-f]+: symbols loaded"),
-                ("the breakpoint is hit", r"^Breakpoint 2, scale \(v=4, factor=3\)"),
+                ("the breakpoint is hit", r"^(?:Thread .* hit )?Breakpoint 2, scale \(v=4, factor=3\)"),
                 ("print factor", r"^\$1 = 3$"),
                 ("the program exits normally", exited),
             ])
@@ -194,7 +194,7 @@ def main():
             expect("late", out, [
                 ("symbols of the listed enclave",
                  r"^sgxemu: enclave .*gdb_enclave\.elf at 0x[0-9a-f]+: symbols loaded"),
-                ("the breakpoint is hit", r"^Breakpoint 2, scale \(v=4, factor=3\)"),
+                ("the breakpoint is hit", r"^(?:Thread .* hit )?Breakpoint 2, scale \(v=4, factor=3\)"),
                 ("the program exits normally", exited),
             ])
 

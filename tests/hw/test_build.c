@@ -5,6 +5,7 @@
 #include <sys/mman.h>
 
 #include "harness.h"
+#include "internal.h"
 
 static struct th t;
 
@@ -560,7 +561,9 @@ Test(eextend, tcs_page_measured)
  * Frame readahead (docs/hw.md): a leaf that writes frames in order gives
  * the rest of the frame's 256 KiB chunk memory in one call; out of order,
  * or with no_readahead, each frame gets it at its own first write.  What
- * the frames hold never changes.
+ * the frames hold never changes.  The suite readahead has the leaf's own
+ * thread do it (sync_readahead); readahead_async the machine's populator,
+ * which keeps a chunk ahead.
  */
 #define RA_CHUNK 0x40000
 
@@ -591,13 +594,36 @@ static void fresh_1m_off(void)
 	fresh_1m();
 }
 
+static void sync_readahead(struct hw_config *c)
+{
+	c->sync_readahead = true;
+}
+
+static void fresh_1m_sync(void)
+{
+	th_machine_hook = sync_readahead;
+	fresh_1m();
+}
+
+static void populator_early(struct hw_config *c)
+{
+	c->populator_after = 1;
+}
+
+/* The populator serves a thread from its second frame in order (by default only after 1 MiB). */
+static void fresh_1m_async(void)
+{
+	th_machine_hook = populator_early;
+	fresh_1m();
+}
+
 static void page_of(uint8_t page[4096], uint64_t seed)
 {
 	for (unsigned i = 0; i < 4096; i++)
 		page[i] = (uint8_t)(seed * 37 + i * 11 + (i >> 7));
 }
 
-TestSuite(readahead, .init = fresh_1m, .fini = done, .timeout = 30);
+TestSuite(readahead, .init = fresh_1m_sync, .fini = done, .timeout = 30);
 
 Test(readahead, frames_taken_in_order_get_the_rest_of_their_chunk_at_once)
 {
@@ -769,4 +795,131 @@ Test(readahead, held_readahead_comes_when_the_os_lets_go)
 	hw_epc_readahead_hold(false);
 	for (uint64_t off = 0x2000; off < RA_CHUNK; off += 0x1000)
 		cr_assert(resident(th_pa(&t, off)), "frame +%#llx", (unsigned long long)off);
+}
+
+/*
+ * The populator (readahead_async): the chunk's rest and the next chunk get
+ * their memory from the machine's helper thread while the leaves go on; a
+ * leaf entering the last chunk given memory asks for one more.  By default
+ * it serves a thread only once it took 1 MiB of frames in order: before
+ * that, the leaf's own thread gives the chunk memory (readahead_default).
+ */
+TestSuite(readahead_default, .init = fresh_1m, .fini = done, .timeout = 30);
+
+Test(readahead_default, a_short_run_gets_its_chunk_in_its_own_thread)
+{
+	th_assert_ok(th_eadd(&t, 0, 0x203, NULL));
+	th_assert_ok(th_eadd(&t, 0x1000, 0x203, NULL));
+	for (uint64_t off = 0x2000; off < RA_CHUNK; off += 0x1000)
+		cr_assert(resident(th_pa(&t, off)), "frame at +%#llx has its memory", (unsigned long long)off);
+	cr_assert(!resident(th_pa(&t, RA_CHUNK)), "nothing ahead of the chunk");
+}
+
+static void fresh_4m(void)
+{
+	fresh();
+	t.size = 0x400000;
+	th_secs_default(&t.secs, t.base, t.size);
+	th_assert_ok(th_ecreate(&t));
+}
+
+TestSuite(readahead_default_4m, .init = fresh_4m, .fini = done, .timeout = 30);
+
+Test(readahead_default_4m, a_run_of_a_mebibyte_gets_a_chunk_ahead)
+{
+	/* Frames 0..255 in order: each chunk's rest in this thread, nothing beyond. */
+	for (uint64_t i = 0; i < 256; i++)
+		th_assert_ok(th_eadd(&t, i * 0x1000, 0x203, NULL));
+	hw_epc_populate_wait(t.m);
+	cr_assert(!resident(th_pa(&t, 0x100000)), "nothing ahead before 1 MiB in order");
+	/* The 257th: the populator gives its chunk's rest and the next chunk. */
+	th_assert_ok(th_eadd(&t, 0x100000, 0x203, NULL));
+	hw_epc_populate_wait(t.m);
+	for (uint64_t off = 0x101000; off < 0x180000; off += 0x1000)
+		cr_assert(resident(th_pa(&t, off)), "frame at +%#llx has its memory", (unsigned long long)off);
+	cr_assert(!resident(th_pa(&t, 0x180000)), "not beyond the next chunk");
+}
+TestSuite(readahead_async, .init = fresh_1m_async, .fini = done, .timeout = 30);
+
+Test(readahead_async, frames_taken_in_order_get_a_chunk_ahead_from_the_populator)
+{
+	th_assert_ok(th_eadd(&t, 0, 0x203, NULL));
+	th_assert_ok(th_eadd(&t, 0x1000, 0x203, NULL));
+	hw_epc_populate_wait(t.m);
+	for (uint64_t off = 0x2000; off < 2 * RA_CHUNK; off += 0x1000)
+		cr_assert(resident(th_pa(&t, off)), "frame at +%#llx has its memory", (unsigned long long)off);
+	cr_assert(!resident(th_pa(&t, 2 * RA_CHUNK)), "not beyond the next chunk");
+	struct hw_epcm_view v;
+	cr_assert(hw_epcm_get(t.m, th_pa(&t, 0x2000), &v) && !v.valid, "the frames ahead are still free");
+	/* Into the next chunk: the one after it. */
+	for (uint64_t off = 0x2000; off <= RA_CHUNK; off += 0x1000)
+		th_assert_ok(th_eadd(&t, off, 0x203, NULL));
+	hw_epc_populate_wait(t.m);
+	cr_assert(resident(th_pa(&t, 3 * RA_CHUNK - 0x1000)));
+	cr_assert(!resident(th_pa(&t, 3 * RA_CHUNK)));
+}
+
+Test(readahead_async, a_valid_frame_ahead_keeps_its_contents)
+{
+	uint8_t page[4096];
+	page_of(page, 9);
+	th_assert_ok(th_eadd(&t, 0x3000, 0x203, page));
+	th_assert_ok(th_eadd(&t, 0x1000, 0x203, NULL));
+	th_assert_ok(th_eadd(&t, 0x2000, 0x203, NULL));
+	hw_epc_populate_wait(t.m);
+	cr_assert(resident(th_pa(&t, 0x8000)), "the populator ran over the valid frame");
+	cr_assert(memcmp((void *)(uintptr_t)th_pa(&t, 0x3000), page, sizeof(page)) == 0);
+}
+
+Test(readahead_async, threads_adding_in_order_to_their_own_enclaves)
+{
+	ra_second_create();
+	pthread_t a, b;
+	cr_assert_eq(pthread_create(&a, NULL, ra_adder, &t), 0);
+	cr_assert_eq(pthread_create(&b, NULL, ra_adder, &ra_second), 0);
+	void *ra, *rb;
+	pthread_join(a, &ra);
+	pthread_join(b, &rb);
+	cr_assert(!ra && !rb, "every EADD succeeded");
+	hw_epc_populate_wait(t.m);
+	uint8_t page[4096];
+	for (uint64_t i = 0; i < RA_PAGES; i++) {
+		page_of(page, i);
+		cr_assert(memcmp((void *)(uintptr_t)th_pa(&t, i * 4096), page, 4096) == 0, "page %llu",
+			  (unsigned long long)i);
+		page_of(page, i + 1000);
+		cr_assert(memcmp((void *)(uintptr_t)th_pa(&ra_second, i * 4096), page, 4096) == 0, "page %llu",
+			  (unsigned long long)i);
+	}
+}
+
+/*
+ * A window given back takes its requests back first: once
+ * hw_epc_window_free returns, no frame of it gets memory again.  Many
+ * enclaves each ask for two chunks and are freed at once, while the
+ * populator is still behind.
+ */
+#define RA_WINDOWS 24
+
+Test(readahead_async, a_freed_window_gets_no_memory_after_it_is_freed)
+{
+	uint64_t win[RA_WINDOWS];
+	for (unsigned w = 0; w < RA_WINDOWS; w++) {
+		win[w] = hw_epc_window_alloc(t.m, 4 * RA_CHUNK);
+		cr_assert_neq(win[w], 0);
+	}
+	for (unsigned w = 0; w < RA_WINDOWS; w++) {
+		/* What a leaf writing two frames in order does (under the machine lock), then the request after it. */
+		pthread_mutex_lock(&t.m->lock);
+		epc_readahead(t.m, win[w]);
+		epc_readahead(t.m, win[w] + 0x1000);
+		pthread_mutex_unlock(&t.m->lock);
+		epc_readahead_run();
+		hw_epc_window_free(t.m, win[w], 4 * RA_CHUNK);
+	}
+	hw_epc_populate_wait(t.m);
+	for (unsigned w = 0; w < RA_WINDOWS; w++)
+		for (uint64_t off = 0; off < 4 * RA_CHUNK; off += 0x1000)
+			cr_assert(!resident(win[w] + off), "window %u, frame +%#llx has memory after it was freed", w,
+				  (unsigned long long)off);
 }

@@ -1,0 +1,187 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The machine's populator: a helper thread that gives frames host memory
+ * (MADV_POPULATE_WRITE, or fallocate) while the thread that asked goes on
+ * with its leaves, so that the host kernel's page allocation, the largest
+ * part of a frame's first use here, runs on another CPU beside the hashing
+ * of EEXTEND or the leaves of an EAUG batch (docs/hw.md "Frame readahead").
+ *
+ * Requests never wait: one that finds the queue full or locked is dropped,
+ * and the frames then fault in at their first write as without readahead.
+ * The thread runs with every signal blocked (a process-directed signal
+ * never lands on it), starts with the first request and stops when the
+ * machine is destroyed.  hw_epc_window_free takes back the requests of the
+ * window it frees and waits for the one in flight, so that no frame of a
+ * freed window gets memory behind its back.  In a child of fork() the
+ * thread does not exist: requests are refused there.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define QUEUE 8
+
+struct populator {
+	pthread_mutex_t lock;
+	pthread_cond_t work, done;
+	pthread_t thread;
+	bool started, failed, stop;
+	uint64_t pa[QUEUE], len[QUEUE];
+	unsigned head, n;
+	uint64_t busy_pa, busy_len; /* the request in flight (busy_len 0: none) */
+};
+
+static _Atomic bool forked;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void in_child(void)
+{
+	atomic_store(&forked, true);
+}
+
+static void atfork_register(void)
+{
+	pthread_atfork(NULL, NULL, in_child);
+}
+
+static void *run(void *arg)
+{
+	struct hw_machine *m = arg;
+	struct populator *p = m->populator;
+	pthread_mutex_lock(&p->lock);
+	for (;;) {
+		while (!p->n && !p->stop)
+			pthread_cond_wait(&p->work, &p->lock);
+		if (p->stop)
+			break;
+		p->busy_pa = p->pa[p->head];
+		p->busy_len = p->len[p->head];
+		p->head = (p->head + 1) % QUEUE;
+		p->n--;
+		uint64_t pa = p->busy_pa, len = p->busy_len;
+		pthread_mutex_unlock(&p->lock);
+		/* A failure only means these frames fault in one by one. */
+		(void)epc_populate(m, pa, len);
+		pthread_mutex_lock(&p->lock);
+		p->busy_len = 0;
+		pthread_cond_broadcast(&p->done);
+	}
+	pthread_mutex_unlock(&p->lock);
+	return NULL;
+}
+
+int populator_init(struct hw_machine *m)
+{
+	pthread_once(&atfork_once, atfork_register);
+	struct populator *p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->work, NULL);
+	pthread_cond_init(&p->done, NULL);
+	m->populator = p;
+	return 0;
+}
+
+/* The thread, with every signal blocked (it inherits the creator's mask); p->lock held. */
+static bool start(struct hw_machine *m, struct populator *p)
+{
+	if (p->started || p->failed)
+		return p->started;
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	int r = pthread_create(&p->thread, NULL, run, m);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	p->started = r == 0;
+	p->failed = r != 0;
+	return p->started;
+}
+
+int populator_request(struct hw_machine *m, uint64_t pa, uint64_t len)
+{
+	struct populator *p = m->populator;
+	if (!p || atomic_load_explicit(&forked, memory_order_relaxed))
+		return -ENOSYS;
+	if (pthread_mutex_trylock(&p->lock) != 0)
+		return -EBUSY;
+	int r = 0;
+	if (!start(m, p))
+		r = -ENOSYS;
+	else if (p->n == QUEUE)
+		r = -EBUSY;
+	else {
+		unsigned i = (p->head + p->n) % QUEUE;
+		p->pa[i] = pa;
+		p->len[i] = len;
+		p->n++;
+		pthread_cond_signal(&p->work);
+	}
+	pthread_mutex_unlock(&p->lock);
+	return r;
+}
+
+static bool overlaps(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
+{
+	return a < b + blen && b < a + alen;
+}
+
+void populator_forget(struct hw_machine *m, uint64_t pa, uint64_t len)
+{
+	struct populator *p = m->populator;
+	if (!p || atomic_load_explicit(&forked, memory_order_relaxed))
+		return;
+	pthread_mutex_lock(&p->lock);
+	/* Queued requests that touch the range go; the rest keep their order. */
+	unsigned kept = 0;
+	for (unsigned k = 0; k < p->n; k++) {
+		unsigned i = (p->head + k) % QUEUE, j = (p->head + kept) % QUEUE;
+		if (overlaps(p->pa[i], p->len[i], pa, len))
+			continue;
+		p->pa[j] = p->pa[i];
+		p->len[j] = p->len[i];
+		kept++;
+	}
+	p->n = kept;
+	while (p->busy_len && overlaps(p->busy_pa, p->busy_len, pa, len))
+		pthread_cond_wait(&p->done, &p->lock);
+	pthread_mutex_unlock(&p->lock);
+}
+
+void hw_epc_populate_wait(struct hw_machine *m)
+{
+	struct populator *p = m->populator;
+	if (!p || atomic_load_explicit(&forked, memory_order_relaxed))
+		return;
+	pthread_mutex_lock(&p->lock);
+	while (p->n || p->busy_len)
+		pthread_cond_wait(&p->done, &p->lock);
+	pthread_mutex_unlock(&p->lock);
+}
+
+void populator_fini(struct hw_machine *m)
+{
+	struct populator *p = m->populator;
+	if (!p)
+		return;
+	if (!atomic_load_explicit(&forked, memory_order_relaxed)) {
+		pthread_mutex_lock(&p->lock);
+		p->stop = true;
+		p->n = 0;
+		pthread_cond_signal(&p->work);
+		bool started = p->started;
+		pthread_mutex_unlock(&p->lock);
+		if (started)
+			pthread_join(p->thread, NULL);
+		pthread_cond_destroy(&p->work);
+		pthread_cond_destroy(&p->done);
+		pthread_mutex_destroy(&p->lock);
+	}
+	free(p);
+	m->populator = NULL;
+}

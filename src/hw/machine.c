@@ -308,6 +308,7 @@ static __thread struct {
 	uint64_t pa, len;
 	unsigned hold;
 	bool ahead;   /* [start, end) is the populator's: it grows a chunk at a time */
+	bool batch;   /* [start, end) is an OS's batch (hw_epc_populate): the OS gives the frames after it */
 	uint64_t run; /* frames taken in order, one after the other, so far */
 } ra;
 
@@ -329,6 +330,7 @@ int hw_epc_populate(struct hw_machine *m, uint64_t pa, uint64_t len)
 		ra.start = pa;
 		ra.end = pa + len;
 		ra.ahead = false;
+		ra.batch = true;
 	}
 	return r;
 }
@@ -364,7 +366,7 @@ void epc_readahead(struct hw_machine *m, uint64_t pa)
 	bool async = !m->cfg.sync_readahead && ra.run >= after;
 	if (pa >= ra.start && pa < ra.end) {
 		/* The populator keeps a chunk ahead: entering the last chunk given memory asks for the next one. */
-		if (async && !ra.len && ra.end - pa <= RA_BYTES && ra_fits(m, ra.end, RA_BYTES)) {
+		if (async && !ra.batch && !ra.len && ra.end - pa <= RA_BYTES && ra_fits(m, ra.end, RA_BYTES)) {
 			ra.ahead = true;
 			ra.pa = ra.end;
 			ra.len = RA_BYTES;
@@ -379,6 +381,7 @@ void epc_readahead(struct hw_machine *m, uint64_t pa)
 	ra.start = pa;
 	ra.end = pa + len;
 	ra.ahead = async;
+	ra.batch = false;
 	/* With the populator, the next chunk too, so that it stays ahead of the leaves. */
 	if (async && ra_fits(m, ra.end, RA_BYTES))
 		ra.end += RA_BYTES;

@@ -859,6 +859,16 @@ Test(readahead_async, frames_taken_in_order_get_a_chunk_ahead_from_the_populator
 	cr_assert(!resident(th_pa(&t, 3 * RA_CHUNK)));
 }
 
+/* An OS that gives a batch memory itself (hw_epc_populate) gives the frames after it too: nothing ahead of it. */
+Test(readahead_async, an_os_batch_gets_nothing_ahead_of_it)
+{
+	cr_assert_eq(hw_epc_populate(t.m, th_pa(&t, 0), RA_CHUNK), 0);
+	for (uint64_t off = 0; off < RA_CHUNK; off += 0x1000)
+		th_assert_ok(th_eadd(&t, off, 0x203, NULL));
+	hw_epc_populate_wait(t.m);
+	cr_assert(!resident(th_pa(&t, RA_CHUNK)), "the frames after the batch got memory");
+}
+
 Test(readahead_async, a_valid_frame_ahead_keeps_its_contents)
 {
 	uint8_t page[4096];

@@ -424,6 +424,8 @@ void hw_epc_readahead_hold(bool hold)
 
 void hw_epc_release_unused(struct hw_machine *m, uint64_t pa, uint64_t len)
 {
+	/* Nothing the populator was asked for lands in the range after this. */
+	populator_forget(m, pa, len);
 	pthread_mutex_lock(&m->lock);
 	for (uint64_t a = HW_PAGE_DOWN(pa); a < pa + len; a += SGX_PAGE_SIZE) {
 		const struct epcm_entry *e = epcm_peek(m, a);

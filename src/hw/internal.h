@@ -109,14 +109,16 @@ int epc_populate(struct hw_machine *m, uint64_t pa, uint64_t len);
 
 /*
  * populate.c: the machine's helper thread.  populator_request queues a
- * range without ever waiting: -EBUSY when the queue is full or locked,
- * -ENOSYS when there is no thread (it could not start, or this is a child
+ * range without ever waiting: DROPPED when the queue is full or locked,
+ * ABSENT when there is no thread (it could not start, or this is a child
  * of fork).  populator_forget takes back the queued requests that touch
  * [pa, pa + len) and waits for the one in flight if it does (before that
- * memory is given back).  init/fini: with the machine.
+ * memory is given back).  init (false: out of memory) and fini: with the
+ * machine.
  */
-int populator_init(struct hw_machine *m);
-int populator_request(struct hw_machine *m, uint64_t pa, uint64_t len);
+enum populator_answer { POPULATOR_QUEUED, POPULATOR_DROPPED, POPULATOR_ABSENT };
+bool populator_init(struct hw_machine *m);
+enum populator_answer populator_request(struct hw_machine *m, uint64_t pa, uint64_t len);
 void populator_forget(struct hw_machine *m, uint64_t pa, uint64_t len);
 void populator_fini(struct hw_machine *m);
 

@@ -162,7 +162,7 @@ int hw_machine_create(const struct hw_config *cfg, struct hw_machine **out, char
 	crypto_sha256(buf, sizeof(buf), m->paging_key);
 	m->next_eid = 1;
 	/* Without it the readahead gives memory in the leaves' own threads. */
-	if (populator_init(m) != 0)
+	if (!populator_init(m))
 		m->cfg.sync_readahead = true;
 	*out = m;
 	return 0;
@@ -398,9 +398,8 @@ void epc_readahead_run(void)
 		return;
 	uint64_t pa = ra.pa, len = ra.len;
 	if (ra.ahead) {
-		int r = populator_request(ra.m, pa, len);
-		/* Queue full (the thread is behind): these frames fault in at their first write. */
-		if (r != -ENOSYS) {
+		/* Dropped (the thread is behind): these frames fault in at their first write. */
+		if (populator_request(ra.m, pa, len) != POPULATOR_ABSENT) {
 			ra.len = 0;
 			return;
 		}

@@ -15,7 +15,6 @@
  * freed window gets memory behind its back.  In a child of fork() the
  * thread does not exist: requests are refused there.
  */
-#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -75,17 +74,17 @@ static void *run(void *arg)
 	return NULL;
 }
 
-int populator_init(struct hw_machine *m)
+bool populator_init(struct hw_machine *m)
 {
 	pthread_once(&atfork_once, atfork_register);
 	struct populator *p = calloc(1, sizeof(*p));
 	if (!p)
-		return -ENOMEM;
+		return false;
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->work, NULL);
 	pthread_cond_init(&p->done, NULL);
 	m->populator = p;
-	return 0;
+	return true;
 }
 
 /* The thread, with every signal blocked (it inherits the creator's mask); p->lock held. */
@@ -103,18 +102,18 @@ static bool start(struct hw_machine *m, struct populator *p)
 	return p->started;
 }
 
-int populator_request(struct hw_machine *m, uint64_t pa, uint64_t len)
+enum populator_answer populator_request(struct hw_machine *m, uint64_t pa, uint64_t len)
 {
 	struct populator *p = m->populator;
 	if (!p || atomic_load_explicit(&forked, memory_order_relaxed))
-		return -ENOSYS;
+		return POPULATOR_ABSENT;
 	if (pthread_mutex_trylock(&p->lock) != 0)
-		return -EBUSY;
-	int r = 0;
+		return POPULATOR_DROPPED;
+	enum populator_answer a = POPULATOR_QUEUED;
 	if (!start(m, p))
-		r = -ENOSYS;
+		a = POPULATOR_ABSENT;
 	else if (p->n == QUEUE)
-		r = -EBUSY;
+		a = POPULATOR_DROPPED;
 	else {
 		unsigned i = (p->head + p->n) % QUEUE;
 		p->pa[i] = pa;
@@ -123,7 +122,7 @@ int populator_request(struct hw_machine *m, uint64_t pa, uint64_t len)
 		pthread_cond_signal(&p->work);
 	}
 	pthread_mutex_unlock(&p->lock);
-	return r;
+	return a;
 }
 
 static bool overlaps(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)

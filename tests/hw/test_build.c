@@ -3,6 +3,8 @@
 #include <pthread.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "harness.h"
 #include "internal.h"
@@ -652,15 +654,22 @@ Test(readahead, frames_out_of_order_get_none)
 	cr_assert(!resident(th_pa(&t, 0xA000)));
 }
 
-Test(readahead, a_valid_frame_ahead_keeps_its_contents)
+/* A valid frame in the chunk given memory ahead keeps what it holds (whichever thread gave the memory). */
+static void valid_frame_ahead(void)
 {
 	uint8_t page[4096];
 	page_of(page, 7);
 	th_assert_ok(th_eadd(&t, 0x3000, 0x203, page));
 	th_assert_ok(th_eadd(&t, 0x1000, 0x203, NULL));
 	th_assert_ok(th_eadd(&t, 0x2000, 0x203, NULL));
+	hw_epc_populate_wait(t.m);
 	cr_assert(resident(th_pa(&t, 0x8000)), "the readahead ran over the valid frame");
 	cr_assert(memcmp((void *)(uintptr_t)th_pa(&t, 0x3000), page, sizeof(page)) == 0);
+}
+
+Test(readahead, a_valid_frame_ahead_keeps_its_contents)
+{
+	valid_frame_ahead();
 }
 
 TestSuite(readahead_off, .init = fresh_1m_off, .fini = done, .timeout = 30);
@@ -879,14 +888,7 @@ Test(readahead_async, an_os_batch_gets_nothing_ahead_of_it)
 
 Test(readahead_async, a_valid_frame_ahead_keeps_its_contents)
 {
-	uint8_t page[4096];
-	page_of(page, 9);
-	th_assert_ok(th_eadd(&t, 0x3000, 0x203, page));
-	th_assert_ok(th_eadd(&t, 0x1000, 0x203, NULL));
-	th_assert_ok(th_eadd(&t, 0x2000, 0x203, NULL));
-	hw_epc_populate_wait(t.m);
-	cr_assert(resident(th_pa(&t, 0x8000)), "the populator ran over the valid frame");
-	cr_assert(memcmp((void *)(uintptr_t)th_pa(&t, 0x3000), page, sizeof(page)) == 0);
+	valid_frame_ahead();
 }
 
 Test(readahead_async, threads_adding_in_order_to_their_own_enclaves)
@@ -901,6 +903,33 @@ Test(readahead_async, threads_adding_in_order_to_their_own_enclaves)
  * populator is still behind.
  */
 #define RA_WINDOWS 24
+
+/*
+ * A child of fork() has no populator thread (only the thread that forked
+ * goes on; the EPC is not even mapped there, as enclaves are not on Linux):
+ * requests made before the fork, queued or in flight, are never waited
+ * for, and new ones are refused, so the child never hangs on the machine.
+ */
+Test(readahead_async, a_child_of_fork_never_waits_for_the_populator)
+{
+	/* Requests the populator is still working through when the process forks. */
+	for (unsigned w = 0; w < RA_WINDOWS; w++) {
+		uint64_t win = hw_epc_window_alloc(t.m, 4 * RA_CHUNK);
+		cr_assert_neq(win, 0);
+		cr_assert_neq(populator_request(t.m, win, 4 * RA_CHUNK), POPULATOR_ABSENT);
+	}
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		alarm(10); /* a child that waits for a thread it does not have dies instead of hanging */
+		hw_epc_populate_wait(t.m);
+		_exit(populator_request(t.m, t.window, RA_CHUNK) == POPULATOR_ABSENT ? 0 : 1);
+	}
+	int status = 0;
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child refused nothing (status %#x)", status);
+	hw_epc_populate_wait(t.m);
+}
 
 /* Each window asks for two chunks, then goes back (hw_epc_window_free) or has its memory released. */
 static void ask_then_give_back(bool free_window)

@@ -29,6 +29,12 @@
 #include "exec_int.h"
 
 #define RFLAGS_TF (1ULL << 8)
+/*
+ * Set in the RFLAGS of a fault's signal frame (the CPU's image, so that the
+ * faulting instruction's breakpoint does not fire again); an instruction
+ * that completes clears it, so a leaf exec completes does too.
+ */
+#define RFLAGS_RF (1ULL << 16)
 
 /* Transparent retries of one fault in a row before exec gives up loudly. */
 #define RETRY_MAX 1000
@@ -229,6 +235,9 @@ static void enclu_outside(struct exec_thread *self, const siginfo_t *si, ucontex
 			/* Outside enclave mode only EENTER/ERESUME complete, and they enter. */
 			if (!t->in_enclave)
 				exec_die("sgxemu: an ENCLU leaf completed outside enclave mode\n");
+			/* ERESUME's RFLAGS are the SSA's (RF as the AEX saved it). */
+			if (eenter)
+				t->regs.rflags &= ~RFLAGS_RF;
 			exec_inside_count++;
 			elrange_cache(self);
 			if (!eenter)
@@ -844,6 +853,7 @@ static void enclave_enclu(struct exec_thread *self, const siginfo_t *si, ucontex
 		uint64_t rip = t->regs.rip, leaf = t->regs.rax, rcx = t->regs.rcx, tcs = t->tcs_lin;
 		struct hw_result r = hw_enclu(t);
 		if (r.kind != HW_FAULT) {
+			t->regs.rflags &= ~RFLAGS_RF;
 			if (exec_check_on)
 				check_leaf(self, leaf, r, rcx, tcs, rip);
 			if (!t->in_enclave) {

@@ -143,10 +143,11 @@ exec_direct_restorer:
  *
  * Signals are unblocked by the rt_sigprocmask below (skipped when the
  * entry's mask is the enclave's already); one that arrives after it, or
- * anywhere here during such an entry, up to and including the IRETQ, finds
+ * anywhere here during such an entry, up to the jump to the context (the
+ * IRETQ, or the block's jump stub, whose two instructions count too), finds
  * RIP in [exec_direct_window_start,
  * exec_direct_window_end) and exec_trap moves its context forward to where
- * the IRETQ goes (exec_direct_roll_forward), so to the program and the
+ * the load goes (exec_direct_roll_forward), so to the program and the
  * enclave it arrived just after, as with rt_sigreturn.  (The enclave path's
  * instructions before its own rt_sigprocmask lie inside that range too.)
  * Into the enclave, FS/GS become the enclave's
@@ -158,6 +159,10 @@ exec_direct_restorer:
 #define SIG_SETMASK_NR	   2
 /* The RFLAGS bits a context may set (those rt_sigreturn takes from a frame). */
 #define FIX_EFLAGS	   0x50dd5
+#define RFLAGS_TF	   0x100
+#define RFLAGS_RF	   0x10000
+/* The jump stub's size: its operands are addressed from its end. */
+#define STUB_SIZE	   13
 
 /* rt_sigprocmask(SIG_SETMASK, &uc->uc_sigmask, NULL, 8); R12 = the ucontext. */
 .macro	SET_FRAME_MASK
@@ -167,6 +172,25 @@ exec_direct_restorer:
 	xor	%edx, %edx
 	mov	$8, %r10d
 	syscall
+.endm
+
+/* Every general-purpose register but RSP from the context, R12 (the ucontext) last. */
+.macro	LOAD_GPRS
+	mov	EXEC_UC_GREGS + 8 * 0(%r12), %r8
+	mov	EXEC_UC_GREGS + 8 * 1(%r12), %r9
+	mov	EXEC_UC_GREGS + 8 * 2(%r12), %r10
+	mov	EXEC_UC_GREGS + 8 * 3(%r12), %r11
+	mov	EXEC_UC_GREGS + 8 * 5(%r12), %r13
+	mov	EXEC_UC_GREGS + 8 * 6(%r12), %r14
+	mov	EXEC_UC_GREGS + 8 * 7(%r12), %r15
+	mov	EXEC_UC_GREGS + 8 * 8(%r12), %rdi
+	mov	EXEC_UC_GREGS + 8 * 9(%r12), %rsi
+	mov	EXEC_UC_GREGS + 8 * 10(%r12), %rbp
+	mov	EXEC_UC_GREGS + 8 * 11(%r12), %rbx
+	mov	EXEC_UC_GREGS + 8 * 12(%r12), %rdx
+	mov	EXEC_UC_GREGS + 8 * 13(%r12), %rax
+	mov	EXEC_UC_GREGS + 8 * 14(%r12), %rcx
+	mov	EXEC_UC_GREGS + 8 * 4(%r12), %r12
 .endm
 
 	.globl	exec_direct_load_host
@@ -210,39 +234,68 @@ exec_direct_load:
 	mov	exec_direct_xfeatures+4(%rip), %edx
 	mov	EXEC_UC_FPREGS(%r12), %rbx
 	xrstor64 (%rbx)
-	/* IRETQ's frame: SS, RSP, RFLAGS (the context's where a context may set them), CS, RIP. */
-	mov	%ss, %eax
-	push	%rax
-	pushq	EXEC_UC_GREGS + 8 * 15(%r12)
+	/* RFLAGS: the context's where a context may set them, the current ones elsewhere. */
 	pushfq
 	pop	%rax
 	and	$~FIX_EFLAGS, %rax
 	mov	EXEC_UC_GREGS + 8 * 17(%r12), %rdx
 	and	$FIX_EFLAGS, %rdx
 	or	%rdx, %rax
+	/*
+	 * Through the block's jump stub: POPFQ and a RET to the stub, which
+	 * loads RSP and jumps; IRETQ (about ten times slower here) only where
+	 * the stub is missing, or for TF (POPFQ would trap one instruction
+	 * early) and RF (POPFQ clears it).
+	 */
+	test	$(RFLAGS_TF | RFLAGS_RF), %eax
+	jnz	.Liretq
+	cmpb	$0, ET_STUB(%r8)
+	je	.Liretq
+	lock incq exec_stat_jump_load(%rip)
+	mov	EXEC_UC_GREGS + 8 * 15(%r12), %rdx
+	mov	%rdx, ET_JMP_RSP(%r8)
+	mov	EXEC_UC_GREGS + 8 * 16(%r12), %rdx
+	mov	%rdx, ET_JMP_RIP(%r8)
+	lea	EXEC_BLOCK_STUB(%r8), %rdx
+	push	%rdx
+	push	%rax
+	LOAD_GPRS
+	popfq
+	ret
+
+.Liretq:
+	/* IRETQ's frame: SS, RSP, RFLAGS, CS, RIP. */
+	mov	%ss, %edx
+	push	%rdx
+	pushq	EXEC_UC_GREGS + 8 * 15(%r12)
 	push	%rax
 	mov	%cs, %eax
 	push	%rax
 	pushq	EXEC_UC_GREGS + 8 * 16(%r12)
-	mov	EXEC_UC_GREGS + 8 * 0(%r12), %r8
-	mov	EXEC_UC_GREGS + 8 * 1(%r12), %r9
-	mov	EXEC_UC_GREGS + 8 * 2(%r12), %r10
-	mov	EXEC_UC_GREGS + 8 * 3(%r12), %r11
-	mov	EXEC_UC_GREGS + 8 * 5(%r12), %r13
-	mov	EXEC_UC_GREGS + 8 * 6(%r12), %r14
-	mov	EXEC_UC_GREGS + 8 * 7(%r12), %r15
-	mov	EXEC_UC_GREGS + 8 * 8(%r12), %rdi
-	mov	EXEC_UC_GREGS + 8 * 9(%r12), %rsi
-	mov	EXEC_UC_GREGS + 8 * 10(%r12), %rbp
-	mov	EXEC_UC_GREGS + 8 * 11(%r12), %rbx
-	mov	EXEC_UC_GREGS + 8 * 12(%r12), %rdx
-	mov	EXEC_UC_GREGS + 8 * 13(%r12), %rax
-	mov	EXEC_UC_GREGS + 8 * 14(%r12), %rcx
-	mov	EXEC_UC_GREGS + 8 * 4(%r12), %r12
+	LOAD_GPRS
 	iretq
 	.globl	exec_direct_window_end
 	.hidden	exec_direct_window_end
 exec_direct_window_end:
 	.size	exec_direct_load_host, . - exec_direct_load_host
+
+/*
+ * The jump stub, copied to each block's page at EXEC_BLOCK_STUB (thread.c);
+ * never run here.  Its operands are addressed relative to the copy: the
+ * block's jmp_rsp and jmp_rip.  A signal that arrives at either
+ * instruction finds every other register loaded (exec_direct_roll_forward).
+ */
+	.section .rodata
+	.globl	exec_direct_stub
+	.hidden	exec_direct_stub
+	.globl	exec_direct_stub_end
+	.hidden	exec_direct_stub_end
+exec_direct_stub:
+	mov	(ET_JMP_RSP - EXEC_BLOCK_STUB - EXEC_STUB_JMP)(%rip), %rsp
+1:	jmp	*(ET_JMP_RIP - EXEC_BLOCK_STUB - STUB_SIZE)(%rip)
+exec_direct_stub_end:
+	.if	(1b - exec_direct_stub - EXEC_STUB_JMP) | (exec_direct_stub_end - exec_direct_stub - STUB_SIZE)
+	.error	"the stub's layout is not EXEC_STUB_JMP and STUB_SIZE"
+	.endif
 
 	.section .note.GNU-stack, "", @progbits

@@ -68,7 +68,7 @@ uint8_t exec_direct_on;
 uint64_t exec_direct_xsize, exec_direct_xfeatures;
 bool exec_direct_allowed, exec_direct_no_load;
 _Atomic uint64_t exec_stat_direct, exec_stat_direct_load, exec_stat_direct_rolled, exec_stat_trap_load,
-    exec_stat_host_load, exec_stat_direct_deferred, exec_stat_direct_lost;
+    exec_stat_host_load, exec_stat_direct_deferred, exec_stat_direct_lost, exec_stat_jump_load;
 static uint64_t frame_flags, frame_segments;
 
 void exec_direct_learn(const ucontext_t *uc)
@@ -263,6 +263,25 @@ bool exec_direct_roll_forward(struct exec_thread *self, ucontext_t *uc)
 {
 	greg_t *g = uc->uc_mcontext.gregs;
 	uint64_t rip = (uint64_t)g[REG_RIP];
+	uint64_t stub = (uint64_t)(uintptr_t)self + EXEC_BLOCK_STUB;
+	if (self->stub && (rip == stub || rip == stub + EXEC_STUB_JMP)) {
+		/*
+		 * In the jump stub everything else is loaded: the registers,
+		 * RFLAGS, the XSAVE image, the mask, FS/GS.  The frame being
+		 * loaded may be gone (at the jump RSP is the context's, and
+		 * this signal's frame went to the top of the signal stack).
+		 */
+		g[REG_RSP] = (greg_t)self->jmp_rsp;
+		g[REG_RIP] = (greg_t)self->jmp_rip;
+		self->entering = EXEC_ENTER_NONE;
+		if (!self->direct_host) {
+			self->cur_fs = self->encl_fs;
+			self->cur_gs = self->encl_gs;
+			self->cur_valid = 1;
+		}
+		atomic_fetch_add_explicit(&exec_stat_direct_rolled, 1, memory_order_relaxed);
+		return true;
+	}
 	if (rip < (uint64_t)(uintptr_t)exec_direct_window_start || rip >= (uint64_t)(uintptr_t)exec_direct_window_end)
 		return false;
 	const ucontext_t *from = self->direct_uc;
@@ -271,7 +290,7 @@ bool exec_direct_roll_forward(struct exec_thread *self, ucontext_t *uc)
 	/* The mask the load sets or set (signals an entry put off are open in it). */
 	memcpy(&uc->uc_sigmask, &from->uc_sigmask, EXEC_KERNEL_SIGSET_SIZE);
 	self->entering = EXEC_ENTER_NONE;
-	/* The XSAVE image (PKRU included) the IRETQ's XRSTOR loads or loaded; the software bytes stay this frame's. */
+	/* The XSAVE image (PKRU included) the load's XRSTOR loads or loaded; the software bytes stay this frame's. */
 	uint32_t fsize, tsize;
 	uint64_t fpresent, tpresent;
 	const uint8_t *src = exec_frame_xsave(from, &fsize, &fpresent);

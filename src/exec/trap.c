@@ -31,6 +31,7 @@ void exec_get_stats(struct exec_stats *s)
 	s->direct_rolled = atomic_load_explicit(&exec_stat_direct_rolled, memory_order_relaxed);
 	s->trap_loads = atomic_load_explicit(&exec_stat_trap_load, memory_order_relaxed);
 	s->host_loads = atomic_load_explicit(&exec_stat_host_load, memory_order_relaxed);
+	s->jump_loads = atomic_load_explicit(&exec_stat_jump_load, memory_order_relaxed);
 	s->traps = atomic_load_explicit(&exec_stat_traps, memory_order_relaxed) - s->direct_entries;
 	s->short_paths = atomic_load_explicit(&exec_stat_short, memory_order_relaxed);
 	s->direct_deferred = atomic_load_explicit(&exec_stat_direct_deferred, memory_order_relaxed);
@@ -160,7 +161,7 @@ struct exec_thread *exec_trap(int sig, siginfo_t *si, ucontext_t *uc, struct exe
 	unsigned long handlers = exec_handlers_ran;
 	/*
 	 * A signal in exec_direct_load's last instructions: it found the
-	 * context where the IRETQ goes.  Its frame lies below the one being
+	 * context where the load goes.  Its frame lies below the one being
 	 * loaded on the signal stack, so it ends in rt_sigreturn, which leaves
 	 * the stack: ending it with exec_direct_load as well would let queued
 	 * signals (the reclaimer's kicks) nest frame upon frame until the

@@ -3,8 +3,9 @@
  * Entries without any rt_sigreturn (docs/exec.md "Entries without the
  * host's trap"): sgxemu_enter_enclave's EENTER runs in the model with every
  * signal blocked, and exec_direct_load takes the thread into the enclave
- * with one rt_sigprocmask and an IRETQ.  A signal that becomes deliverable
- * at that rt_sigprocmask, or arrives before the IRETQ, must find the
+ * with one rt_sigprocmask and a jump (the thread's jump stub, or IRETQ).  A
+ * signal that becomes deliverable at that rt_sigprocmask, or arrives before
+ * the jump, must find the
  * enclave at its first instruction, exactly as with rt_sigreturn: the
  * thread AEXes, the program's handler runs at the AEP with the host's FS,
  * and ERESUME continues the call.
@@ -103,6 +104,12 @@ static void setup(void)
 static void setup_no_load(void)
 {
 	setenv("SGXEMU_EXEC_NO_DIRECT_LOAD", "1", 1);
+	setup();
+}
+
+static void setup_no_stub(void)
+{
+	setenv("SGXEMU_EXEC_NO_STUB", "1", 1);
 	setup();
 }
 
@@ -381,6 +388,90 @@ Test(direct, a_trap_goes_back_into_the_enclave_without_rt_sigreturn)
 }
 
 /*
+ * Every load ends in the thread's jump stub (POPFQ, RET to the stub, which
+ * loads RSP and jumps) where the stub could be made: the entry into the
+ * enclave, each trap's way back into it (an EMODPE completes: RF, which the
+ * trap's frame has, is clear again) and the EEXIT's way to the host.
+ */
+static void loads_go_through_the_stub(bool stub_expected)
+{
+	echo(0, 1);
+	struct exec_thread *self = exec_thread_lookup();
+	cr_assert_not_null(self);
+	struct exec_stats a, b;
+	exec_get_stats(&a);
+	for (unsigned i = 0; i < 5; i++)
+		echo(0, i);
+	cr_assert(emodpe_n(0, 10));
+	exec_get_stats(&b);
+	uint64_t loads =
+	    (b.direct_loads - a.direct_loads) + (b.trap_loads - a.trap_loads) + (b.host_loads - a.host_loads);
+	if (!exec_cpu_fsgsbase()) {
+		cr_assert_eq(loads, 0, "no FSGSBASE: every context ends in rt_sigreturn");
+		cr_assert_eq(b.jump_loads, a.jump_loads);
+		return;
+	}
+	/* 6 entries, 6 exits, 10 EMODPEs. */
+	cr_assert_eq(loads, 22, "loads %llu", (unsigned long long)loads);
+	if (stub_expected && !self->stub)
+		cr_log_warn("this system refused the executable stub page (W^X): loads use IRETQ");
+	cr_assert_eq(b.jump_loads - a.jump_loads, self->stub ? loads : 0, "%llu of %llu loads through the stub",
+		     (unsigned long long)(b.jump_loads - a.jump_loads), (unsigned long long)loads);
+	if (!stub_expected)
+		cr_assert_eq(self->stub, 0, "SGXEMU_EXEC_NO_STUB leaves the stub out");
+}
+
+Test(direct, every_load_ends_in_the_jump_stub)
+{
+	loads_go_through_the_stub(true);
+}
+
+/*
+ * A signal at one of the stub's two instructions: the registers, RFLAGS,
+ * the XSAVE image, the mask and FS/GS are the context's already; only RSP
+ * (at the first) and RIP remain, from the block.  Any other address in
+ * the stub's page is not the stub's.
+ */
+Test(direct, a_signal_in_the_jump_stub_finds_the_context_loaded)
+{
+	echo(0, 1);
+	struct exec_thread *self = exec_thread_lookup();
+	cr_assert_not_null(self);
+	if (!self->stub) {
+		cr_log_warn("no stub on this system (W^X): nothing to roll forward");
+		return;
+	}
+	uint64_t stub = (uint64_t)(uintptr_t)self + EXEC_BLOCK_STUB;
+	bool host = self->direct_host;
+	self->direct_host = true;
+	self->jmp_rsp = 0x7000DEAD0000;
+	self->jmp_rip = 0x7000BEEF0000;
+	uint64_t offsets[] = {0, EXEC_STUB_JMP, 3, 13};
+	bool rolls[] = {true, true, false, false};
+	for (unsigned i = 0; i < 4; i++) {
+		ucontext_t uc;
+		memset(&uc, 0, sizeof(uc));
+		greg_t *g = uc.uc_mcontext.gregs;
+		g[REG_RIP] = (greg_t)(stub + offsets[i]);
+		g[REG_RSP] = offsets[i] == EXEC_STUB_JMP ? (greg_t)self->jmp_rsp : 0x1234;
+		g[REG_RAX] = 0xAAAA;
+		g[REG_EFL] = 0x203;
+		cr_assert_eq(exec_direct_roll_forward(self, &uc), rolls[i], "stub + %llu",
+			     (unsigned long long)offsets[i]);
+		if (!rolls[i])
+			continue;
+		cr_assert_eq((uint64_t)g[REG_RIP], self->jmp_rip);
+		cr_assert_eq((uint64_t)g[REG_RSP], self->jmp_rsp);
+		cr_assert_eq(g[REG_RAX], 0xAAAA, "the other registers are the context's already");
+		cr_assert_eq(g[REG_EFL], 0x203);
+	}
+	self->direct_host = host;
+	/* The stub page is read-and-execute and holds the stub. */
+	size_t n = (size_t)(exec_direct_stub_end - exec_direct_stub);
+	cr_assert_eq(memcmp((const void *)(uintptr_t)stub, exec_direct_stub, n), 0);
+}
+
+/*
  * A burst of queued kicks (real-time signals queue, as the reclaimer's
  * repeated exec_kick does) at a thread spinning in the enclave: each kick
  * is an interrupt, ERESUMEd at once, and the next one is delivered in that
@@ -508,4 +599,22 @@ Test(direct_no_load, a_pending_signal_is_handled_the_same_way)
 	ecall_with_pending_signal();
 	exec_get_stats(&b);
 	cr_assert_eq(b.direct_rolled, a.direct_rolled, "rt_sigreturn delivers it in the enclave itself");
+}
+
+/* SGXEMU_EXEC_NO_STUB: the same loads end in IRETQ, as where the system refuses the stub's page. */
+TestSuite(direct_no_stub, .init = setup_no_stub, .fini = teardown, .timeout = 15);
+
+Test(direct_no_stub, every_load_ends_in_iretq)
+{
+	loads_go_through_the_stub(false);
+}
+
+Test(direct_no_stub, a_signal_pending_at_the_exit_finds_the_host_after_eexit)
+{
+	exit_with_pending_signal();
+}
+
+Test(direct_no_stub, a_pending_signal_at_the_load_interrupts_the_enclave_at_its_entry)
+{
+	ecall_with_pending_signal();
 }

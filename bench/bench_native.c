@@ -36,6 +36,8 @@
  *      enclave reads it whole and writes it), all timed together: what
  *      committing memory and using it costs, the whole of what the
  *      baseline (3) does for a page (its zero-fill fault is its use).
+ *  (11) releasing the enclave of (2) (munmap and close: EREMOVE of every
+ *      page, the memory given back), per page of (2).
  *
  * Each is repeated 5 times, all interleaved, (1) and (2) each on a freshly
  * loaded enclave ((4) in the enclave of (2), after it); loading and the
@@ -209,7 +211,7 @@ static struct sgx_enclave_augment_pages augment_args(uint64_t pages)
  * writable and readable.
  */
 static void run_augment(uint64_t pages, struct bench_span *ioctl_t, struct bench_span *accept_t,
-			struct bench_span *leaf_t)
+			struct bench_span *leaf_t, struct bench_span *release_t)
 {
 	struct devos d;
 	uint64_t out[ENCL_OUT_WORDS];
@@ -240,7 +242,9 @@ static void run_augment(uint64_t pages, struct bench_span *ioctl_t, struct bench
 	ecall(OP_READ, devos_dyn(0) + 8, 0, 0, out);
 	if (out[0] != 0x5A5A)
 		die("the page EMODPE left alone reads %#llx after 0x5a5a was written", (unsigned long long)out[0]);
+	t0 = bench_now();
 	unload(&d);
+	*release_t = bench_since(t0);
 }
 
 /*
@@ -317,11 +321,11 @@ int main(int argc, char **argv)
 		die("ENCLU raises %s here, which exec does not take as the leaf", kind);
 
 	struct bench_span f2[BENCH_REPS], f[BENCH_REPS], a[BENCH_REPS], ai[BENCH_REPS], ae[BENCH_REPS], l[BENCH_REPS],
-	    b[BENCH_REPS], t[BENCH_REPS], u[BENCH_REPS], i3[BENCH_REPS], fu[BENCH_REPS], au[BENCH_REPS];
+	    b[BENCH_REPS], t[BENCH_REPS], u[BENCH_REPS], i3[BENCH_REPS], fu[BENCH_REPS], au[BENCH_REPS], rl[BENCH_REPS];
 	for (int r = 0; r < BENCH_REPS; r++) {
 		f[r] = run_fault(pages);
 		f2[r] = run_fault_two(pages);
-		run_augment(pages, &ai[r], &ae[r], &l[r]);
+		run_augment(pages, &ai[r], &ae[r], &l[r], &rl[r]);
 		a[r] = (struct bench_span){ai[r].wall + ae[r].wall, ai[r].cpu + ae[r].cpu};
 		b[r] = bench_segv_baseline(PROG, pages);
 		t[r] = run_trap(&eaccept, pages);
@@ -334,7 +338,8 @@ int main(int argc, char **argv)
 	struct bench_fig mf = bench_median(f, pages), ma = bench_median(a, pages), mi = bench_median(ai, pages),
 			 me = bench_median(ae, pages), ml = bench_median(l, pages), mb = bench_median(b, pages),
 			 mt = bench_median(t, pages), mu = bench_median(u, pages), m3 = bench_median(i3, pages),
-			 m2 = bench_median(f2, pages), mfu = bench_median(fu, pages), mau = bench_median(au, pages);
+			 m2 = bench_median(f2, pages), mfu = bench_median(fu, pages), mau = bench_median(au, pages),
+			 mrl = bench_median(rl, pages);
 	printf("dynamic pages, native enclave code, %llu pages, median of %d repetitions: wall (min-max), process CPU,"
 	       " per page\n",
 	       (unsigned long long)pages, BENCH_REPS);
@@ -350,6 +355,7 @@ int main(int argc, char **argv)
 	show("(8) (1) by two threads on disjoint halves, each its own TCS", m2);
 	show("(9) (1), then the first use of each page (read, write)", mfu);
 	show("(10) (2), then the first use of each page (read, write)", mau);
+	show("(11) releasing the enclave of (2): EREMOVE, memory given back", mrl);
 	printf("  ENCLU[EACCEPT] executed by host code raises %s here\n", kind);
 	printf(
 	    "  ratios to the floor, wall: (1)/(5) %.2fx (floor 1)  (2)/(5) %.2fx  EACCEPTs of (2)/(5) %.2fx  (4)/(5) "

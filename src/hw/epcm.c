@@ -58,9 +58,20 @@ static void invalidate(struct hw_machine *m, struct epcm_entry *e)
 	*e = (struct epcm_entry){0};
 }
 
+/* Is pa in a window being torn down, whose memory goes in one step when it is freed (m->lock held)? */
+static bool retiring(const struct hw_machine *m, uint64_t pa)
+{
+	for (unsigned i = 0; i < m->nretiring; i++)
+		if (pa - m->retiring[i].pa < m->retiring[i].size)
+			return true;
+	return false;
+}
+
 void epcm_invalidate(struct hw_machine *m, uint64_t pa, struct epcm_entry *e)
 {
 	invalidate(m, e);
+	if (retiring(m, pa))
+		return;
 	/* The frame's memory goes back to the system; a later user sees zeros. */
 	fallocate(m->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)hw_epc_offset(m, HW_PAGE_DOWN(pa)),
 		  SGX_PAGE_SIZE);

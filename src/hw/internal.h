@@ -49,6 +49,9 @@ struct secs_priv {
 /* Offset in the SECS page where the secs_priv pointer lives (inside reserved4). */
 #define SECS_PRIV_OFFSET 4088
 
+/* Windows that may be retiring at once; past that, frames are given back one by one as always. */
+#define HW_RETIRING_MAX 16
+
 struct hw_machine {
 	struct hw_config cfg;
 	pthread_mutex_t lock; /* serialises every leaf */
@@ -83,6 +86,15 @@ struct hw_machine {
 	uint64_t ewb_counter;	/* version source for EWB */
 
 	struct populator *populator; /* the helper thread that gives frames memory ahead (populate.c) */
+
+	/*
+	 * Windows being torn down (hw_epc_window_retire): an invalidation of
+	 * a frame inside one leaves its memory to hw_epc_window_free (m->lock).
+	 */
+	struct {
+		uint64_t pa, size;
+	} retiring[HW_RETIRING_MAX];
+	_Atomic unsigned nretiring;
 };
 
 /* Fill c's XSAVE layout with the default (Intel) one. */

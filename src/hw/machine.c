@@ -437,16 +437,30 @@ void hw_epc_release_unused(struct hw_machine *m, uint64_t pa, uint64_t len)
 	pthread_mutex_unlock(&m->lock);
 }
 
+void hw_epc_window_retire(struct hw_machine *m, uint64_t pa, uint64_t size)
+{
+	pthread_mutex_lock(&m->lock);
+	if (m->nretiring < HW_RETIRING_MAX)
+		m->retiring[m->nretiring++] = (typeof(m->retiring[0])){.pa = pa, .size = size};
+	pthread_mutex_unlock(&m->lock);
+}
+
 void hw_epc_window_free(struct hw_machine *m, uint64_t pa, uint64_t size)
 {
 	uint64_t start = hw_epc_offset(m, pa);
 	/* No request of the populator gives the window memory again after this. */
 	populator_forget(m, pa, size);
-	/* Whatever is left in the window goes back to the system, kept frames too. */
+	/* Whatever is left in the window goes back to the system, kept frames and a retiring window's too. */
 	fallocate(m->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)start, (off_t)size);
-	if (atomic_load(&m->kept_count)) {
+	if (atomic_load(&m->kept_count) || atomic_load_explicit(&m->nretiring, memory_order_relaxed)) {
 		pthread_mutex_lock(&m->lock);
 		epcm_kept_forget(m, pa, size);
+		for (unsigned i = 0; i < m->nretiring; i++) {
+			if (m->retiring[i].pa == pa) {
+				m->retiring[i] = m->retiring[--m->nretiring];
+				break;
+			}
+		}
 		pthread_mutex_unlock(&m->lock);
 	}
 	pthread_mutex_lock(&m->alloc_lock);

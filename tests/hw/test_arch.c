@@ -159,6 +159,75 @@ Test(machine, populate_gives_frames_memory_and_release_only_takes_unused_ones)
 	th_teardown(&t);
 }
 
+/*
+ * A window being torn down (hw_epc_window_retire): EREMOVE of its frames
+ * keeps their memory, invalid, and freeing the window gives all of it back
+ * at once; a frame outside it still goes at its EREMOVE.  Without the mark
+ * each EREMOVE gives its frame's memory back.
+ */
+Test(machine, a_retiring_window_gives_its_memory_back_when_freed)
+{
+	struct th t;
+	th_setup(&t, 0x40000);
+	uint8_t page[4096];
+	memset(page, 0x3C, sizeof(page));
+	for (uint64_t off = 0; off < 8 * 4096; off += 4096)
+		cr_assert(hw_is_ok(th_eadd(&t, off, SGX_SECINFO_PT(SGX_PT_REG) | SGX_SECINFO_R, page)));
+	hw_epc_release_unused(t.m, th_pa(&t, 0), 16 * 4096);
+	cr_assert_eq(frames_with_memory(t.m, th_pa(&t, 0), 16), 8);
+	/* Not retiring: each EREMOVE takes its frame's memory. */
+	cr_assert(hw_is_ok(encls_eremove(t.m, th_pa(&t, 0))));
+	cr_assert_eq(frames_with_memory(t.m, th_pa(&t, 0), 16), 7);
+
+	hw_epc_window_retire(t.m, t.window, t.size);
+	for (uint64_t off = 4096; off < 8 * 4096; off += 4096)
+		cr_assert(hw_is_ok(encls_eremove(t.m, th_pa(&t, off))));
+	struct hw_epcm_view v;
+	cr_assert(hw_epcm_get(t.m, th_pa(&t, 4096), &v));
+	cr_assert_not(v.valid, "EREMOVE invalidated the frame");
+	cr_assert_eq(frames_with_memory(t.m, th_pa(&t, 0), 16), 7, "the retiring window's frames keep their memory");
+	/* The SECS frame is in a window of its own, not retiring. */
+	cr_assert_eq(frames_with_memory(t.m, t.secs_pa, 1), 1);
+	cr_assert(hw_is_ok(encls_eremove(t.m, t.secs_pa)));
+	cr_assert_eq(frames_with_memory(t.m, t.secs_pa, 1), 0, "outside the retiring window EREMOVE gives it back");
+
+	hw_epc_window_free(t.m, t.window, t.size);
+	cr_assert_eq(frames_with_memory(t.m, th_pa(&t, 0), 16), 0, "freeing the window gave all of it back");
+	th_teardown(&t);
+}
+
+/*
+ * More windows retiring at once than the machine records (16): the rest
+ * give their frames back at each EREMOVE; freeing a window takes its mark
+ * away, which makes room for another.
+ */
+Test(machine, retiring_marks_are_limited_and_go_with_the_free)
+{
+	struct th t;
+	th_setup(&t, 0x40000);
+	uint64_t others[16];
+	for (unsigned i = 0; i < 16; i++) {
+		others[i] = hw_epc_window_alloc(t.m, 0x1000);
+		cr_assert_neq(others[i], 0);
+		hw_epc_window_retire(t.m, others[i], 0x1000);
+	}
+	hw_epc_window_retire(t.m, t.window, t.size);
+	uint8_t page[4096] = {1};
+	for (uint64_t off = 0; off < 2 * 4096; off += 4096)
+		cr_assert(hw_is_ok(th_eadd(&t, off, SGX_SECINFO_PT(SGX_PT_REG) | SGX_SECINFO_R, page)));
+	cr_assert_eq(frames_with_memory(t.m, th_pa(&t, 0), 2), 2);
+	cr_assert(hw_is_ok(encls_eremove(t.m, th_pa(&t, 0))));
+	cr_assert_eq(frames_with_memory(t.m, th_pa(&t, 0), 2), 1, "not recorded as retiring: given back at once");
+	for (unsigned i = 0; i < 16; i++)
+		hw_epc_window_free(t.m, others[i], 0x1000);
+	hw_epc_window_retire(t.m, t.window, t.size);
+	cr_assert(hw_is_ok(encls_eremove(t.m, th_pa(&t, 4096))));
+	cr_assert_eq(frames_with_memory(t.m, th_pa(&t, 0), 2), 1, "recorded once the others were freed: kept");
+	hw_epc_window_free(t.m, t.window, t.size);
+	cr_assert_eq(frames_with_memory(t.m, th_pa(&t, 0), 2), 0);
+	th_teardown(&t);
+}
+
 Test(machine, capacity_accounting)
 {
 	struct hw_machine *m = th_machine();

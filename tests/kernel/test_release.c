@@ -9,6 +9,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "internal.h"
@@ -33,6 +34,14 @@ TestSuite(release, .init = setup, .fini = teardown, .timeout = 60);
 static uint64_t frames_used(void)
 {
 	return hw_epc_frames_total(h.m) - hw_epc_frames_free(h.m);
+}
+
+/* Bytes of host memory the EPC's memfd holds: every frame's, valid or kept. */
+static uint64_t epc_memory(void)
+{
+	struct stat st;
+	cr_assert_eq(fstat(hw_epc_fd(h.m), &st), 0);
+	return (uint64_t)st.st_blocks * 512;
 }
 
 static bool on_lru(struct encl_page *p)
@@ -116,6 +125,8 @@ Test(release, reclaimer_takes_no_reference_on_an_enclave_being_released)
 	uint64_t resident, evicted;
 	sgxk_page_counts(h.k, &resident, &evicted);
 	cr_assert_eq(resident + evicted, 0);
+	cr_assert_eq(epc_memory(), 0, "the EPC holds %llu bytes of memory with no enclave left",
+		     (unsigned long long)epc_memory());
 }
 
 /* ---- the same, at full speed ---- */
@@ -177,4 +188,23 @@ Test(release, enclaves_released_while_the_reclaimer_runs, .timeout = 120)
 	uint64_t resident, evicted;
 	sgxk_page_counts(h.k, &resident, &evicted);
 	cr_assert_eq(resident + evicted, 0);
+	cr_assert_eq(epc_memory(), 0, "the EPC holds %llu bytes of memory with no enclave left",
+		     (unsigned long long)epc_memory());
+}
+
+/*
+ * A released enclave's window gives its memory back in one step at the
+ * end of the teardown (hw_epc_window_retire), every page's, those the
+ * reclaimer evicted (kept frames) and those it loaded back included.
+ */
+Test(release, the_teardown_gives_back_the_memory_of_every_frame)
+{
+	uint64_t before = epc_memory();
+	cr_assert_eq(kh_create(&h, KH_BASE, KH_SIZE), 0);
+	cr_assert_eq(kh_add(&h, 0, 64 * 4096, SI_REG(RW), NULL, 0, NULL), 0);
+	cr_assert_gt(sgxk_reclaim(h.k, 16), 0, "some pages evicted");
+	cr_assert_geq(epc_memory(), before + 48 * 4096);
+	sgx_file_close(h.f);
+	h.f = NULL;
+	cr_assert_eq(epc_memory(), 0, "%llu bytes left after the release", (unsigned long long)epc_memory());
 }

@@ -23,7 +23,7 @@ static struct hw_result access_check_locked(struct hw_thread *t, uint64_t lin, u
 {
 	struct hw_result r;
 	acc |= HW_ACC_USER;
-	if (!hw_translate(t->mmu, lin, acc, pa, &r))
+	if (!hw_thread_translate(t, lin, acc, pa, &r))
 		return r;
 	if (!t->in_enclave)
 		return hw_ok();
@@ -58,7 +58,7 @@ struct hw_result enclu_operand(struct hw_thread *t, uint64_t lin, unsigned acc, 
 	if (!hw_in_elrange(t, lin))
 		return hw_gp();
 	acc |= HW_ACC_USER | HW_ACC_R;
-	if (!hw_translate(t->mmu, lin, acc, pa, &r))
+	if (!hw_thread_translate(t, lin, acc, pa, &r))
 		return r;
 	if (!hw_is_epc(t->m, *pa) || !epcm_allows(t, lin, *pa, acc))
 		return hw_pf_epcm(lin, acc);

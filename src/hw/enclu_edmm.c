@@ -19,7 +19,7 @@
 static struct hw_result resolve_epc(struct hw_thread *t, uint64_t lin, unsigned walk, unsigned fault, uint64_t *pa)
 {
 	struct hw_result r;
-	if (!hw_translate(t->mmu, lin, walk | HW_ACC_USER, pa, &r))
+	if (!hw_thread_translate(t, lin, walk | HW_ACC_USER, pa, &r))
 		return r;
 	if (!hw_is_epc(t->m, *pa))
 		return hw_pf_epcm(lin, fault | HW_ACC_USER);

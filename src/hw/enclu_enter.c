@@ -78,7 +78,7 @@ static uint8_t *ssa_page(struct hw_thread *t, uint64_t secs_pa, uint64_t lin)
 		return hw_pa_ptr(t->m, t->ssa_pa[idx]);
 	uint64_t pa;
 	struct hw_result f;
-	bool ok = hw_translate(t->mmu, lin, HW_ACC_USER, &pa, &f);
+	bool ok = hw_thread_translate(t, lin, HW_ACC_USER, &pa, &f);
 	struct epcm_entry *e = ok && hw_is_epc(t->m, pa) ? epcm_peek(t->m, pa) : NULL;
 	if (!e || !e->valid || e->enclave_secs != secs_pa || e->enclave_address != HW_PAGE_DOWN(lin)) {
 		fprintf(stderr, "sgxemu: the SSA page at %#llx of a thread inside an enclave is no longer mapped\n",
@@ -148,7 +148,7 @@ static struct hw_result frame_checks(struct hw_thread *t, uint64_t secs_pa, uint
 	struct hw_result f;
 	for (uint64_t page = lin; page - lin < size; page += SGX_PAGE_SIZE) {
 		uint64_t pa;
-		if (!hw_translate(t->mmu, page, ENTRY_ACC, &pa, &f))
+		if (!hw_thread_translate(t, page, ENTRY_ACC, &pa, &f))
 			return f;
 		if (!hw_is_epc(t->m, pa))
 			return hw_pf_epcm(page, ENTRY_ACC);
@@ -190,7 +190,7 @@ static struct hw_result entry_checks(struct hw_thread *t, bool resume, struct en
 		return hw_gp();
 	if (!HW_ALIGNED(rbx, SGX_PAGE_SIZE))
 		return hw_gp();
-	if (!hw_translate(t->mmu, rbx, ENTRY_ACC, &en->tcs_pa, &f))
+	if (!hw_thread_translate(t, rbx, ENTRY_ACC, &en->tcs_pa, &f))
 		return f;
 	if (!hw_is_epc(m, en->tcs_pa))
 		return hw_pf_epcm(rbx, ENTRY_ACC);

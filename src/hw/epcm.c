@@ -300,6 +300,31 @@ bool hw_translate(const struct hw_mmu *mmu, uint64_t lin, unsigned acc, uint64_t
 	return false;
 }
 
+bool hw_thread_translate(struct hw_thread *t, uint64_t lin, unsigned acc, uint64_t *pa, struct hw_result *fault)
+{
+	const struct hw_mmu *mmu = t->mmu;
+	if (!mmu || !mmu->gen)
+		return hw_translate(mmu, lin, acc, pa, fault);
+	uint64_t page = HW_PAGE_DOWN(lin);
+	uint64_t gen = atomic_load_explicit(mmu->gen, memory_order_acquire);
+	for (unsigned i = 0; i < HW_TLB_ENTRIES; i++) {
+		const struct hw_tlb_entry *e = &t->tlb[i];
+		if (e->page == page && e->acc == acc && e->gen == gen && e->mmu == mmu) {
+			*pa = e->pa | (lin & 0xFFF);
+			return true;
+		}
+	}
+	if (!hw_translate(mmu, lin, acc, pa, fault))
+		return false;
+	/* Only EPC: the OS's counter says nothing of ordinary process memory, which the host maps as it likes. */
+	if (hw_is_epc(t->m, *pa)) {
+		t->tlb[t->tlb_next] =
+		    (struct hw_tlb_entry){.mmu = mmu, .page = page, .pa = HW_PAGE_DOWN(*pa), .gen = gen, .acc = acc};
+		t->tlb_next = (t->tlb_next + 1) % HW_TLB_ENTRIES;
+	}
+	return true;
+}
+
 /* Copy between a buffer and linear memory; EPC seen from outside reads all-ones, drops writes. */
 static bool hw_copy_mem(struct hw_machine *m, const struct hw_mmu *mmu, uint64_t lin, void *buf, size_t len,
 			unsigned acc, bool write, struct hw_result *fault)

@@ -20,6 +20,7 @@
 #define SGXEMU_HW_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -112,6 +113,17 @@ const char *hw_error_name(uint64_t code);
  */
 struct hw_mmu {
 	bool (*translate)(const struct hw_mmu *mmu, uint64_t lin, unsigned acc, uint64_t *pa, uint32_t *err);
+	/*
+	 * Optional: a counter the OS increments whenever a translation to an
+	 * EPC frame could change (a page table entry set or cleared, a
+	 * mapping made, split, removed or its protection changed), after the
+	 * change and while it still holds whatever its translate takes.  With
+	 * it, the translations an ENCLU leaf makes for a thread are kept in
+	 * the thread's TLB (hw_thread.tlb) and used again while the counter
+	 * has not moved; NULL: every access walks (docs/hw.md "Address
+	 * translation").
+	 */
+	_Atomic uint64_t *gen;
 };
 
 /* ---- machine ------------------------------------------------------------ */
@@ -347,6 +359,9 @@ struct hw_event {
 /* SSA frame pages whose physical address a thread keeps from its entry; larger frames are walked again. */
 #define HW_SSA_PAGES_MAX 16
 
+/* Entries of a thread's TLB (fully associative, replaced in turn). */
+#define HW_TLB_ENTRIES 8
+
 struct hw_thread {
 	struct hw_machine *m;
 	const struct hw_mmu *mmu; /* the process page tables (user accesses) */
@@ -369,6 +384,13 @@ struct hw_thread {
 	unsigned ssa_pages;
 	bool ssa_resolved;	       /* EENTER/ERESUME resolved ssa_* and have not finished yet */
 	struct hw_thread *next_inside; /* list of threads inside one enclave */
+	/* Translations to EPC frames this thread's leaves made, valid while mmu->gen has not moved. */
+	struct hw_tlb_entry {
+		const struct hw_mmu *mmu;
+		uint64_t page, pa, gen;
+		unsigned acc;
+	} tlb[HW_TLB_ENTRIES];
+	unsigned tlb_next; /* the entry a new translation replaces (round robin) */
 };
 
 /* Initialise a thread model with a zeroed XSAVE image for m's XCR0. Return: 0 or -1 (ENOMEM). */

@@ -183,6 +183,16 @@ void secs_priv_free(struct hw_machine *m, struct secs_priv *p);
  * #PF (the walk's bits, plus PF_U for user accesses) and return false.
  */
 bool hw_translate(const struct hw_mmu *mmu, uint64_t lin, unsigned acc, uint64_t *pa, struct hw_result *fault);
+/*
+ * The same for an access of thread t's leaf (m->lock held), through t's
+ * TLB: a translation to an EPC frame made with the same access bits while
+ * t->mmu->gen has not moved is used again without a walk.  A leaf that
+ * holds m->lock sees the translation and the EPCM as of one moment, as
+ * with a walk: the OS changes a mapping before the leaves that follow
+ * from it (EBLOCK, EWB, EREMOVE), so a counter that has not moved while
+ * m->lock is held means no such change came before.
+ */
+bool hw_thread_translate(struct hw_thread *t, uint64_t lin, unsigned acc, uint64_t *pa, struct hw_result *fault);
 
 /*
  * Read/write `len` bytes of ordinary (non-EPC) memory at linear `lin`,

@@ -36,6 +36,7 @@ int pagetable_init(struct pagetable *pt, bool identity_fallback)
 {
 	memset(pt, 0, sizeof(*pt));
 	pt->mmu.translate = pt_translate;
+	pt->mmu.gen = &pt->gen;
 	pt->identity_fallback = identity_fallback;
 	pt->cap = 64;
 	pt->slots = calloc(pt->cap, sizeof(*pt->slots));
@@ -79,6 +80,7 @@ int pagetable_map(struct pagetable *pt, uint64_t lin, uint64_t pa, unsigned prot
 	if (!pt->slots[j].lin)
 		pt->used++;
 	pt->slots[j] = (struct pt_entry){.lin = lin, .pa = pa & ~0xFFFULL, .prot = prot};
+	atomic_fetch_add_explicit(&pt->gen, 1, memory_order_release);
 	return 0;
 }
 
@@ -92,6 +94,7 @@ void pagetable_unmap(struct pagetable *pt, uint64_t lin)
 		return;
 	pt->slots[j].lin = 0;
 	pt->used--;
+	atomic_fetch_add_explicit(&pt->gen, 1, memory_order_release);
 	/* Re-insert the rest of the probe run so lookups still find them. */
 	for (size_t k = (j + 1) & (pt->cap - 1); pt->slots[k].lin; k = (k + 1) & (pt->cap - 1)) {
 		struct pt_entry e = pt->slots[k];

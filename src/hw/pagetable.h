@@ -22,11 +22,16 @@ struct pagetable {
 	struct pt_entry *slots;
 	size_t cap, used;
 	bool identity_fallback;
+	_Atomic uint64_t gen; /* hw_mmu.gen: moves at every map and unmap */
 };
 
 int pagetable_init(struct pagetable *pt, bool identity_fallback);
 void pagetable_fini(struct pagetable *pt);
-/* Map (or remap) one page. Return: 0, or -1 when out of memory. */
+/*
+ * Map (or remap) one page. Return: 0, or -1 when out of memory.  Map and
+ * unmap are the only ways to change an entry: they move gen, which tells
+ * threads' TLBs (hw_mmu.gen) that translations changed.
+ */
 int pagetable_map(struct pagetable *pt, uint64_t lin, uint64_t pa, unsigned prot);
 void pagetable_unmap(struct pagetable *pt, uint64_t lin);
 /* Current entry for lin's page, or NULL. */

@@ -141,6 +141,7 @@ static void insert_pte(struct sgx_encl *e, struct encl_page *p)
 {
 	pthread_mutex_lock(&e->k->pt_lock);
 	p->pte = true;
+	pt_changed(e->k);
 	pthread_mutex_unlock(&e->k->pt_lock);
 	vma_refresh_page(e, p);
 }

@@ -120,6 +120,7 @@ int sgxk_create(const struct sgxk_config *c, struct sgxk **out, char *err, size_
 		return -1;
 	}
 	k->mmu.translate = translate;
+	k->mmu.gen = &k->pt_gen;
 	k->cfg = *c;
 	hw_lock_init(&k->chaos_lock);
 	k->chaos_rng = c->chaos_seed ^ 0x10C71A05ULL;

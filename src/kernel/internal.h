@@ -238,6 +238,8 @@ struct sgxk {
 
 	pthread_mutex_t mm_lock;
 	pthread_mutex_t pt_lock;
+	/* Moves whenever a translation could change (pt_changed, pt_lock held): the threads' TLBs (hw_mmu.gen). */
+	_Atomic uint64_t pt_gen;
 	pthread_mutex_t lru_lock;
 	pthread_mutex_t files_lock;   /* the files and encls lists */
 	pthread_mutex_t threads_lock; /* threads list and kick (taken under encl->lock) */
@@ -417,5 +419,11 @@ bool chaos_sigbus(struct sgx_encl *e, uint64_t addr);
 /* ---- ioctls (ioctl.c) ---- */
 /* The enclave file's ioctls (sgx_file_ioctl's work, the file's ioctl flag held). */
 long sgx_ioctl(struct sgx_encl *e, unsigned int cmd, unsigned long arg);
+
+/* A PTE, a VMA or its protection changed (k->pt_lock held): translations made before are stale. */
+static inline void pt_changed(struct sgxk *k)
+{
+	atomic_fetch_add_explicit(&k->pt_gen, 1, memory_order_release);
+}
 
 #endif /* SGXEMU_KERNEL_INTERNAL_H */

@@ -112,6 +112,7 @@ void vma_zap_page(struct sgx_encl *e, struct encl_page *p)
 {
 	pthread_mutex_lock(&e->k->pt_lock);
 	p->pte = false;
+	pt_changed(e->k);
 	struct sgx_vma *v = vma_find(e->k, p->addr);
 	if (v && v->encl == e)
 		host_set(e, p, PROT_NONE);
@@ -125,6 +126,7 @@ static void ptes_reset(struct sgx_encl *e, uint64_t a, uint64_t b)
 {
 	if (!(e->flags & ENCL_CREATED))
 		return;
+	pt_changed(e->k);
 	uint64_t lo = a > e->base ? a : e->base, hi = b < e->base + e->size ? b : e->base + e->size;
 	for (uint64_t addr = lo; addr < hi; addr += KPAGE) {
 		uint64_t idx = (addr - e->base) >> 12;
@@ -267,6 +269,7 @@ static void vma_link(struct sgxk *k, struct sgx_vma *v)
 		pp = &(*pp)->next;
 	v->next = *pp;
 	*pp = v;
+	pt_changed(k);
 }
 
 /* Take v out of the list (k->pt_lock held). */
@@ -275,6 +278,7 @@ static void vma_unlink(struct sgxk *k, struct sgx_vma *v)
 	for (struct sgx_vma **pp = &k->vmas; *pp; pp = &(*pp)->next) {
 		if (*pp == v) {
 			*pp = v->next;
+			pt_changed(k);
 			return;
 		}
 	}
@@ -293,6 +297,7 @@ static struct sgx_vma *vma_split(struct sgx_vma *v, uint64_t addr)
 	v->end = addr;
 	v->next = n;
 	encl_get(n->encl);
+	pt_changed(n->encl->k);
 	return n;
 }
 
@@ -665,6 +670,7 @@ int sgxk_mprotect(struct sgxk *k, uint64_t addr, size_t len, int prot)
 		v = vma_after(k, nstart);
 		pthread_mutex_lock(&k->pt_lock);
 		v->prot = prot & KPROT_RWX;
+		pt_changed(k);
 		pthread_mutex_unlock(&k->pt_lock);
 		for_each_page(v->encl, v->start, v->end, refresh_page, NULL);
 		nstart = to;

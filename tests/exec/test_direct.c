@@ -98,7 +98,7 @@ static void setup(void)
 	tos_sigaction(SIGUSR1, handler);
 	memset(&seen, 0, sizeof(seen));
 	tos_setup();
-	tos.on_translate = send_once;
+	tos_hook_translations(send_once);
 }
 
 static void setup_no_load(void)
@@ -115,7 +115,7 @@ static void setup_no_stub(void)
 
 static void teardown(void)
 {
-	tos.on_translate = NULL;
+	tos_hook_translations(NULL);
 	queue_value = NULL;
 	nested_call = NULL;
 	tos_teardown();
@@ -548,7 +548,7 @@ static void *storm_sender(void *arg)
 
 Test(direct, threads_entering_under_a_storm_of_signals_get_every_result)
 {
-	tos.on_translate = NULL;
+	tos_hook_translations(NULL);
 	pthread_t callers[ENCL_THREADS], sender;
 	cr_assert_eq(pthread_create(&sender, NULL, storm_sender, NULL), 0);
 	for (unsigned i = 0; i < ENCL_THREADS; i++)

@@ -219,6 +219,7 @@ void tos_setup_with(unsigned opts)
 	tos.th.base = ENCL_BASE;
 	tos.th.size = ENCL_SIZE;
 	tos.mmu.translate = tos_translate;
+	tos.mmu.gen = &tos.th.pt.gen;
 	tos.aug_prot = HW_ACC_R | HW_ACC_W | HW_ACC_X;
 
 	void *r = mmap((void *)(uintptr_t)ENCL_BASE, ENCL_SIZE, PROT_NONE,
@@ -238,6 +239,12 @@ void tos_setup_with(unsigned opts)
 	tos.os =
 	    (struct exec_os){.m = tos.th.m, .mmu = &tos.mmu, .ctx = &tos, .fault = tos_fault, .refresh = tos_refresh};
 	cr_assert_eq(exec_install(&tos.os), 0);
+}
+
+void tos_hook_translations(void (*fn)(void))
+{
+	tos.on_translate = fn;
+	tos.mmu.gen = fn ? NULL : &tos.th.pt.gen;
 }
 
 void tos_teardown(void)

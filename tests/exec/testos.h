@@ -31,11 +31,19 @@ struct tos {
 	_Atomic uint64_t last_fault_addr;
 	_Atomic uint32_t last_fault_err;
 	uint8_t mrenclave[32], mrsigner[32];
-	void (*on_translate)(void); /* if set: called at each translation of an ELRANGE address (tests' hook) */
+	void (*on_translate)(
+	    void); /* if set: called at each translation of an ELRANGE address (tos_hook_translations) */
 };
 
 /* The one test OS of the process; tos_setup builds it and installs exec. */
 extern struct tos tos;
+
+/*
+ * Call fn at each walk of the test OS's page tables for an ELRANGE address
+ * (NULL: none).  With a hook, threads' TLBs are off, so that each access
+ * of a leaf is a walk the hook sees; without, they are on (hw_mmu.gen).
+ */
+void tos_hook_translations(void (*fn)(void));
 
 void tos_setup(void);
 /* tos_setup with options: TOS_AEXNOTIFY signs the enclave with AEXNOTIFY and gives its TCSs the flag. */

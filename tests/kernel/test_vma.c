@@ -221,6 +221,45 @@ Test(vma, mmu_needs_pte_and_vma_permission)
 	cr_assert_eq(err, 0);
 }
 
+/*
+ * A thread's TLB (hw_mmu.gen, docs/hw.md "Address translation") keeps the
+ * translations its leaves made only while the page tables stay as they
+ * were: each mprotect, munmap, eviction (its PTE zapped) and fault (its PTE
+ * set) is seen by the next access, the TLB full of the page before it.
+ */
+Test(vma, a_threads_tlb_follows_every_change_of_the_page_tables)
+{
+	kh_build(&h, KH_SIZE, true);
+	struct hw_thread t;
+	kh_thread(&h, &t);
+	uint64_t pa, frame = (uint64_t)(uintptr_t)kh_frame(&h, KH_DATA);
+	struct hw_result r;
+	cr_assert_eq(sgxk_fault(h.k, lin(KH_DATA), PF_U | PF_W), SGXK_FAULT_FIXED);
+	for (unsigned i = 0; i < 2; i++) {
+		r = hw_access_check(&t, lin(KH_DATA) + 8, HW_ACC_W, &pa);
+		cr_assert(hw_is_ok(r) && pa == frame + 8, "%s", kh_fmt(r));
+	}
+	cr_assert_eq(sgxk_mprotect(h.k, lin(KH_DATA), 4096, PROT_READ), 0);
+	r = hw_access_check(&t, lin(KH_DATA), HW_ACC_W, &pa);
+	cr_assert(hw_is_fault(r, X86_PF) && r.errcode == (PF_P | PF_W | PF_U), "after mprotect(READ): %s", kh_fmt(r));
+	cr_assert(hw_is_ok(hw_access_check(&t, lin(KH_DATA), HW_ACC_R, &pa)));
+	cr_assert_eq(sgxk_mprotect(h.k, lin(KH_DATA), 4096, RW), 0);
+	cr_assert(hw_is_ok(hw_access_check(&t, lin(KH_DATA), HW_ACC_W, &pa)), "after mprotect(RW)");
+	/* Evicted: its PTE is gone, the access is not present; the fault that loads it back sets it again. */
+	cr_assert_eq(sgxk_evict(h.k, lin(KH_DATA)), 0);
+	r = hw_access_check(&t, lin(KH_DATA), HW_ACC_R, &pa);
+	cr_assert(hw_is_fault(r, X86_PF) && r.errcode == PF_U, "after eviction: %s", kh_fmt(r));
+	cr_assert_eq(sgxk_fault(h.k, lin(KH_DATA), PF_U), SGXK_FAULT_FIXED);
+	r = hw_access_check(&t, lin(KH_DATA) + 8, HW_ACC_R, &pa);
+	cr_assert(hw_is_ok(r) && pa == frame + 8, "loaded back: %s", kh_fmt(r));
+	/* Unmapped: not present, whatever the TLB held. */
+	cr_assert_eq(sgxk_munmap(h.k, lin(KH_DATA), 4096), 0);
+	r = hw_access_check(&t, lin(KH_DATA), HW_ACC_R, &pa);
+	cr_assert(hw_is_fault(r, X86_PF) && r.errcode == PF_U, "after munmap: %s", kh_fmt(r));
+	sgxk_thread_unregister(h.k, &t);
+	hw_thread_fini(&t);
+}
+
 /* ---- host protection = PTE ∩ VMA ∩ EPCM ---- */
 
 Test(vma, host_protection_follows_pte_vma_and_epcm)

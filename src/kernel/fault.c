@@ -179,12 +179,18 @@ int encl_augment(struct sgx_encl *e, uint64_t addr, uint8_t max_prot, bool pte)
 	e->children++;
 	lru_add(k, p);
 	if (pte) {
+		/*
+		 * The PTE, in the same step as the VMA check.  The host page keeps
+		 * the protection a new page starts with, PROT_NONE, which is the
+		 * one a PENDING page has: nothing to refresh until EACCEPT.
+		 */
 		pthread_mutex_lock(&k->pt_lock);
 		struct sgx_vma *v = vma_find(k, addr);
-		bool mapped = v && v->encl == e && !(v->prot & ~max_prot) && policy_prot_allowed(e, p, v->prot);
+		if (v && v->encl == e && !(v->prot & ~max_prot) && policy_prot_allowed(e, p, v->prot)) {
+			p->pte = true;
+			pt_changed(k);
+		}
 		pthread_mutex_unlock(&k->pt_lock);
-		if (mapped)
-			insert_pte(e, p);
 	}
 	return 0;
 

@@ -38,6 +38,9 @@
  *      baseline (3) does for a page (its zero-fill fault is its use).
  *  (11) releasing the enclave of (2) (munmap and close: EREMOVE of every
  *      page, the memory given back), per page of (2).
+ *  (12) after (10), trimming its pages: MODIFY_TYPES to TRIM and an ECALL
+ *      EACCEPTing each (not timed), then REMOVE_PAGES over the range (its
+ *      EREMOVEs, the memory given back), per page.
  *
  * Each is repeated 5 times, all interleaved, (1) and (2) each on a freshly
  * loaded enclave ((4) in the enclave of (2), after it); loading and the
@@ -64,6 +67,7 @@
 #define SI_PENDING_RW (SGX_SECINFO_PT(SGX_PT_REG) | SGX_SECINFO_PENDING | SGX_SECINFO_R | SGX_SECINFO_W)
 #define SI_REG_RW     (SGX_SECINFO_PT(SGX_PT_REG) | SGX_SECINFO_R | SGX_SECINFO_W)
 #define SI_REG_R      (SGX_SECINFO_PT(SGX_PT_REG) | SGX_SECINFO_R)
+#define SI_TRIM	      (SGX_SECINFO_PT(SGX_PT_TRIM) | SGX_SECINFO_MODIFIED)
 
 #define DYN_PAGES ((DEVOS_DYN_END - DEVOS_DYN) / SGX_PAGE_SIZE)
 
@@ -252,7 +256,31 @@ static void run_augment(uint64_t pages, struct bench_span *ioctl_t, struct bench
  * then written, OP_EACCEPT_USE after all EACCEPTs), AUGMENT_PAGES and
  * ECALL timed together.
  */
-static struct bench_span run_use(uint64_t pages, bool augment)
+/* (12): the pages of the dynamic area trimmed, then REMOVE_PAGES over them, timed. */
+static struct bench_span run_trim(struct devos *d, uint64_t pages)
+{
+	uint64_t out[ENCL_OUT_WORDS];
+	struct sgx_enclave_modify_types mt = {
+	    .offset = DEVOS_DYN, .length = pages * SGX_PAGE_SIZE, .page_type = SGX_PT_TRIM};
+	if (sgxemu_ioctl(d->fd, SGX_IOC_ENCLAVE_MODIFY_TYPES, &mt) != 0 || mt.count != mt.length)
+		die("SGX_IOC_ENCLAVE_MODIFY_TYPES: %s, count %llu", strerror(errno), (unsigned long long)mt.count);
+	ecall(OP_EACCEPT_N, devos_dyn(0), pages, SI_TRIM, out);
+	if (out[0] != pages)
+		die("EACCEPT of the trimmed pages: %llu accepted, then %#llx", (unsigned long long)out[0],
+		    (unsigned long long)out[1]);
+	uint64_t before = resident();
+	struct sgx_enclave_remove_pages rp = {.offset = DEVOS_DYN, .length = pages * SGX_PAGE_SIZE};
+	struct bench_span t0 = bench_now();
+	int r = sgxemu_ioctl(d->fd, SGX_IOC_ENCLAVE_REMOVE_PAGES, &rp);
+	struct bench_span t = bench_since(t0);
+	if (r != 0 || rp.count != rp.length || before - resident() != pages)
+		die("SGX_IOC_ENCLAVE_REMOVE_PAGES: %s, count %llu, %llu pages removed",
+		    r ? strerror(errno) : "no error", (unsigned long long)rp.count,
+		    (unsigned long long)(before - resident()));
+	return t;
+}
+
+static struct bench_span run_use(uint64_t pages, bool augment, struct bench_span *trim_t)
 {
 	struct devos d;
 	uint64_t out[ENCL_OUT_WORDS];
@@ -267,6 +295,8 @@ static struct bench_span run_use(uint64_t pages, bool augment)
 		die("EACCEPT and use: %llu pages accepted (code %#llx), sum %llu, %llu pages not zero",
 		    (unsigned long long)out[0], (unsigned long long)out[1], (unsigned long long)out[2],
 		    (unsigned long long)out[3]);
+	if (trim_t)
+		*trim_t = run_trim(&d, pages);
 	unload(&d);
 	return t;
 }
@@ -321,7 +351,8 @@ int main(int argc, char **argv)
 		die("ENCLU raises %s here, which exec does not take as the leaf", kind);
 
 	struct bench_span f2[BENCH_REPS], f[BENCH_REPS], a[BENCH_REPS], ai[BENCH_REPS], ae[BENCH_REPS], l[BENCH_REPS],
-	    b[BENCH_REPS], t[BENCH_REPS], u[BENCH_REPS], i3[BENCH_REPS], fu[BENCH_REPS], au[BENCH_REPS], rl[BENCH_REPS];
+	    b[BENCH_REPS], t[BENCH_REPS], u[BENCH_REPS], i3[BENCH_REPS], fu[BENCH_REPS], au[BENCH_REPS], rl[BENCH_REPS],
+	    tr[BENCH_REPS];
 	for (int r = 0; r < BENCH_REPS; r++) {
 		f[r] = run_fault(pages);
 		f2[r] = run_fault_two(pages);
@@ -331,15 +362,15 @@ int main(int argc, char **argv)
 		t[r] = run_trap(&eaccept, pages);
 		u[r] = run_trap(&ud2, pages);
 		i3[r] = run_trap(&int3, pages);
-		fu[r] = run_use(pages, false);
-		au[r] = run_use(pages, true);
+		fu[r] = run_use(pages, false, NULL);
+		au[r] = run_use(pages, true, &tr[r]);
 	}
 
 	struct bench_fig mf = bench_median(f, pages), ma = bench_median(a, pages), mi = bench_median(ai, pages),
 			 me = bench_median(ae, pages), ml = bench_median(l, pages), mb = bench_median(b, pages),
 			 mt = bench_median(t, pages), mu = bench_median(u, pages), m3 = bench_median(i3, pages),
 			 m2 = bench_median(f2, pages), mfu = bench_median(fu, pages), mau = bench_median(au, pages),
-			 mrl = bench_median(rl, pages);
+			 mrl = bench_median(rl, pages), mtr = bench_median(tr, pages);
 	printf("dynamic pages, native enclave code, %llu pages, median of %d repetitions: wall (min-max), process CPU,"
 	       " per page\n",
 	       (unsigned long long)pages, BENCH_REPS);
@@ -356,6 +387,7 @@ int main(int argc, char **argv)
 	show("(9) (1), then the first use of each page (read, write)", mfu);
 	show("(10) (2), then the first use of each page (read, write)", mau);
 	show("(11) releasing the enclave of (2): EREMOVE, memory given back", mrl);
+	show("(12) REMOVE_PAGES of (10)'s pages, trimmed and accepted", mtr);
 	printf("  ENCLU[EACCEPT] executed by host code raises %s here\n", kind);
 	printf(
 	    "  ratios to the floor, wall: (1)/(5) %.2fx (floor 1)  (2)/(5) %.2fx  EACCEPTs of (2)/(5) %.2fx  (4)/(5) "

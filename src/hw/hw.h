@@ -186,16 +186,19 @@ bool hw_is_epc(const struct hw_machine *m, uint64_t pa);
 uint64_t hw_epc_window_alloc(struct hw_machine *m, uint64_t size);
 void hw_epc_window_free(struct hw_machine *m, uint64_t pa, uint64_t size);
 /*
- * The window at pa is being torn down: every frame in it will be
- * invalidated (EREMOVE) and then the window freed.  Until
- * hw_epc_window_free, invalidating a frame in it keeps the frame's memory,
- * and the free gives the whole window's back in one call instead of one
- * per page (each of which also unmaps the page and flushes the TLBs of the
- * process's threads).  No leaf may make a frame in it valid meanwhile.
- * Past 16 windows retiring at once it does nothing (frames are then given
- * back one by one).
+ * The frames [pa, pa + size) are about to be invalidated in a batch: the
+ * window of an enclave being torn down, or the range of a REMOVE_PAGES.
+ * Until hw_epc_window_free (a window) or hw_epc_retire_end (any range),
+ * invalidating a frame there keeps the frame's memory, which then goes
+ * back in one call per run of invalid frames instead of one per page
+ * (each of which also unmaps the page and flushes the TLBs of the
+ * process's threads).  A frame made valid meanwhile keeps its memory, as
+ * any valid frame does.  Past 16 ranges retiring at once it does nothing
+ * (frames are then given back one by one).
  */
 void hw_epc_window_retire(struct hw_machine *m, uint64_t pa, uint64_t size);
+/* The batch of hw_epc_window_retire(m, pa, size) is done: the frames in it that hold no valid page give their memory back. */
+void hw_epc_retire_end(struct hw_machine *m, uint64_t pa, uint64_t size);
 
 /*
  * Give the frames [pa, pa + len) host memory now, in one call, so that the

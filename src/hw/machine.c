@@ -421,19 +421,43 @@ void hw_epc_readahead_hold(bool hold)
 		epc_readahead_run();
 }
 
+/* Give back the memory of the frames in [pa, pa + len) that hold no valid page, one call per run (m->lock held). */
+static void release_invalid(struct hw_machine *m, uint64_t pa, uint64_t len)
+{
+	uint64_t run = 0, end = HW_PAGE_DOWN(pa) + len;
+	for (uint64_t a = HW_PAGE_DOWN(pa); a <= end; a += SGX_PAGE_SIZE) {
+		const struct epcm_entry *e = a < end ? epcm_peek(m, a) : NULL;
+		bool invalid = a < end && (!e || !e->valid);
+		if (invalid && !run)
+			run = a;
+		if (!invalid && run) {
+			fallocate(m->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)hw_epc_offset(m, run),
+				  (off_t)(a - run));
+			epcm_kept_forget(m, run, a - run);
+			run = 0;
+		}
+	}
+}
+
 void hw_epc_release_unused(struct hw_machine *m, uint64_t pa, uint64_t len)
 {
 	/* Nothing the populator was asked for lands in the range after this. */
 	populator_forget(m, pa, len);
 	pthread_mutex_lock(&m->lock);
-	for (uint64_t a = HW_PAGE_DOWN(pa); a < pa + len; a += SGX_PAGE_SIZE) {
-		const struct epcm_entry *e = epcm_peek(m, a);
-		if (!e || !e->valid) {
-			fallocate(m->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)hw_epc_offset(m, a),
-				  SGX_PAGE_SIZE);
-			epcm_kept_forget(m, a, SGX_PAGE_SIZE);
+	release_invalid(m, pa, len);
+	pthread_mutex_unlock(&m->lock);
+}
+
+void hw_epc_retire_end(struct hw_machine *m, uint64_t pa, uint64_t size)
+{
+	pthread_mutex_lock(&m->lock);
+	for (unsigned i = 0; i < m->nretiring; i++) {
+		if (m->retiring[i].pa == pa && m->retiring[i].size == size) {
+			m->retiring[i] = m->retiring[--m->nretiring];
+			break;
 		}
 	}
+	release_invalid(m, pa, size);
 	pthread_mutex_unlock(&m->lock);
 }
 

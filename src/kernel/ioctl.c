@@ -899,7 +899,11 @@ static long sgx_ioc_enclave_remove_pages(struct sgx_encl *e, unsigned long arg)
 	if (a.count)
 		return -EINVAL;
 	long err;
+	/* The range's frames give their memory back in one step at the end, not one EREMOVE at a time. */
+	uint64_t frames = encl_frame(e, e->base + a.offset);
+	hw_epc_window_retire(e->k->m, frames, a.length);
 	a.count = sgx2_range(e, "REMOVE_PAGES", a.offset, a.length, remove_one, NULL, false, &err);
+	hw_epc_retire_end(e->k->m, frames, a.length);
 	ret = (int)err;
 	if (copy_to_user(arg, &a, sizeof(a)))
 		return -EFAULT;

@@ -228,6 +228,45 @@ Test(machine, retiring_marks_are_limited_and_go_with_the_free)
 	th_teardown(&t);
 }
 
+/*
+ * A range retired for a batch of EREMOVEs (REMOVE_PAGES): the frames keep
+ * their memory until hw_epc_retire_end, which gives back that of every
+ * frame holding no valid page (in runs) and leaves the valid ones alone;
+ * after it, an EREMOVE gives its frame's memory back at once again.
+ */
+Test(machine, a_retired_range_gives_back_its_invalid_frames_at_the_end)
+{
+	struct th t;
+	th_setup(&t, 0x40000);
+	uint8_t page[4096];
+	for (uint64_t off = 0; off < 10 * 4096; off += 4096) {
+		memset(page, 0x40 + (int)(off >> 12), sizeof(page));
+		cr_assert(hw_is_ok(th_eadd(&t, off, SGX_SECINFO_PT(SGX_PT_REG) | SGX_SECINFO_R, page)));
+	}
+	hw_epc_release_unused(t.m, th_pa(&t, 0), 16 * 4096);
+	cr_assert_eq(frames_with_memory(t.m, th_pa(&t, 0), 16), 10);
+	/* Frames 1-8 retired; 1, 2, 3, 5 and 6 removed, 4, 7 and 8 stay valid. */
+	hw_epc_window_retire(t.m, th_pa(&t, 0x1000), 8 * 4096);
+	uint64_t removed[] = {1, 2, 3, 5, 6};
+	for (unsigned i = 0; i < 5; i++)
+		cr_assert(hw_is_ok(encls_eremove(t.m, th_pa(&t, removed[i] * 4096))));
+	cr_assert_eq(frames_with_memory(t.m, th_pa(&t, 0), 16), 10, "kept until the end of the batch");
+	hw_epc_retire_end(t.m, th_pa(&t, 0x1000), 8 * 4096);
+	cr_assert_eq(frames_with_memory(t.m, th_pa(&t, 0), 16), 5, "frames 0, 4, 7, 8 and 9 keep their memory");
+	for (uint64_t f = 0; f < 10; f++) {
+		struct hw_epcm_view v;
+		cr_assert(hw_epcm_get(t.m, th_pa(&t, f * 4096), &v));
+		if (!v.valid)
+			continue;
+		const uint8_t *b = hw_pa_ptr(t.m, th_pa(&t, f * 4096));
+		cr_assert(b[0] == 0x40 + f && b[4095] == 0x40 + f, "frame %llu kept its page", (unsigned long long)f);
+	}
+	/* The mark went: EREMOVE gives back at once. */
+	cr_assert(hw_is_ok(encls_eremove(t.m, th_pa(&t, 0x4000))));
+	cr_assert_eq(frames_with_memory(t.m, th_pa(&t, 0), 16), 4);
+	th_teardown(&t);
+}
+
 Test(machine, capacity_accounting)
 {
 	struct hw_machine *m = th_machine();

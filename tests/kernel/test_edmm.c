@@ -4,8 +4,12 @@
  * REMOVE_PAGES, and the EDMM flows of spec/edmm-flows.md §1-§6 with an
  * enclave thread on the kernel's page tables.
  */
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "kharness.h"
 
@@ -406,6 +410,141 @@ Test(edmm, remove_partial_count_stops_at_untrimmed_page)
 	cr_assert_eq(remove_pages(KH_DYN, 8192, &a), -EFAULT);
 	cr_assert_eq(a.count, 4096);
 	cr_assert_not(kh_epcm(&h, KH_DYN).valid);
+}
+
+/* Bit i: the frame of enclave page off + i*4096 has host memory (mincore on a mapping of the EPC memfd). */
+static uint64_t frames_with_memory(uint64_t off, unsigned n)
+{
+	unsigned char vec[64];
+	cr_assert_leq(n, sizeof(vec));
+	uint64_t pa = sgx_file_frame(h.f, lin(off));
+	void *v = mmap(NULL, n * 4096UL, PROT_READ, MAP_SHARED, hw_epc_fd(h.m), (off_t)hw_epc_offset(h.m, pa));
+	cr_assert_neq(v, MAP_FAILED);
+	cr_assert_eq(mincore(v, n * 4096UL, vec), 0);
+	munmap(v, n * 4096UL);
+	uint64_t bits = 0;
+	for (unsigned i = 0; i < n; i++)
+		bits |= (uint64_t)(vec[i] & 1) << i;
+	return bits;
+}
+
+/* An ioctl of this enclave, again while another thread's ioctl makes it EBUSY (one at a time, as on Linux). */
+#define RETRY_BUSY(call)                                                                                               \
+	({                                                                                                             \
+		long r_;                                                                                               \
+		while ((r_ = (call)) == -EBUSY)                                                                        \
+			sched_yield();                                                                                 \
+		r_;                                                                                                    \
+	})
+
+/* Pages off.. (n of them) accepted RW, each filled with its byte; then those in `trim` trimmed and accepted. */
+static void pages_then_trim(uint64_t off, unsigned n, uint64_t trim)
+{
+	struct sgx_enclave_modify_types m;
+	kh_enter(&h, &t);
+	for (unsigned i = 0; i < n; i++) {
+		augment_accepted(off + i * 4096ULL);
+		memset(kh_frame(&h, off + i * 4096ULL), 0x30 + (int)i, 4096);
+	}
+	kh_exit(&h, &t);
+	for (unsigned i = 0; i < n; i++) {
+		if (!(trim >> i & 1))
+			continue;
+		cr_assert_eq(RETRY_BUSY(modify_type(off + i * 4096ULL, 4096, SGX_PT_TRIM, &m)), 0);
+		kh_enter(&h, &t);
+		kh_assert_ok(enclu(ENCLU_EACCEPT, si(KH_SI_TRIM), lin(off + i * 4096ULL), 0, NULL));
+		kh_exit(&h, &t);
+	}
+}
+
+/*
+ * REMOVE_PAGES gives back the memory of the pages it removed, in one step
+ * at its end (docs/kernel.md), and only theirs: a page it stopped at, and
+ * pages outside its range, keep their memory and what they hold; the next
+ * removal gives back its own page at once.
+ */
+Test(edmm, remove_gives_back_the_memory_of_the_pages_it_removed)
+{
+	struct sgx_enclave_remove_pages a;
+	pages_then_trim(KH_DYN, 5, 0x1B); /* pages 0, 1, 3, 4 trimmed, page 2 not */
+	cr_assert_eq(frames_with_memory(KH_DYN, 5), 0x1F);
+	cr_assert_eq(remove_pages(KH_DYN, 2 * 4096, &a), 0);
+	cr_assert_eq(frames_with_memory(KH_DYN, 5), 0x1C, "pages 0 and 1 gave their memory back: %#llx",
+		     (unsigned long long)frames_with_memory(KH_DYN, 5));
+	/* Stopped at page 2 (not trimmed): nothing removed, nothing given back. */
+	cr_assert_eq(remove_pages(KH_DYN + 2 * 4096, 2 * 4096, &a), -EPERM);
+	cr_assert_eq(a.count, 0);
+	cr_assert_eq(frames_with_memory(KH_DYN, 5), 0x1C);
+	const uint8_t *kept = kh_frame(&h, KH_DYN + 2 * 4096);
+	for (unsigned i = 0; i < 4096; i++)
+		cr_assert_eq(kept[i], 0x32, "byte %u of the page REMOVE_PAGES stopped at", i);
+	cr_assert_eq(remove_pages(KH_DYN + 3 * 4096, 4096, &a), 0);
+	cr_assert_eq(frames_with_memory(KH_DYN, 5), 0x14);
+	cr_assert(kh_epcm(&h, KH_DYN + 4 * 4096).valid);
+	cr_assert_eq(remove_pages(KH_DYN + 4 * 4096, 4096, &a), 0);
+	cr_assert_eq(frames_with_memory(KH_DYN, 5), 0x04, "only the page never trimmed keeps memory");
+	/* A removed page comes back zeroed. */
+	cr_assert_eq(sgxk_fault(h.k, lin(KH_DYN), PF_U), SGXK_FAULT_FIXED);
+	const uint8_t *z = kh_frame(&h, KH_DYN);
+	for (unsigned i = 0; i < 4096; i++)
+		cr_assert_eq(z[i], 0, "byte %u of a page EAUG'd where one was removed", i);
+}
+
+/*
+ * While REMOVE_PAGES runs on one range, another thread adds pages next to
+ * it, on faults and with AUGMENT_PAGES, and reads a page of its own: its
+ * pages keep what they hold and their memory; every removed page's memory
+ * goes back.
+ */
+static _Atomic bool churn_stop;
+static _Atomic unsigned churn_bad, churn_rounds;
+
+static void *churn(void *arg)
+{
+	(void)arg;
+	const uint8_t *data = kh_frame(&h, KH_DATA);
+	static const struct sgx_secinfo rw = {.flags = SI_REG(SGX_SECINFO_R | SGX_SECINFO_W)};
+	for (unsigned i = 0; !atomic_load(&churn_stop); i++) {
+		for (unsigned j = 0; j < 4096; j += 512)
+			if (data[j] != 0x5A)
+				atomic_fetch_add(&churn_bad, 1);
+		/* Pages past the removed range, each added once: on a fault, or by AUGMENT_PAGES. */
+		if (i < 64) {
+			uint64_t off = KH_DYN + (16 + i) * 4096ULL;
+			struct sgx_enclave_augment_pages a = {
+			    .offset = off, .length = 4096, .secinfo = (uint64_t)(uintptr_t)&rw};
+			bool ok = i % 2 ? RETRY_BUSY(kh_ioctl(&h, SGX_IOC_ENCLAVE_AUGMENT_PAGES, &a)) == 0
+					: sgxk_fault(h.k, lin(off), PF_U) == SGXK_FAULT_FIXED;
+			if (!ok)
+				atomic_fetch_add(&churn_bad, 1);
+		}
+		atomic_fetch_add(&churn_rounds, 1);
+	}
+	return NULL;
+}
+
+Test(edmm, remove_pages_while_another_thread_adds_pages)
+{
+	pthread_t c;
+	cr_assert_eq(pthread_create(&c, NULL, churn, NULL), 0);
+	/* At least 20 rounds, and until the other thread made its 64 pages and more. */
+	for (unsigned round = 0; round < 20 || (atomic_load(&churn_rounds) < 100 && round < 100000); round++) {
+		struct sgx_enclave_remove_pages a;
+		pages_then_trim(KH_DYN, 8, 0xFF);
+		cr_assert_eq(RETRY_BUSY(remove_pages(KH_DYN, 8 * 4096, &a)), 0);
+		cr_assert_eq(a.count, 8 * 4096);
+		cr_assert_eq(frames_with_memory(KH_DYN, 8), 0, "round %u: %#llx", round,
+			     (unsigned long long)frames_with_memory(KH_DYN, 8));
+	}
+	atomic_store(&churn_stop, true);
+	pthread_join(c, NULL);
+	cr_assert_gt(churn_rounds, 0);
+	cr_assert_eq(churn_bad, 0, "%u checks of the other thread failed", churn_bad);
+	for (unsigned i = 0; i < 64; i++) {
+		struct hw_epcm_view v = kh_epcm(&h, KH_DYN + (16 + i) * 4096ULL);
+		cr_assert(v.valid && v.pending, "page %u of the other thread", i);
+	}
+	cr_assert_eq(frames_with_memory(KH_DYN + 16 * 4096ULL, 64), ~0ULL, "the other thread's pages have memory");
 }
 
 /* ---- flow 6: JIT with EACCEPTCOPY ---- */

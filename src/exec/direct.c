@@ -259,6 +259,19 @@ bool exec_direct_defer(struct exec_thread *self, int sig, const siginfo_t *si, u
 	return true;
 }
 
+/* A signal moved forward: no entry is under way; into the enclave, FS/GS were its own from before (saved by the
+ * trampoline). */
+static void rolled(struct exec_thread *self)
+{
+	self->entering = EXEC_ENTER_NONE;
+	if (!self->direct_host) {
+		self->cur_fs = self->encl_fs;
+		self->cur_gs = self->encl_gs;
+		self->cur_valid = 1;
+	}
+	atomic_fetch_add_explicit(&exec_stat_direct_rolled, 1, memory_order_relaxed);
+}
+
 bool exec_direct_roll_forward(struct exec_thread *self, ucontext_t *uc)
 {
 	greg_t *g = uc->uc_mcontext.gregs;
@@ -273,13 +286,7 @@ bool exec_direct_roll_forward(struct exec_thread *self, ucontext_t *uc)
 		 */
 		g[REG_RSP] = (greg_t)self->jmp_rsp;
 		g[REG_RIP] = (greg_t)self->jmp_rip;
-		self->entering = EXEC_ENTER_NONE;
-		if (!self->direct_host) {
-			self->cur_fs = self->encl_fs;
-			self->cur_gs = self->encl_gs;
-			self->cur_valid = 1;
-		}
-		atomic_fetch_add_explicit(&exec_stat_direct_rolled, 1, memory_order_relaxed);
+		rolled(self);
 		return true;
 	}
 	if (rip < (uint64_t)(uintptr_t)exec_direct_window_start || rip >= (uint64_t)(uintptr_t)exec_direct_window_end)
@@ -289,7 +296,6 @@ bool exec_direct_roll_forward(struct exec_thread *self, ucontext_t *uc)
 		g[i] = from->uc_mcontext.gregs[i];
 	/* The mask the load sets or set (signals an entry put off are open in it). */
 	memcpy(&uc->uc_sigmask, &from->uc_sigmask, EXEC_KERNEL_SIGSET_SIZE);
-	self->entering = EXEC_ENTER_NONE;
 	/* The XSAVE image (PKRU included) the load's XRSTOR loads or loaded; the software bytes stay this frame's. */
 	uint32_t fsize, tsize;
 	uint64_t fpresent, tpresent;
@@ -299,12 +305,6 @@ bool exec_direct_roll_forward(struct exec_thread *self, ucontext_t *uc)
 	memcpy(dst, src, FX_SW_BYTES);
 	if (n > EXEC_XSAVE_LEGACY)
 		memcpy(dst + EXEC_XSAVE_LEGACY, src + EXEC_XSAVE_LEGACY, n - EXEC_XSAVE_LEGACY);
-	/* Into the enclave, FS/GS were its own from before the window (the trampoline saved them). */
-	if (!self->direct_host) {
-		self->cur_fs = self->encl_fs;
-		self->cur_gs = self->encl_gs;
-		self->cur_valid = 1;
-	}
-	atomic_fetch_add_explicit(&exec_stat_direct_rolled, 1, memory_order_relaxed);
+	rolled(self);
 	return true;
 }

@@ -205,6 +205,21 @@ void *kh_frame(struct kh *h, uint64_t off)
 	return (void *)(uintptr_t)sgx_file_frame(h->f, h->base + off);
 }
 
+uint64_t kh_frames_with_memory(struct kh *h, uint64_t off, unsigned n)
+{
+	unsigned char vec[64];
+	cr_assert_leq(n, sizeof(vec));
+	uint64_t pa = sgx_file_frame(h->f, h->base + off);
+	void *v = mmap(NULL, n * 4096UL, PROT_READ, MAP_SHARED, hw_epc_fd(h->m), (off_t)hw_epc_offset(h->m, pa));
+	cr_assert_neq(v, MAP_FAILED);
+	cr_assert_eq(mincore(v, n * 4096UL, vec), 0);
+	munmap(v, n * 4096UL);
+	uint64_t bits = 0;
+	for (unsigned i = 0; i < n; i++)
+		bits |= (uint64_t)(vec[i] & 1) << i;
+	return bits;
+}
+
 void kh_thread(struct kh *h, struct hw_thread *t)
 {
 	cr_assert_eq(hw_thread_init(t, h->m, sgxk_mmu(h->k)), 0);

@@ -81,6 +81,8 @@ void kh_build(struct kh *h, uint64_t size, bool init);
 struct hw_epcm_view kh_epcm(struct kh *h, uint64_t off);
 /* Host pointer to the EPC frame of enclave offset off (through the alias). */
 void *kh_frame(struct kh *h, uint64_t off);
+/* Bit i: the frame of enclave offset off + i*4096 has host memory (mincore on a mapping of the EPC memfd); n <= 64. */
+uint64_t kh_frames_with_memory(struct kh *h, uint64_t off, unsigned n);
 
 /* An enclave thread on the kernel's page tables, registered for kicks. */
 void kh_thread(struct kh *h, struct hw_thread *t);

@@ -9,7 +9,6 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "kharness.h"
 
@@ -412,20 +411,9 @@ Test(edmm, remove_partial_count_stops_at_untrimmed_page)
 	cr_assert_not(kh_epcm(&h, KH_DYN).valid);
 }
 
-/* Bit i: the frame of enclave page off + i*4096 has host memory (mincore on a mapping of the EPC memfd). */
 static uint64_t frames_with_memory(uint64_t off, unsigned n)
 {
-	unsigned char vec[64];
-	cr_assert_leq(n, sizeof(vec));
-	uint64_t pa = sgx_file_frame(h.f, lin(off));
-	void *v = mmap(NULL, n * 4096UL, PROT_READ, MAP_SHARED, hw_epc_fd(h.m), (off_t)hw_epc_offset(h.m, pa));
-	cr_assert_neq(v, MAP_FAILED);
-	cr_assert_eq(mincore(v, n * 4096UL, vec), 0);
-	munmap(v, n * 4096UL);
-	uint64_t bits = 0;
-	for (unsigned i = 0; i < n; i++)
-		bits |= (uint64_t)(vec[i] & 1) << i;
-	return bits;
+	return kh_frames_with_memory(&h, off, n);
 }
 
 /* An ioctl of this enclave, again while another thread's ioctl makes it EBUSY (one at a time, as on Linux). */

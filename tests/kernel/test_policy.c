@@ -279,20 +279,9 @@ Test(policy, augment_existing_page_ebusy_with_partial_count)
 
 /* ---- frames in batches (docs/kernel.md) ---- */
 
-/* Bit i: the frame of enclave page off + i*4096 has host memory (mincore on a mapping of the EPC memfd). */
 static uint64_t frames_with_memory(uint64_t off, unsigned n)
 {
-	unsigned char vec[64];
-	cr_assert_leq(n, sizeof(vec));
-	uint64_t pa = sgx_file_frame(h.f, lin(off));
-	void *v = mmap(NULL, n * 4096UL, PROT_READ, MAP_SHARED, hw_epc_fd(h.m), (off_t)hw_epc_offset(h.m, pa));
-	cr_assert_neq(v, MAP_FAILED);
-	cr_assert_eq(mincore(v, n * 4096UL, vec), 0);
-	munmap(v, n * 4096UL);
-	uint64_t bits = 0;
-	for (unsigned i = 0; i < n; i++)
-		bits |= (uint64_t)(vec[i] & 1) << i;
-	return bits;
+	return kh_frames_with_memory(&h, off, n);
 }
 
 /*

@@ -166,12 +166,32 @@ exec_direct_restorer:
 
 /* rt_sigprocmask(SIG_SETMASK, &uc->uc_sigmask, NULL, 8); R12 = the ucontext. */
 .macro	SET_FRAME_MASK
+	lock incq exec_stat_mask_load(%rip)
 	mov	$SYS_RT_SIGPROCMASK, %eax
 	mov	$SIG_SETMASK_NR, %edi
 	lea	EXEC_UC_SIGMASK(%r12), %rsi
 	xor	%edx, %edx
 	mov	$8, %r10d
 	syscall
+.endm
+
+/*
+ * The frame's mask where the thread does not have it: exec changed it
+ * (ET_LOAD_MASK, from exec_direct_take), or the trampoline put a signal
+ * off, which it blocked (ET_TRAP_DEFER).  In an open handler
+ * (exec_open_set) the thread kept the interrupted context's mask, which is nearly
+ * always the one the load goes back with.  R12 = the ucontext, R8 = the
+ * block (kept: the syscall keeps every register but RAX, RCX, R11).
+ */
+.macro	LOAD_MASK
+	movzbl	ET_LOAD_MASK(%r8), %eax
+	or	ET_TRAP_DEFER(%r8), %al
+	movb	$0, ET_LOAD_MASK(%r8)
+	movb	$0, ET_TRAP_DEFER(%r8)
+	test	%al, %al
+	jz	8f
+	SET_FRAME_MASK
+8:
 .endm
 
 /* Every general-purpose register but RSP from the context, R12 (the ucontext) last. */
@@ -198,16 +218,19 @@ exec_direct_restorer:
 	.type	exec_direct_load_host, @function
 	.p2align 4
 exec_direct_load_host:
-	lea	8(%rsp), %r12
-	SET_FRAME_MASK
 	.globl	exec_direct_window_start
 	.hidden	exec_direct_window_start
 exec_direct_window_start:
+	/* From here a signal is moved forward, not put off: the handler is done. */
+	movb	$0, ET_IN_TRAP(%r8)
+	lea	8(%rsp), %r12
+	LOAD_MASK
 	jmp	.Lload_state
 
 	.globl	exec_direct_load
 	.hidden	exec_direct_load
 exec_direct_load:
+	movb	$0, ET_IN_TRAP(%r8)
 	lea	8(%rsp), %r12
 	/*
 	 * The flag before the bases: a signal of an entry with signals open
@@ -223,8 +246,16 @@ exec_direct_load:
 	/* A direct entry whose thread has the enclave's mask already (nothing was put off) leaves it. */
 	movzbl	ET_ENTERING(%r8), %eax
 	movb	$EXEC_ENTER_NONE, ET_ENTERING(%r8)
+	cmp	$EXEC_ENTER_DEFERRED, %eax
+	je	2f
 	cmp	$EXEC_ENTER_MASKED, %eax
+	je	3f
+	LOAD_MASK
+	jmp	1f
+3:	/* A signal the trampoline put off during the entry: the mask too. */
+	cmpb	$0, ET_TRAP_DEFER(%r8)
 	je	1f
+2:	movb	$0, ET_TRAP_DEFER(%r8)
 	SET_FRAME_MASK
 1:	cmpb	$0, exec_sud_active(%rip)
 	je	.Lload_state

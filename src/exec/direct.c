@@ -68,7 +68,7 @@ uint8_t exec_direct_on;
 uint64_t exec_direct_xsize, exec_direct_xfeatures;
 bool exec_direct_allowed, exec_direct_no_load;
 _Atomic uint64_t exec_stat_direct, exec_stat_direct_load, exec_stat_direct_rolled, exec_stat_trap_load,
-    exec_stat_host_load, exec_stat_direct_deferred, exec_stat_direct_lost, exec_stat_jump_load;
+    exec_stat_host_load, exec_stat_direct_deferred, exec_stat_direct_lost, exec_stat_jump_load, exec_stat_mask_load;
 static uint64_t frame_flags, frame_segments;
 
 void exec_direct_learn(const ucontext_t *uc)
@@ -188,6 +188,8 @@ void *exec_direct_frame(const struct exec_direct_regs *r, const uint8_t *xsave)
 void exec_direct_finish(struct exec_thread *self, ucontext_t *uc)
 {
 	if (self->load_enclave && exec_have_fsgsbase && !exec_direct_no_load) {
+		/* The mask: by `entering` (the thread has the enclave's already unless a signal was put off). */
+		self->load_mask = 0;
 		self->direct = EXEC_DIRECT_LOAD;
 		self->direct_uc = uc;
 		self->direct_host = false;
@@ -203,11 +205,19 @@ void exec_direct_finish(struct exec_thread *self, ucontext_t *uc)
 	self->direct = EXEC_DIRECT_NONE;
 }
 
-void exec_direct_take(struct exec_thread *self, ucontext_t *uc, bool host)
+void exec_direct_take(struct exec_thread *self, ucontext_t *uc, bool host, bool open, uint64_t entry_mask)
 {
 	/* exec_direct_on: the XSAVE features of the kernel's frames are known (and the path allowed). */
 	if (!exec_direct_on || (!host && !exec_have_fsgsbase) || exec_direct_no_load)
 		return;
+	/*
+	 * An open handler ran with the interrupted context's mask, entry_mask:
+	 * the load sets the frame's only if exec changed it (an exit to host
+	 * code whose mask blocked some of exec's own signals, say).
+	 */
+	uint64_t mask;
+	memcpy(&mask, &uc->uc_sigmask, sizeof(mask));
+	self->load_mask = !open || mask != entry_mask;
 	self->direct = host ? EXEC_DIRECT_LOAD_HOST : EXEC_DIRECT_LOAD;
 	self->direct_uc = uc;
 	self->direct_host = host;
@@ -248,6 +258,10 @@ bool exec_direct_defer(struct exec_thread *self, int sig, const siginfo_t *si, u
 	memcpy(&mask, &uc->uc_sigmask, sizeof(mask));
 	mask |= 1ULL << (sig - 1);
 	memcpy(&uc->uc_sigmask, &mask, sizeof(mask));
+	/* An open handler blocks it now too: queued again, it must wait, not come back at once. */
+	uint64_t one = 1ULL << (sig - 1);
+	if (exec_signal_open(sig))
+		syscall(SYS_rt_sigprocmask, SIG_BLOCK, &one, NULL, sizeof(one));
 	siginfo_t again = *si;
 	/* To its own thread group the kernel queues any siginfo; only a full queue of real-time signals refuses. */
 	if (syscall(SYS_rt_tgsigqueueinfo, getpid(), self->tid, sig, &again) != 0) {

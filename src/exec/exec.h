@@ -169,6 +169,7 @@ struct exec_stats {
 	uint64_t trap_loads;	  /* traps whose context went back into the enclave without rt_sigreturn */
 	uint64_t host_loads;	  /* traps that left the enclave (EEXIT, AEX) to host code without rt_sigreturn */
 	uint64_t jump_loads;	  /* of all those loads, the ones that ended in the thread's jump stub, not IRETQ */
+	uint64_t mask_loads;	  /* ... and the ones that set the signal mask (rt_sigprocmask) */
 	uint64_t deferred_opens; /* EACCEPTed pages whose host protection was opened later, with a run (docs/exec.md) */
 	uint64_t deferred_runs;	 /* runs of such pages opened, each with one refresh */
 	uint64_t deferred_touched; /* of those, runs opened because enclave code touched a page of theirs first */

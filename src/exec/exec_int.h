@@ -42,6 +42,10 @@
 #define ET_STUB	      63 /* the block's jump stub is in place (exec_direct_stub) */
 #define ET_JMP_RSP    64 /* where the stub takes RSP and RIP from */
 #define ET_JMP_RIP    72
+#define ET_IN_TRAP    80 /* a handler of exec's runs on this thread (with exec_open_set) */
+#define ET_TRAP_DEFER 81 /* ... and it put a signal off: the load sets the mask */
+#define ET_LOAD_MASK  82 /* the load sets the frame's mask: it is not the thread's (set by C) */
+#define ET_TRAP_SIG   83 /* the signal of the handler that marked the block */
 /* The stub's page (block + EXEC_BLOCK_STUB) and the offset of its second instruction, the jump. */
 #define EXEC_BLOCK_STUB 0x1000
 #define EXEC_STUB_JMP	7
@@ -92,6 +96,11 @@ struct exec_thread {
 	uint8_t entering;	   /* EXEC_ENTER_*: set by direct.c, cleared by exec_direct_load or direct.c */
 	uint8_t stub;		   /* the jump stub is in place (thread.c) */
 	uint64_t jmp_rsp, jmp_rip; /* the context's RSP and RIP, for the stub (exec_direct_load) */
+	uint8_t in_trap;	   /* set and cleared by the trampoline, cleared around a program's handler */
+	uint8_t trap_defer;	   /* set by the trampoline when it put a signal off, cleared by it and the load */
+	uint8_t load_mask;	   /* set by exec_direct_take, cleared by the load */
+	uint8_t trap_sig;	   /* set with in_trap */
+	uint8_t pad2[4];
 
 	struct hw_thread t; /* the logical processor */
 	int tid;	    /* host thread id (for signals sent to it) */
@@ -141,6 +150,10 @@ _Static_assert(offsetof(struct exec_thread, entering) == ET_ENTERING, "ET_ENTERI
 _Static_assert(offsetof(struct exec_thread, stub) == ET_STUB, "ET_STUB");
 _Static_assert(offsetof(struct exec_thread, jmp_rsp) == ET_JMP_RSP, "ET_JMP_RSP");
 _Static_assert(offsetof(struct exec_thread, jmp_rip) == ET_JMP_RIP, "ET_JMP_RIP");
+_Static_assert(offsetof(struct exec_thread, in_trap) == ET_IN_TRAP, "ET_IN_TRAP");
+_Static_assert(offsetof(struct exec_thread, trap_defer) == ET_TRAP_DEFER, "ET_TRAP_DEFER");
+_Static_assert(offsetof(struct exec_thread, load_mask) == ET_LOAD_MASK, "ET_LOAD_MASK");
+_Static_assert(offsetof(struct exec_thread, trap_sig) == ET_TRAP_SIG, "ET_TRAP_SIG");
 _Static_assert(sizeof(struct exec_thread) <= EXEC_BLOCK_HEADER, "exec_thread fits its page");
 
 #define EXEC_HIDDEN __attribute__((visibility("hidden")))
@@ -159,6 +172,25 @@ extern EXEC_HIDDEN uint8_t exec_have_fsgsbase;
  * exec_sud_allow_end), the one region whose syscalls are always allowed.
  */
 extern EXEC_HIDDEN uint8_t exec_sud_active;
+/*
+ * trap_entry.S: the signals (bit = number) whose handler runs open: with
+ * the interrupted context's mask (SA_NODEFER, empty sa_mask), so that a
+ * load that goes back to a context with that same mask sets none.  Set at
+ * install where contexts end in loads (exec_direct_allowed, not
+ * SGXEMU_EXEC_NO_DIRECT_LOAD) to the signals an ENCLU raises (SIGSEGV,
+ * SIGILL, SIGBUS), which never queue up; 0 otherwise.  Every other handler
+ * of exec's blocks every signal, so that queued real-time signals cannot
+ * pile frames up.  A signal that arrives while any handler of exec's runs
+ * on the thread is put off by the trampoline itself (blocked, queued
+ * again, ET_TRAP_DEFER), and an open handler that ends in rt_sigreturn
+ * blocks every signal first (docs/exec.md "Open handlers").
+ */
+extern EXEC_HIDDEN uint64_t exec_open_set;
+/* Does sig's handler run open (exec_open_set)? */
+static inline bool exec_signal_open(int sig)
+{
+	return sig > 0 && sig < 64 && (exec_open_set >> sig) & 1;
+}
 extern EXEC_HIDDEN const char exec_sud_allow_start[], exec_sud_allow_end[];
 /*
  * trap_entry.S: entered with RSP = RSP of the interrupted code - EXEC_REDZONE
@@ -310,7 +342,7 @@ EXEC_HIDDEN void *exec_direct_frame(const struct exec_direct_regs *r, const uint
  * mode in this trap: EXEC_DIRECT_LOAD(_HOST) where exec_direct_load(_host)
  * can take it there (every signal still blocked: no program handler ran).
  */
-EXEC_HIDDEN void exec_direct_take(struct exec_thread *self, ucontext_t *uc, bool host);
+EXEC_HIDDEN void exec_direct_take(struct exec_thread *self, ucontext_t *uc, bool host, bool open, uint64_t entry_mask);
 /*
  * The end of exec_trap for direct.c's frame: EXEC_DIRECT_LOAD when the
  * context goes into the enclave and exec_direct_load can take it there,
@@ -343,8 +375,8 @@ extern EXEC_HIDDEN const char exec_direct_window_start[], exec_direct_window_end
  * register and RFLAGS the context's already.
  */
 extern EXEC_HIDDEN const char exec_direct_stub[], exec_direct_stub_end[];
-/* Loads that ended in the jump stub (the rest ended in IRETQ). */
-extern EXEC_HIDDEN _Atomic uint64_t exec_stat_jump_load;
+/* Loads that ended in the jump stub (the rest ended in IRETQ); loads that set the signal mask. */
+extern EXEC_HIDDEN _Atomic uint64_t exec_stat_jump_load, exec_stat_mask_load;
 
 /* ---- aex.c --------------------------------------------------------------- */
 

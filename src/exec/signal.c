@@ -82,7 +82,13 @@ static int take(int sig, const struct sigaction *prog)
 	sa.sa_sigaction = exec_trap_entry;
 	/* System calls the program's action lets the kernel restart are restarted; the others fail with EINTR. */
 	sa.sa_flags = SA_SIGINFO | SA_ONSTACK | (always[sig] ? SA_RESTART : (prog->sa_flags & SA_RESTART));
-	sigfillset(&sa.sa_mask);
+	/* Open handlers keep the interrupted context's mask; the trampoline puts off what arrives meanwhile. */
+	if (exec_signal_open(sig)) {
+		sigemptyset(&sa.sa_mask);
+		sa.sa_flags |= SA_NODEFER;
+	} else {
+		sigfillset(&sa.sa_mask);
+	}
 	if (sigaction(sig, &sa, NULL) != 0)
 		return -errno;
 	prog_action[sig] = *prog;
@@ -200,12 +206,22 @@ enum exec_ran exec_run_action(int sig, siginfo_t *si, ucontext_t *uc, struct sig
 		a->sa_handler = SIG_DFL;
 		a->sa_flags &= ~(SA_SIGINFO | SA_RESETHAND);
 	}
+	/*
+	 * While the program's handler runs, exec's handler is not running on
+	 * this thread: signals reach it (and exec) as they come.
+	 */
+	struct exec_thread *self = exec_thread_lookup();
+	bool in_trap = self && self->in_trap;
+	if (in_trap)
+		__atomic_store_n(&self->in_trap, 0, __ATOMIC_RELAXED);
 	pthread_sigmask(SIG_SETMASK, &mask, NULL);
 	exec_handlers_ran++;
 	if (run.sa_flags & SA_SIGINFO)
 		run.sa_sigaction(sig, si, uc);
 	else
 		run.sa_handler(sig);
+	if (in_trap)
+		__atomic_store_n(&self->in_trap, 1, __ATOMIC_RELAXED);
 	return EXEC_RAN_HANDLER;
 }
 

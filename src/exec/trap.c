@@ -32,6 +32,7 @@ void exec_get_stats(struct exec_stats *s)
 	s->trap_loads = atomic_load_explicit(&exec_stat_trap_load, memory_order_relaxed);
 	s->host_loads = atomic_load_explicit(&exec_stat_host_load, memory_order_relaxed);
 	s->jump_loads = atomic_load_explicit(&exec_stat_jump_load, memory_order_relaxed);
+	s->mask_loads = atomic_load_explicit(&exec_stat_mask_load, memory_order_relaxed);
 	s->traps = atomic_load_explicit(&exec_stat_traps, memory_order_relaxed) - s->direct_entries;
 	s->short_paths = atomic_load_explicit(&exec_stat_short, memory_order_relaxed);
 	s->direct_deferred = atomic_load_explicit(&exec_stat_direct_deferred, memory_order_relaxed);
@@ -67,6 +68,9 @@ int exec_install(const struct exec_os *os)
 	exec_deferred_open = !getenv("SGXEMU_EXEC_NO_DEFERRED_OPEN");
 	exec_direct_allowed = !getenv("SGXEMU_EXEC_NO_DIRECT") && !exec_under_valgrind() && !exec_shadow_stack_on();
 	exec_direct_no_load = getenv("SGXEMU_EXEC_NO_DIRECT_LOAD") != NULL;
+	exec_open_set = 0;
+	if (exec_direct_allowed && !exec_direct_no_load)
+		exec_open_set = 1ULL << SIGSEGV | 1ULL << SIGILL | 1ULL << SIGBUS;
 	exec_direct_on = 0;
 	char why[160];
 	bool sud = exec_sud_setup(why, sizeof(why));
@@ -155,6 +159,9 @@ void exec_kick(struct hw_thread *t)
 struct exec_thread *exec_trap(int sig, siginfo_t *si, ucontext_t *uc, struct exec_thread *self)
 {
 	int saved_errno = errno;
+	/* The thread's mask while this handler runs, if it runs open (nothing added at delivery). */
+	uint64_t entry_mask;
+	memcpy(&entry_mask, &uc->uc_sigmask, sizeof(entry_mask));
 	/* Off the block's stack FS is the host's (the thread never entered): TLS is usable. */
 	if (!self)
 		self = exec_thread_lookup();
@@ -195,9 +202,9 @@ struct exec_thread *exec_trap(int sig, siginfo_t *si, ucontext_t *uc, struct exe
 	if (self && self->direct == EXEC_DIRECT_FRAME)
 		exec_direct_finish(self, uc);
 	else if (self && !rolled && self->load_enclave && exec_handlers_ran == handlers)
-		exec_direct_take(self, uc, false);
+		exec_direct_take(self, uc, false, exec_signal_open(sig), entry_mask);
 	else if (was_inside && !rolled && !self->t.in_enclave && exec_handlers_ran == handlers)
-		exec_direct_take(self, uc, true);
+		exec_direct_take(self, uc, true, exec_signal_open(sig), entry_mask);
 	errno = saved_errno;
 	/* A thread's first ENCLU made its block just now. */
 	return self ? self : exec_thread_lookup();

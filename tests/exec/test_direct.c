@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Entries without any rt_sigreturn (docs/exec.md "Entries without the
- * host's trap"): sgxemu_enter_enclave's EENTER runs in the model with every
+ * host's trap", "Open handlers"): sgxemu_enter_enclave's EENTER runs in the model with every
  * signal blocked, and exec_direct_load takes the thread into the enclave
  * with one rt_sigprocmask and a jump (the thread's jump stub, or IRETQ).  A
  * signal that becomes deliverable at that rt_sigprocmask, or arrives before
@@ -23,7 +23,9 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <ucontext.h>
 #include <unistd.h>
 
@@ -373,6 +375,114 @@ static bool emodpe_n(unsigned i, uint64_t n)
 	uint64_t page = tos_lin(ENCL_SLOT(i) + ENCL_SLOT_STACK0);
 	uint64_t flags = SGX_SECINFO_PT(SGX_PT_REG) | SGX_SECINFO_R | SGX_SECINFO_W;
 	return tos_ecall(i, OP_EMODPE_N, page, flags, n, out, &run) == 0 && run.function == ENCLU_EEXIT && out[0] == n;
+}
+
+/*
+ * Open handlers (docs/exec.md "Open handlers"): the handler of an ENCLU's
+ * trap keeps the interrupted context's mask, so that the load that ends it
+ * sets none when the context goes back with that mask: an ECALL's EEXIT,
+ * and with it the whole ECALL, makes one rt_sigprocmask (the entry's).  A
+ * caller whose mask blocks one of exec's own signals gets it back at the
+ * EEXIT, by the load's rt_sigprocmask.
+ */
+Test(direct, loads_set_no_mask_unless_it_changes)
+{
+	echo(0, 1);
+	struct exec_stats a, b;
+	exec_get_stats(&a);
+	for (unsigned i = 0; i < 10; i++)
+		echo(0, i);
+	cr_assert(emodpe_n(0, 5));
+	exec_get_stats(&b);
+	uint64_t loads =
+	    (b.direct_loads - a.direct_loads) + (b.trap_loads - a.trap_loads) + (b.host_loads - a.host_loads);
+	if (!exec_cpu_fsgsbase() || !exec_signal_open(SIGSEGV)) {
+		cr_log_warn("no open handlers here (FSGSBASE %d): every load sets the mask", exec_cpu_fsgsbase());
+		cr_assert_eq(b.mask_loads - a.mask_loads, loads);
+		return;
+	}
+	cr_assert_eq(loads, 11 + 11 + 5);
+	cr_assert_eq(b.mask_loads - a.mask_loads, 0, "%llu of %llu loads set the mask",
+		     (unsigned long long)(b.mask_loads - a.mask_loads), (unsigned long long)loads);
+
+	/* SIGSEGV blocked by the caller: the enclave runs with it open, the EEXIT's load blocks it again. */
+	sigset_t segv, before, after;
+	sigemptyset(&segv);
+	sigaddset(&segv, SIGSEGV);
+	cr_assert_eq(pthread_sigmask(SIG_BLOCK, &segv, &before), 0);
+	exec_get_stats(&a);
+	for (unsigned i = 0; i < 3; i++)
+		echo(0, i);
+	exec_get_stats(&b);
+	cr_assert_eq(pthread_sigmask(SIG_SETMASK, &before, &after), 0);
+	cr_assert(sigismember(&after, SIGSEGV), "the caller's SIGSEGV is blocked again after the ECALLs");
+	cr_assert_eq(b.mask_loads - a.mask_loads, 3, "each EEXIT's load set the caller's mask");
+}
+
+/*
+ * A fault in exec's own handler (here in the test OS's translation hook,
+ * which runs inside it) is a defect of exec's: the process ends with that
+ * signal's default action from the faulting instruction, after a message,
+ * instead of the fault being put off and raised again forever.
+ */
+static volatile int fault_armed;
+static volatile int *volatile fault_at; /* a PROT_NONE page of the test's */
+
+static void fault_in_hook(void)
+{
+	if (fault_armed) {
+		fault_armed = 0;
+		*fault_at = 1;
+	}
+}
+
+Test(direct, a_fault_in_execs_handler_ends_the_process_with_its_signal)
+{
+	echo(0, 1);
+	fault_at = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	cr_assert_neq((void *)fault_at, MAP_FAILED);
+	int fd[2];
+	cr_assert_eq(pipe(fd), 0);
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		dup2(fd[1], STDERR_FILENO);
+		tos_hook_translations(fault_in_hook);
+		fault_armed = 1;
+		uint64_t out[4] = {0};
+		struct sgx_enclave_run run;
+		tos_ecall(0, OP_ECHO, 2, 2, 0, out, &run);
+		_exit(0);
+	}
+	close(fd[1]);
+	char text[512] = "";
+	size_t got = 0;
+	ssize_t n;
+	while (got < sizeof(text) - 1 && (n = read(fd[0], text + got, sizeof(text) - 1 - got)) > 0)
+		got += (size_t)n;
+	close(fd[0]);
+	int status;
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV, "the child ended with status %#x; stderr: %s",
+		  status, text);
+	if (exec_signal_open(SIGSEGV) || exec_signal_open(SIGILL))
+		cr_assert(strstr(text, "a fault in exec's own signal handler"), "stderr: %s", text);
+}
+
+/*
+ * A signal that arrives while the handler of an ENCLU's trap runs (sent by
+ * the test OS's translation hook, from inside exec's handler) is put off by
+ * the trampoline and reaches the program's handler where the handler's
+ * context goes: after an EEXIT, the host code right after it.
+ */
+Test(direct, a_signal_during_the_eexit_handler_waits_for_the_host)
+{
+	struct exec_stats a, b;
+	exec_get_stats(&a);
+	exit_with_pending_signal();
+	exec_get_stats(&b);
+	if (exec_signal_open(SIGSEGV) || exec_signal_open(SIGILL))
+		cr_assert_geq(b.direct_deferred - a.direct_deferred, 1, "put off while exec's handler ran");
 }
 
 Test(direct, a_trap_goes_back_into_the_enclave_without_rt_sigreturn)

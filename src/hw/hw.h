@@ -197,7 +197,8 @@ void hw_epc_window_free(struct hw_machine *m, uint64_t pa, uint64_t size);
  * (frames are then given back one by one).
  */
 void hw_epc_window_retire(struct hw_machine *m, uint64_t pa, uint64_t size);
-/* The batch of hw_epc_window_retire(m, pa, size) is done: the frames in it that hold no valid page give their memory back. */
+/* The batch of hw_epc_window_retire(m, pa, size) is done: the frames in it that hold no valid page give their memory
+ * back. */
 void hw_epc_retire_end(struct hw_machine *m, uint64_t pa, uint64_t size);
 
 /*

@@ -51,6 +51,16 @@
 #define SIGBUS_NR	   7
 #define BUS_MCEERR_AO_CODE 5
 
+/* reg = the block whose stack RSP is on; to `off` if RSP is on none (scratch is clobbered). */
+.macro	BLOCK_OF reg, scratch, off
+	mov	%rsp, \scratch
+	sub	exec_region_base(%rip), \scratch
+	cmp	exec_region_size(%rip), \scratch
+	jae	\off
+	mov	%rsp, \reg
+	and	$-EXEC_BLOCK_SIZE, \reg
+.endm
+
 /* rt_sigprocmask(SIG_SETMASK, all, NULL, 8): clobbers RAX, RCX, RDX, RSI, RDI, R10, R11. */
 .macro	BLOCK_ALL
 	mov	$SYS_RT_SIGPROCMASK, %eax
@@ -71,14 +81,9 @@
 .macro	CLOSE_HANDLER
 	cmpq	$0, exec_open_set(%rip)
 	je	9f
-	mov	%rsp, %rcx
-	sub	exec_region_base(%rip), %rcx
-	cmp	exec_region_size(%rip), %rcx
-	jae	9f
 	push	%rax
 	push	%r8
-	mov	%rsp, %r8
-	and	$-EXEC_BLOCK_SIZE, %r8
+	BLOCK_OF %r8, %rcx, 7f
 	/* Register operands: BT takes the bit number modulo 64 (bit 0, no signal, for signal 64). */
 	movzbl	ET_TRAP_SIG(%r8), %eax
 	mov	exec_open_set(%rip), %rcx
@@ -88,7 +93,7 @@
 8:	/* rt_sigreturn loads the frame's mask: a signal put off is open again after it. */
 	movb	$0, ET_TRAP_DEFER(%r8)
 	movb	$0, ET_IN_TRAP(%r8)
-	pop	%r8
+7:	pop	%r8
 	pop	%rax
 9:
 .endm
@@ -152,12 +157,7 @@ exec_trap_entry:
 	sub	%rcx, %rax
 	cmp	$(.Lguarded_end - exec_trap_entry), %rax
 	jb	.Lnested
-	mov	%rsp, %rax
-	sub	exec_region_base(%rip), %rax
-	cmp	exec_region_size(%rip), %rax
-	jae	.Lforeign_open
-	mov	%rsp, %r8
-	and	$-EXEC_BLOCK_SIZE, %r8
+	BLOCK_OF %r8, %rax, .Lforeign_open
 	cmpb	$0, ET_IN_TRAP(%r8)
 	jne	.Lnested
 	/* ET_TRAP_DEFER stays: a signal put off while this prologue ran set it. */
@@ -180,12 +180,7 @@ exec_trap_entry:
 .Lguarded_end:
 
 .Lunguarded:
-	mov	%rsp, %rax
-	sub	exec_region_base(%rip), %rax
-	cmp	exec_region_size(%rip), %rax
-	jae	.Lforeign
-	mov	%rsp, %r8
-	and	$-EXEC_BLOCK_SIZE, %r8
+	BLOCK_OF %r8, %rax, .Lforeign
 .Lmarked:
 	movb	$EXEC_SUD_ALLOW, ET_SUD_SEL(%r8)
 	movl	$0, ET_CUR_VALID(%r8)
@@ -328,12 +323,7 @@ exec_sud_allow_end:
 	mov	%rsi, %r15
 	mov	%rdx, %rbx
 	xor	%r13d, %r13d
-	mov	%rsp, %rax
-	sub	exec_region_base(%rip), %rax
-	cmp	exec_region_size(%rip), %rax
-	jae	1f
-	mov	%rsp, %r13
-	and	$-EXEC_BLOCK_SIZE, %r13
+	BLOCK_OF %r13, %rax, 1f
 	/* System calls from here, whatever the interrupted handler had the selector at. */
 	movzbl	ET_SUD_SEL(%r13), %r12d
 	movb	$EXEC_SUD_ALLOW, ET_SUD_SEL(%r13)

@@ -367,6 +367,12 @@ Test(direct, the_callers_signal_mask_is_kept)
 	cr_assert_eq(pthread_sigmask(SIG_UNBLOCK, &set, NULL), 0);
 }
 
+/* Loads of every kind (direct entries, traps back into the enclave, exits to the host) from a to b. */
+static uint64_t loads_between(const struct exec_stats *a, const struct exec_stats *b)
+{
+	return (b->direct_loads - a->direct_loads) + (b->trap_loads - a->trap_loads) + (b->host_loads - a->host_loads);
+}
+
 /* n EMODPEs (no new permission) on TCS i's stack page: each traps and goes back into the enclave. */
 static bool emodpe_n(unsigned i, uint64_t n)
 {
@@ -394,8 +400,7 @@ Test(direct, loads_set_no_mask_unless_it_changes)
 		echo(0, i);
 	cr_assert(emodpe_n(0, 5));
 	exec_get_stats(&b);
-	uint64_t loads =
-	    (b.direct_loads - a.direct_loads) + (b.trap_loads - a.trap_loads) + (b.host_loads - a.host_loads);
+	uint64_t loads = loads_between(&a, &b);
 	if (!exec_cpu_fsgsbase() || !exec_signal_open(SIGSEGV)) {
 		cr_log_warn("no open handlers here (FSGSBASE %d): every load sets the mask", exec_cpu_fsgsbase());
 		cr_assert_eq(b.mask_loads - a.mask_loads, loads);
@@ -514,8 +519,7 @@ static void loads_go_through_the_stub(bool stub_expected)
 		echo(0, i);
 	cr_assert(emodpe_n(0, 10));
 	exec_get_stats(&b);
-	uint64_t loads =
-	    (b.direct_loads - a.direct_loads) + (b.trap_loads - a.trap_loads) + (b.host_loads - a.host_loads);
+	uint64_t loads = loads_between(&a, &b);
 	if (!exec_cpu_fsgsbase()) {
 		cr_assert_eq(loads, 0, "no FSGSBASE: every context ends in rt_sigreturn");
 		cr_assert_eq(b.jump_loads, a.jump_loads);

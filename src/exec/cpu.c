@@ -111,8 +111,8 @@ void exec_xstate_init_except(const struct exec_xlayout *l, uint8_t *img, uint32_
 	uint64_t bv = get_bv(img);
 	put_bv(img, bv & keep);
 	/* A component whose XSTATE_BV bit is clear is in its initial state whatever the bytes (XRSTOR). */
-	for (uint64_t todo = bv & ~keep; todo; todo &= todo - 1) {
-		unsigned i = (unsigned)__builtin_ctzll(todo);
+	for (uint64_t left = bv & ~keep; left; left &= left - 1) {
+		unsigned i = (unsigned)__builtin_ctzll(left);
 		if (!l->size[i] || l->off[i] < EXEC_XSAVE_HEADER || l->off[i] >= size)
 			continue;
 		uint32_t n = l->size[i] < size - l->off[i] ? l->size[i] : size - l->off[i];

@@ -144,7 +144,7 @@ exec_direct_restorer:
  * Signals are unblocked by the rt_sigprocmask below (skipped when the
  * entry's mask is the enclave's already); one that arrives after it, or
  * anywhere here during such an entry, up to the jump to the context (the
- * IRETQ, or the block's jump stub, whose two instructions count too), finds
+ * IRETQ, or the block's jump pad, whose two instructions count too), finds
  * RIP in [exec_direct_window_start,
  * exec_direct_window_end) and exec_trap moves its context forward to where
  * the load goes (exec_direct_roll_forward), so to the program and the
@@ -161,8 +161,8 @@ exec_direct_restorer:
 #define FIX_EFLAGS	   0x50dd5
 #define RFLAGS_TF	   0x100
 #define RFLAGS_RF	   0x10000
-/* The jump stub's size: its operands are addressed from its end. */
-#define STUB_SIZE	   13
+/* The jump pad's size: its operands are addressed from its end. */
+#define PAD_SIZE	   13
 
 /* rt_sigprocmask(SIG_SETMASK, &uc->uc_sigmask, NULL, 8); R12 = the ucontext. */
 .macro	SET_FRAME_MASK
@@ -273,21 +273,21 @@ exec_direct_load:
 	and	$FIX_EFLAGS, %rdx
 	or	%rdx, %rax
 	/*
-	 * Through the block's jump stub: POPFQ and a RET to the stub, which
+	 * Through the block's jump pad: POPFQ and a RET to the pad, which
 	 * loads RSP and jumps; IRETQ (about ten times slower here) only where
-	 * the stub is missing, or for TF (POPFQ would trap one instruction
+	 * the pad is missing, or for TF (POPFQ would trap one instruction
 	 * early) and RF (POPFQ clears it).
 	 */
 	test	$(RFLAGS_TF | RFLAGS_RF), %eax
 	jnz	.Liretq
-	cmpb	$0, ET_STUB(%r8)
+	cmpb	$0, ET_PAD(%r8)
 	je	.Liretq
 	lock incq exec_stat_jump_load(%rip)
 	mov	EXEC_UC_GREGS + 8 * 15(%r12), %rdx
 	mov	%rdx, ET_JMP_RSP(%r8)
 	mov	EXEC_UC_GREGS + 8 * 16(%r12), %rdx
 	mov	%rdx, ET_JMP_RIP(%r8)
-	lea	EXEC_BLOCK_STUB(%r8), %rdx
+	lea	EXEC_BLOCK_PAD(%r8), %rdx
 	push	%rdx
 	push	%rax
 	LOAD_GPRS
@@ -311,22 +311,22 @@ exec_direct_window_end:
 	.size	exec_direct_load_host, . - exec_direct_load_host
 
 /*
- * The jump stub, copied to each block's page at EXEC_BLOCK_STUB (thread.c);
+ * The jump pad, copied to each block's page at EXEC_BLOCK_PAD (thread.c);
  * never run here.  Its operands are addressed relative to the copy: the
  * block's jmp_rsp and jmp_rip.  A signal that arrives at either
  * instruction finds every other register loaded (exec_direct_roll_forward).
  */
 	.section .rodata
-	.globl	exec_direct_stub
-	.hidden	exec_direct_stub
-	.globl	exec_direct_stub_end
-	.hidden	exec_direct_stub_end
-exec_direct_stub:
-	mov	(ET_JMP_RSP - EXEC_BLOCK_STUB - EXEC_STUB_JMP)(%rip), %rsp
-1:	jmp	*(ET_JMP_RIP - EXEC_BLOCK_STUB - STUB_SIZE)(%rip)
-exec_direct_stub_end:
-	.if	(1b - exec_direct_stub - EXEC_STUB_JMP) | (exec_direct_stub_end - exec_direct_stub - STUB_SIZE)
-	.error	"the stub's layout is not EXEC_STUB_JMP and STUB_SIZE"
+	.globl	exec_direct_pad
+	.hidden	exec_direct_pad
+	.globl	exec_direct_pad_end
+	.hidden	exec_direct_pad_end
+exec_direct_pad:
+	mov	(ET_JMP_RSP - EXEC_BLOCK_PAD - EXEC_PAD_JMP)(%rip), %rsp
+1:	jmp	*(ET_JMP_RIP - EXEC_BLOCK_PAD - PAD_SIZE)(%rip)
+exec_direct_pad_end:
+	.if	(1b - exec_direct_pad - EXEC_PAD_JMP) | (exec_direct_pad_end - exec_direct_pad - PAD_SIZE)
+	.error	"the pad's layout is not EXEC_PAD_JMP and PAD_SIZE"
 	.endif
 
 	.section .note.GNU-stack, "", @progbits

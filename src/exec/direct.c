@@ -290,10 +290,10 @@ bool exec_direct_roll_forward(struct exec_thread *self, ucontext_t *uc)
 {
 	greg_t *g = uc->uc_mcontext.gregs;
 	uint64_t rip = (uint64_t)g[REG_RIP];
-	uint64_t stub = (uint64_t)(uintptr_t)self + EXEC_BLOCK_STUB;
-	if (self->stub && (rip == stub || rip == stub + EXEC_STUB_JMP)) {
+	uint64_t pad = (uint64_t)(uintptr_t)self + EXEC_BLOCK_PAD;
+	if (self->jump_pad && (rip == pad || rip == pad + EXEC_PAD_JMP)) {
 		/*
-		 * In the jump stub everything else is loaded: the registers,
+		 * In the jump pad everything else is loaded: the registers,
 		 * RFLAGS, the XSAVE image, the mask, FS/GS.  The frame being
 		 * loaded may be gone (at the jump RSP is the context's, and
 		 * this signal's frame went to the top of the signal stack).

@@ -168,7 +168,7 @@ struct exec_stats {
 	uint64_t direct_lost;	  /* of those, lost: the kernel would not queue them again (RLIMIT_SIGPENDING) */
 	uint64_t trap_loads;	  /* traps whose context went back into the enclave without rt_sigreturn */
 	uint64_t host_loads;	  /* traps that left the enclave (EEXIT, AEX) to host code without rt_sigreturn */
-	uint64_t jump_loads;	  /* of all those loads, the ones that ended in the thread's jump stub, not IRETQ */
+	uint64_t jump_loads;	  /* of all those loads, the ones that ended in the thread's jump pad, not IRETQ */
 	uint64_t mask_loads;	  /* ... and the ones that set the signal mask (rt_sigprocmask) */
 	uint64_t deferred_opens; /* EACCEPTed pages whose host protection was opened later, with a run (docs/exec.md) */
 	uint64_t deferred_runs;	 /* runs of such pages opened, each with one refresh */

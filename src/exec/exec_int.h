@@ -8,7 +8,7 @@
  * bytes, aligned to its size, inside one reserved region:
  *
  *   block + 0              struct exec_thread (the first page)
- *   block + 4 KiB          the jump stub (read and execute: the guard page of
+ *   block + 4 KiB          the jump pad (read and execute: the guard page of
  *                          the stack below it too), or PROT_NONE
  *   block + 8 KiB .. end   the thread's sigaltstack
  *
@@ -39,16 +39,16 @@
 #define ET_SUD_SEL    60 /* the Syscall User Dispatch selector byte of the thread */
 #define ET_DIRECT     61 /* the frame being handled is direct.c's (EXEC_DIRECT_*) */
 #define ET_ENTERING   62 /* a direct entry is under way with signals open (EXEC_ENTER_*) */
-#define ET_STUB	      63 /* the block's jump stub is in place (exec_direct_stub) */
-#define ET_JMP_RSP    64 /* where the stub takes RSP and RIP from */
+#define ET_PAD	      63 /* the block's jump pad is in place (exec_direct_pad) */
+#define ET_JMP_RSP    64 /* where the pad takes RSP and RIP from */
 #define ET_JMP_RIP    72
 #define ET_IN_TRAP    80 /* a handler of exec's runs on this thread (with exec_open_set) */
 #define ET_TRAP_DEFER 81 /* ... and it put a signal off: the load sets the mask */
 #define ET_LOAD_MASK  82 /* the load sets the frame's mask: it is not the thread's (set by C) */
 #define ET_TRAP_SIG   83 /* the signal of the handler that marked the block */
-/* The stub's page (block + EXEC_BLOCK_STUB) and the offset of its second instruction, the jump. */
-#define EXEC_BLOCK_STUB 0x1000
-#define EXEC_STUB_JMP	7
+/* The pad's page (block + EXEC_BLOCK_PAD) and the offset of its second instruction, the jump. */
+#define EXEC_BLOCK_PAD 0x1000
+#define EXEC_PAD_JMP	7
 
 /* Offset of the siginfo in the frames direct.c builds (the kernel's rt_sigframe: restorer, ucontext). */
 #define EXEC_DIRECT_INFO 312
@@ -94,13 +94,13 @@ struct exec_thread {
 	uint8_t sud_selector;	   /* EXEC_SUD_BLOCK while enclave code runs (the trampoline sets it) */
 	uint8_t direct;		   /* EXEC_DIRECT_*: set by direct.c and exec_trap, cleared by the trampoline */
 	uint8_t entering;	   /* EXEC_ENTER_*: set by direct.c, cleared by exec_direct_load or direct.c */
-	uint8_t stub;		   /* the jump stub is in place (thread.c) */
-	uint64_t jmp_rsp, jmp_rip; /* the context's RSP and RIP, for the stub (exec_direct_load) */
+	uint8_t jump_pad;	   /* the jump pad is in place (thread.c) */
+	uint64_t jmp_rsp, jmp_rip; /* the context's RSP and RIP, for the pad (exec_direct_load) */
 	uint8_t in_trap;	   /* set and cleared by the trampoline, cleared around a program's handler */
 	uint8_t trap_defer;	   /* set by the trampoline when it put a signal off, cleared by it and the load */
 	uint8_t load_mask;	   /* set by exec_direct_take, cleared by the load */
 	uint8_t trap_sig;	   /* set with in_trap */
-	uint8_t pad2[4];
+	uint8_t spare[4];
 
 	struct hw_thread t; /* the logical processor */
 	int tid;	    /* host thread id (for signals sent to it) */
@@ -147,7 +147,7 @@ _Static_assert(offsetof(struct exec_thread, cur_valid) == ET_CUR_VALID, "ET_CUR_
 _Static_assert(offsetof(struct exec_thread, sud_selector) == ET_SUD_SEL, "ET_SUD_SEL");
 _Static_assert(offsetof(struct exec_thread, direct) == ET_DIRECT, "ET_DIRECT");
 _Static_assert(offsetof(struct exec_thread, entering) == ET_ENTERING, "ET_ENTERING");
-_Static_assert(offsetof(struct exec_thread, stub) == ET_STUB, "ET_STUB");
+_Static_assert(offsetof(struct exec_thread, jump_pad) == ET_PAD, "ET_PAD");
 _Static_assert(offsetof(struct exec_thread, jmp_rsp) == ET_JMP_RSP, "ET_JMP_RSP");
 _Static_assert(offsetof(struct exec_thread, jmp_rip) == ET_JMP_RIP, "ET_JMP_RIP");
 _Static_assert(offsetof(struct exec_thread, in_trap) == ET_IN_TRAP, "ET_IN_TRAP");
@@ -354,7 +354,7 @@ EXEC_HIDDEN void exec_direct_finish(struct exec_thread *self, ucontext_t *uc);
  * the trampoline with RSP = the direct frame, R8 = the block, every signal
  * blocked: loads the enclave's FS/GS, unblocks the enclave's signal mask,
  * restores the XSAVE image and the registers and goes to the enclave
- * through the block's jump stub (IRETQ where the stub is missing or the
+ * through the block's jump pad (IRETQ where the pad is missing or the
  * context's RFLAGS has TF or RF, which only IRETQ sets exactly).
  */
 EXEC_HIDDEN void exec_direct_load(void);
@@ -362,20 +362,20 @@ EXEC_HIDDEN void exec_direct_load_host(void);
 /*
  * A signal arrived between exec_direct_load's unblocking and the moment
  * the context is loaded (RIP in [exec_direct_window_start,
- * exec_direct_window_end), or in the block's jump stub): make uc the
+ * exec_direct_window_end), or in the block's jump pad): make uc the
  * context being loaded, at its first instruction, as if the signal had
  * arrived just after the load.  True if it was such a signal.
  */
 EXEC_HIDDEN bool exec_direct_roll_forward(struct exec_thread *self, ucontext_t *uc);
 extern EXEC_HIDDEN const char exec_direct_window_start[], exec_direct_window_end[];
 /*
- * direct.S: the jump stub's code, copied to block + EXEC_BLOCK_STUB
+ * direct.S: the jump pad's code, copied to block + EXEC_BLOCK_PAD
  * (thread.c): RSP from jmp_rsp, then a jump to jmp_rip, both addressed
  * relative to the copy.  The last step of a load, with every other
  * register and RFLAGS the context's already.
  */
-extern EXEC_HIDDEN const char exec_direct_stub[], exec_direct_stub_end[];
-/* Loads that ended in the jump stub (the rest ended in IRETQ); loads that set the signal mask. */
+extern EXEC_HIDDEN const char exec_direct_pad[], exec_direct_pad_end[];
+/* Loads that ended in the jump pad (the rest ended in IRETQ); loads that set the signal mask. */
 extern EXEC_HIDDEN _Atomic uint64_t exec_stat_jump_load, exec_stat_mask_load;
 
 /* ---- aex.c --------------------------------------------------------------- */

@@ -30,7 +30,7 @@ static __thread struct exec_thread *self_tls __attribute__((tls_model("initial-e
 static pthread_key_t thread_key;
 static pthread_mutex_t slots_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint8_t slot_used[EXEC_SLOTS];
-static bool no_stub;
+static bool no_pad;
 _Atomic unsigned exec_inside_count;
 
 uint64_t exec_get_fs(void)
@@ -94,7 +94,7 @@ int exec_threads_init(void)
 	/* SGXEMU_EXEC_NO_FSGSBASE forces the arch_prctl path (tests, hosts that misreport the feature). */
 	/* Valgrind does not emulate the FSGSBASE instructions (its CPU raises #UD): arch_prctl then. */
 	exec_have_fsgsbase = exec_cpu_fsgsbase() && !getenv("SGXEMU_EXEC_NO_FSGSBASE") && !exec_under_valgrind();
-	no_stub = getenv("SGXEMU_EXEC_NO_STUB") != NULL;
+	no_pad = getenv("SGXEMU_EXEC_NO_JUMP_PAD") != NULL;
 	exec_cpu_init();
 	return 0;
 }
@@ -129,24 +129,24 @@ struct hw_thread *exec_thread_self(void)
 }
 
 /*
- * The block's jump stub (direct.S, exec_direct_stub): written, then made
+ * The block's jump pad (direct.S, exec_direct_pad): written, then made
  * read-and-execute.  Where the system refuses executable memory made
  * writable before (W^X policies), the page stays PROT_NONE and loads use
- * IRETQ.  SGXEMU_EXEC_NO_STUB leaves it out (tests of the IRETQ path).
+ * IRETQ.  SGXEMU_EXEC_NO_JUMP_PAD leaves it out (tests of the IRETQ path).
  */
-static void stub_make(struct exec_thread *self)
+static void pad_make(struct exec_thread *self)
 {
-	uint8_t *page = (uint8_t *)self + EXEC_BLOCK_STUB;
-	size_t n = (size_t)(exec_direct_stub_end - exec_direct_stub);
-	self->stub = 0;
-	if (no_stub || mprotect(page, EXEC_BLOCK_STACK - EXEC_BLOCK_STUB, PROT_READ | PROT_WRITE) != 0)
+	uint8_t *page = (uint8_t *)self + EXEC_BLOCK_PAD;
+	size_t n = (size_t)(exec_direct_pad_end - exec_direct_pad);
+	self->jump_pad = 0;
+	if (no_pad || mprotect(page, EXEC_BLOCK_STACK - EXEC_BLOCK_PAD, PROT_READ | PROT_WRITE) != 0)
 		return;
-	memcpy(page, exec_direct_stub, n);
-	if (mprotect(page, EXEC_BLOCK_STACK - EXEC_BLOCK_STUB, PROT_READ | PROT_EXEC) != 0) {
-		mprotect(page, EXEC_BLOCK_STACK - EXEC_BLOCK_STUB, PROT_NONE);
+	memcpy(page, exec_direct_pad, n);
+	if (mprotect(page, EXEC_BLOCK_STACK - EXEC_BLOCK_PAD, PROT_READ | PROT_EXEC) != 0) {
+		mprotect(page, EXEC_BLOCK_STACK - EXEC_BLOCK_PAD, PROT_NONE);
 		return;
 	}
-	self->stub = 1;
+	self->jump_pad = 1;
 }
 
 struct exec_thread *exec_thread_create(void)
@@ -169,7 +169,7 @@ struct exec_thread *exec_thread_create(void)
 		goto err_slot;
 	if (hw_thread_init(&self->t, exec_os_cur.m, exec_os_cur.mmu) != 0)
 		goto err_slot;
-	stub_make(self);
+	pad_make(self);
 	/*
 	 * The caller is the handler of the thread's first ENCLU, possibly on
 	 * another alternate stack (sigaltstack() would then fail with EPERM):

@@ -196,8 +196,8 @@ void hw_epc_window_free(struct hw_machine *m, uint64_t pa, uint64_t size);
  * any valid frame does.  Past 16 ranges retiring at once it does nothing
  * (frames are then given back one by one).
  */
-void hw_epc_window_retire(struct hw_machine *m, uint64_t pa, uint64_t size);
-/* The batch of hw_epc_window_retire(m, pa, size) is done: the frames in it that hold no valid page give their memory
+void hw_epc_retire(struct hw_machine *m, uint64_t pa, uint64_t size);
+/* The batch of hw_epc_retire(m, pa, size) is done: the frames in it that hold no valid page give their memory
  * back. */
 void hw_epc_retire_end(struct hw_machine *m, uint64_t pa, uint64_t size);
 

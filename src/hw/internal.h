@@ -88,7 +88,7 @@ struct hw_machine {
 	struct populator *populator; /* the helper thread that gives frames memory ahead (populate.c) */
 
 	/*
-	 * Windows being torn down (hw_epc_window_retire): an invalidation of
+	 * Windows being torn down (hw_epc_retire): an invalidation of
 	 * a frame inside one leaves its memory to hw_epc_window_free (m->lock).
 	 */
 	struct {

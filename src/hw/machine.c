@@ -461,7 +461,7 @@ void hw_epc_retire_end(struct hw_machine *m, uint64_t pa, uint64_t size)
 	pthread_mutex_unlock(&m->lock);
 }
 
-void hw_epc_window_retire(struct hw_machine *m, uint64_t pa, uint64_t size)
+void hw_epc_retire(struct hw_machine *m, uint64_t pa, uint64_t size)
 {
 	pthread_mutex_lock(&m->lock);
 	if (m->nretiring < HW_RETIRING_MAX)

@@ -336,7 +336,7 @@ static void encl_release(struct sgx_encl *e)
 		 */
 		encl_kick_threads(e);
 		/* The window goes at the end: its memory in one step then, not one EREMOVE at a time. */
-		hw_epc_window_retire(k->m, e->window, e->window_size);
+		hw_epc_retire(k->m, e->window, e->window_size);
 		/*
 		 * Every child, ascending.  No reclaimer holds one: it takes a
 		 * reference on the enclave for the pages it isolates, and none

@@ -901,7 +901,7 @@ static long sgx_ioc_enclave_remove_pages(struct sgx_encl *e, unsigned long arg)
 	long err;
 	/* The range's frames give their memory back in one step at the end, not one EREMOVE at a time. */
 	uint64_t frames = encl_frame(e, e->base + a.offset);
-	hw_epc_window_retire(e->k->m, frames, a.length);
+	hw_epc_retire(e->k->m, frames, a.length);
 	a.count = sgx2_range(e, "REMOVE_PAGES", a.offset, a.length, remove_one, NULL, false, &err);
 	hw_epc_retire_end(e->k->m, frames, a.length);
 	ret = (int)err;

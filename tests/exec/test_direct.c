@@ -3,7 +3,7 @@
  * Entries without any rt_sigreturn (docs/exec.md "Entries without the
  * host's trap", "Open handlers"): sgxemu_enter_enclave's EENTER runs in the model with every
  * signal blocked, and exec_direct_load takes the thread into the enclave
- * with one rt_sigprocmask and a jump (the thread's jump stub, or IRETQ).  A
+ * with one rt_sigprocmask and a jump (the thread's jump pad, or IRETQ).  A
  * signal that becomes deliverable at that rt_sigprocmask, or arrives before
  * the jump, must find the
  * enclave at its first instruction, exactly as with rt_sigreturn: the
@@ -109,9 +109,9 @@ static void setup_no_load(void)
 	setup();
 }
 
-static void setup_no_stub(void)
+static void setup_no_pad(void)
 {
-	setenv("SGXEMU_EXEC_NO_STUB", "1", 1);
+	setenv("SGXEMU_EXEC_NO_JUMP_PAD", "1", 1);
 	setup();
 }
 
@@ -191,10 +191,9 @@ Test(direct, a_signal_pending_at_the_exit_finds_the_host_after_eexit)
 	exec_get_stats(&a);
 	exit_with_pending_signal();
 	exec_get_stats(&b);
-	/* Two ECALLs before it, each with an exit that way. */
-	cr_assert_eq(b.host_loads - a.host_loads, exec_cpu_fsgsbase() ? 3 : 0,
-		     "the exits went by exec_direct_load_host");
-	cr_assert_eq(b.direct_rolled - a.direct_rolled, exec_cpu_fsgsbase() ? 1 : 0, "the signal came in its window");
+	/* Two ECALLs before it, each with an exit that way (FS/GS stay the host's: no FSGSBASE needed). */
+	cr_assert_eq(b.host_loads - a.host_loads, 3, "the exits went by exec_direct_load_host");
+	cr_assert_eq(b.direct_rolled - a.direct_rolled, 1, "the signal came in its window");
 }
 
 Test(direct, an_ecall_enters_without_rt_sigreturn)
@@ -206,7 +205,7 @@ Test(direct, an_ecall_enters_without_rt_sigreturn)
 		echo(0, i);
 	exec_get_stats(&b);
 	cr_assert_eq(b.direct_entries - a.direct_entries, 10);
-	cr_assert_eq(b.direct_loads - a.direct_loads, exec_cpu_fsgsbase() ? 10 : 0,
+	cr_assert_eq(b.direct_loads - a.direct_loads, exec_have_fsgsbase ? 10 : 0,
 		     "every entry ended in exec_direct_load where the host has FSGSBASE");
 	cr_assert_eq(b.direct_rolled, a.direct_rolled, "no signal arrived");
 }
@@ -229,7 +228,7 @@ Test(direct, a_signal_pending_at_the_load_interrupts_the_enclave_at_its_entry)
 	exec_get_stats(&a);
 	ecall_with_pending_signal();
 	exec_get_stats(&b);
-	cr_assert_eq(b.direct_rolled - a.direct_rolled, exec_cpu_fsgsbase() ? 1 : 0,
+	cr_assert_eq(b.direct_rolled - a.direct_rolled, exec_have_fsgsbase ? 1 : 0,
 		     "the signal arrived in the load's window");
 }
 
@@ -248,7 +247,7 @@ Test(direct, a_signal_during_the_eenter_waits_and_keeps_its_siginfo)
 	exec_get_stats(&a);
 	ecall_with_pending_signal();
 	exec_get_stats(&b);
-	bool open = exec_cpu_fsgsbase();
+	bool open = exec_have_fsgsbase;
 	cr_assert_eq(b.direct_deferred - a.direct_deferred, open ? 1 : 0, "put off once where the load is used (%llu)",
 		     (unsigned long long)(b.direct_deferred - a.direct_deferred));
 	cr_assert_eq(b.direct_lost, 0);
@@ -302,7 +301,7 @@ Test(direct, a_signal_put_off_by_an_eenter_that_fails_reaches_the_host)
 	cr_assert_eq(run.exception_vector, X86_PF, "vector %u", run.exception_vector);
 	cr_assert_eq(out[0], 0, "the enclave never ran");
 	cr_assert_eq(atomic_load(&armed_tid), 0, "the EENTER translated its TCS operand and sent the signal");
-	cr_assert_eq(b.direct_deferred - a.direct_deferred, exec_cpu_fsgsbase() ? 1 : 0);
+	cr_assert_eq(b.direct_deferred - a.direct_deferred, exec_have_fsgsbase ? 1 : 0);
 	cr_assert_eq(seen.count, 1, "the handler ran once (%u)", seen.count);
 	cr_assert_eq(seen.tls, 0xD1EC7, "on the host's FS");
 	cr_assert_eq(pthread_sigmask(SIG_BLOCK, NULL, &after), 0);
@@ -367,12 +366,6 @@ Test(direct, the_callers_signal_mask_is_kept)
 	cr_assert_eq(pthread_sigmask(SIG_UNBLOCK, &set, NULL), 0);
 }
 
-/* Loads of every kind (direct entries, traps back into the enclave, exits to the host) from a to b. */
-static uint64_t loads_between(const struct exec_stats *a, const struct exec_stats *b)
-{
-	return (b->direct_loads - a->direct_loads) + (b->trap_loads - a->trap_loads) + (b->host_loads - a->host_loads);
-}
-
 /* n EMODPEs (no new permission) on TCS i's stack page: each traps and goes back into the enclave. */
 static bool emodpe_n(unsigned i, uint64_t n)
 {
@@ -381,6 +374,22 @@ static bool emodpe_n(unsigned i, uint64_t n)
 	uint64_t page = tos_lin(ENCL_SLOT(i) + ENCL_SLOT_STACK0);
 	uint64_t flags = SGX_SECINFO_PT(SGX_PT_REG) | SGX_SECINFO_R | SGX_SECINFO_W;
 	return tos_ecall(i, OP_EMODPE_N, page, flags, n, out, &run) == 0 && run.function == ENCLU_EEXIT && out[0] == n;
+}
+
+/*
+ * After one ECALL, `ecalls` more and one ECALL of `emodpes` EMODPEs, the
+ * stats around them in a and b; return: the loads of every kind among them
+ * (direct entries, traps back into the enclave, exits to the host).
+ */
+static uint64_t loads_of(unsigned ecalls, unsigned emodpes, struct exec_stats *a, struct exec_stats *b)
+{
+	echo(0, 1);
+	exec_get_stats(a);
+	for (unsigned i = 0; i < ecalls; i++)
+		echo(0, i);
+	cr_assert(emodpe_n(0, emodpes));
+	exec_get_stats(b);
+	return (b->direct_loads - a->direct_loads) + (b->trap_loads - a->trap_loads) + (b->host_loads - a->host_loads);
 }
 
 /*
@@ -393,20 +402,11 @@ static bool emodpe_n(unsigned i, uint64_t n)
  */
 Test(direct, loads_set_no_mask_unless_it_changes)
 {
-	echo(0, 1);
 	struct exec_stats a, b;
-	exec_get_stats(&a);
-	for (unsigned i = 0; i < 10; i++)
-		echo(0, i);
-	cr_assert(emodpe_n(0, 5));
-	exec_get_stats(&b);
-	uint64_t loads = loads_between(&a, &b);
-	if (!exec_cpu_fsgsbase() || !exec_signal_open(SIGSEGV)) {
-		cr_log_warn("no open handlers here (FSGSBASE %d): every load sets the mask", exec_cpu_fsgsbase());
-		cr_assert_eq(b.mask_loads - a.mask_loads, loads);
-		return;
-	}
-	cr_assert_eq(loads, 11 + 11 + 5);
+	uint64_t loads = loads_of(10, 5, &a, &b);
+	cr_assert(exec_signal_open(SIGSEGV), "open handlers wherever loads end traps");
+	/* 11 exits; where the host has FSGSBASE 11 entries and 5 EMODPEs too. */
+	cr_assert_eq(loads, exec_have_fsgsbase ? 11 + 11 + 5 : 11);
 	cr_assert_eq(b.mask_loads - a.mask_loads, 0, "%llu of %llu loads set the mask",
 		     (unsigned long long)(b.mask_loads - a.mask_loads), (unsigned long long)loads);
 
@@ -470,7 +470,9 @@ Test(direct, a_fault_in_execs_handler_ends_the_process_with_its_signal)
 	cr_assert_eq(waitpid(pid, &status, 0), pid);
 	cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV, "the child ended with status %#x; stderr: %s",
 		  status, text);
-	if (exec_signal_open(SIGSEGV) || exec_signal_open(SIGILL))
+	/* The line where the fault finds signals open (the entry blocks them all without FSGSBASE: the kernel's
+	 * default). */
+	if (exec_have_fsgsbase && exec_signal_open(SIGSEGV))
 		cr_assert(strstr(text, "a fault in exec's own signal handler"), "stderr: %s", text);
 }
 
@@ -497,80 +499,69 @@ Test(direct, a_trap_goes_back_into_the_enclave_without_rt_sigreturn)
 	exec_get_stats(&a);
 	cr_assert(emodpe_n(0, 20), "20 EMODPEs and EEXIT");
 	exec_get_stats(&b);
-	cr_assert_eq(b.trap_loads - a.trap_loads, exec_cpu_fsgsbase() ? 20 : 0,
+	cr_assert_eq(b.trap_loads - a.trap_loads, exec_have_fsgsbase ? 20 : 0,
 		     "each EMODPE's trap went back by exec_direct_load where the host has FSGSBASE (%llu)",
 		     (unsigned long long)(b.trap_loads - a.trap_loads));
 }
 
 /*
- * Every load ends in the thread's jump stub (POPFQ, RET to the stub, which
- * loads RSP and jumps) where the stub could be made: the entry into the
+ * Every load ends in the thread's jump pad (POPFQ, RET to the pad, which
+ * loads RSP and jumps) where the pad could be made: the entry into the
  * enclave, each trap's way back into it (an EMODPE completes: RF, which the
  * trap's frame has, is clear again) and the EEXIT's way to the host.
  */
-static void loads_go_through_the_stub(bool stub_expected)
+static void loads_go_through_the_pad(bool pad_expected)
 {
-	echo(0, 1);
+	struct exec_stats a, b;
+	uint64_t loads = loads_of(5, 10, &a, &b);
 	struct exec_thread *self = exec_thread_lookup();
 	cr_assert_not_null(self);
-	struct exec_stats a, b;
-	exec_get_stats(&a);
-	for (unsigned i = 0; i < 5; i++)
-		echo(0, i);
-	cr_assert(emodpe_n(0, 10));
-	exec_get_stats(&b);
-	uint64_t loads = loads_between(&a, &b);
-	if (!exec_cpu_fsgsbase()) {
-		cr_assert_eq(loads, 0, "no FSGSBASE: every context ends in rt_sigreturn");
-		cr_assert_eq(b.jump_loads, a.jump_loads);
-		return;
-	}
-	/* 6 entries, 6 exits, 10 EMODPEs. */
-	cr_assert_eq(loads, 22, "loads %llu", (unsigned long long)loads);
-	if (stub_expected && !self->stub)
-		cr_log_warn("this system refused the executable stub page (W^X): loads use IRETQ");
-	cr_assert_eq(b.jump_loads - a.jump_loads, self->stub ? loads : 0, "%llu of %llu loads through the stub",
+	/* 6 exits, and where the host has FSGSBASE 6 entries and 10 EMODPEs (into the enclave: FS/GS to load). */
+	cr_assert_eq(loads, exec_have_fsgsbase ? 22 : 6, "loads %llu", (unsigned long long)loads);
+	if (pad_expected && !self->jump_pad)
+		cr_log_warn("this system refused the executable pad page (W^X): loads use IRETQ");
+	cr_assert_eq(b.jump_loads - a.jump_loads, self->jump_pad ? loads : 0, "%llu of %llu loads through the pad",
 		     (unsigned long long)(b.jump_loads - a.jump_loads), (unsigned long long)loads);
-	if (!stub_expected)
-		cr_assert_eq(self->stub, 0, "SGXEMU_EXEC_NO_STUB leaves the stub out");
+	if (!pad_expected)
+		cr_assert_eq(self->jump_pad, 0, "SGXEMU_EXEC_NO_JUMP_PAD leaves the pad out");
 }
 
-Test(direct, every_load_ends_in_the_jump_stub)
+Test(direct, every_load_ends_in_the_jump_pad)
 {
-	loads_go_through_the_stub(true);
+	loads_go_through_the_pad(true);
 }
 
 /*
- * A signal at one of the stub's two instructions: the registers, RFLAGS,
+ * A signal at one of the pad's two instructions: the registers, RFLAGS,
  * the XSAVE image, the mask and FS/GS are the context's already; only RSP
  * (at the first) and RIP remain, from the block.  Any other address in
- * the stub's page is not the stub's.
+ * the pad's page is not the pad's.
  */
-Test(direct, a_signal_in_the_jump_stub_finds_the_context_loaded)
+Test(direct, a_signal_in_the_jump_pad_finds_the_context_loaded)
 {
 	echo(0, 1);
 	struct exec_thread *self = exec_thread_lookup();
 	cr_assert_not_null(self);
-	if (!self->stub) {
-		cr_log_warn("no stub on this system (W^X): nothing to roll forward");
+	if (!self->jump_pad) {
+		cr_log_warn("no pad on this system (W^X): nothing to roll forward");
 		return;
 	}
-	uint64_t stub = (uint64_t)(uintptr_t)self + EXEC_BLOCK_STUB;
+	uint64_t pad = (uint64_t)(uintptr_t)self + EXEC_BLOCK_PAD;
 	bool host = self->direct_host;
 	self->direct_host = true;
 	self->jmp_rsp = 0x7000DEAD0000;
 	self->jmp_rip = 0x7000BEEF0000;
-	uint64_t offsets[] = {0, EXEC_STUB_JMP, 3, 13};
+	uint64_t offsets[] = {0, EXEC_PAD_JMP, 3, 13};
 	bool rolls[] = {true, true, false, false};
 	for (unsigned i = 0; i < 4; i++) {
 		ucontext_t uc;
 		memset(&uc, 0, sizeof(uc));
 		greg_t *g = uc.uc_mcontext.gregs;
-		g[REG_RIP] = (greg_t)(stub + offsets[i]);
-		g[REG_RSP] = offsets[i] == EXEC_STUB_JMP ? (greg_t)self->jmp_rsp : 0x1234;
+		g[REG_RIP] = (greg_t)(pad + offsets[i]);
+		g[REG_RSP] = offsets[i] == EXEC_PAD_JMP ? (greg_t)self->jmp_rsp : 0x1234;
 		g[REG_RAX] = 0xAAAA;
 		g[REG_EFL] = 0x203;
-		cr_assert_eq(exec_direct_roll_forward(self, &uc), rolls[i], "stub + %llu",
+		cr_assert_eq(exec_direct_roll_forward(self, &uc), rolls[i], "pad + %llu",
 			     (unsigned long long)offsets[i]);
 		if (!rolls[i])
 			continue;
@@ -580,9 +571,9 @@ Test(direct, a_signal_in_the_jump_stub_finds_the_context_loaded)
 		cr_assert_eq(g[REG_EFL], 0x203);
 	}
 	self->direct_host = host;
-	/* The stub page is read-and-execute and holds the stub. */
-	size_t n = (size_t)(exec_direct_stub_end - exec_direct_stub);
-	cr_assert_eq(memcmp((const void *)(uintptr_t)stub, exec_direct_stub, n), 0);
+	/* The pad page is read-and-execute and holds the pad. */
+	size_t n = (size_t)(exec_direct_pad_end - exec_direct_pad);
+	cr_assert_eq(memcmp((const void *)(uintptr_t)pad, exec_direct_pad, n), 0);
 }
 
 /*
@@ -715,20 +706,20 @@ Test(direct_no_load, a_pending_signal_is_handled_the_same_way)
 	cr_assert_eq(b.direct_rolled, a.direct_rolled, "rt_sigreturn delivers it in the enclave itself");
 }
 
-/* SGXEMU_EXEC_NO_STUB: the same loads end in IRETQ, as where the system refuses the stub's page. */
-TestSuite(direct_no_stub, .init = setup_no_stub, .fini = teardown, .timeout = 15);
+/* SGXEMU_EXEC_NO_JUMP_PAD: the same loads end in IRETQ, as where the system refuses the pad's page. */
+TestSuite(direct_no_pad, .init = setup_no_pad, .fini = teardown, .timeout = 15);
 
-Test(direct_no_stub, every_load_ends_in_iretq)
+Test(direct_no_pad, every_load_ends_in_iretq)
 {
-	loads_go_through_the_stub(false);
+	loads_go_through_the_pad(false);
 }
 
-Test(direct_no_stub, a_signal_pending_at_the_exit_finds_the_host_after_eexit)
+Test(direct_no_pad, a_signal_pending_at_the_exit_finds_the_host_after_eexit)
 {
 	exit_with_pending_signal();
 }
 
-Test(direct_no_stub, a_pending_signal_at_the_load_interrupts_the_enclave_at_its_entry)
+Test(direct_no_pad, a_pending_signal_at_the_load_interrupts_the_enclave_at_its_entry)
 {
 	ecall_with_pending_signal();
 }

@@ -160,7 +160,7 @@ Test(machine, populate_gives_frames_memory_and_release_only_takes_unused_ones)
 }
 
 /*
- * A window being torn down (hw_epc_window_retire): EREMOVE of its frames
+ * A window being torn down (hw_epc_retire): EREMOVE of its frames
  * keeps their memory, invalid, and freeing the window gives all of it back
  * at once; a frame outside it still goes at its EREMOVE.  Without the mark
  * each EREMOVE gives its frame's memory back.
@@ -179,7 +179,7 @@ Test(machine, a_retiring_window_gives_its_memory_back_when_freed)
 	cr_assert(hw_is_ok(encls_eremove(t.m, th_pa(&t, 0))));
 	cr_assert_eq(frames_with_memory(t.m, th_pa(&t, 0), 16), 7);
 
-	hw_epc_window_retire(t.m, t.window, t.size);
+	hw_epc_retire(t.m, t.window, t.size);
 	for (uint64_t off = 4096; off < 8 * 4096; off += 4096)
 		cr_assert(hw_is_ok(encls_eremove(t.m, th_pa(&t, off))));
 	struct hw_epcm_view v;
@@ -209,9 +209,9 @@ Test(machine, retiring_marks_are_limited_and_go_with_the_free)
 	for (unsigned i = 0; i < 16; i++) {
 		others[i] = hw_epc_window_alloc(t.m, 0x1000);
 		cr_assert_neq(others[i], 0);
-		hw_epc_window_retire(t.m, others[i], 0x1000);
+		hw_epc_retire(t.m, others[i], 0x1000);
 	}
-	hw_epc_window_retire(t.m, t.window, t.size);
+	hw_epc_retire(t.m, t.window, t.size);
 	uint8_t page[4096] = {1};
 	for (uint64_t off = 0; off < 2 * 4096; off += 4096)
 		cr_assert(hw_is_ok(th_eadd(&t, off, SGX_SECINFO_PT(SGX_PT_REG) | SGX_SECINFO_R, page)));
@@ -220,7 +220,7 @@ Test(machine, retiring_marks_are_limited_and_go_with_the_free)
 	cr_assert_eq(frames_with_memory(t.m, th_pa(&t, 0), 2), 1, "not recorded as retiring: given back at once");
 	for (unsigned i = 0; i < 16; i++)
 		hw_epc_window_free(t.m, others[i], 0x1000);
-	hw_epc_window_retire(t.m, t.window, t.size);
+	hw_epc_retire(t.m, t.window, t.size);
 	cr_assert(hw_is_ok(encls_eremove(t.m, th_pa(&t, 4096))));
 	cr_assert_eq(frames_with_memory(t.m, th_pa(&t, 0), 2), 1, "recorded once the others were freed: kept");
 	hw_epc_window_free(t.m, t.window, t.size);
@@ -246,7 +246,7 @@ Test(machine, a_retired_range_gives_back_its_invalid_frames_at_the_end)
 	hw_epc_release_unused(t.m, th_pa(&t, 0), 16 * 4096);
 	cr_assert_eq(frames_with_memory(t.m, th_pa(&t, 0), 16), 10);
 	/* Frames 1-8 retired; 1, 2, 3, 5 and 6 removed, 4, 7 and 8 stay valid. */
-	hw_epc_window_retire(t.m, th_pa(&t, 0x1000), 8 * 4096);
+	hw_epc_retire(t.m, th_pa(&t, 0x1000), 8 * 4096);
 	uint64_t removed[] = {1, 2, 3, 5, 6};
 	for (unsigned i = 0; i < 5; i++)
 		cr_assert(hw_is_ok(encls_eremove(t.m, th_pa(&t, removed[i] * 4096))));

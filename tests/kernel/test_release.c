@@ -194,7 +194,7 @@ Test(release, enclaves_released_while_the_reclaimer_runs, .timeout = 120)
 
 /*
  * A released enclave's window gives its memory back in one step at the
- * end of the teardown (hw_epc_window_retire), every page's, those the
+ * end of the teardown (hw_epc_retire), every page's, those the
  * reclaimer evicted (kept frames) and those it loaded back included.
  */
 Test(release, the_teardown_gives_back_the_memory_of_every_frame)

@@ -5,11 +5,13 @@
  * Called by sgxemu_enter_enclave right before its ENCLU (the call's return
  * address is that ENCLU, the AEP), with RAX = leaf, RBX = TCS, RCX = AEP
  * and every other register as the enclave is to receive it.  It saves the
- * registers and RFLAGS and XSAVEs the extended state exactly as they are at
- * the ENCLU, and has exec_direct_frame (direct.c) build on the thread's
- * signal stack the frame the kernel would have built for the ENCLU's trap,
- * with every signal blocked, or with signals open and any that arrives put
- * off until the enclave runs (exec_direct_defer).  Then it enters exec's
+ * registers and RFLAGS; exec_direct_place (direct.c, general registers
+ * only) finds where on the thread's signal stack the frame the kernel would
+ * have built for the ENCLU's trap goes, and sets the mask: every signal
+ * blocked, or signals open and any that arrives put off until the enclave
+ * runs (exec_direct_defer).  The extended state is XSAVEd straight into the
+ * frame, exactly as it is at the ENCLU, and exec_direct_frame builds the
+ * rest of the frame.  Then it enters exec's
  * signal trampoline with that frame, as the kernel enters a handler: the
  * trampoline performs the leaf (EENTER or ERESUME) and ends in
  * exec_direct_load, or in rt_sigreturn, which loads the enclave's context
@@ -17,9 +19,10 @@
  * Nothing is different for exec after that point; only the trap (the CPU's
  * exception and the kernel's signal delivery) is gone.
  *
- * When exec_direct_frame declines (the thread has no state yet, the frame
- * layout of this host is not known yet, the path is off), everything is
- * put back and it returns: the ENCLU then traps as before.
+ * When exec_direct_place declines (the thread has no state yet, the frame
+ * layout of this host is not known yet, the path is off), the registers are
+ * put back (nothing else was touched) and it returns: the ENCLU then traps
+ * as before.
  */
 #include "exec_int.h"
 
@@ -66,24 +69,27 @@ exec_direct_enclu:
 	.cfi_adjust_cfa_offset 8
 	push	%r15
 	.cfi_adjust_cfa_offset 8
-	/* RBP = the saved registers (struct exec_direct_regs); the XSAVE image below them, 64-byte aligned. */
+	/* RBP = the saved registers (struct exec_direct_regs). */
 	mov	%rsp, %rbp
 	.cfi_def_cfa_register %rbp
-	sub	exec_direct_xsize(%rip), %rsp
-	and	$-64, %rsp
-	/* XSAVE writes XSTATE_BV only: the rest of the header must be zero for the image to be valid. */
+	and	$-16, %rsp
+	cld
+	mov	%rbp, %rdi
+	call	exec_direct_place
+	test	%rax, %rax
+	jz	.Ldecline
+	/* RBX = the frame's XSAVE image.  XSAVE writes XSTATE_BV only: the rest of the header must be zero. */
+	mov	%rax, %rbx
 	xor	%eax, %eax
 	mov	$8, %ecx
-	lea	XSAVE_HEADER(%rsp), %rdi
+	lea	XSAVE_HEADER(%rbx), %rdi
 	rep stosq
 	mov	exec_direct_xfeatures(%rip), %eax
 	mov	exec_direct_xfeatures+4(%rip), %edx
-	xsave64	(%rsp)
+	xsave64	(%rbx)
 	mov	%rbp, %rdi
-	mov	%rsp, %rsi
+	mov	%rbx, %rsi
 	call	exec_direct_frame
-	test	%rax, %rax
-	jz	.Ldecline
 	/* RAX = the frame's start (its restorer address); enter the trampoline as a handler is entered. */
 	mov	%rax, %rsp
 	mov	$SIGSEGV_NR, %edi
@@ -92,10 +98,6 @@ exec_direct_enclu:
 	jmp	exec_trap_entry
 
 .Ldecline:
-	/* Put the extended state back (the C code may have used vector registers), then the rest. */
-	mov	exec_direct_xfeatures(%rip), %eax
-	mov	exec_direct_xfeatures+4(%rip), %edx
-	xrstor64 (%rsp)
 	mov	%rbp, %rsp
 	.cfi_def_cfa_register %rsp
 	pop	%r15

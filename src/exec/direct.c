@@ -65,7 +65,7 @@ _Static_assert(REG_R8 == 0 && REG_R12 == 4 && REG_RDI == 8 && REG_RAX == 13 && R
 EXEC_HIDDEN void exec_direct_restorer(void);
 
 uint8_t exec_direct_on;
-uint64_t exec_direct_xsize, exec_direct_xfeatures;
+uint64_t exec_direct_xsize, exec_direct_xfeatures, exec_direct_own;
 bool exec_direct_allowed, exec_direct_no_load;
 _Atomic uint64_t exec_stat_direct, exec_stat_direct_load, exec_stat_direct_rolled, exec_stat_trap_load,
     exec_stat_host_load, exec_stat_direct_deferred, exec_stat_direct_lost, exec_stat_jump_load, exec_stat_mask_load;
@@ -89,13 +89,35 @@ void exec_direct_learn(const ucontext_t *uc)
 	frame_segments = (uint64_t)uc->uc_mcontext.gregs[REG_CSGSFS];
 	exec_direct_xsize = size;
 	exec_direct_xfeatures = features;
+	exec_direct_own = exec_own_bits();
 	__atomic_store_n(&exec_direct_on, 1, __ATOMIC_RELEASE);
 }
 
-void *exec_direct_frame(const struct exec_direct_regs *r, const uint8_t *xsave)
+/* The frame below the XSAVE image at fp: its restorer slot 8 bytes below a 16-byte boundary, as the kernel's. */
+EXEC_GENERAL_REGS static inline struct direct_frame *frame_below(const uint8_t *fp)
 {
+	return (struct direct_frame *)(uintptr_t)((((uint64_t)(uintptr_t)fp - sizeof(struct direct_frame)) & ~15ULL) -
+						  8);
+}
+
+/* rt_sigprocmask without libc (no errno, nothing but general registers). */
+EXEC_GENERAL_REGS static inline long raw_sigprocmask(long how, const uint64_t *set, uint64_t *old)
+{
+	long ret;
+	register long size __asm__("r10") = sizeof(*set);
+	__asm__ volatile("syscall"
+			 : "=a"(ret)
+			 : "0"((long)SYS_rt_sigprocmask), "D"(how), "S"(set), "d"(old), "r"(size)
+			 : "rcx", "r11", "memory");
+	return ret;
+}
+
+uint8_t *exec_direct_place(const struct exec_direct_regs *r)
+{
+	if (!__atomic_load_n(&exec_direct_on, __ATOMIC_ACQUIRE))
+		return NULL;
 	struct exec_thread *self = exec_thread_lookup();
-	if (!self || !exec_direct_on)
+	if (!self)
 		return NULL;
 	uint64_t rsp = (uint64_t)(uintptr_t)&r->ret + 8;
 	uint64_t lo = (uint64_t)(uintptr_t)self + EXEC_BLOCK_STACK, hi = (uint64_t)(uintptr_t)self + EXEC_BLOCK_SIZE;
@@ -103,39 +125,42 @@ void *exec_direct_frame(const struct exec_direct_regs *r, const uint8_t *xsave)
 	 * Already on the block's stack (an entry from a handler that runs on
 	 * it): below the caller's red zone.  EXEC_DIRECT_RESERVE lower still,
 	 * where a signal that arrives before RSP is on the frame does not
-	 * reach it, nor does this function's own stack, with the registers and
-	 * XSAVE image direct.S saved, when the caller was on the block's stack.
+	 * reach it, nor does the stack of direct.S and its C halves when the
+	 * caller was on the block's stack.
 	 */
 	uint64_t top = (rsp > lo && rsp <= hi ? rsp - EXEC_REDZONE : hi) - EXEC_DIRECT_RESERVE;
-	uint64_t size = exec_direct_xsize;
-	uint8_t *fp = (uint8_t *)(uintptr_t)((top - size - MAGIC2_SIZE) & ~63ULL);
-	struct direct_frame *f =
-	    (struct direct_frame *)(uintptr_t)((((uint64_t)(uintptr_t)fp - sizeof(*f)) & ~15ULL) - 8);
+	uint8_t *fp = (uint8_t *)(uintptr_t)((top - exec_direct_xsize - MAGIC2_SIZE) & ~63ULL);
 	/* Too deep in the signal stack for the frame and the handler below it: the ENCLU traps instead. */
-	if (top > hi || (uint64_t)(uintptr_t)f < lo + EXEC_DIRECT_RESERVE)
+	if (top > hi || (uint64_t)(uintptr_t)frame_below(fp) < lo + EXEC_DIRECT_RESERVE)
 		return NULL;
-	int saved_errno = errno;
 	/*
 	 * Where exec_direct_load ends the entry, signals stay open: exec's own
 	 * are unblocked (the enclave's mask, one system call that also reads the
 	 * host's), and any signal that arrives from here to the load is put off
 	 * (exec_direct_defer).  Otherwise every signal is blocked while the
-	 * trampoline runs, as for a handler of exec's.
+	 * trampoline runs, as for a handler of exec's.  Nothing is written at
+	 * fp before: until then a handler of the program may run on this stack.
 	 */
+	static const uint64_t every_signal = ~0ULL;
 	bool open = exec_have_fsgsbase && !exec_direct_no_load;
-	uint64_t old = 0, set = open ? exec_own_bits() : ~0ULL;
-	if (syscall(SYS_rt_sigprocmask, open ? SIG_UNBLOCK : SIG_SETMASK, &set, &old, sizeof(set)) != 0) {
-		errno = saved_errno;
+	/* No local's address is taken: a sanitizer's runtime would place it, with its own code. */
+	if (raw_sigprocmask(open ? SIG_UNBLOCK : SIG_SETMASK, open ? &exec_direct_own : &every_signal,
+			    &self->entry_host_mask) != 0)
 		return NULL;
-	}
 	if (open) {
 		/* A signal from here on is put off; one that arrives before RSP is on the frame lands above it. */
 		atomic_signal_fence(memory_order_seq_cst);
 		self->entering = EXEC_ENTER_MASKED;
 		atomic_signal_fence(memory_order_seq_cst);
 	}
+	return fp;
+}
 
-	memcpy(fp, xsave, size);
+void *exec_direct_frame(const struct exec_direct_regs *r, uint8_t *fp)
+{
+	struct exec_thread *self = exec_thread_lookup();
+	uint64_t rsp = (uint64_t)(uintptr_t)&r->ret + 8, size = exec_direct_xsize;
+	struct direct_frame *f = frame_below(fp);
 	uint32_t magic1 = FP_XSTATE_MAGIC1, magic2 = FP_XSTATE_MAGIC2, ext = (uint32_t)size + MAGIC2_SIZE,
 		 xsize = (uint32_t)size;
 	memset(fp + SW_MAGIC1, 0, EXEC_XSAVE_LEGACY - SW_MAGIC1);
@@ -174,14 +199,13 @@ void *exec_direct_frame(const struct exec_direct_regs *r, const uint8_t *xsave)
 	g[REG_CSGSFS] = (greg_t)frame_segments;
 	g[REG_TRAPNO] = TRAP_GP;
 	f->uc.uc_mcontext.fpregs = (fpregset_t)fp;
-	f->uc.uc_sigmask = old;
+	f->uc.uc_sigmask = self->entry_host_mask;
 	f->info.si_signo = SIGSEGV;
 	f->info.si_code = SI_KERNEL_CODE;
 	self->entry_uc = uc;
 	atomic_signal_fence(memory_order_seq_cst);
 	self->direct = EXEC_DIRECT_FRAME;
 	atomic_fetch_add_explicit(&exec_stat_direct, 1, memory_order_relaxed);
-	errno = saved_errno;
 	return f;
 }
 

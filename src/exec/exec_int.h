@@ -48,7 +48,7 @@
 #define ET_TRAP_SIG   83 /* the signal of the handler that marked the block */
 /* The pad's page (block + EXEC_BLOCK_PAD) and the offset of its second instruction, the jump. */
 #define EXEC_BLOCK_PAD 0x1000
-#define EXEC_PAD_JMP	7
+#define EXEC_PAD_JMP   7
 
 /* Offset of the siginfo in the frames direct.c builds (the kernel's rt_sigframe: restorer, ucontext). */
 #define EXEC_DIRECT_INFO 312
@@ -129,10 +129,11 @@ struct exec_thread {
 	const ucontext_t *entry_uc;  /* the direct frame's context while entering (EXEC_DIRECT_FRAME) */
 	bool direct_host;	     /* ... and it goes to host code (exec_direct_load_host) */
 	/* Accepted pages whose host protection is not opened yet (aex.c, "deferred opening"). */
-	uint64_t lag_lo, lag_hi; /* the run [lag_lo, lag_hi), empty when equal */
-	uint64_t lag_next;	 /* the page after the last one EACCEPTed */
-	unsigned lag_eager;	 /* EACCEPTs still to open at once */
-	unsigned lag_backoff;	 /* lag_eager's next value after a short run was touched */
+	uint64_t lag_lo, lag_hi;  /* the run [lag_lo, lag_hi), empty when equal */
+	uint64_t lag_next;	  /* the page after the last one EACCEPTed */
+	unsigned lag_eager;	  /* EACCEPTs still to open at once */
+	unsigned lag_backoff;	  /* lag_eager's next value after a short run was touched */
+	uint64_t entry_host_mask; /* the mask exec_direct_place found (the host's) */
 };
 
 _Static_assert(offsetof(struct exec_thread, host_fs) == ET_HOST_FS, "ET_HOST_FS");
@@ -157,6 +158,12 @@ _Static_assert(offsetof(struct exec_thread, trap_sig) == ET_TRAP_SIG, "ET_TRAP_S
 _Static_assert(sizeof(struct exec_thread) <= EXEC_BLOCK_HEADER, "exec_thread fits its page");
 
 #define EXEC_HIDDEN __attribute__((visibility("hidden")))
+/*
+ * Code that runs between an ENCLU of sgxemu_enter_enclave and the XSAVE of
+ * the state the enclave receives: general-purpose registers only, so the
+ * vector and x87 registers stay as the caller left them.
+ */
+#define EXEC_GENERAL_REGS __attribute__((target("general-regs-only")))
 
 /* ---- assembly glue ------------------------------------------------------- */
 
@@ -334,8 +341,16 @@ EXEC_HIDDEN void exec_direct_abandon(struct exec_thread *self);
 /* A real frame of an ENCLU trap of host code: learn the layout from it and turn the path on. */
 EXEC_HIDDEN void exec_direct_learn(const ucontext_t *uc);
 struct exec_direct_regs;
-/* direct.S's C half: the frame's start (its restorer slot), or NULL to let the ENCLU trap. */
-EXEC_HIDDEN void *exec_direct_frame(const struct exec_direct_regs *r, const uint8_t *xsave);
+/*
+ * direct.S's first C half, before the XSAVE: where the frame's XSAVE image
+ * goes on the thread's signal stack, with the mask set for the entry (the
+ * host's kept in entry_host_mask); NULL to let the ENCLU trap.
+ */
+EXEC_HIDDEN EXEC_GENERAL_REGS uint8_t *exec_direct_place(const struct exec_direct_regs *r);
+/* Its second half, after direct.S XSAVEd into fp: the rest of the frame; returns its start (the restorer slot). */
+EXEC_HIDDEN void *exec_direct_frame(const struct exec_direct_regs *r, uint8_t *fp);
+/* exec_own_bits() as of exec_direct_learn, for exec_direct_place. */
+extern EXEC_HIDDEN uint64_t exec_direct_own;
 /*
  * The end of exec_trap for a frame the kernel built whose context goes
  * into the enclave, or (host) to host code because the thread left enclave
@@ -392,7 +407,7 @@ EXEC_HIDDEN void exec_host_enclu(struct exec_thread *self, int sig, siginfo_t *s
 /* Reserve the region, probe FS/GS access. Return: 0 or -ENOMEM. */
 EXEC_HIDDEN int exec_threads_init(void);
 /* The calling thread's block (TLS; valid only while FS is the host's), or NULL. */
-EXEC_HIDDEN struct exec_thread *exec_thread_lookup(void);
+EXEC_HIDDEN EXEC_GENERAL_REGS struct exec_thread *exec_thread_lookup(void);
 /*
  * Create the calling thread's block; the caller makes its stack the
  * thread's sigaltstack (through uc_stack).  Return: it, or NULL (no memory,

@@ -118,7 +118,7 @@ void exec_chaos_timers_stop(void)
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
-struct exec_thread *exec_thread_lookup(void)
+EXEC_GENERAL_REGS struct exec_thread *exec_thread_lookup(void)
 {
 	return self_tls;
 }

@@ -238,7 +238,6 @@ static void enclu_outside(struct exec_thread *self, const siginfo_t *si, ucontex
 			/* ERESUME's RFLAGS are the SSA's (RF as the AEX saved it). */
 			if (eenter)
 				t->regs.rflags &= ~RFLAGS_RF;
-			exec_inside_count++;
 			elrange_cache(self);
 			if (!eenter)
 				exec_xsave_to_uc(uc, t);
@@ -355,8 +354,7 @@ static void interrupt_leave(struct exec_thread *self, ucontext_t *uc)
 	exec_xsave_from_uc(t, uc);
 	hw_aex(t, &(struct hw_event){.interrupt = true});
 	exec_state_leave(self, uc);
-	exec_inside_count--;
-	self->exits++;
+	exec_note_exit(self);
 }
 
 /*
@@ -432,7 +430,6 @@ static bool os_refresh(struct exec_thread *self, uint64_t addr, const siginfo_t 
 #define LAG_BACKOFF_MAX 4096
 
 bool exec_deferred_open = true;
-_Atomic uint64_t exec_stat_deferred, exec_stat_deferred_runs, exec_stat_deferred_touched;
 
 /* Whether the EACCEPTed page at addr joins the thread's run (nothing to refresh now). */
 static bool lag_take(struct exec_thread *self, uint64_t addr)
@@ -451,7 +448,7 @@ static bool lag_take(struct exec_thread *self, uint64_t addr)
 	else if (self->lag_hi != page)
 		return false;
 	self->lag_hi = page + SGX_PAGE_SIZE;
-	atomic_fetch_add_explicit(&exec_stat_deferred, 1, memory_order_relaxed);
+	exec_count(self, EXEC_COUNT_DEFERRED);
 	return true;
 }
 
@@ -460,9 +457,9 @@ static void lag_opened(struct exec_thread *self, bool touched)
 {
 	uint64_t pages = (self->lag_hi - self->lag_lo) / SGX_PAGE_SIZE;
 	self->lag_lo = self->lag_hi = 0;
-	atomic_fetch_add_explicit(&exec_stat_deferred_runs, 1, memory_order_relaxed);
+	exec_count(self, EXEC_COUNT_DEFERRED_RUNS);
 	if (touched)
-		atomic_fetch_add_explicit(&exec_stat_deferred_touched, 1, memory_order_relaxed);
+		exec_count(self, EXEC_COUNT_DEFERRED_TOUCHED);
 	if (!self->lag_backoff)
 		self->lag_backoff = LAG_BACKOFF_MIN;
 	if (pages >= LAG_LONG_RUN) {
@@ -610,8 +607,7 @@ static bool aex(struct exec_thread *self, const struct hw_event *ev, const sigin
 	if (exec_check_on && ev->vector == X86_PF && !os_fixable(ev))
 		check_access(self, rip, ev->addr, ev->errcode);
 	exec_state_leave(self, uc);
-	exec_inside_count--;
-	self->exits++;
+	exec_note_exit(self);
 
 	enum exec_fault f = EXEC_FAULT_SIGSEGV;
 	if (os_fixable(ev)) {
@@ -859,8 +855,7 @@ static void enclave_enclu(struct exec_thread *self, const siginfo_t *si, ucontex
 			if (!t->in_enclave) {
 				/* EEXIT: the registers are the target's, FS/GS the host's. */
 				exec_state_leave(self, uc);
-				exec_inside_count--;
-				self->exits++;
+				exec_note_exit(self);
 				self->retries = 0;
 				exec_return_host(self, uc);
 				return;
@@ -878,7 +873,7 @@ static void enclave_enclu(struct exec_thread *self, const siginfo_t *si, ucontex
 		struct hw_result fetch;
 		if (!exec_short_path || t->regs.rip != rip || !enclave_enclu_at(t, rip, &fetch))
 			return;
-		atomic_fetch_add_explicit(&exec_stat_short, 1, memory_order_relaxed);
+		exec_count(self, EXEC_COUNT_SHORT);
 	}
 }
 

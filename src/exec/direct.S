@@ -168,7 +168,7 @@ exec_direct_restorer:
 
 /* rt_sigprocmask(SIG_SETMASK, &uc->uc_sigmask, NULL, 8); R12 = the ucontext. */
 .macro	SET_FRAME_MASK
-	lock incq exec_stat_mask_load(%rip)
+	incq	ET_COUNTS + 8 * EXEC_COUNT_MASK_LOAD(%r8)
 	mov	$SYS_RT_SIGPROCMASK, %eax
 	mov	$SIG_SETMASK_NR, %edi
 	lea	EXEC_UC_SIGMASK(%r12), %rsi
@@ -284,7 +284,7 @@ exec_direct_load:
 	jnz	.Liretq
 	cmpb	$0, ET_PAD(%r8)
 	je	.Liretq
-	lock incq exec_stat_jump_load(%rip)
+	incq	ET_COUNTS + 8 * EXEC_COUNT_JUMP_LOAD(%r8)
 	mov	EXEC_UC_GREGS + 8 * 15(%r12), %rdx
 	mov	%rdx, ET_JMP_RSP(%r8)
 	mov	EXEC_UC_GREGS + 8 * 16(%r12), %rdx

@@ -67,8 +67,7 @@ EXEC_HIDDEN void exec_direct_restorer(void);
 uint8_t exec_direct_on;
 uint64_t exec_direct_xsize, exec_direct_xfeatures, exec_direct_own;
 bool exec_direct_allowed, exec_direct_no_load;
-_Atomic uint64_t exec_stat_direct, exec_stat_direct_load, exec_stat_direct_rolled, exec_stat_trap_load,
-    exec_stat_host_load, exec_stat_direct_deferred, exec_stat_direct_lost, exec_stat_jump_load, exec_stat_mask_load;
+_Atomic uint64_t exec_stat_direct_rolled, exec_stat_direct_deferred, exec_stat_direct_lost;
 static uint64_t frame_flags, frame_segments;
 
 void exec_direct_learn(const ucontext_t *uc)
@@ -205,7 +204,7 @@ void *exec_direct_frame(const struct exec_direct_regs *r, uint8_t *fp)
 	self->entry_uc = uc;
 	atomic_signal_fence(memory_order_seq_cst);
 	self->direct = EXEC_DIRECT_FRAME;
-	atomic_fetch_add_explicit(&exec_stat_direct, 1, memory_order_relaxed);
+	exec_count(self, EXEC_COUNT_DIRECT);
 	return f;
 }
 
@@ -217,7 +216,7 @@ void exec_direct_finish(struct exec_thread *self, ucontext_t *uc)
 		self->direct = EXEC_DIRECT_LOAD;
 		self->direct_uc = uc;
 		self->direct_host = false;
-		atomic_fetch_add_explicit(&exec_stat_direct_load, 1, memory_order_relaxed);
+		exec_count(self, EXEC_COUNT_DIRECT_LOAD);
 		return;
 	}
 	exec_direct_abandon(self);
@@ -245,7 +244,7 @@ void exec_direct_take(struct exec_thread *self, ucontext_t *uc, bool host, bool 
 	self->direct = host ? EXEC_DIRECT_LOAD_HOST : EXEC_DIRECT_LOAD;
 	self->direct_uc = uc;
 	self->direct_host = host;
-	atomic_fetch_add_explicit(host ? &exec_stat_host_load : &exec_stat_trap_load, 1, memory_order_relaxed);
+	exec_count(self, host ? EXEC_COUNT_HOST_LOAD : EXEC_COUNT_TRAP_LOAD);
 }
 
 /* Async-signal-safe: the one way a signal put off can be lost. */

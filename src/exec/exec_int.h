@@ -46,6 +46,26 @@
 #define ET_TRAP_DEFER 81 /* ... and it put a signal off: the load sets the mask */
 #define ET_LOAD_MASK  82 /* the load sets the frame's mask: it is not the thread's (set by C) */
 #define ET_TRAP_SIG   83 /* the signal of the handler that marked the block */
+#define ET_COUNTS     88 /* the thread's event counts (EXEC_COUNT_*) */
+
+/*
+ * exec_thread.counts: events of one thread, counted by that thread alone
+ * (no shared line, no locked instruction on the way into and out of the
+ * enclave); exec_get_stats adds every live thread's and those of threads
+ * that ended (exec_counts_sum).
+ */
+#define EXEC_COUNT_TRAPS	    0  /* exec_trap calls */
+#define EXEC_COUNT_DIRECT	    1  /* entries the direct way */
+#define EXEC_COUNT_DIRECT_LOAD	    2  /* ... of which exec_direct_load finished */
+#define EXEC_COUNT_TRAP_LOAD	    3  /* traps of enclave code whose context went back by a load */
+#define EXEC_COUNT_HOST_LOAD	    4  /* exits to host code by a load */
+#define EXEC_COUNT_JUMP_LOAD	    5  /* loads that ended in the jump pad */
+#define EXEC_COUNT_MASK_LOAD	    6  /* loads that set the signal mask */
+#define EXEC_COUNT_SHORT	    7  /* faulting ENCLUs run again in the signal that took the fault */
+#define EXEC_COUNT_DEFERRED	    8  /* EACCEPTed pages whose host protection was left for later */
+#define EXEC_COUNT_DEFERRED_RUNS    9  /* runs of those opened */
+#define EXEC_COUNT_DEFERRED_TOUCHED 10 /* ... because enclave code reached one first */
+#define EXEC_COUNTS		    11
 /* The pad's page (block + EXEC_BLOCK_PAD) and the offset of its second instruction, the jump. */
 #define EXEC_BLOCK_PAD 0x1000
 #define EXEC_PAD_JMP   7
@@ -101,6 +121,7 @@ struct exec_thread {
 	uint8_t load_mask;	   /* set by exec_direct_take, cleared by the load */
 	uint8_t trap_sig;	   /* set with in_trap */
 	uint8_t spare[4];
+	uint64_t counts[EXEC_COUNTS]; /* written by this thread only (direct.S too); read by exec_counts_sum */
 
 	struct hw_thread t; /* the logical processor */
 	int tid;	    /* host thread id (for signals sent to it) */
@@ -155,6 +176,7 @@ _Static_assert(offsetof(struct exec_thread, in_trap) == ET_IN_TRAP, "ET_IN_TRAP"
 _Static_assert(offsetof(struct exec_thread, trap_defer) == ET_TRAP_DEFER, "ET_TRAP_DEFER");
 _Static_assert(offsetof(struct exec_thread, load_mask) == ET_LOAD_MASK, "ET_LOAD_MASK");
 _Static_assert(offsetof(struct exec_thread, trap_sig) == ET_TRAP_SIG, "ET_TRAP_SIG");
+_Static_assert(offsetof(struct exec_thread, counts) == ET_COUNTS, "ET_COUNTS");
 _Static_assert(sizeof(struct exec_thread) <= EXEC_BLOCK_HEADER, "exec_thread fits its page");
 
 #define EXEC_HIDDEN __attribute__((visibility("hidden")))
@@ -321,11 +343,8 @@ extern EXEC_HIDDEN uint64_t exec_direct_xsize, exec_direct_xfeatures;
 extern EXEC_HIDDEN bool exec_direct_allowed;
 /* Set at install from SGXEMU_EXEC_NO_DIRECT_LOAD: direct entries end in rt_sigreturn, as before exec_direct_load. */
 extern EXEC_HIDDEN bool exec_direct_no_load;
-/* Entries that went the direct way (exec_trap counts them too; exec_get_stats subtracts). */
-extern EXEC_HIDDEN _Atomic uint64_t exec_stat_direct;
-/* Direct entries exec_direct_load finished; signals exec_direct_roll_forward moved. */
-extern EXEC_HIDDEN _Atomic uint64_t exec_stat_direct_load, exec_stat_direct_rolled, exec_stat_trap_load,
-    exec_stat_host_load;
+/* Signals exec_direct_roll_forward moved. */
+extern EXEC_HIDDEN _Atomic uint64_t exec_stat_direct_rolled;
 /* Signals put off during direct entries; of those, lost because the kernel would not queue them again. */
 extern EXEC_HIDDEN _Atomic uint64_t exec_stat_direct_deferred, exec_stat_direct_lost;
 /*
@@ -390,8 +409,6 @@ extern EXEC_HIDDEN const char exec_direct_window_start[], exec_direct_window_end
  * register and RFLAGS the context's already.
  */
 extern EXEC_HIDDEN const char exec_direct_pad[], exec_direct_pad_end[];
-/* Loads that ended in the jump pad (the rest ended in IRETQ); loads that set the signal mask. */
-extern EXEC_HIDDEN _Atomic uint64_t exec_stat_jump_load, exec_stat_mask_load;
 
 /* ---- aex.c --------------------------------------------------------------- */
 
@@ -424,7 +441,26 @@ EXEC_HIDDEN bool exec_under_valgrind(void);
  */
 EXEC_HIDDEN bool exec_shadow_stack_on(void);
 /* Threads in enclave mode right now. */
-extern EXEC_HIDDEN _Atomic unsigned exec_inside_count;
+EXEC_HIDDEN unsigned exec_threads_inside(void);
+/* One more event of kind i (EXEC_COUNT_*) on the thread self, or on no thread's block (self NULL). */
+EXEC_HIDDEN void exec_count_slow(unsigned i);
+static inline void exec_count(struct exec_thread *self, unsigned i)
+{
+	if (!self) {
+		exec_count_slow(i);
+		return;
+	}
+	/* Its own thread writes it; a reader elsewhere sees the old value or the new one. */
+	__atomic_store_n(&self->counts[i], __atomic_load_n(&self->counts[i], __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
+}
+/* The thread left enclave mode once more (exec_kick waits for it); only the thread itself counts its exits. */
+static inline void exec_note_exit(struct exec_thread *self)
+{
+	atomic_store_explicit(&self->exits, atomic_load_explicit(&self->exits, memory_order_relaxed) + 1,
+			      memory_order_release);
+}
+/* Every count so far: the live threads', the ended threads' and those of no thread. */
+EXEC_HIDDEN void exec_counts_sum(uint64_t sum[EXEC_COUNTS]);
 
 /*
  * Whether a faulting ENCLU runs again in the signal that took its fault
@@ -439,7 +475,6 @@ extern EXEC_HIDDEN bool exec_short_path;
  * SGXEMU_EXEC_NO_DEFERRED_OPEN is set at exec_install.
  */
 extern EXEC_HIDDEN bool exec_deferred_open;
-extern EXEC_HIDDEN _Atomic uint64_t exec_stat_deferred, exec_stat_deferred_runs, exec_stat_deferred_touched;
 /* Open the host protection of the thread's deferred pages (out of enclave mode: waits for busy locks). */
 EXEC_HIDDEN void exec_deferred_open_now(struct exec_thread *self);
 /* Chaos mode (aex.c); exec_chaos_on is set once before threads enter. */
@@ -462,7 +497,6 @@ EXEC_HIDDEN void exec_chaos_thread_stop(struct exec_thread *self);
 EXEC_HIDDEN void exec_chaos_timers_stop(void);
 /* A signal of the timer kind's timer arrived while the thread ran enclave code: an interrupt there. */
 EXEC_HIDDEN void exec_chaos_timer_signal(struct exec_thread *self, siginfo_t *si, ucontext_t *uc);
-extern EXEC_HIDDEN _Atomic uint64_t exec_stat_traps, exec_stat_short;
 /* FS/GS base of the calling thread, through FSGSBASE or arch_prctl. */
 EXEC_HIDDEN uint64_t exec_get_fs(void);
 EXEC_HIDDEN uint64_t exec_get_gs(void);

@@ -30,8 +30,44 @@ static __thread struct exec_thread *self_tls __attribute__((tls_model("initial-e
 static pthread_key_t thread_key;
 static pthread_mutex_t slots_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint8_t slot_used[EXEC_SLOTS];
+/* The slot's block is usable and its counts not yet in counts_gone (under slots_lock). */
+static uint8_t slot_live[EXEC_SLOTS];
+/* Counts of threads that ended, and of events on no thread's block. */
+static _Atomic uint64_t counts_gone[EXEC_COUNTS];
 static bool no_pad;
-_Atomic unsigned exec_inside_count;
+
+static struct exec_thread *slot_block(uint64_t slot)
+{
+	return (struct exec_thread *)(uintptr_t)(exec_region_base + slot * EXEC_BLOCK_SIZE);
+}
+
+void exec_count_slow(unsigned i)
+{
+	atomic_fetch_add_explicit(&counts_gone[i], 1, memory_order_relaxed);
+}
+
+void exec_counts_sum(uint64_t sum[EXEC_COUNTS])
+{
+	pthread_mutex_lock(&slots_lock);
+	for (unsigned i = 0; i < EXEC_COUNTS; i++)
+		sum[i] = atomic_load_explicit(&counts_gone[i], memory_order_relaxed);
+	for (uint64_t slot = 0; slot < EXEC_SLOTS; slot++)
+		if (slot_live[slot])
+			for (unsigned i = 0; i < EXEC_COUNTS; i++)
+				sum[i] += __atomic_load_n(&slot_block(slot)->counts[i], __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&slots_lock);
+}
+
+unsigned exec_threads_inside(void)
+{
+	unsigned n = 0;
+	pthread_mutex_lock(&slots_lock);
+	for (uint64_t slot = 0; slot < EXEC_SLOTS; slot++)
+		if (slot_live[slot] && __atomic_load_n(&slot_block(slot)->t.in_enclave, __ATOMIC_ACQUIRE))
+			n++;
+	pthread_mutex_unlock(&slots_lock);
+	return n;
+}
 
 uint64_t exec_get_fs(void)
 {
@@ -59,15 +95,18 @@ static void thread_destroy(void *p)
 	if (exec_os_cur.thread_stop)
 		exec_os_cur.thread_stop(exec_os_cur.ctx, &self->t);
 	exec_sud_thread_stop(self);
+	uint64_t slot = ((uint64_t)(uintptr_t)self - exec_region_base) / EXEC_BLOCK_SIZE;
 	pthread_mutex_lock(&slots_lock);
 	exec_chaos_thread_stop(self);
+	for (unsigned i = 0; i < EXEC_COUNTS; i++)
+		atomic_fetch_add_explicit(&counts_gone[i], self->counts[i], memory_order_relaxed);
+	slot_live[slot] = 0;
 	pthread_mutex_unlock(&slots_lock);
 	stack_t ss = {.ss_flags = SS_DISABLE};
 	sigaltstack(&ss, NULL);
 	hw_thread_fini(&self->t);
 	self_tls = NULL;
 	/* Give the memory back but keep the range reserved for the next thread. */
-	uint64_t slot = ((uint64_t)(uintptr_t)self - exec_region_base) / EXEC_BLOCK_SIZE;
 	if (mmap(self, EXEC_BLOCK_SIZE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0) ==
 	    MAP_FAILED)
 		exec_die("sgxemu: cannot release a thread's signal stack\n");
@@ -103,9 +142,8 @@ void exec_chaos_timers_stop(void)
 {
 	pthread_mutex_lock(&slots_lock);
 	for (uint64_t slot = 0; slot < EXEC_SLOTS; slot++)
-		if (slot_used[slot])
-			exec_chaos_thread_stop(
-			    (struct exec_thread *)(uintptr_t)(exec_region_base + slot * EXEC_BLOCK_SIZE));
+		if (slot_live[slot])
+			exec_chaos_thread_stop(slot_block(slot));
 	pthread_mutex_unlock(&slots_lock);
 	/* A signal a timer queued before it was deleted is still delivered: take this thread's now. */
 	sigset_t kick, old;
@@ -162,8 +200,8 @@ struct exec_thread *exec_thread_create(void)
 	slot_used[slot] = 1;
 	pthread_mutex_unlock(&slots_lock);
 
-	uint8_t *block = (uint8_t *)(uintptr_t)(exec_region_base + slot * EXEC_BLOCK_SIZE);
-	struct exec_thread *self = (struct exec_thread *)block;
+	struct exec_thread *self = slot_block(slot);
+	uint8_t *block = (uint8_t *)self;
 	if (mprotect(block, EXEC_BLOCK_HEADER, PROT_READ | PROT_WRITE) != 0 ||
 	    mprotect(block + EXEC_BLOCK_STACK, EXEC_BLOCK_SIZE - EXEC_BLOCK_STACK, PROT_READ | PROT_WRITE) != 0)
 		goto err_slot;
@@ -177,6 +215,10 @@ struct exec_thread *exec_thread_create(void)
 	 */
 	if (pthread_setspecific(thread_key, self) != 0)
 		goto err_thread;
+	/* From here on the block is what exec_counts_sum and exec_chaos_timers_stop may look at. */
+	pthread_mutex_lock(&slots_lock);
+	slot_live[slot] = 1;
+	pthread_mutex_unlock(&slots_lock);
 	self->tid = (int)syscall(SYS_gettid);
 	exec_chaos_thread_start(self);
 	self->host_fs = exec_get_fs();

@@ -22,24 +22,25 @@
 struct exec_os exec_os_cur;
 static bool installed;
 bool exec_short_path = true;
-_Atomic uint64_t exec_stat_traps, exec_stat_short;
 
 void exec_get_stats(struct exec_stats *s)
 {
-	s->direct_entries = atomic_load_explicit(&exec_stat_direct, memory_order_relaxed);
-	s->direct_loads = atomic_load_explicit(&exec_stat_direct_load, memory_order_relaxed);
+	uint64_t c[EXEC_COUNTS];
+	exec_counts_sum(c);
+	s->direct_entries = c[EXEC_COUNT_DIRECT];
+	s->direct_loads = c[EXEC_COUNT_DIRECT_LOAD];
 	s->direct_rolled = atomic_load_explicit(&exec_stat_direct_rolled, memory_order_relaxed);
-	s->trap_loads = atomic_load_explicit(&exec_stat_trap_load, memory_order_relaxed);
-	s->host_loads = atomic_load_explicit(&exec_stat_host_load, memory_order_relaxed);
-	s->jump_loads = atomic_load_explicit(&exec_stat_jump_load, memory_order_relaxed);
-	s->mask_loads = atomic_load_explicit(&exec_stat_mask_load, memory_order_relaxed);
-	s->traps = atomic_load_explicit(&exec_stat_traps, memory_order_relaxed) - s->direct_entries;
-	s->short_paths = atomic_load_explicit(&exec_stat_short, memory_order_relaxed);
+	s->trap_loads = c[EXEC_COUNT_TRAP_LOAD];
+	s->host_loads = c[EXEC_COUNT_HOST_LOAD];
+	s->jump_loads = c[EXEC_COUNT_JUMP_LOAD];
+	s->mask_loads = c[EXEC_COUNT_MASK_LOAD];
+	s->traps = c[EXEC_COUNT_TRAPS] - s->direct_entries;
+	s->short_paths = c[EXEC_COUNT_SHORT];
 	s->direct_deferred = atomic_load_explicit(&exec_stat_direct_deferred, memory_order_relaxed);
 	s->direct_lost = atomic_load_explicit(&exec_stat_direct_lost, memory_order_relaxed);
-	s->deferred_opens = atomic_load_explicit(&exec_stat_deferred, memory_order_relaxed);
-	s->deferred_runs = atomic_load_explicit(&exec_stat_deferred_runs, memory_order_relaxed);
-	s->deferred_touched = atomic_load_explicit(&exec_stat_deferred_touched, memory_order_relaxed);
+	s->deferred_opens = c[EXEC_COUNT_DEFERRED];
+	s->deferred_runs = c[EXEC_COUNT_DEFERRED_RUNS];
+	s->deferred_touched = c[EXEC_COUNT_DEFERRED_TOUCHED];
 	s->chaos_interrupts = atomic_load_explicit(&exec_stat_chaos_intr, memory_order_relaxed);
 	s->chaos_evictions = atomic_load_explicit(&exec_stat_chaos_evict, memory_order_relaxed);
 	s->chaos_timer = atomic_load_explicit(&exec_stat_chaos_timer, memory_order_relaxed);
@@ -84,7 +85,7 @@ int exec_uninstall(void)
 {
 	if (!installed)
 		return 0;
-	if (exec_inside_count)
+	if (exec_threads_inside())
 		return -EBUSY;
 	exec_sud_active = 0;
 	exec_direct_on = 0;
@@ -180,7 +181,7 @@ struct exec_thread *exec_trap(int sig, siginfo_t *si, ucontext_t *uc, struct exe
 		errno = saved_errno;
 		return NULL;
 	}
-	atomic_fetch_add_explicit(&exec_stat_traps, 1, memory_order_relaxed);
+	exec_count(self, EXEC_COUNT_TRAPS);
 	bool was_inside = self && self->t.in_enclave;
 	/* SIGRTMAX is a call into libc: once per signal. */
 	int kick_signal = EXEC_KICK_SIGNAL;

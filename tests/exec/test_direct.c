@@ -19,7 +19,9 @@
  * needs the FSGSBASE instructions; where the host lacks them, entries take
  * the rt_sigreturn path and the counts below say so.
  */
+#include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -670,6 +672,92 @@ Test(direct, threads_entering_under_a_storm_of_signals_get_every_result)
 	cr_assert_gt(seen.count, 0, "signals were handled");
 	for (unsigned i = 0; i < ENCL_THREADS; i++)
 		cr_assert_eq(tos_cssa(i), 0);
+}
+
+/*
+ * Each thread counts its own events (no locked instruction on the way in
+ * and out): the statistics must add those of threads that still run and of
+ * threads that ended.
+ */
+#define COUNTED_CALLS 25
+static pthread_barrier_t counted_done, counted_end;
+
+static void *counted_caller(void *arg)
+{
+	unsigned i = (unsigned)(uintptr_t)arg;
+	void *bad = NULL;
+	for (uint64_t n = 0; n <= COUNTED_CALLS && !bad; n++) {
+		uint64_t out[4] = {0};
+		struct sgx_enclave_run run;
+		if (tos_ecall(i, OP_ECHO, n, 2, 0xC0FFEE, out, &run) != 0 || run.function != ENCLU_EEXIT ||
+		    out[0] != n + 2)
+			bad = (void *)1;
+	}
+	pthread_barrier_wait(&counted_done);
+	pthread_barrier_wait(&counted_end);
+	return bad;
+}
+
+Test(direct, the_counts_of_live_and_ended_threads_add_up)
+{
+	tos_hook_translations(NULL);
+	echo(0, 1);
+	struct exec_stats a, live, ended;
+	exec_get_stats(&a);
+	pthread_t th;
+	cr_assert_eq(pthread_barrier_init(&counted_done, NULL, 2), 0);
+	cr_assert_eq(pthread_barrier_init(&counted_end, NULL, 2), 0);
+	cr_assert_eq(pthread_create(&th, NULL, counted_caller, (void *)(uintptr_t)1), 0);
+	pthread_barrier_wait(&counted_done);
+	exec_get_stats(&live);
+	pthread_barrier_wait(&counted_end);
+	void *r;
+	pthread_join(th, &r);
+	exec_get_stats(&ended);
+	pthread_barrier_destroy(&counted_done);
+	pthread_barrier_destroy(&counted_end);
+	cr_assert_null(r, "the thread's calls returned their results");
+	/* Its first ECALL traps (the thread had no block yet), every other one enters the direct way. */
+	cr_assert_eq(live.direct_entries - a.direct_entries, COUNTED_CALLS, "live: %llu direct entries",
+		     (unsigned long long)(live.direct_entries - a.direct_entries));
+	cr_assert_eq(live.host_loads - a.host_loads, COUNTED_CALLS + 1,
+		     "live: every EEXIT went to host code by a load");
+	cr_assert_geq(live.traps - a.traps, COUNTED_CALLS + 2, "live: the EEXITs and the first EENTER trapped");
+	cr_assert_eq(ended.direct_entries, live.direct_entries, "the ended thread's entries are still counted");
+	cr_assert_eq(ended.host_loads, live.host_loads);
+	cr_assert_eq(ended.traps, live.traps);
+	cr_assert_eq(ended.jump_loads, live.jump_loads);
+}
+
+static _Atomic uint64_t busy_stop, busy_entered;
+
+static void *busy_caller(void *arg)
+{
+	(void)arg;
+	uint64_t out[ENCL_OUT_WORDS] = {0};
+	struct sgx_enclave_run run;
+	int r =
+	    tos_ecall(1, OP_SPIN, (uint64_t)(uintptr_t)&busy_stop, (uint64_t)(uintptr_t)&busy_entered, 0, out, &run);
+	return (void *)(uintptr_t)(r != 0 || run.function != ENCLU_EEXIT);
+}
+
+Test(direct, exec_stays_installed_while_a_thread_is_in_enclave_mode)
+{
+	tos_hook_translations(NULL);
+	atomic_store(&busy_stop, 0);
+	atomic_store(&busy_entered, 0);
+	pthread_t th;
+	cr_assert_eq(pthread_create(&th, NULL, busy_caller, NULL), 0);
+	while (!atomic_load(&busy_entered))
+		sched_yield();
+	int busy = exec_uninstall();
+	atomic_store(&busy_stop, 1);
+	void *r;
+	pthread_join(th, &r);
+	cr_assert_eq(busy, -EBUSY, "exec_uninstall with a thread spinning in the enclave: %d", busy);
+	cr_assert_null(r, "the spinning call ended with EEXIT");
+	/* Out of enclave mode: nothing holds exec any more (the teardown uninstalls it). */
+	cr_assert_eq(exec_threads_inside(), 0);
 }
 
 TestSuite(direct_no_load, .init = setup_no_load, .fini = teardown, .timeout = 15);

@@ -99,18 +99,6 @@ EXEC_GENERAL_REGS static inline struct direct_frame *frame_below(const uint8_t *
 						  8);
 }
 
-/* rt_sigprocmask without libc (no errno, nothing but general registers). */
-EXEC_GENERAL_REGS static inline long raw_sigprocmask(long how, const uint64_t *set, uint64_t *old)
-{
-	long ret;
-	register long size __asm__("r10") = sizeof(*set);
-	__asm__ volatile("syscall"
-			 : "=a"(ret)
-			 : "0"((long)SYS_rt_sigprocmask), "D"(how), "S"(set), "d"(old), "r"(size)
-			 : "rcx", "r11", "memory");
-	return ret;
-}
-
 uint8_t *exec_direct_place(const struct exec_direct_regs *r)
 {
 	if (!__atomic_load_n(&exec_direct_on, __ATOMIC_ACQUIRE))
@@ -143,8 +131,8 @@ uint8_t *exec_direct_place(const struct exec_direct_regs *r)
 	static const uint64_t every_signal = ~0ULL;
 	bool open = exec_have_fsgsbase && !exec_direct_no_load;
 	/* No local's address is taken: a sanitizer's runtime would place it, with its own code. */
-	if (raw_sigprocmask(open ? SIG_UNBLOCK : SIG_SETMASK, open ? &exec_direct_own : &every_signal,
-			    &self->entry_host_mask) != 0)
+	if (exec_sud_sigprocmask(open ? SIG_UNBLOCK : SIG_SETMASK, open ? &exec_direct_own : &every_signal,
+				 &self->entry_host_mask) != 0)
 		return NULL;
 	if (open) {
 		/* A signal from here on is put off; one that arrives before RSP is on the frame lands above it. */

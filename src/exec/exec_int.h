@@ -222,6 +222,12 @@ static inline bool exec_signal_open(int sig)
 }
 extern EXEC_HIDDEN const char exec_sud_allow_start[], exec_sud_allow_end[];
 /*
+ * rt_sigprocmask(how, set, old) with 8-byte sets, made from the allowed
+ * region (Syscall User Dispatch then skips the selector), using general
+ * registers only: 0 or -errno.
+ */
+EXEC_HIDDEN long exec_sud_sigprocmask(long how, const uint64_t *set, uint64_t *old);
+/*
  * trap_entry.S: entered with RSP = RSP of the interrupted code - EXEC_REDZONE
  * - 16, [RSP] = a stack_t, [RSP + 8] = where to continue: sigaltstack(stack_t)
  * with every register and RFLAGS kept, then continue there.

@@ -272,14 +272,7 @@ exec_trap_entry:
 	add	$8, %rsp
 	.cfi_adjust_cfa_offset -8
 	mov	$SYS_RT_SIGRETURN, %eax
-	.globl	exec_sud_allow_start
-	.hidden	exec_sud_allow_start
-exec_sud_allow_start:
-	syscall
-	ud2
-	.globl	exec_sud_allow_end
-	.hidden	exec_sud_allow_end
-exec_sud_allow_end:
+	jmp	exec_sud_allow_start
 	.cfi_restore_state
 .Lclose_ret:
 	CLOSE_HANDLER
@@ -396,6 +389,36 @@ exec_sud_allow_end:
 	jmp	.Lnested_out
 	.cfi_endproc
 	.size	exec_trap_entry, . - exec_trap_entry
+
+/*
+ * [exec_sud_allow_start, exec_sud_allow_end): the region whose system
+ * calls Syscall User Dispatch always allows (sud.c), and the kernel then
+ * allows without reading the selector byte: the trampoline's rt_sigreturn
+ * into enclave code (entered with RAX set and RSP on the frame), and the
+ * rt_sigprocmask of direct entries (exec_sud_sigprocmask).
+ */
+	.globl	exec_sud_allow_start
+	.hidden	exec_sud_allow_start
+	.p2align 4
+exec_sud_allow_start:
+	syscall
+	ud2
+
+/* long exec_sud_sigprocmask(long how, const uint64_t *set, uint64_t *old): the raw system call, 8-byte sets. */
+	.globl	exec_sud_sigprocmask
+	.hidden	exec_sud_sigprocmask
+	.type	exec_sud_sigprocmask, @function
+exec_sud_sigprocmask:
+	.cfi_startproc
+	mov	$SYS_RT_SIGPROCMASK, %eax
+	mov	$8, %r10d
+	syscall
+	ret
+	.cfi_endproc
+	.size	exec_sud_sigprocmask, . - exec_sud_sigprocmask
+	.globl	exec_sud_allow_end
+	.hidden	exec_sud_allow_end
+exec_sud_allow_end:
 
 /*
  * exec_altstack_switch: see exec_int.h.  Runs in the interrupted thread,

@@ -446,6 +446,8 @@ EXEC_HIDDEN bool exec_under_valgrind(void);
  * checks the shadow stack too, so direct entries are off (docs/exec.md).
  */
 EXEC_HIDDEN bool exec_shadow_stack_on(void);
+/* EXEC_KICK_SIGNAL as of exec_install (SIGRTMAX is a call into libc). */
+extern EXEC_HIDDEN int exec_kick_sig;
 /* Threads in enclave mode right now. */
 EXEC_HIDDEN unsigned exec_threads_inside(void);
 /* One more event of kind i (EXEC_COUNT_*) on the thread self, or on no thread's block (self NULL). */

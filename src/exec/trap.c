@@ -65,6 +65,7 @@ int exec_install(const struct exec_os *os)
 	if (r)
 		return r;
 	exec_os_cur = *os;
+	exec_kick_sig = EXEC_KICK_SIGNAL;
 	exec_short_path = !getenv("SGXEMU_EXEC_NO_SHORT_PATH");
 	exec_deferred_open = !getenv("SGXEMU_EXEC_NO_DEFERRED_OPEN");
 	exec_direct_allowed = !getenv("SGXEMU_EXEC_NO_DIRECT") && !exec_under_valgrind() && !exec_shadow_stack_on();
@@ -157,6 +158,8 @@ void exec_kick(struct hw_thread *t)
 	atomic_store(&et->kick_pending, 0);
 }
 
+int exec_kick_sig;
+
 struct exec_thread *exec_trap(int sig, siginfo_t *si, ucontext_t *uc, struct exec_thread *self)
 {
 	int saved_errno = errno;
@@ -183,8 +186,8 @@ struct exec_thread *exec_trap(int sig, siginfo_t *si, ucontext_t *uc, struct exe
 	}
 	exec_count(self, EXEC_COUNT_TRAPS);
 	bool was_inside = self && self->t.in_enclave;
-	/* SIGRTMAX is a call into libc: once per signal. */
-	int kick_signal = EXEC_KICK_SIGNAL;
+	/* SIGRTMAX is a call into libc: its value as of exec_install. */
+	int kick_signal = exec_kick_sig;
 	if (sig == kick_signal && is_kick(si)) {
 		/* Outside enclave mode the kick has nothing to do: the thread left already. */
 		if (self && self->t.in_enclave)

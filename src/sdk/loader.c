@@ -283,12 +283,14 @@ static void tcs_release(struct sdk_enclave *e, struct ecall_ctx *c, bool dead)
 	pthread_mutex_unlock(&e->lock);
 }
 
-static bool tcs_dead(struct sdk_enclave *e, int tcs)
+/*
+ * Did the calling thread's own TCS (BUSY: its ECALL holds it) become DEAD?
+ * Only this thread writes a BUSY slot's state (a nested ECALL's
+ * tcs_release, on this very thread), and the slots never move: no lock.
+ */
+static bool tcs_dead(const struct sdk_enclave *e, int tcs)
 {
-	pthread_mutex_lock(&e->lock);
-	bool dead = e->tcs[tcs].state == TCS_DEAD;
-	pthread_mutex_unlock(&e->lock);
-	return dead;
+	return e->tcs[tcs].state == TCS_DEAD;
 }
 
 /* ---- the memory manager's OCALLs ---- */

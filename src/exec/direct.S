@@ -69,12 +69,14 @@ exec_direct_enclu:
 	.cfi_adjust_cfa_offset 8
 	push	%r15
 	.cfi_adjust_cfa_offset 8
-	/* RBP = the saved registers (struct exec_direct_regs). */
+	/* RBP = the saved registers (struct exec_direct_regs); -8(%rbp): the caller's signal mask. */
 	mov	%rsp, %rbp
 	.cfi_def_cfa_register %rbp
+	sub	$8, %rsp
 	and	$-16, %rsp
 	cld
 	mov	%rbp, %rdi
+	lea	-8(%rbp), %rsi
 	call	exec_direct_place
 	test	%rax, %rax
 	jz	.Ldecline
@@ -89,6 +91,7 @@ exec_direct_enclu:
 	xsave64	(%rbx)
 	mov	%rbp, %rdi
 	mov	%rbx, %rsi
+	mov	-8(%rbp), %rdx
 	call	exec_direct_frame
 	/* RAX = the frame's start (its restorer address); enter the trampoline as a handler is entered. */
 	mov	%rax, %rsp

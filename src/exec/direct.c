@@ -99,7 +99,7 @@ EXEC_GENERAL_REGS static inline struct direct_frame *frame_below(const uint8_t *
 						  8);
 }
 
-uint8_t *exec_direct_place(const struct exec_direct_regs *r)
+uint8_t *exec_direct_place(const struct exec_direct_regs *r, uint64_t *host_mask)
 {
 	if (!__atomic_load_n(&exec_direct_on, __ATOMIC_ACQUIRE))
 		return NULL;
@@ -126,13 +126,15 @@ uint8_t *exec_direct_place(const struct exec_direct_regs *r)
 	 * host's), and any signal that arrives from here to the load is put off
 	 * (exec_direct_defer).  Otherwise every signal is blocked while the
 	 * trampoline runs, as for a handler of exec's.  Nothing is written at
-	 * fp before: until then a handler of the program may run on this stack.
+	 * fp before: until then a handler of the program may run on this stack
+	 * (and make an entry of its own: the caller's mask goes to direct.S's
+	 * stack, not to the block).
 	 */
 	static const uint64_t every_signal = ~0ULL;
 	bool open = exec_have_fsgsbase && !exec_direct_no_load;
 	/* No local's address is taken: a sanitizer's runtime would place it, with its own code. */
 	if (exec_sud_sigprocmask(open ? SIG_UNBLOCK : SIG_SETMASK, open ? &exec_direct_own : &every_signal,
-				 &self->entry_host_mask) != 0)
+				 host_mask) != 0)
 		return NULL;
 	if (open) {
 		/* A signal from here on is put off; one that arrives before RSP is on the frame lands above it. */
@@ -143,7 +145,7 @@ uint8_t *exec_direct_place(const struct exec_direct_regs *r)
 	return fp;
 }
 
-void *exec_direct_frame(const struct exec_direct_regs *r, uint8_t *fp)
+void *exec_direct_frame(const struct exec_direct_regs *r, uint8_t *fp, uint64_t host_mask)
 {
 	struct exec_thread *self = exec_thread_lookup();
 	uint64_t rsp = (uint64_t)(uintptr_t)&r->ret + 8, size = exec_direct_xsize;
@@ -186,7 +188,7 @@ void *exec_direct_frame(const struct exec_direct_regs *r, uint8_t *fp)
 	g[REG_CSGSFS] = (greg_t)frame_segments;
 	g[REG_TRAPNO] = TRAP_GP;
 	f->uc.uc_mcontext.fpregs = (fpregset_t)fp;
-	f->uc.uc_sigmask = self->entry_host_mask;
+	f->uc.uc_sigmask = host_mask;
 	f->info.si_signo = SIGSEGV;
 	f->info.si_code = SI_KERNEL_CODE;
 	self->entry_uc = uc;

@@ -150,11 +150,10 @@ struct exec_thread {
 	const ucontext_t *entry_uc;  /* the direct frame's context while entering (EXEC_DIRECT_FRAME) */
 	bool direct_host;	     /* ... and it goes to host code (exec_direct_load_host) */
 	/* Accepted pages whose host protection is not opened yet (aex.c, "deferred opening"). */
-	uint64_t lag_lo, lag_hi;  /* the run [lag_lo, lag_hi), empty when equal */
-	uint64_t lag_next;	  /* the page after the last one EACCEPTed */
-	unsigned lag_eager;	  /* EACCEPTs still to open at once */
-	unsigned lag_backoff;	  /* lag_eager's next value after a short run was touched */
-	uint64_t entry_host_mask; /* the mask exec_direct_place found (the host's) */
+	uint64_t lag_lo, lag_hi; /* the run [lag_lo, lag_hi), empty when equal */
+	uint64_t lag_next;	 /* the page after the last one EACCEPTed */
+	unsigned lag_eager;	 /* EACCEPTs still to open at once */
+	unsigned lag_backoff;	 /* lag_eager's next value after a short run was touched */
 };
 
 _Static_assert(offsetof(struct exec_thread, host_fs) == ET_HOST_FS, "ET_HOST_FS");
@@ -369,11 +368,14 @@ struct exec_direct_regs;
 /*
  * direct.S's first C half, before the XSAVE: where the frame's XSAVE image
  * goes on the thread's signal stack, with the mask set for the entry (the
- * host's kept in entry_host_mask); NULL to let the ENCLU trap.
+ * caller's in *host_mask); NULL to let the ENCLU trap.
  */
-EXEC_HIDDEN EXEC_GENERAL_REGS uint8_t *exec_direct_place(const struct exec_direct_regs *r);
-/* Its second half, after direct.S XSAVEd into fp: the rest of the frame; returns its start (the restorer slot). */
-EXEC_HIDDEN void *exec_direct_frame(const struct exec_direct_regs *r, uint8_t *fp);
+EXEC_HIDDEN EXEC_GENERAL_REGS uint8_t *exec_direct_place(const struct exec_direct_regs *r, uint64_t *host_mask);
+/*
+ * Its second half, after direct.S XSAVEd into fp: the rest of the frame,
+ * host_mask its mask; returns its start (the restorer slot).
+ */
+EXEC_HIDDEN void *exec_direct_frame(const struct exec_direct_regs *r, uint8_t *fp, uint64_t host_mask);
 /* exec_own_bits() as of exec_direct_learn, for exec_direct_place. */
 extern EXEC_HIDDEN uint64_t exec_direct_own;
 /*

@@ -368,6 +368,54 @@ Test(direct, the_callers_signal_mask_is_kept)
 	cr_assert_eq(pthread_sigmask(SIG_UNBLOCK, &set, NULL), 0);
 }
 
+/*
+ * A signal the entry's own rt_sigprocmask unblocks is delivered right
+ * after it, before the entry's frame exists; its handler may make an
+ * ECALL of its own, with the handler's mask.  The first entry must still
+ * give its caller back the caller's mask, not the handler's.
+ */
+static _Atomic unsigned inner_calls;
+static void ecall_in_handler(int sig, siginfo_t *si, void *uc)
+{
+	(void)sig;
+	(void)si;
+	(void)uc;
+	uint64_t out[4] = {0};
+	struct sgx_enclave_run run;
+	if (tos_ecall(1, OP_ECHO, 5, 2, 0xC0FFEE, out, &run) == 0 && run.function == ENCLU_EEXIT && out[0] == 7)
+		atomic_fetch_add(&inner_calls, 1);
+}
+
+Test(direct, an_ecall_in_a_handler_the_entry_unblocked_leaves_the_callers_mask)
+{
+	echo(0, 1);
+	echo(1, 1);
+	struct sigaction sa, old;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = ecall_in_handler;
+	sa.sa_flags = SA_SIGINFO;
+	sigemptyset(&sa.sa_mask);
+	sigaddset(&sa.sa_mask, SIGUSR2);
+	cr_assert_eq(exec_sigaction(SIGSEGV, &sa, &old), 0);
+	/* SIGSEGV (one of exec's own) pending and blocked: the entry's SIG_UNBLOCK lets it in. */
+	sigset_t segv, before, after;
+	sigemptyset(&segv);
+	sigaddset(&segv, SIGSEGV);
+	cr_assert_eq(pthread_sigmask(SIG_BLOCK, &segv, &before), 0);
+	cr_assert_eq(pthread_sigmask(SIG_BLOCK, NULL, &before), 0);
+	atomic_store(&inner_calls, 0);
+	cr_assert_eq(syscall(SYS_tgkill, getpid(), (int)syscall(SYS_gettid), SIGSEGV), 0);
+	echo(0, 9);
+	cr_assert_eq(pthread_sigmask(SIG_BLOCK, NULL, &after), 0);
+	cr_assert_eq(pthread_sigmask(SIG_UNBLOCK, &segv, NULL), 0);
+	cr_assert_eq(exec_sigaction(SIGSEGV, &old, NULL), 0);
+	cr_assert_eq(atomic_load(&inner_calls), 1, "the handler ran once and its ECALL worked");
+	for (int sig = 1; sig < NSIG; sig++)
+		cr_assert_eq(sigismember(&after, sig), sigismember(&before, sig),
+			     "signal %d: %d after the ECALL, %d before", sig, sigismember(&after, sig),
+			     sigismember(&before, sig));
+}
+
 /* n EMODPEs (no new permission) on TCS i's stack page: each traps and goes back into the enclave. */
 static bool emodpe_n(unsigned i, uint64_t n)
 {

@@ -44,6 +44,13 @@ static bool vdso_aep(uint64_t ip)
 	return ip == (uint64_t)(uintptr_t)exec_vdso_enclu;
 }
 
+void exec_aep_resume(ucontext_t *uc)
+{
+	greg_t *g = uc->uc_mcontext.gregs;
+	if (exec_direct_on && vdso_aep((uint64_t)g[REG_RIP]))
+		g[REG_RIP] = (greg_t)(uintptr_t)exec_vdso_resume;
+}
+
 static uint64_t page_of(uint64_t a)
 {
 	return a & ~(uint64_t)0xFFF;

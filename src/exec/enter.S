@@ -39,6 +39,8 @@
 	.hidden	exec_vdso_enclu
 	.globl	exec_vdso_exception
 	.hidden	exec_vdso_exception
+	.globl	exec_vdso_resume
+	.hidden	exec_vdso_resume
 	.p2align 4
 sgxemu_enter_enclave:
 	.cfi_startproc
@@ -77,6 +79,11 @@ sgxemu_enter_enclave:
 	/* The leaf without the host's trap when exec can (direct.S); it returns only if not. */
 	cmpb	$0, exec_direct_on(%rip)
 	je	exec_vdso_enclu
+	/*
+	 * Where exec sends a context that goes back to the AEP after a handler
+	 * ran there (aex.c, exec_aep_resume): the AEP's ENCLU the same way.
+	 */
+exec_vdso_resume:
 	call	exec_direct_enclu
 exec_vdso_enclu:
 	.byte	0x0f, 0x01, 0xd7	/* enclu */

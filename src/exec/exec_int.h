@@ -232,8 +232,19 @@ EXEC_HIDDEN long exec_sud_sigprocmask(long how, const uint64_t *set, uint64_t *o
  * with every register and RFLAGS kept, then continue there.
  */
 EXEC_HIDDEN void exec_altstack_switch(void);
-/* enter.S: the ENCLU of sgxemu_enter_enclave (its AEP) and its exception path. */
-extern EXEC_HIDDEN const char exec_vdso_enclu[], exec_vdso_exception[];
+/*
+ * enter.S: the ENCLU of sgxemu_enter_enclave (its AEP), its exception path,
+ * and the call of exec_direct_enclu right before the ENCLU.
+ */
+extern EXEC_HIDDEN const char exec_vdso_enclu[], exec_vdso_exception[], exec_vdso_resume[];
+/*
+ * A context that goes back to host code at sgxemu_enter_enclave's AEP
+ * (after a handler of the program ran there, say) continues at
+ * exec_vdso_resume instead: the AEP's ENCLU then goes the direct way
+ * (no trap, exec's own signals unblocked by the entry) rather than
+ * trapping with the caller's mask, which may block the trap's signal.
+ */
+EXEC_HIDDEN void exec_aep_resume(ucontext_t *uc);
 
 /* si_value of the kick signal sent by exec_kick (other senders' signals are chained). */
 #define EXEC_KICK_MAGIC 0x6b69636bUL /* "kick" */

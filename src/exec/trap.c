@@ -203,6 +203,9 @@ struct exec_thread *exec_trap(int sig, siginfo_t *si, ucontext_t *uc, struct exe
 		exec_host_enclu(self, sig, si, uc);
 	else
 		exec_chain(sig, si, uc);
+	/* Host code at the AEP, the ENCLU next (an AEX's handler ran there, or a signal came right at it). */
+	if (!self || !self->t.in_enclave)
+		exec_aep_resume(uc);
 	if (self && self->direct == EXEC_DIRECT_FRAME)
 		exec_direct_finish(self, uc);
 	else if (self && !rolled && self->load_enclave && exec_handlers_ran == handlers)

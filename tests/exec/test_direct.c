@@ -235,6 +235,36 @@ Test(direct, a_signal_pending_at_the_load_interrupts_the_enclave_at_its_entry)
 }
 
 /*
+ * The same with the caller blocking the signals an ENCLU can raise: the
+ * handler runs at the AEP with the caller's mask, and the AEP's
+ * ENCLU[ERESUME] must not trap with them blocked (the kernel would kill the
+ * process); hardware just executes it.  (The thread's first entry is made
+ * before: it traps, see docs/exec.md "Limitations".)
+ */
+Test(direct, the_aeps_eresume_works_when_the_caller_blocks_the_trap_signals)
+{
+	echo(0, 1);
+	sigset_t traps, before, after;
+	sigemptyset(&traps);
+	sigaddset(&traps, SIGSEGV);
+	sigaddset(&traps, SIGILL);
+	sigaddset(&traps, SIGBUS);
+	cr_assert_eq(pthread_sigmask(SIG_BLOCK, &traps, NULL), 0);
+	cr_assert_eq(pthread_sigmask(SIG_BLOCK, NULL, &before), 0);
+	struct exec_stats a, b;
+	exec_get_stats(&a);
+	ecall_with_pending_signal();
+	exec_get_stats(&b);
+	cr_assert_eq(pthread_sigmask(SIG_BLOCK, NULL, &after), 0);
+	cr_assert_eq(pthread_sigmask(SIG_UNBLOCK, &traps, NULL), 0);
+	for (int sig = 1; sig < NSIG; sig++)
+		cr_assert_eq(sigismember(&after, sig), sigismember(&before, sig), "signal %d", sig);
+	/* Two ECALLs, and the ERESUME after the handler: three entries the direct way. */
+	cr_assert_eq(b.direct_entries - a.direct_entries, 3, "%llu direct entries",
+		     (unsigned long long)(b.direct_entries - a.direct_entries));
+}
+
+/*
  * Where exec_direct_load ends the entry, the EENTER runs with signals open
  * and one that arrives meanwhile is put off: blocked and queued again, so
  * the kernel delivers it once the load opens the mask.  The program's

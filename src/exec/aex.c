@@ -47,7 +47,7 @@ static bool vdso_aep(uint64_t ip)
 void exec_aep_resume(ucontext_t *uc)
 {
 	greg_t *g = uc->uc_mcontext.gregs;
-	if (exec_direct_on && vdso_aep((uint64_t)g[REG_RIP]))
+	if (exec_entry_armed && vdso_aep((uint64_t)g[REG_RIP]))
 		g[REG_RIP] = (greg_t)(uintptr_t)exec_vdso_resume;
 }
 
@@ -316,6 +316,10 @@ void exec_host_enclu(struct exec_thread *self, int sig, siginfo_t *si, ucontext_
 	t->regs.fsbase = self->host_fs;
 	t->regs.gsbase = self->host_gs;
 	exec_uc_mask_get(uc, &self->host_mask);
+	/* The trap's mask has exec's own signals open for it (exec_direct_place); the caller's is this. */
+	uint64_t caller_mask;
+	if (vdso_aep((uint64_t)uc->uc_mcontext.gregs[REG_RIP]) && exec_direct_trap_mask(&caller_mask))
+		memcpy(&self->host_mask, &caller_mask, sizeof(caller_mask));
 	/* ERESUME keeps the components outside XFRM as the host had them: the model needs the host's image. */
 	if (t->regs.rax != ENCLU_EENTER)
 		exec_xsave_from_uc(t, uc);
@@ -635,12 +639,15 @@ static bool aex(struct exec_thread *self, const struct hw_event *ev, const sigin
 		check_ssa(self, rip, ev);
 	exec_return_host(self, uc);
 	exec_xsave_to_uc(uc, t);
+	/* The program's handler runs at the AEP; the context goes on from there (exec_aep_resume). */
 	if (ev->interrupt) {
 		exec_chain(si->si_signo, (siginfo_t *)si, uc);
+		exec_aep_resume(uc);
 		return false;
 	}
 	if (ev->vector == X86_DB || ev->vector == X86_BP || !vdso_aep(t->aep)) {
 		deliver(&os, f, si, uc);
+		exec_aep_resume(uc);
 		return false;
 	}
 	report_vdso(uc, &os);

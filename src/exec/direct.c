@@ -64,7 +64,10 @@ _Static_assert(REG_R8 == 0 && REG_R12 == 4 && REG_RDI == 8 && REG_RAX == 13 && R
 
 EXEC_HIDDEN void exec_direct_restorer(void);
 
-uint8_t exec_direct_on;
+uint8_t exec_direct_on, exec_entry_armed;
+/* The caller's mask of an entry whose ENCLU traps (exec_direct_place set it, exec_direct_trap_mask takes it). */
+static __thread uint64_t trap_mask __attribute__((tls_model("initial-exec")));
+static __thread uint8_t trap_mask_set __attribute__((tls_model("initial-exec")));
 uint64_t exec_direct_xsize, exec_direct_xfeatures, exec_direct_own;
 bool exec_direct_allowed, exec_direct_no_load;
 _Atomic uint64_t exec_stat_direct_rolled, exec_stat_direct_deferred, exec_stat_direct_lost;
@@ -88,7 +91,6 @@ void exec_direct_learn(const ucontext_t *uc)
 	frame_segments = (uint64_t)uc->uc_mcontext.gregs[REG_CSGSFS];
 	exec_direct_xsize = size;
 	exec_direct_xfeatures = features;
-	exec_direct_own = exec_own_bits();
 	__atomic_store_n(&exec_direct_on, 1, __ATOMIC_RELEASE);
 }
 
@@ -99,13 +101,37 @@ EXEC_GENERAL_REGS static inline struct direct_frame *frame_below(const uint8_t *
 						  8);
 }
 
+/*
+ * The entry's ENCLU is going to trap (no frame by hand): exec's own signals
+ * are opened for it, since a thread that blocks them would be killed by
+ * that trap (the kernel forces a blocked fault), and the caller's mask is
+ * kept for exec_host_enclu.  Return NULL.
+ */
+EXEC_GENERAL_REGS static uint8_t *to_trap(void)
+{
+	uint64_t old;
+	trap_mask_set = 0;
+	if (exec_sud_sigprocmask(SIG_UNBLOCK, &exec_direct_own, &old) == 0) {
+		trap_mask = old;
+		trap_mask_set = 1;
+	}
+	return NULL;
+}
+
+bool exec_direct_trap_mask(uint64_t *mask)
+{
+	if (!trap_mask_set)
+		return false;
+	trap_mask_set = 0;
+	*mask = trap_mask;
+	return true;
+}
+
 uint8_t *exec_direct_place(const struct exec_direct_regs *r, uint64_t *host_mask)
 {
-	if (!__atomic_load_n(&exec_direct_on, __ATOMIC_ACQUIRE))
-		return NULL;
 	struct exec_thread *self = exec_thread_lookup();
-	if (!self)
-		return NULL;
+	if (!__atomic_load_n(&exec_direct_on, __ATOMIC_ACQUIRE) || !self)
+		return to_trap();
 	uint64_t rsp = (uint64_t)(uintptr_t)&r->ret + 8;
 	uint64_t lo = (uint64_t)(uintptr_t)self + EXEC_BLOCK_STACK, hi = (uint64_t)(uintptr_t)self + EXEC_BLOCK_SIZE;
 	/*
@@ -119,7 +145,7 @@ uint8_t *exec_direct_place(const struct exec_direct_regs *r, uint64_t *host_mask
 	uint8_t *fp = (uint8_t *)(uintptr_t)((top - exec_direct_xsize - MAGIC2_SIZE) & ~63ULL);
 	/* Too deep in the signal stack for the frame and the handler below it: the ENCLU traps instead. */
 	if (top > hi || (uint64_t)(uintptr_t)frame_below(fp) < lo + EXEC_DIRECT_RESERVE)
-		return NULL;
+		return to_trap();
 	/*
 	 * Where exec_direct_load ends the entry, signals stay open: exec's own
 	 * are unblocked (the enclave's mask, one system call that also reads the

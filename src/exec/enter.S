@@ -76,8 +76,11 @@ sgxemu_enter_enclave:
 	/* 3. RBX = TCS, RCX = AEP = this ENCLU, RAX = leaf. */
 	mov	RUN_TCS(%rcx), %rbx
 	lea	exec_vdso_enclu(%rip), %rcx
-	/* The leaf without the host's trap when exec can (direct.S); it returns only if not. */
-	cmpb	$0, exec_direct_on(%rip)
+	/*
+	 * The leaf without the host's trap when exec can (direct.S); it returns
+	 * only if not, with exec's own signals open for the trap.
+	 */
+	cmpb	$0, exec_entry_armed(%rip)
 	je	exec_vdso_enclu
 	/*
 	 * Where exec sends a context that goes back to the AEP after a handler

@@ -239,7 +239,7 @@ EXEC_HIDDEN void exec_altstack_switch(void);
 extern EXEC_HIDDEN const char exec_vdso_enclu[], exec_vdso_exception[], exec_vdso_resume[];
 /*
  * A context that goes back to host code at sgxemu_enter_enclave's AEP
- * (after a handler of the program ran there, say) continues at
+ * after an AEX whose signal the program's handler took there continues at
  * exec_vdso_resume instead: the AEP's ENCLU then goes the direct way
  * (no trap, exec's own signals unblocked by the entry) rather than
  * trapping with the caller's mask, which may block the trap's signal.
@@ -387,8 +387,17 @@ EXEC_HIDDEN EXEC_GENERAL_REGS uint8_t *exec_direct_place(const struct exec_direc
  * host_mask its mask; returns its start (the restorer slot).
  */
 EXEC_HIDDEN void *exec_direct_frame(const struct exec_direct_regs *r, uint8_t *fp, uint64_t host_mask);
-/* exec_own_bits() as of exec_direct_learn, for exec_direct_place. */
+/* exec_own_bits() as of exec_install, for exec_direct_place. */
 extern EXEC_HIDDEN uint64_t exec_direct_own;
+/* Set while exec is installed: sgxemu_enter_enclave calls exec_direct_enclu before its ENCLU (enter.S). */
+extern EXEC_HIDDEN uint8_t exec_entry_armed;
+/*
+ * The mask of the caller of sgxemu_enter_enclave whose ENCLU traps (the
+ * entry could not go the direct way: the thread's first, say), as it was
+ * before exec_direct_place opened exec's own signals for the trap: true
+ * and *mask once, right after; false otherwise.
+ */
+EXEC_HIDDEN bool exec_direct_trap_mask(uint64_t *mask);
 /*
  * The end of exec_trap for a frame the kernel built whose context goes
  * into the enclave, or (host) to host code because the thread left enclave

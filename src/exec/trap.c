@@ -74,11 +74,13 @@ int exec_install(const struct exec_os *os)
 	if (exec_direct_allowed && !exec_direct_no_load)
 		exec_open_set = 1ULL << SIGSEGV | 1ULL << SIGILL | 1ULL << SIGBUS;
 	exec_direct_on = 0;
+	exec_direct_own = exec_own_bits();
 	char why[160];
 	bool sud = exec_sud_setup(why, sizeof(why));
 	exec_signals_take(sud);
 	exec_sud_active = sud;
 	installed = true;
+	__atomic_store_n(&exec_entry_armed, 1, __ATOMIC_RELEASE);
 	return 0;
 }
 
@@ -90,6 +92,7 @@ int exec_uninstall(void)
 		return -EBUSY;
 	exec_sud_active = 0;
 	exec_direct_on = 0;
+	exec_entry_armed = 0;
 	/* The timer kind's signals would find the kernel's action (termination) once exec gives it back. */
 	exec_chaos_timers_stop();
 	exec_signals_give_back();
@@ -203,9 +206,6 @@ struct exec_thread *exec_trap(int sig, siginfo_t *si, ucontext_t *uc, struct exe
 		exec_host_enclu(self, sig, si, uc);
 	else
 		exec_chain(sig, si, uc);
-	/* Host code at the AEP, the ENCLU next (an AEX's handler ran there, or a signal came right at it). */
-	if (!self || !self->t.in_enclave)
-		exec_aep_resume(uc);
 	if (self && self->direct == EXEC_DIRECT_FRAME)
 		exec_direct_finish(self, uc);
 	else if (self && !rolled && self->load_enclave && exec_handlers_ran == handlers)

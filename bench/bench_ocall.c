@@ -14,8 +14,10 @@
  *      under a handler that only moves RIP past it, with the trap this host
  *      raises (src/exec/hostprobe.c), as in bench_enter.
  *
- * Each is repeated 5 times, interleaved; medians of wall-clock and process
- * CPU time per call.  The last line is the target's `result` line
+ * Each is repeated 5 times; within a repetition the three run in turns of a
+ * tenth of the iterations (CHUNKS), so that a slow spell of a shared host
+ * weighs on a figure and its floor alike.  Medians of wall-clock and
+ * process CPU time per call.  The last line is the target's `result` line
  * (docs/bench.md): `ocall`, (3) against (4).  (bench_enter gives the
  * `ecall` target, on the vDSO-shaped entry without the loader.)
  *
@@ -33,7 +35,8 @@
 #include "loader.h"
 #include "sgxemu/sgxemu.h"
 
-#define PROG "bench_ocall"
+#define PROG   "bench_ocall"
+#define CHUNKS 10
 
 static struct sdk_enclave *encl;
 
@@ -121,6 +124,12 @@ static struct bench_span run(uint32_t index, uint64_t n)
 	return bench_since(t0);
 }
 
+static void add(struct bench_span *sum, struct bench_span s)
+{
+	sum->wall += s.wall;
+	sum->cpu += s.cpu;
+}
+
 static void show(const char *what, struct bench_fig f)
 {
 	printf("  %-58s %7.3f us (%.3f-%.3f), CPU %7.3f us\n", what, f.wall, f.wall_lo, f.wall_hi, f.cpu);
@@ -143,16 +152,21 @@ int main(int argc, char **argv)
 		die("probing ENCLU[EEXIT]", "the host's trap is not one exec takes as the leaf");
 	exec_trap_describe(&p, false, kind, sizeof(kind));
 
-	struct bench_span e[BENCH_REPS], o[BENCH_REPS], d[BENCH_REPS], fl[BENCH_REPS];
+	struct bench_span e[BENCH_REPS] = {0}, o[BENCH_REPS] = {0}, d[BENCH_REPS], fl[BENCH_REPS] = {0};
 	for (int r = 0; r < BENCH_REPS; r++) {
-		e[r] = run(EC_ADD, n);
-		o[r] = run(EC_OCALL, n);
+		for (uint64_t k = 0; k < CHUNKS; k++) {
+			uint64_t m = n / CHUNKS + (k < n % CHUNKS);
+			if (!m)
+				continue;
+			add(&e[r], run(EC_ADD, m));
+			add(&o[r], run(EC_OCALL, m));
+			struct exec_trap_cost c;
+			int rc = exec_trap_time(&eexit, m, &c);
+			if (rc != 0)
+				die("timing a bare trap", strerror(-rc));
+			add(&fl[r], (struct bench_span){c.wall_ns / 1e9, c.cpu_ns / 1e9});
+		}
 		d[r] = bench_minus(o[r], e[r]);
-		struct exec_trap_cost c;
-		int rc = exec_trap_time(&eexit, n, &c);
-		if (rc != 0)
-			die("timing a bare trap", strerror(-rc));
-		fl[r] = (struct bench_span){c.wall_ns / 1e9, c.cpu_ns / 1e9};
 	}
 	struct bench_fig me = bench_median(e, n), mo = bench_median(o, n), md = bench_median(d, n),
 			 mf = bench_median(fl, n);

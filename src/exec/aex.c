@@ -639,15 +639,22 @@ static bool aex(struct exec_thread *self, const struct hw_event *ev, const sigin
 		check_ssa(self, rip, ev);
 	exec_return_host(self, uc);
 	exec_xsave_to_uc(uc, t);
-	/* The program's handler runs at the AEP; the context goes on from there (exec_aep_resume). */
+	/*
+	 * The program's handler runs at the AEP; the context goes on from there
+	 * (exec_aep_resume).  A default action (a core dump, a debugger's stop)
+	 * finds the context at the AEP itself.
+	 */
+	unsigned long handlers = exec_handlers_ran;
 	if (ev->interrupt) {
 		exec_chain(si->si_signo, (siginfo_t *)si, uc);
-		exec_aep_resume(uc);
+		if (exec_handlers_ran != handlers)
+			exec_aep_resume(uc);
 		return false;
 	}
 	if (ev->vector == X86_DB || ev->vector == X86_BP || !vdso_aep(t->aep)) {
 		deliver(&os, f, si, uc);
-		exec_aep_resume(uc);
+		if (exec_handlers_ran != handlers)
+			exec_aep_resume(uc);
 		return false;
 	}
 	report_vdso(uc, &os);

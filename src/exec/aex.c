@@ -318,7 +318,8 @@ void exec_host_enclu(struct exec_thread *self, int sig, siginfo_t *si, ucontext_
 	exec_uc_mask_get(uc, &self->host_mask);
 	/* The trap's mask has exec's own signals open for it (exec_direct_place); the caller's is this. */
 	uint64_t caller_mask;
-	if (vdso_aep((uint64_t)uc->uc_mcontext.gregs[REG_RIP]) && exec_direct_trap_mask(&caller_mask))
+	if (vdso_aep((uint64_t)uc->uc_mcontext.gregs[REG_RIP]) &&
+	    exec_direct_trap_mask((uint64_t)uc->uc_mcontext.gregs[REG_RSP], &caller_mask))
 		memcpy(&self->host_mask, &caller_mask, sizeof(caller_mask));
 	/* ERESUME keeps the components outside XFRM as the host had them: the model needs the host's image. */
 	if (t->regs.rax != ENCLU_EENTER)

@@ -65,9 +65,17 @@ _Static_assert(REG_R8 == 0 && REG_R12 == 4 && REG_RDI == 8 && REG_RAX == 13 && R
 EXEC_HIDDEN void exec_direct_restorer(void);
 
 uint8_t exec_direct_on, exec_entry_armed;
-/* The caller's mask of an entry whose ENCLU traps (exec_direct_place set it, exec_direct_trap_mask takes it). */
-static __thread uint64_t trap_mask __attribute__((tls_model("initial-exec")));
-static __thread uint8_t trap_mask_set __attribute__((tls_model("initial-exec")));
+/*
+ * The callers' masks of entries whose ENCLU traps, by the caller's RSP at
+ * the ENCLU, most recent last (exec_direct_place keeps them,
+ * exec_direct_trap_mask takes them): a handler that runs between the
+ * mask's change and the trap may make such an entry of its own.
+ */
+struct trap_mask {
+	uint64_t rsp, mask;
+};
+static __thread struct trap_mask trap_masks[EXEC_TRAP_MASKS] __attribute__((tls_model("initial-exec")));
+static __thread unsigned trap_mask_n __attribute__((tls_model("initial-exec")));
 uint64_t exec_direct_xsize, exec_direct_xfeatures, exec_direct_own;
 bool exec_direct_allowed, exec_direct_no_load;
 _Atomic uint64_t exec_stat_direct_rolled, exec_stat_direct_deferred, exec_stat_direct_lost;
@@ -107,32 +115,51 @@ EXEC_GENERAL_REGS static inline struct direct_frame *frame_below(const uint8_t *
  * that trap (the kernel forces a blocked fault), and the caller's mask is
  * kept for exec_host_enclu.  Return NULL.
  */
-EXEC_GENERAL_REGS static uint8_t *to_trap(void)
+EXEC_GENERAL_REGS static uint8_t *to_trap(uint64_t rsp)
 {
 	uint64_t old;
-	trap_mask_set = 0;
-	if (exec_sud_sigprocmask(SIG_UNBLOCK, &exec_direct_own, &old) == 0) {
-		trap_mask = old;
-		trap_mask_set = 1;
-	}
+	if (exec_sud_sigprocmask(SIG_UNBLOCK, &exec_direct_own, &old) == 0)
+		exec_direct_trap_keep(rsp, old);
 	return NULL;
 }
 
-bool exec_direct_trap_mask(uint64_t *mask)
+void exec_direct_trap_keep(uint64_t rsp, uint64_t old)
 {
-	if (!trap_mask_set)
-		return false;
-	trap_mask_set = 0;
-	*mask = trap_mask;
-	return true;
+	/* An earlier entry at this very RSP that never trapped is done, and so is any after it. */
+	unsigned n = trap_mask_n;
+	for (unsigned i = 0; i < n; i++)
+		if (trap_masks[i].rsp == rsp)
+			n = i;
+	if (n == EXEC_TRAP_MASKS) {
+		for (unsigned i = 1; i < EXEC_TRAP_MASKS; i++) {
+			trap_masks[i - 1].rsp = trap_masks[i].rsp;
+			trap_masks[i - 1].mask = trap_masks[i].mask;
+		}
+		n--;
+	}
+	trap_masks[n].rsp = rsp;
+	trap_masks[n].mask = old;
+	trap_mask_n = n + 1;
+}
+
+bool exec_direct_trap_mask(uint64_t rsp, uint64_t *mask)
+{
+	for (unsigned n = trap_mask_n; n; n--) {
+		if (trap_masks[n - 1].rsp == rsp) {
+			*mask = trap_masks[n - 1].mask;
+			trap_mask_n = n - 1;
+			return true;
+		}
+	}
+	return false;
 }
 
 uint8_t *exec_direct_place(const struct exec_direct_regs *r, uint64_t *host_mask)
 {
 	struct exec_thread *self = exec_thread_lookup();
-	if (!__atomic_load_n(&exec_direct_on, __ATOMIC_ACQUIRE) || !self)
-		return to_trap();
 	uint64_t rsp = (uint64_t)(uintptr_t)&r->ret + 8;
+	if (!__atomic_load_n(&exec_direct_on, __ATOMIC_ACQUIRE) || !self)
+		return to_trap(rsp);
 	uint64_t lo = (uint64_t)(uintptr_t)self + EXEC_BLOCK_STACK, hi = (uint64_t)(uintptr_t)self + EXEC_BLOCK_SIZE;
 	/*
 	 * Already on the block's stack (an entry from a handler that runs on
@@ -145,7 +172,7 @@ uint8_t *exec_direct_place(const struct exec_direct_regs *r, uint64_t *host_mask
 	uint8_t *fp = (uint8_t *)(uintptr_t)((top - exec_direct_xsize - MAGIC2_SIZE) & ~63ULL);
 	/* Too deep in the signal stack for the frame and the handler below it: the ENCLU traps instead. */
 	if (top > hi || (uint64_t)(uintptr_t)frame_below(fp) < lo + EXEC_DIRECT_RESERVE)
-		return to_trap();
+		return to_trap(rsp);
 	/*
 	 * Where exec_direct_load ends the entry, signals stay open: exec's own
 	 * are unblocked (the enclave's mask, one system call that also reads the

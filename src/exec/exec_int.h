@@ -394,10 +394,16 @@ extern EXEC_HIDDEN uint8_t exec_entry_armed;
 /*
  * The mask of the caller of sgxemu_enter_enclave whose ENCLU traps (the
  * entry could not go the direct way: the thread's first, say), as it was
- * before exec_direct_place opened exec's own signals for the trap: true
- * and *mask once, right after; false otherwise.
+ * before exec_direct_place opened exec's own signals for the trap, found
+ * by the RSP of the trap's context: true and *mask once; false otherwise.
  */
-EXEC_HIDDEN bool exec_direct_trap_mask(uint64_t *mask);
+EXEC_HIDDEN bool exec_direct_trap_mask(uint64_t rsp, uint64_t *mask);
+/*
+ * Keep old as that mask for the trap at rsp (exec_direct_place; general
+ * registers only).  EXEC_TRAP_MASKS of them, the oldest dropped beyond.
+ */
+#define EXEC_TRAP_MASKS 4
+EXEC_HIDDEN EXEC_GENERAL_REGS void exec_direct_trap_keep(uint64_t rsp, uint64_t old);
 /*
  * The end of exec_trap for a frame the kernel built whose context goes
  * into the enclave, or (host) to host code because the thread left enclave

@@ -163,6 +163,23 @@ void exec_kick(struct hw_thread *t)
 
 int exec_kick_sig;
 
+/*
+ * The program's handler of a signal that found the thread without a block
+ * made the thread's first entry (a block and its signal stack now): the
+ * rt_sigreturn that ends this signal would put back the frame's record of
+ * the stack before (none, or another), and the thread's later traps would
+ * find no signal stack of exec's.  Record exec's, as exec_host_enclu does
+ * for a first entry's own trap.
+ */
+static void keep_new_stack(ucontext_t *uc)
+{
+	struct exec_thread *now = exec_thread_lookup();
+	if (!now)
+		return;
+	uc->uc_stack =
+	    (stack_t){.ss_sp = (uint8_t *)now + EXEC_BLOCK_STACK, .ss_size = EXEC_BLOCK_SIZE - EXEC_BLOCK_STACK};
+}
+
 struct exec_thread *exec_trap(int sig, siginfo_t *si, ucontext_t *uc, struct exec_thread *self)
 {
 	int saved_errno = errno;
@@ -204,8 +221,11 @@ struct exec_thread *exec_trap(int sig, siginfo_t *si, ucontext_t *uc, struct exe
 		exec_enclave_signal(self, sig, si, uc);
 	else if (exec_enclu_trap_kind(sig, si, uc) && host_enclu_at((uint64_t)uc->uc_mcontext.gregs[REG_RIP]))
 		exec_host_enclu(self, sig, si, uc);
-	else
+	else {
 		exec_chain(sig, si, uc);
+		if (!self)
+			keep_new_stack(uc);
+	}
 	if (self && self->direct == EXEC_DIRECT_FRAME)
 		exec_direct_finish(self, uc);
 	else if (self && !rolled && self->load_enclave && exec_handlers_ran == handlers)

@@ -488,6 +488,54 @@ Test(direct, an_ecall_in_a_handler_the_entry_unblocked_leaves_the_callers_mask)
 			     sigismember(&before, sig));
 }
 
+/*
+ * The same window in a thread's first ECALL, whose ENCLU traps: the
+ * signal the entry lets in runs a handler whose ECALL is that handler's
+ * first too (it traps as well).  Each trap must give its own caller back
+ * its own mask: the handler's ECALL the handler's, the first ECALL the
+ * thread's (SIGBUS blocked).
+ */
+static void *first_ecall_with_a_signal(void *arg)
+{
+	(void)arg;
+	sigset_t bus, before, after;
+	sigemptyset(&bus);
+	sigaddset(&bus, SIGBUS);
+	pthread_sigmask(SIG_BLOCK, &bus, NULL);
+	pthread_sigmask(SIG_BLOCK, NULL, &before);
+	syscall(SYS_tgkill, getpid(), (int)syscall(SYS_gettid), SIGBUS);
+	uint64_t out[4] = {0};
+	struct sgx_enclave_run run;
+	if (tos_ecall(0, OP_ECHO, 3, 2, 0xC0FFEE, out, &run) != 0 || run.function != ENCLU_EEXIT || out[0] != 5)
+		return (void *)1;
+	pthread_sigmask(SIG_BLOCK, NULL, &after);
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sigismember(&after, sig) != sigismember(&before, sig))
+			return (void *)(uintptr_t)(100 + sig);
+	return NULL;
+}
+
+Test(direct, a_handler_in_a_first_ecalls_window_makes_its_own_first_ecall)
+{
+	tos_hook_translations(NULL);
+	struct sigaction sa, old;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = ecall_in_handler;
+	sa.sa_flags = SA_SIGINFO;
+	sigemptyset(&sa.sa_mask);
+	sigaddset(&sa.sa_mask, SIGUSR2);
+	cr_assert_eq(exec_sigaction(SIGBUS, &sa, &old), 0);
+	atomic_store(&inner_calls, 0);
+	pthread_t th;
+	cr_assert_eq(pthread_create(&th, NULL, first_ecall_with_a_signal, NULL), 0);
+	void *r;
+	pthread_join(th, &r);
+	cr_assert_eq(exec_sigaction(SIGBUS, &old, NULL), 0);
+	cr_assert_eq(atomic_load(&inner_calls), 1, "the handler ran once and its ECALL worked");
+	cr_assert_null(r, "%s %d", (uintptr_t)r == 1 ? "the ECALL failed" : "the mask changed: signal",
+		       (int)((uintptr_t)r > 100 ? (uintptr_t)r - 100 : 0));
+}
+
 /* n EMODPEs (no new permission) on TCS i's stack page: each traps and goes back into the enclave. */
 static bool emodpe_n(unsigned i, uint64_t n)
 {
@@ -878,6 +926,49 @@ Test(direct, exec_stays_installed_while_a_thread_is_in_enclave_mode)
 	cr_assert_null(r, "the spinning call ended with EEXIT");
 	/* Out of enclave mode: nothing holds exec any more (the teardown uninstalls it). */
 	cr_assert_eq(exec_threads_inside(), 0);
+}
+
+/*
+ * The callers' masks of entries whose ENCLU traps, kept by the RSP at the
+ * ENCLU: a handler that runs after one was kept and before its trap may
+ * keep its own entry's, and each trap must find its own.
+ */
+TestSuite(trap_masks, .timeout = 15);
+
+Test(trap_masks, each_trap_finds_the_mask_kept_at_its_rsp)
+{
+	uint64_t m;
+	exec_direct_trap_keep(0x7000, 0x40);
+	exec_direct_trap_keep(0x6000, 0x840); /* a handler's entry, before the first one's trap */
+	cr_assert(exec_direct_trap_mask(0x6000, &m));
+	cr_assert_eq(m, 0x840);
+	cr_assert(exec_direct_trap_mask(0x7000, &m));
+	cr_assert_eq(m, 0x40);
+	cr_assert_not(exec_direct_trap_mask(0x7000, &m), "taken once");
+	cr_assert_not(exec_direct_trap_mask(0x5000, &m), "nothing kept at another RSP");
+}
+
+Test(trap_masks, an_entry_at_the_same_rsp_replaces_one_that_never_trapped)
+{
+	uint64_t m;
+	exec_direct_trap_keep(0x7000, 1);
+	exec_direct_trap_keep(0x6000, 2);
+	exec_direct_trap_keep(0x7000, 3);
+	cr_assert(exec_direct_trap_mask(0x7000, &m));
+	cr_assert_eq(m, 3);
+	cr_assert_not(exec_direct_trap_mask(0x6000, &m), "kept after the replaced one: done with it");
+}
+
+Test(trap_masks, beyond_capacity_the_oldest_goes)
+{
+	uint64_t m;
+	for (uint64_t i = 0; i <= EXEC_TRAP_MASKS; i++)
+		exec_direct_trap_keep(0x10000 - i * 0x1000, i);
+	cr_assert_not(exec_direct_trap_mask(0x10000, &m), "the oldest was dropped");
+	for (uint64_t i = EXEC_TRAP_MASKS; i >= 1; i--) {
+		cr_assert(exec_direct_trap_mask(0x10000 - i * 0x1000, &m), "entry %llu", (unsigned long long)i);
+		cr_assert_eq(m, i);
+	}
 }
 
 TestSuite(direct_no_load, .init = setup_no_load, .fini = teardown, .timeout = 15);

@@ -263,6 +263,28 @@ Test(direct, the_aeps_eresume_works_when_the_caller_blocks_the_trap_signals)
 		     (unsigned long long)(b.direct_entries - a.direct_entries));
 }
 
+/* 0 if the calling thread's mask is before, else 100 + the first signal it differs in. */
+static uintptr_t mask_differs(const sigset_t *before)
+{
+	sigset_t now;
+	pthread_sigmask(SIG_BLOCK, NULL, &now);
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sigismember(&now, sig) != sigismember(before, sig))
+			return (uintptr_t)(100 + sig);
+	return 0;
+}
+
+/* Run fn on a thread of its own: it returns NULL, 1 (a call failed) or mask_differs's value. */
+static void expect_thread_ok(void *(*fn)(void *))
+{
+	pthread_t th;
+	cr_assert_eq(pthread_create(&th, NULL, fn, NULL), 0);
+	void *r;
+	pthread_join(th, &r);
+	cr_assert_null(r, "%s %d", (uintptr_t)r == 1 ? "a call failed" : "the mask changed: signal",
+		       (int)((uintptr_t)r > 100 ? (uintptr_t)r - 100 : 0));
+}
+
 /*
  * A thread that blocks every signal (a worker whose signals another thread
  * takes with sigwait) makes its first ECALLs: the first traps (the thread
@@ -273,7 +295,7 @@ Test(direct, the_aeps_eresume_works_when_the_caller_blocks_the_trap_signals)
 static void *all_blocked_caller(void *arg)
 {
 	(void)arg;
-	sigset_t all, before, after;
+	sigset_t all, before;
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
 	pthread_sigmask(SIG_BLOCK, NULL, &before);
@@ -283,10 +305,9 @@ static void *all_blocked_caller(void *arg)
 		if (tos_ecall(1, OP_ECHO, n, 2, 0xC0FFEE, out, &run) != 0 || run.function != ENCLU_EEXIT ||
 		    out[0] != n + 2)
 			return (void *)1;
-		pthread_sigmask(SIG_BLOCK, NULL, &after);
-		for (int sig = 1; sig < NSIG; sig++)
-			if (sigismember(&after, sig) != sigismember(&before, sig))
-				return (void *)(uintptr_t)(100 + sig);
+		uintptr_t d = mask_differs(&before);
+		if (d)
+			return (void *)d;
 	}
 	return NULL;
 }
@@ -294,12 +315,7 @@ static void *all_blocked_caller(void *arg)
 Test(direct, a_thread_that_blocks_every_signal_makes_its_first_ecalls)
 {
 	tos_hook_translations(NULL);
-	pthread_t th;
-	cr_assert_eq(pthread_create(&th, NULL, all_blocked_caller, NULL), 0);
-	void *r;
-	pthread_join(th, &r);
-	cr_assert_null(r, "%s %d", (uintptr_t)r == 1 ? "a call failed" : "the mask changed: signal",
-		       (int)((uintptr_t)r > 100 ? (uintptr_t)r - 100 : 0));
+	expect_thread_ok(all_blocked_caller);
 }
 
 /*
@@ -458,17 +474,24 @@ static void ecall_in_handler(int sig, siginfo_t *si, void *uc)
 		atomic_fetch_add(&inner_calls, 1);
 }
 
-Test(direct, an_ecall_in_a_handler_the_entry_unblocked_leaves_the_callers_mask)
+/* SIGBUS's handler: ecall_in_handler, with SIGUSR2 in its sa_mask; the program's action before in *old. */
+static void take_sigbus_with_an_ecall(struct sigaction *old)
 {
-	echo(0, 1);
-	echo(1, 1);
-	struct sigaction sa, old;
+	struct sigaction sa;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_sigaction = ecall_in_handler;
 	sa.sa_flags = SA_SIGINFO;
 	sigemptyset(&sa.sa_mask);
 	sigaddset(&sa.sa_mask, SIGUSR2);
-	cr_assert_eq(exec_sigaction(SIGBUS, &sa, &old), 0);
+	cr_assert_eq(exec_sigaction(SIGBUS, &sa, old), 0);
+}
+
+Test(direct, an_ecall_in_a_handler_the_entry_unblocked_leaves_the_callers_mask)
+{
+	echo(0, 1);
+	echo(1, 1);
+	struct sigaction old;
+	take_sigbus_with_an_ecall(&old);
 	/* SIGBUS pending and blocked: the entry's SIG_UNBLOCK of exec's own signals lets it in. */
 	sigset_t bus, before, after;
 	sigemptyset(&bus);
@@ -505,7 +528,7 @@ static void *first_ecall_with_a_signal(void *arg)
 	 */
 	stack_t none = {.ss_flags = SS_DISABLE};
 	sigaltstack(&none, NULL);
-	sigset_t bus, before, after;
+	sigset_t bus, before;
 	sigemptyset(&bus);
 	sigaddset(&bus, SIGBUS);
 	pthread_sigmask(SIG_BLOCK, &bus, NULL);
@@ -515,32 +538,18 @@ static void *first_ecall_with_a_signal(void *arg)
 	struct sgx_enclave_run run;
 	if (tos_ecall(0, OP_ECHO, 3, 2, 0xC0FFEE, out, &run) != 0 || run.function != ENCLU_EEXIT || out[0] != 5)
 		return (void *)1;
-	pthread_sigmask(SIG_BLOCK, NULL, &after);
-	for (int sig = 1; sig < NSIG; sig++)
-		if (sigismember(&after, sig) != sigismember(&before, sig))
-			return (void *)(uintptr_t)(100 + sig);
-	return NULL;
+	return (void *)mask_differs(&before);
 }
 
 Test(direct, a_handler_in_a_first_ecalls_window_makes_its_own_first_ecall)
 {
 	tos_hook_translations(NULL);
-	struct sigaction sa, old;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_sigaction = ecall_in_handler;
-	sa.sa_flags = SA_SIGINFO;
-	sigemptyset(&sa.sa_mask);
-	sigaddset(&sa.sa_mask, SIGUSR2);
-	cr_assert_eq(exec_sigaction(SIGBUS, &sa, &old), 0);
+	struct sigaction old;
+	take_sigbus_with_an_ecall(&old);
 	atomic_store(&inner_calls, 0);
-	pthread_t th;
-	cr_assert_eq(pthread_create(&th, NULL, first_ecall_with_a_signal, NULL), 0);
-	void *r;
-	pthread_join(th, &r);
+	expect_thread_ok(first_ecall_with_a_signal);
 	cr_assert_eq(exec_sigaction(SIGBUS, &old, NULL), 0);
 	cr_assert_eq(atomic_load(&inner_calls), 1, "the handler ran once and its ECALL worked");
-	cr_assert_null(r, "%s %d", (uintptr_t)r == 1 ? "the ECALL failed" : "the mask changed: signal",
-		       (int)((uintptr_t)r > 100 ? (uintptr_t)r - 100 : 0));
 }
 
 /* n EMODPEs (no new permission) on TCS i's stack page: each traps and goes back into the enclave. */

@@ -280,8 +280,7 @@ void exec_host_enclu(struct exec_thread *self, int sig, siginfo_t *si, ucontext_
 		self = exec_thread_create();
 		if (!self)
 			exec_die("sgxemu: cannot create the state of an enclave thread (memory)\n");
-		stack_t ss = {.ss_sp = (uint8_t *)self + EXEC_BLOCK_STACK,
-			      .ss_size = EXEC_BLOCK_SIZE - EXEC_BLOCK_STACK};
+		stack_t ss = exec_block_stack(self);
 		if (sigaltstack(&ss, NULL) != 0) {
 			/*
 			 * This handler runs on another alternate stack (the

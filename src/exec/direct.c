@@ -14,7 +14,6 @@
  * traps.  Off: SGXEMU_EXEC_NO_DIRECT set at install, under valgrind (its
  * signal frames are its own), or a frame without an XSAVE image.
  */
-#include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>

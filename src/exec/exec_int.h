@@ -459,6 +459,11 @@ EXEC_HIDDEN void exec_host_enclu(struct exec_thread *self, int sig, siginfo_t *s
 EXEC_HIDDEN int exec_threads_init(void);
 /* The calling thread's block (TLS; valid only while FS is the host's), or NULL. */
 EXEC_HIDDEN EXEC_GENERAL_REGS struct exec_thread *exec_thread_lookup(void);
+/* The thread's signal stack in its block, as sigaltstack takes it. */
+static inline stack_t exec_block_stack(const struct exec_thread *self)
+{
+	return (stack_t){.ss_sp = (uint8_t *)self + EXEC_BLOCK_STACK, .ss_size = EXEC_BLOCK_SIZE - EXEC_BLOCK_STACK};
+}
 /*
  * Create the calling thread's block; the caller makes its stack the
  * thread's sigaltstack (through uc_stack).  Return: it, or NULL (no memory,

@@ -176,8 +176,7 @@ static void keep_new_stack(ucontext_t *uc)
 	struct exec_thread *now = exec_thread_lookup();
 	if (!now)
 		return;
-	uc->uc_stack =
-	    (stack_t){.ss_sp = (uint8_t *)now + EXEC_BLOCK_STACK, .ss_size = EXEC_BLOCK_SIZE - EXEC_BLOCK_STACK};
+	uc->uc_stack = exec_block_stack(now);
 }
 
 struct exec_thread *exec_trap(int sig, siginfo_t *si, ucontext_t *uc, struct exec_thread *self)

@@ -326,32 +326,6 @@ void exec_host_enclu(struct exec_thread *self, int sig, siginfo_t *si, ucontext_
 	enclu_outside(self, si, uc);
 }
 
-/*
- * Does enclave code at rip hold ENCLU?  Read through the page tables (the
- * EPC alias), as fetched.  The host did fetch it, but the OS may have taken
- * the page away since (the reclaimer blocks the pages of running threads
- * before it kicks them out): then *fetch is that fetch's fault, which the
- * thread takes as if the page had gone just before the fetch.
- */
-static bool enclave_enclu_at(struct hw_thread *t, uint64_t rip, struct hw_result *fetch)
-{
-	static const uint8_t enclu[3] = {0x0F, 0x01, 0xD7};
-	uint64_t pa = 0;
-	for (unsigned i = 0; i < 3; i++) {
-		/* One walk per page the three bytes are on. */
-		if (i == 0 || ((rip + i) & 0xFFF) == 0) {
-			*fetch = hw_access_check(t, rip + i, HW_ACC_X, &pa);
-			if (!hw_is_ok(*fetch))
-				return false;
-		} else {
-			pa++;
-		}
-		if (*(const volatile uint8_t *)(uintptr_t)pa != enclu[i])
-			return false;
-	}
-	return true;
-}
-
 /* The leaves that change the EPCM of the page at RCX, whose host protection follows the EPCM. */
 static bool changes_epcm(uint64_t leaf)
 {
@@ -852,23 +826,44 @@ static bool chaos_inject(struct exec_thread *self, const siginfo_t *si, ucontext
 }
 
 /*
- * Enclave code executes the ENCLU at t->regs.rip (fetched through the page
- * tables): the leaf in the model, then EEXIT's return to the host, the next
- * instruction, or the leaf's exception.  When the leaf faulted on a page
- * the OS then brought in, the AEX and the AEP's ERESUME already ran here
- * (aex() at sgxemu_enter_enclave's AEP) and the enclave would execute the
- * same ENCLU again as its next instruction: it runs again here, in the
- * same signal, instead of after a return to the enclave and a second trap.
- * Nothing could tell the difference: no signal handler of the program and
- * no user_handler runs between the AEX and the ERESUME at that AEP, and
- * the context the ENCLU runs with is exactly the one ERESUME restored.
+ * Enclave code executes the instruction at t->regs.rip: if it is ENCLU,
+ * the leaf in the model, then EEXIT's return to the host, the next
+ * instruction, or the leaf's exception.  Its bytes are read through the
+ * page tables, as fetched (hw_enclu_at).  The host did fetch them, but the
+ * OS may have taken the page away since (the reclaimer blocks the pages of
+ * running threads before it kicks them out): then *fetch is that fetch's
+ * fault, which the thread takes as if the page had gone just before the
+ * fetch.  The fetch and the leaf take the machine's lock once
+ * (hw_enclu_fetched), except in chaos mode, which may interrupt the thread
+ * between the two.  Return false, with *fetch, when the instruction is not
+ * ENCLU or its fetch faulted: nothing was done.
+ *
+ * When the leaf faulted on a page the OS then brought in, the AEX and the
+ * AEP's ERESUME already ran here (aex() at sgxemu_enter_enclave's AEP) and
+ * the enclave would execute the same ENCLU again as its next instruction:
+ * it runs again here, in the same signal, instead of after a return to the
+ * enclave and a second trap.  Nothing could tell the difference: no signal
+ * handler of the program and no user_handler runs between the AEX and the
+ * ERESUME at that AEP, and the context the ENCLU runs with is exactly the
+ * one ERESUME restored.
  */
-static void enclave_enclu(struct exec_thread *self, const siginfo_t *si, ucontext_t *uc)
+static bool enclave_enclu(struct exec_thread *self, const siginfo_t *si, ucontext_t *uc, struct hw_result *fetch)
 {
 	struct hw_thread *t = &self->t;
-	for (;;) {
+	for (unsigned round = 0;; round++) {
 		uint64_t rip = t->regs.rip, leaf = t->regs.rax, rcx = t->regs.rcx, tcs = t->tcs_lin;
-		struct hw_result r = hw_enclu(t);
+		struct hw_result r;
+		if (exec_chaos_on) {
+			if (!hw_enclu_at(t, fetch))
+				return round > 0;
+			if (!round && chaos_inject(self, si, uc))
+				return true;
+			r = hw_enclu(t);
+		} else if (!hw_enclu_fetched(t, fetch, &r)) {
+			return round > 0;
+		}
+		if (round)
+			exec_count(self, EXEC_COUNT_SHORT);
 		if (r.kind != HW_FAULT) {
 			t->regs.rflags &= ~RFLAGS_RF;
 			if (exec_check_on)
@@ -879,22 +874,20 @@ static void enclave_enclu(struct exec_thread *self, const siginfo_t *si, ucontex
 				exec_note_exit(self);
 				self->retries = 0;
 				exec_return_host(self, uc);
-				return;
+				return true;
 			}
 			t->regs.rip = rip + 3;
 			if (hw_is_ok(r) && changes_epcm(leaf) && !leaf_refresh(self, leaf, rcx, si, uc))
-				return;
+				return true;
 			exec_resume_enclave(self, uc, false);
-			return;
+			return true;
 		}
 		struct hw_event ev = event_of(r);
 		if (!aex(self, &ev, si, uc))
-			return;
+			return true;
 		/* Resumed: the context continues at the ENCLU unless it runs again here. */
-		struct hw_result fetch;
-		if (!exec_short_path || t->regs.rip != rip || !enclave_enclu_at(t, rip, &fetch))
-			return;
-		exec_count(self, EXEC_COUNT_SHORT);
+		if (!exec_short_path || t->regs.rip != rip)
+			return true;
 	}
 }
 
@@ -1125,12 +1118,8 @@ void exec_enclave_signal(struct exec_thread *self, int sig, siginfo_t *si, ucont
 	}
 
 	struct hw_result fetch = hw_ok();
-	if (exec_enclu_trap_kind(sig, si, uc) && enclave_enclu_at(t, rip, &fetch)) {
-		if (exec_chaos_on && chaos_inject(self, si, uc))
-			return;
-		enclave_enclu(self, si, uc);
+	if (exec_enclu_trap_kind(sig, si, uc) && enclave_enclu(self, si, uc, &fetch))
 		return;
-	}
 	if (!hw_is_ok(fetch)) {
 		ev = event_of(fetch);
 		aex(self, &ev, si, uc);

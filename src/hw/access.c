@@ -19,7 +19,7 @@ static bool epcm_allows(struct hw_thread *t, uint64_t lin, uint64_t pa, unsigned
 	return true;
 }
 
-static struct hw_result access_check_locked(struct hw_thread *t, uint64_t lin, unsigned acc, uint64_t *pa)
+struct hw_result access_check_locked(struct hw_thread *t, uint64_t lin, unsigned acc, uint64_t *pa)
 {
 	struct hw_result r;
 	acc |= HW_ACC_USER;

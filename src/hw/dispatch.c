@@ -92,7 +92,8 @@ struct hw_result hw_encls(struct hw_machine *m, const struct hw_mmu *mmu, struct
 	return r;
 }
 
-static struct hw_result enclu_run(struct hw_thread *t)
+/* ENCLU[RAX] with m->lock held: the mode checks, then the leaf. */
+static struct hw_result enclu_run_locked(struct hw_thread *t)
 {
 	uint64_t leaf = t->regs.rax;
 	struct hw_result r;
@@ -106,32 +107,92 @@ static struct hw_result enclu_run(struct hw_thread *t)
 		return hw_gp();
 	switch (leaf) {
 	case ENCLU_EREPORT:
-		r = enclu_ereport(t);
+		r = enclu_ereport_locked(t);
 		break;
 	case ENCLU_EGETKEY:
-		r = enclu_egetkey(t);
+		r = enclu_egetkey_locked(t);
 		break;
 	case ENCLU_EENTER:
-		return enclu_eenter(t);
+		return enclu_eenter_locked(t);
 	case ENCLU_ERESUME:
-		return enclu_eresume(t);
+		return enclu_eresume_locked(t);
 	case ENCLU_EEXIT:
-		return enclu_eexit(t);
+		return enclu_eexit_locked(t);
 	case ENCLU_EDECCSSA:
-		return enclu_edeccssa(t); /* no flags, RAX unchanged */
+		return enclu_edeccssa_locked(t); /* no flags, RAX unchanged */
 	case ENCLU_EACCEPT:
-		r = enclu_eaccept(t);
+		r = enclu_eaccept_locked(t);
 		break;
 	case ENCLU_EMODPE:
-		r = enclu_emodpe(t);
+		r = enclu_emodpe_locked(t);
 		break;
 	case ENCLU_EACCEPTCOPY:
-		r = enclu_eacceptcopy(t);
+		r = enclu_eacceptcopy_locked(t);
 		break;
 	default:
 		return hw_gp();
 	}
 	set_flags(&t->regs, r);
+	return r;
+}
+
+/*
+ * Do the bytes at RIP hold ENCLU (0F 01 D7), fetched in enclave mode?  Each
+ * page they lie on is checked as a fetch (the page tables, ELRANGE, the
+ * EPCM) and the bytes are read through the EPC, with m->lock held.  *fetch
+ * is the fetch's fault, or hw_ok.
+ */
+static bool enclu_at_locked(struct hw_thread *t, struct hw_result *fetch)
+{
+	static const uint8_t enclu[3] = {0x0F, 0x01, 0xD7};
+	uint64_t rip = t->regs.rip, pa = 0;
+	*fetch = hw_ok();
+	for (unsigned i = 0; i < 3; i++) {
+		if (i == 0 || ((rip + i) & 0xFFF) == 0) {
+			*fetch = access_check_locked(t, rip + i, HW_ACC_X, &pa);
+			if (!hw_is_ok(*fetch))
+				return false;
+		} else {
+			pa++;
+		}
+		if (*(const volatile uint8_t *)hw_pa_ptr(t->m, pa) != enclu[i])
+			return false;
+	}
+	return true;
+}
+
+bool hw_enclu_at(struct hw_thread *t, struct hw_result *fetch)
+{
+	pthread_mutex_lock(&t->m->lock);
+	bool at = enclu_at_locked(t, fetch);
+	pthread_mutex_unlock(&t->m->lock);
+	return at;
+}
+
+bool hw_enclu_fetched(struct hw_thread *t, struct hw_result *fetch, struct hw_result *r)
+{
+	const struct hw_obs *o = hw_obs_get();
+	struct hw_regs in;
+	uint64_t t0 = 0;
+	if (__builtin_expect(o != NULL, 0)) {
+		in = t->regs;
+		t0 = o->now();
+	}
+	pthread_mutex_lock(&t->m->lock);
+	bool at = enclu_at_locked(t, fetch);
+	if (at)
+		*r = enclu_run_locked(t);
+	pthread_mutex_unlock(&t->m->lock);
+	if (at && __builtin_expect(o != NULL, 0))
+		o->enclu(t, &in, *r, t0);
+	return at;
+}
+
+static struct hw_result enclu_run(struct hw_thread *t)
+{
+	pthread_mutex_lock(&t->m->lock);
+	struct hw_result r = enclu_run_locked(t);
+	pthread_mutex_unlock(&t->m->lock);
 	return r;
 }
 

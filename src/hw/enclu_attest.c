@@ -11,7 +11,7 @@
  * out (512-aligned).  Alignment of all three, then ELRANGE of all three,
  * then each operand's translation and EPCM in the order RBX, RCX, RDX.
  */
-static struct hw_result ereport_locked(struct hw_thread *t)
+struct hw_result enclu_ereport_locked(struct hw_thread *t)
 {
 	struct hw_machine *m = t->m;
 	uint64_t rbx = t->regs.rbx, rcx = t->regs.rcx, rdx = t->regs.rdx;
@@ -70,7 +70,7 @@ static struct hw_result ereport_locked(struct hw_thread *t)
 struct hw_result enclu_ereport(struct hw_thread *t)
 {
 	pthread_mutex_lock(&t->m->lock);
-	struct hw_result r = ereport_locked(t);
+	struct hw_result r = enclu_ereport_locked(t);
 	pthread_mutex_unlock(&t->m->lock);
 	return r;
 }
@@ -89,7 +89,7 @@ static struct hw_result svn_checks(struct hw_machine *m, const struct sgx_secs *
 }
 
 /* RBX KEYREQUEST (512-aligned), RCX the 16-byte key out (16-aligned). */
-static struct hw_result egetkey_locked(struct hw_thread *t)
+struct hw_result enclu_egetkey_locked(struct hw_thread *t)
 {
 	struct hw_machine *m = t->m;
 	uint64_t rbx = t->regs.rbx, rcx = t->regs.rcx;
@@ -153,7 +153,7 @@ static struct hw_result egetkey_locked(struct hw_thread *t)
 struct hw_result enclu_egetkey(struct hw_thread *t)
 {
 	pthread_mutex_lock(&t->m->lock);
-	struct hw_result r = egetkey_locked(t);
+	struct hw_result r = enclu_egetkey_locked(t);
 	pthread_mutex_unlock(&t->m->lock);
 	return r;
 }

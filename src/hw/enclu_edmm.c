@@ -84,7 +84,7 @@ static bool tcs_acceptable(struct hw_thread *t, const struct sgx_tcs *tcs)
 	return true;
 }
 
-static struct hw_result eaccept_locked(struct hw_thread *t)
+struct hw_result enclu_eaccept_locked(struct hw_thread *t)
 {
 	struct hw_machine *m = t->m;
 	uint64_t rbx = t->regs.rbx, rcx = t->regs.rcx;
@@ -131,12 +131,12 @@ static struct hw_result eaccept_locked(struct hw_thread *t)
 struct hw_result enclu_eaccept(struct hw_thread *t)
 {
 	pthread_mutex_lock(&t->m->lock);
-	struct hw_result r = eaccept_locked(t);
+	struct hw_result r = enclu_eaccept_locked(t);
 	pthread_mutex_unlock(&t->m->lock);
 	return r;
 }
 
-static struct hw_result eacceptcopy_locked(struct hw_thread *t)
+struct hw_result enclu_eacceptcopy_locked(struct hw_thread *t)
 {
 	struct hw_machine *m = t->m;
 	uint64_t rbx = t->regs.rbx, rcx = t->regs.rcx, rdx = t->regs.rdx;
@@ -189,12 +189,12 @@ static struct hw_result eacceptcopy_locked(struct hw_thread *t)
 struct hw_result enclu_eacceptcopy(struct hw_thread *t)
 {
 	pthread_mutex_lock(&t->m->lock);
-	struct hw_result r = eacceptcopy_locked(t);
+	struct hw_result r = enclu_eacceptcopy_locked(t);
 	pthread_mutex_unlock(&t->m->lock);
 	return r;
 }
 
-static struct hw_result emodpe_locked(struct hw_thread *t)
+struct hw_result enclu_emodpe_locked(struct hw_thread *t)
 {
 	struct hw_machine *m = t->m;
 	uint64_t rbx = t->regs.rbx, rcx = t->regs.rcx;
@@ -237,7 +237,7 @@ static struct hw_result emodpe_locked(struct hw_thread *t)
 struct hw_result enclu_emodpe(struct hw_thread *t)
 {
 	pthread_mutex_lock(&t->m->lock);
-	struct hw_result r = emodpe_locked(t);
+	struct hw_result r = enclu_emodpe_locked(t);
 	pthread_mutex_unlock(&t->m->lock);
 	return r;
 }

@@ -326,7 +326,7 @@ static void enter_at_oentry(struct hw_thread *t, const struct entry *en, uint64_
 	enter_mode(t, en, aep, tcs_lin);
 }
 
-static struct hw_result eenter_locked(struct hw_thread *t)
+static struct hw_result eenter_checked(struct hw_thread *t)
 {
 	struct entry en;
 	struct hw_result r = entry_checks(t, false, &en);
@@ -337,16 +337,23 @@ static struct hw_result eenter_locked(struct hw_thread *t)
 	return hw_ok();
 }
 
+/* ssa_page reaches the pages the checks resolved while the leaf runs; after it, in enclave mode only. */
+struct hw_result enclu_eenter_locked(struct hw_thread *t)
+{
+	struct hw_result r = eenter_checked(t);
+	t->ssa_resolved = false;
+	return r;
+}
+
 struct hw_result enclu_eenter(struct hw_thread *t)
 {
 	pthread_mutex_lock(&t->m->lock);
-	struct hw_result r = eenter_locked(t);
-	t->ssa_resolved = false;
+	struct hw_result r = enclu_eenter_locked(t);
 	pthread_mutex_unlock(&t->m->lock);
 	return r;
 }
 
-static struct hw_result eresume_locked(struct hw_thread *t)
+static struct hw_result eresume_checked(struct hw_thread *t)
 {
 	struct entry en;
 	struct hw_result r = entry_checks(t, true, &en);
@@ -396,11 +403,18 @@ static struct hw_result eresume_locked(struct hw_thread *t)
 	return hw_ok();
 }
 
+/* ssa_page reaches the pages the checks resolved while the leaf runs; after it, in enclave mode only. */
+struct hw_result enclu_eresume_locked(struct hw_thread *t)
+{
+	struct hw_result r = eresume_checked(t);
+	t->ssa_resolved = false;
+	return r;
+}
+
 struct hw_result enclu_eresume(struct hw_thread *t)
 {
 	pthread_mutex_lock(&t->m->lock);
-	struct hw_result r = eresume_locked(t);
-	t->ssa_resolved = false;
+	struct hw_result r = enclu_eresume_locked(t);
 	pthread_mutex_unlock(&t->m->lock);
 	return r;
 }
@@ -420,7 +434,7 @@ static void leave_mode(struct hw_thread *t)
 	t->ssa_pages = 0;
 }
 
-static struct hw_result eexit_locked(struct hw_thread *t)
+struct hw_result enclu_eexit_locked(struct hw_thread *t)
 {
 	if (!t->in_enclave)
 		return hw_gp();
@@ -436,7 +450,7 @@ static struct hw_result eexit_locked(struct hw_thread *t)
 struct hw_result enclu_eexit(struct hw_thread *t)
 {
 	pthread_mutex_lock(&t->m->lock);
-	struct hw_result r = eexit_locked(t);
+	struct hw_result r = enclu_eexit_locked(t);
 	pthread_mutex_unlock(&t->m->lock);
 	return r;
 }
@@ -446,7 +460,7 @@ struct hw_result enclu_eexit(struct hw_thread *t)
  * becomes current again.  Its pages are checked as an entry checks them
  * (#PF), and become the pages the next AEX writes.  No flags, RAX kept.
  */
-static struct hw_result edeccssa_locked(struct hw_thread *t)
+struct hw_result enclu_edeccssa_locked(struct hw_thread *t)
 {
 	struct sgx_tcs *tcs = hw_pa_ptr(t->m, t->tcs_pa);
 	const struct sgx_secs *secs = secs_of(t->m, t->secs_pa);
@@ -465,7 +479,7 @@ static struct hw_result edeccssa_locked(struct hw_thread *t)
 struct hw_result enclu_edeccssa(struct hw_thread *t)
 {
 	pthread_mutex_lock(&t->m->lock);
-	struct hw_result r = edeccssa_locked(t);
+	struct hw_result r = enclu_edeccssa_locked(t);
 	pthread_mutex_unlock(&t->m->lock);
 	return r;
 }

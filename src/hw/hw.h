@@ -409,6 +409,19 @@ void hw_thread_fini(struct hw_thread *t);
  */
 struct hw_result hw_enclu(struct hw_thread *t);
 
+/*
+ * The instruction at regs.rip of a thread in enclave mode, as the CPU
+ * fetches it: hw_enclu_at says whether its bytes are ENCLU (each page
+ * checked as a fetch, hw_access_check with HW_ACC_X, the bytes read
+ * through the EPC); false with *fetch = the fetch's fault, or hw_ok where
+ * the bytes are another instruction.  hw_enclu_fetched does the same and,
+ * where they are ENCLU, runs the leaf as hw_enclu does (*r), both under
+ * one hold of the machine's lock, so that nothing changes the page between
+ * the fetch and the leaf.
+ */
+bool hw_enclu_at(struct hw_thread *t, struct hw_result *fetch);
+bool hw_enclu_fetched(struct hw_thread *t, struct hw_result *fetch, struct hw_result *r);
+
 struct hw_result enclu_ereport(struct hw_thread *t);
 struct hw_result enclu_egetkey(struct hw_thread *t);
 struct hw_result enclu_eenter(struct hw_thread *t);

@@ -319,6 +319,20 @@ void measure_eextend(struct hw_sha256 *mr, uint64_t offset, const uint8_t data[2
  */
 struct hw_result enclu_operand(struct hw_thread *t, uint64_t lin, unsigned acc, uint64_t *pa);
 
+/* The leaves with m->lock held by the caller (hw_enclu and hw_enclu_fetched take it around them). */
+struct hw_result enclu_ereport_locked(struct hw_thread *t);
+struct hw_result enclu_egetkey_locked(struct hw_thread *t);
+struct hw_result enclu_eenter_locked(struct hw_thread *t);
+struct hw_result enclu_eresume_locked(struct hw_thread *t);
+struct hw_result enclu_eexit_locked(struct hw_thread *t);
+struct hw_result enclu_edeccssa_locked(struct hw_thread *t);
+struct hw_result enclu_eaccept_locked(struct hw_thread *t);
+struct hw_result enclu_emodpe_locked(struct hw_thread *t);
+struct hw_result enclu_eacceptcopy_locked(struct hw_thread *t);
+
+/* An enclave-mode access check (hw_access_check) with m->lock held. */
+struct hw_result access_check_locked(struct hw_thread *t, uint64_t lin, unsigned acc, uint64_t *pa);
+
 /* ---- key derivation (keys.c) ---- */
 
 /* Identity a REPORT_KEY is bound to: a TARGETINFO, or the enclave itself. */

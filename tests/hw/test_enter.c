@@ -948,6 +948,88 @@ Test(eexit, success_effects)
 }
 
 /* ======================================================================= */
+/* ENCLU fetched by enclave code (hw_enclu_at, hw_enclu_fetched)            */
+/* ======================================================================= */
+
+TestSuite(fetched, .init = fresh, .fini = done, .timeout = 60);
+
+static const uint8_t enclu_bytes[3] = {0x0F, 0x01, 0xD7};
+
+/* Enter TCS 0, then put RIP at off of the enclave with the EEXIT operands. */
+static void inside_at(uint64_t off)
+{
+	th_assert_ok(eenter(&a, OFF_TCS, AEP));
+	a.regs.rip = lin(off);
+	a.regs.rax = ENCLU_EEXIT;
+	a.regs.rbx = HOST_RIP + 0x40;
+}
+
+Test(fetched, enclu_runs_the_leaf)
+{
+	memcpy(ptr(th_pa(&t, OFF_RWX + 0x100)), enclu_bytes, 3);
+	inside_at(OFF_RWX + 0x100);
+	struct hw_result fetch, r;
+	cr_assert(hw_enclu_fetched(&a, &fetch, &r));
+	th_assert_ok(fetch);
+	th_assert_ok(r);
+	cr_assert_not(a.in_enclave);
+	cr_assert_eq(a.regs.rip, HOST_RIP + 0x40);
+	cr_assert_eq(a.regs.rcx, AEP);
+	cr_assert_eq(tcs_at(OFF_TCS)->state, 0);
+}
+
+Test(fetched, other_bytes_are_not_enclu_and_change_nothing)
+{
+	memcpy(ptr(th_pa(&t, OFF_RWX + 0x100)), enclu_bytes, 3);
+	ptr(th_pa(&t, OFF_RWX + 0x102))[0] = 0xD0;
+	inside_at(OFF_RWX + 0x100);
+	snap_take(&before, &a);
+	struct hw_result fetch, r;
+	cr_assert_not(hw_enclu_fetched(&a, &fetch, &r));
+	th_assert_ok(fetch);
+	snap_same(&before, &a);
+	cr_assert_not(hw_enclu_at(&a, &fetch));
+	th_assert_ok(fetch);
+	ptr(th_pa(&t, OFF_RWX + 0x102))[0] = 0xD7;
+	cr_assert(hw_enclu_at(&a, &fetch));
+	snap_same(&before, &a);
+}
+
+Test(fetched, a_page_without_x_in_the_epcm_is_the_fetchs_pf)
+{
+	/* The page tables allow the fetch (RWX), the EPCM does not (REG with no permission). */
+	inside_at(OFF_NONE + 0x10);
+	snap_take(&before, &a);
+	struct hw_result fetch, r;
+	cr_assert_not(hw_enclu_fetched(&a, &fetch, &r));
+	th_assert_pf(fetch, lin(OFF_NONE + 0x10), PF_P | PF_U | PF_I | PF_SGX);
+	snap_same(&before, &a);
+}
+
+Test(fetched, bytes_across_two_pages_check_both)
+{
+	/* 0F 01 at the end of the RWX page, D7 would be on the next page, which the EPCM refuses. */
+	memcpy(ptr(th_pa(&t, OFF_RWX + SGX_PAGE_SIZE - 2)), enclu_bytes, 2);
+	inside_at(OFF_RWX + SGX_PAGE_SIZE - 2);
+	struct hw_result fetch, r;
+	cr_assert_not(hw_enclu_fetched(&a, &fetch, &r));
+	th_assert_pf(fetch, lin(OFF_NONE), PF_P | PF_U | PF_I | PF_SGX);
+	cr_assert(a.in_enclave);
+}
+
+Test(fetched, outside_elrange_is_gp)
+{
+	/* Host memory with ENCLU, mapped executable: enclave mode fetches nothing outside ELRANGE. */
+	memcpy(host_page, enclu_bytes, 3);
+	cr_assert_eq(pagetable_map(&t.pt, HOST_RIP & ~0xFFFULL, (uint64_t)(uintptr_t)host_page, PROT_RX), 0);
+	inside_at(0);
+	a.regs.rip = HOST_RIP & ~0xFFFULL;
+	struct hw_result fetch, r;
+	cr_assert_not(hw_enclu_fetched(&a, &fetch, &r));
+	th_assert_gp(fetch);
+}
+
+/* ======================================================================= */
 /* AEX                                                                      */
 /* ======================================================================= */
 

@@ -9,7 +9,8 @@
  * process (execvp).  With them, this process stays: it makes a directory
  * for the reports of every process of the program's tree (SGXEMU_REPORT_DIR,
  * SGXEMU_TRACE_FILE; src/emu/obs.c writes them), runs the program as its
- * child, forwards the signals sent to it, and when the program ended prints
+ * child, forwards the signals sent to it (and takes it down when killed
+ * itself), and when the program ended prints
  * the EPC maps and summaries, merges the traces into FILE, and exits as the
  * program did (the same status, or the same signal).
  */
@@ -23,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -165,6 +167,7 @@ static int run_child(char **argv, pid_t *pidp)
 	sigset_t fw, old;
 	forwarded_set(&fw);
 	sigprocmask(SIG_BLOCK, &fw, &old);
+	pid_t parent = getpid();
 	pid_t pid = fork();
 	if (pid < 0) {
 		fprintf(stderr, "sgxemu run: fork: %s\n", strerror(errno));
@@ -172,6 +175,13 @@ static int run_child(char **argv, pid_t *pidp)
 		return -1;
 	}
 	if (pid == 0) {
+		/*
+		 * Should this process be killed (a test runner's timeout sends
+		 * SIGKILL, which cannot be forwarded), the program goes with it
+		 * rather than run on unseen; it may have gone already.
+		 */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+			_exit(126);
 		sigprocmask(SIG_SETMASK, &old, NULL);
 		execvp(argv[0], argv);
 		int e = errno;

@@ -13,7 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <asm/prctl.h>
+#include <signal.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -39,6 +41,8 @@ static void run_argv(char *const argv[], const char *const env[], struct out *o)
 	pid_t pid = fork();
 	cr_assert(pid >= 0);
 	if (pid == 0) {
+		/* A test that times out is killed: sgxemu run, and through it the program, go too. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		dup2(fo, 1);
 		dup2(fe, 2);
 		for (size_t i = 0; env && env[i]; i++)
@@ -401,6 +405,68 @@ Test(preload, program_without_sgx_runs_unchanged)
 	cr_assert_eq(o.status, 0, "%s", o.err);
 	cr_assert_str_eq(o.out, "hello\ncrw-rw-rw- 1 root root 10, 125\ncrw-rw-rw- 1 root root 10, 126\n");
 	cr_assert_str_eq(o.err, "");
+}
+
+/* The state letter of /proc/PID/stat ('Z' a zombie), or 0 when the process is gone. */
+static char proc_state(pid_t pid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	const char *p = strrchr(buf, ')');
+	return p && p[1] == ' ' ? p[2] : 0;
+}
+
+/* The first child of pid, from /proc/PID/task/PID/children; 0 while it has none. */
+static pid_t first_child(pid_t pid)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)pid, (int)pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	int c = 0;
+	if (fscanf(f, "%d", &c) != 1)
+		c = 0;
+	fclose(f);
+	return (pid_t)c;
+}
+
+Test(preload, the_program_ends_when_sgxemu_run_is_killed, .timeout = 20)
+{
+	/* --summary keeps sgxemu run as the program's parent; SIGKILL cannot be forwarded to it. */
+	char *argv[] = {(char *)SGXEMU_BIN, "run", "--summary", "--", "/bin/sleep", "30", NULL};
+	pid_t run = fork();
+	cr_assert(run >= 0);
+	if (run == 0) {
+		int null = open("/dev/null", O_WRONLY);
+		dup2(null, 2);
+		execv(argv[0], argv);
+		_exit(99);
+	}
+	pid_t prog = 0;
+	for (int i = 0; i < 500 && !prog; i++) {
+		prog = first_child(run);
+		if (!prog)
+			usleep(10000);
+	}
+	cr_assert(prog > 0, "sgxemu run started no program (or /proc has no children lists)");
+	cr_assert_eq(kill(run, SIGKILL), 0);
+	int status;
+	cr_assert_eq(waitpid(run, &status, 0), run);
+	char st = 'S';
+	for (int i = 0; i < 500 && st && st != 'Z'; i++) {
+		usleep(10000);
+		st = proc_state(prog);
+	}
+	if (st && st != 'Z')
+		kill(prog, SIGKILL);
+	cr_assert(!st || st == 'Z', "the program (pid %d, state %c) outlived sgxemu run", (int)prog, st);
 }
 
 Test(preload, run_usage_errors)

@@ -80,6 +80,8 @@ exec_direct_enclu:
 	call	exec_direct_place
 	test	%rax, %rax
 	jz	.Ldecline
+	test	$1, %al
+	jnz	.Lbare
 	/*
 	 * RBX = the frame's XSAVE image.  XSAVE writes XSTATE_BV only: the rest
 	 * of the header must be zero (eight stores; REP STOSQ costs more to start).
@@ -104,6 +106,14 @@ exec_direct_enclu:
 	lea	EXEC_DIRECT_INFO(%rax), %rsi
 	lea	8(%rax), %rdx
 	jmp	exec_trap_entry
+
+.Lbare:
+	/* The EENTER is done (exec_direct_place): RAX + 1 = the frame; load it, the block's in R8. */
+	and	$-2, %rax
+	mov	%rax, %rsp
+	mov	%rax, %r8
+	and	$-EXEC_BLOCK_SIZE, %r8
+	jmp	exec_direct_load
 
 .Ldecline:
 	mov	%rbp, %rsp
@@ -274,7 +284,11 @@ exec_direct_load:
 	mov	exec_direct_xfeatures(%rip), %eax
 	mov	exec_direct_xfeatures+4(%rip), %edx
 	mov	EXEC_UC_FPREGS(%r12), %rbx
+	/* A bare entry's frame has no image: the registers hold the enclave's extended state already. */
+	test	%rbx, %rbx
+	jz	1f
 	xrstor64 (%rbx)
+1:
 	/* RFLAGS: the context's where a context may set them, the current ones elsewhere. */
 	pushfq
 	pop	%rax

@@ -34,6 +34,7 @@
 #define SI_KERNEL_CODE	 0x80
 #define FX_SW_BYTES	 464
 #define TRAP_GP		 13
+#define RFLAGS_RF	 (1ULL << 16)
 
 /* What direct.S pushed, lowest address first; ret is the ENCLU's address, the caller's RSP right above it. */
 struct exec_direct_regs {
@@ -76,7 +77,7 @@ struct trap_mask {
 static __thread struct trap_mask trap_masks[EXEC_TRAP_MASKS] __attribute__((tls_model("initial-exec")));
 static __thread unsigned trap_mask_n __attribute__((tls_model("initial-exec")));
 uint64_t exec_direct_xsize, exec_direct_xfeatures, exec_direct_own;
-bool exec_direct_allowed, exec_direct_no_load;
+bool exec_direct_allowed, exec_direct_no_load, exec_bare_allowed;
 _Atomic uint64_t exec_stat_direct_rolled, exec_stat_direct_deferred, exec_stat_direct_lost;
 static uint64_t frame_flags, frame_segments;
 
@@ -153,6 +154,108 @@ bool exec_direct_trap_mask(uint64_t rsp, uint64_t *mask)
 	return false;
 }
 
+/* One more event of kind i on the thread's own block (exec_count, for general-purpose registers only). */
+EXEC_GENERAL_REGS static void bare_count(struct exec_thread *self, unsigned i)
+{
+	__atomic_store_n(&self->counts[i], __atomic_load_n(&self->counts[i], __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
+}
+
+/*
+ * A bare entry (docs/exec.md, "Bare entries"): the EENTER performed right
+ * here, by code that uses general-purpose registers only (this file's
+ * EXEC_GENERAL_REGS functions and hw_enclu_eenter_tlb), so that the
+ * caller's vector, x87 and mask registers are still in the CPU when
+ * exec_direct_load jumps into the enclave, which receives them from EENTER:
+ * no XSAVE into the frame, no XRSTOR from it, no trampoline.  The frame
+ * holds what the load and a signal in its window read: the registers,
+ * RFLAGS and the enclave's mask, and no XSAVE image (fpregs NULL).  Where
+ * the leaf declines (its pages not in the thread's TLB, another enclave
+ * than the last one, the leaf would fault ...) or where exec needs more
+ * (protection keys, chaos mode, the checker), NULL: nothing changed, and
+ * the entry goes the usual way, which gives every outcome exactly.
+ */
+EXEC_GENERAL_REGS static struct direct_frame *bare_entry(struct exec_thread *self, const struct exec_direct_regs *r,
+							 uint8_t *fp, uint64_t host_mask)
+{
+	struct hw_thread *t = &self->t;
+	if (!exec_bare_allowed || r->rax != ENCLU_EENTER || exec_chaos_on || exec_chaos_step || exec_check_on ||
+	    exec_pkey_mask() || !self->elr_secs || t->m != exec_os_cur.m || t->mmu != exec_os_cur.mmu)
+		return NULL;
+	uint64_t fs, gs;
+	__asm__ volatile("rdfsbase %0" : "=r"(fs));
+	__asm__ volatile("rdgsbase %0" : "=r"(gs));
+	struct hw_regs *g = &t->regs;
+	g->rax = r->rax;
+	g->rcx = r->rcx;
+	g->rdx = r->rdx;
+	g->rbx = r->rbx;
+	g->rsp = (uint64_t)(uintptr_t)&r->ret + 8;
+	g->rbp = r->rbp;
+	g->rsi = r->rsi;
+	g->rdi = r->rdi;
+	g->r8 = r->r8;
+	g->r9 = r->r9;
+	g->r10 = r->r10;
+	g->r11 = r->r11;
+	g->r12 = r->r12;
+	g->r13 = r->r13;
+	g->r14 = r->r14;
+	g->r15 = r->r15;
+	g->rflags = r->rflags;
+	g->rip = r->ret;
+	g->fsbase = fs;
+	g->gsbase = gs;
+	if (!hw_enclu_eenter_tlb(t, self->elr_secs))
+		return NULL;
+	/* What exec_host_enclu and exec_resume_enclave record after an EENTER. */
+	g->rflags &= ~RFLAGS_RF;
+	self->host_fs = fs;
+	self->host_gs = gs;
+	unsigned long *words = (unsigned long *)(void *)&self->host_mask;
+	words[0] = host_mask;
+	for (size_t i = 1; i < sizeof(self->host_mask) / sizeof(words[0]); i++) {
+		words[i] = 0;
+		__asm__ volatile("" ::: "memory"); /* a loop, not a call of memset, which may use vector registers */
+	}
+	self->pkru_saved = false;
+	self->encl_fs = g->fsbase;
+	self->encl_gs = g->gsbase;
+	self->load_enclave = 0;
+	self->cur_valid = 0;
+
+	struct direct_frame *f = frame_below(fp);
+	ucontext_t *uc = (ucontext_t *)(void *)&f->uc;
+	greg_t *u = uc->uc_mcontext.gregs;
+	u[REG_R8] = (greg_t)g->r8;
+	u[REG_R9] = (greg_t)g->r9;
+	u[REG_R10] = (greg_t)g->r10;
+	u[REG_R11] = (greg_t)g->r11;
+	u[REG_R12] = (greg_t)g->r12;
+	u[REG_R13] = (greg_t)g->r13;
+	u[REG_R14] = (greg_t)g->r14;
+	u[REG_R15] = (greg_t)g->r15;
+	u[REG_RDI] = (greg_t)g->rdi;
+	u[REG_RSI] = (greg_t)g->rsi;
+	u[REG_RBP] = (greg_t)g->rbp;
+	u[REG_RBX] = (greg_t)g->rbx;
+	u[REG_RDX] = (greg_t)g->rdx;
+	u[REG_RAX] = (greg_t)g->rax;
+	u[REG_RCX] = (greg_t)g->rcx;
+	u[REG_RSP] = (greg_t)g->rsp;
+	u[REG_RIP] = (greg_t)g->rip;
+	u[REG_EFL] = (greg_t)g->rflags;
+	f->uc.uc_mcontext.fpregs = NULL;
+	/* The enclave's mask, which exec_direct_place gave the thread (the load sets it if a signal was put off). */
+	f->uc.uc_sigmask = host_mask & ~exec_direct_own;
+	self->direct_uc = uc;
+	self->direct_host = false;
+	self->load_mask = 0;
+	bare_count(self, EXEC_COUNT_DIRECT);
+	bare_count(self, EXEC_COUNT_DIRECT_LOAD);
+	bare_count(self, EXEC_COUNT_BARE);
+	return f;
+}
+
 uint8_t *exec_direct_place(const struct exec_direct_regs *r, uint64_t *host_mask)
 {
 	struct exec_thread *self = exec_thread_lookup();
@@ -193,6 +296,10 @@ uint8_t *exec_direct_place(const struct exec_direct_regs *r, uint64_t *host_mask
 		atomic_signal_fence(memory_order_seq_cst);
 		self->entering = EXEC_ENTER_MASKED;
 		atomic_signal_fence(memory_order_seq_cst);
+		/* Bit 0 set: a bare entry's frame, ready for exec_direct_load (direct.S). */
+		struct direct_frame *f = bare_entry(self, r, fp, *host_mask);
+		if (f)
+			return (uint8_t *)f + 1;
 	}
 	return fp;
 }
@@ -375,7 +482,15 @@ bool exec_direct_roll_forward(struct exec_thread *self, ucontext_t *uc)
 		g[i] = from->uc_mcontext.gregs[i];
 	/* The mask the load sets or set (signals an entry put off are open in it). */
 	memcpy(&uc->uc_sigmask, &from->uc_sigmask, EXEC_KERNEL_SIGSET_SIZE);
-	/* The XSAVE image (PKRU included) the load's XRSTOR loads or loaded; the software bytes stay this frame's. */
+	/*
+	 * The XSAVE image (PKRU included) the load's XRSTOR loads or loaded;
+	 * the software bytes stay this frame's.  A bare entry's frame has none:
+	 * the registers hold the enclave's state already, and this frame has them.
+	 */
+	if (!from->uc_mcontext.fpregs) {
+		rolled(self);
+		return true;
+	}
 	uint32_t fsize, tsize;
 	uint64_t fpresent, tpresent;
 	const uint8_t *src = exec_frame_xsave(from, &fsize, &fpresent);

@@ -163,6 +163,7 @@ struct exec_stats {
 	uint64_t short_paths;	  /* ENCLUs that ran again in the signal of their fixed fault (docs/exec.md) */
 	uint64_t direct_entries;  /* EENTER/ERESUME of sgxemu_enter_enclave performed without a trap */
 	uint64_t direct_loads;	  /* of those, into the enclave without rt_sigreturn (exec_direct_load) */
+	uint64_t bare_entries;	  /* of those, with no XSAVE: the caller's extended state stayed in the registers */
 	uint64_t direct_rolled;	  /* signals that arrived during such a load, moved to the enclave's entry */
 	uint64_t direct_deferred; /* signals that arrived during a direct entry, put off until the enclave runs */
 	uint64_t direct_lost;	  /* of those, lost: the kernel would not queue them again (RLIMIT_SIGPENDING) */

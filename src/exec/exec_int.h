@@ -65,7 +65,8 @@
 #define EXEC_COUNT_DEFERRED	    8  /* EACCEPTed pages whose host protection was left for later */
 #define EXEC_COUNT_DEFERRED_RUNS    9  /* runs of those opened */
 #define EXEC_COUNT_DEFERRED_TOUCHED 10 /* ... because enclave code reached one first */
-#define EXEC_COUNTS		    11
+#define EXEC_COUNT_BARE		    11 /* direct entries that kept the caller's extended state in the registers */
+#define EXEC_COUNTS		    12
 /* The pad's page (block + EXEC_BLOCK_PAD) and the offset of its second instruction, the jump. */
 #define EXEC_BLOCK_PAD 0x1000
 #define EXEC_PAD_JMP   7
@@ -355,6 +356,8 @@ EXEC_HIDDEN void exec_direct_enclu(void);
 extern EXEC_HIDDEN uint8_t exec_direct_on;
 /* XSAVE image size and features of the host's signal frames (read by direct.S). */
 extern EXEC_HIDDEN uint64_t exec_direct_xsize, exec_direct_xfeatures;
+/* Set at install: hw_eenter_tlb_built, SGXEMU_EXEC_NO_BARE unset (direct.c's bare entries). */
+extern EXEC_HIDDEN bool exec_bare_allowed;
 /* Set at install: SGXEMU_EXEC_NO_DIRECT unset, not under valgrind. */
 extern EXEC_HIDDEN bool exec_direct_allowed;
 /* Set at install from SGXEMU_EXEC_NO_DIRECT_LOAD: direct entries end in rt_sigreturn, as before exec_direct_load. */
@@ -580,7 +583,7 @@ EXEC_HIDDEN bool exec_int_n_at(struct hw_thread *t, uint64_t rip);
 /* ---- pkey.c ---------------------------------------------------------------- */
 
 /* Keys exec allocated for enclaves (bit k = key k). */
-EXEC_HIDDEN uint32_t exec_pkey_mask(void);
+EXEC_HIDDEN EXEC_GENERAL_REGS uint32_t exec_pkey_mask(void);
 /* PKRU of host code: pkru with AD and WD set for every key in mask. */
 EXEC_HIDDEN uint32_t exec_pkru_host(uint32_t pkru, uint32_t mask);
 /* PKRU of enclave code: the host's, with key (if >= 0) allowed. */

@@ -82,7 +82,7 @@ bool exec_pkey_probe(char *why, size_t len)
 	return true;
 }
 
-uint32_t exec_pkey_mask(void)
+EXEC_GENERAL_REGS uint32_t exec_pkey_mask(void)
 {
 	return atomic_load_explicit(&key_mask, memory_order_acquire);
 }

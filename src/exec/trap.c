@@ -29,12 +29,14 @@ void exec_get_stats(struct exec_stats *s)
 	exec_counts_sum(c);
 	s->direct_entries = c[EXEC_COUNT_DIRECT];
 	s->direct_loads = c[EXEC_COUNT_DIRECT_LOAD];
+	s->bare_entries = c[EXEC_COUNT_BARE];
 	s->direct_rolled = atomic_load_explicit(&exec_stat_direct_rolled, memory_order_relaxed);
 	s->trap_loads = c[EXEC_COUNT_TRAP_LOAD];
 	s->host_loads = c[EXEC_COUNT_HOST_LOAD];
 	s->jump_loads = c[EXEC_COUNT_JUMP_LOAD];
 	s->mask_loads = c[EXEC_COUNT_MASK_LOAD];
-	s->traps = c[EXEC_COUNT_TRAPS] - s->direct_entries;
+	/* A direct entry's frame goes through exec_trap unless the entry was bare. */
+	s->traps = c[EXEC_COUNT_TRAPS] - (s->direct_entries - s->bare_entries);
 	s->short_paths = c[EXEC_COUNT_SHORT];
 	s->direct_deferred = atomic_load_explicit(&exec_stat_direct_deferred, memory_order_relaxed);
 	s->direct_lost = atomic_load_explicit(&exec_stat_direct_lost, memory_order_relaxed);
@@ -70,6 +72,7 @@ int exec_install(const struct exec_os *os)
 	exec_deferred_open = !getenv("SGXEMU_EXEC_NO_DEFERRED_OPEN");
 	exec_direct_allowed = !getenv("SGXEMU_EXEC_NO_DIRECT") && !exec_under_valgrind() && !exec_shadow_stack_on();
 	exec_direct_no_load = getenv("SGXEMU_EXEC_NO_DIRECT_LOAD") != NULL;
+	exec_bare_allowed = hw_eenter_tlb_built && !getenv("SGXEMU_EXEC_NO_BARE");
 	exec_open_set = 0;
 	if (exec_direct_allowed && !exec_direct_no_load)
 		exec_open_set = 1ULL << SIGSEGV | 1ULL << SIGILL | 1ULL << SIGBUS;

@@ -98,9 +98,9 @@ static void ssa_copy(struct hw_thread *t, uint64_t secs_pa, uint64_t lin, void *
 			n = len;
 		uint8_t *p = ssa_page(t, secs_pa, lin) + (lin & 0xFFF);
 		if (to_ssa)
-			memcpy(p, b, n);
+			hw_copy(p, b, n);
 		else
-			memcpy(b, p, n);
+			hw_copy(b, p, n);
 		b += n;
 		lin += n;
 		len -= n;
@@ -250,7 +250,7 @@ static struct hw_result entry_checks(struct hw_thread *t, bool resume, struct en
 	 */
 	t->ssa_frame_lin = en->frame;
 	t->ssa_pages = secs->ssa_frame_size < HW_SSA_PAGES_MAX ? secs->ssa_frame_size : HW_SSA_PAGES_MAX;
-	memcpy(t->ssa_pa, en->frame_pa, sizeof(t->ssa_pa));
+	hw_copy(t->ssa_pa, en->frame_pa, sizeof(t->ssa_pa));
 	t->ssa_resolved = true;
 
 	en->notify = false;
@@ -268,7 +268,7 @@ static struct hw_result entry_checks(struct hw_thread *t, bool resume, struct en
 		if (!hw_is_ok(f))
 			return f;
 		t->ssa_frame_lin = en->next;
-		memcpy(t->ssa_pa, en->next_pa, sizeof(t->ssa_pa));
+		hw_copy(t->ssa_pa, en->next_pa, sizeof(t->ssa_pa));
 	}
 	if (!resume || en->notify) {
 		if (!hw_canonical(secs->base + tcs->oentry))
@@ -343,6 +343,34 @@ struct hw_result enclu_eenter_locked(struct hw_thread *t)
 	struct hw_result r = eenter_checked(t);
 	t->ssa_resolved = false;
 	return r;
+}
+
+/*
+ * Built for general-purpose registers only (meson.build compiles this file
+ * with -mgeneral-regs-only, so the compiler defines no __SSE__): then
+ * nothing here touches a vector register, and the leaf's code copies with
+ * hw_copy, never with memcpy.  A build without the flag declines.
+ */
+#ifdef __SSE__
+const bool hw_eenter_tlb_built = false;
+#else
+const bool hw_eenter_tlb_built = true;
+#endif
+
+bool hw_enclu_eenter_tlb(struct hw_thread *t, uint64_t secs_pa)
+{
+	if (!hw_eenter_tlb_built || t->regs.rax != ENCLU_EENTER || t->in_enclave || hw_obs_get())
+		return false;
+	pthread_mutex_lock(&t->m->lock);
+	t->tlb_only = true;
+	struct entry en;
+	bool ok = hw_is_ok(entry_checks(t, false, &en)) && en.secs_pa == secs_pa;
+	if (ok)
+		enter_at_oentry(t, &en, en.frame);
+	t->tlb_only = false;
+	t->ssa_resolved = false;
+	pthread_mutex_unlock(&t->m->lock);
+	return ok;
 }
 
 struct hw_result enclu_eenter(struct hw_thread *t)

@@ -303,8 +303,13 @@ bool hw_translate(const struct hw_mmu *mmu, uint64_t lin, unsigned acc, uint64_t
 bool hw_thread_translate(struct hw_thread *t, uint64_t lin, unsigned acc, uint64_t *pa, struct hw_result *fault)
 {
 	const struct hw_mmu *mmu = t->mmu;
-	if (!mmu || !mmu->gen)
+	if (!mmu || !mmu->gen) {
+		if (t->tlb_only) {
+			*fault = hw_gp();
+			return false;
+		}
 		return hw_translate(mmu, lin, acc, pa, fault);
+	}
 	uint64_t page = HW_PAGE_DOWN(lin);
 	uint64_t gen = atomic_load_explicit(mmu->gen, memory_order_acquire);
 	for (unsigned i = 0; i < HW_TLB_ENTRIES; i++) {
@@ -313,6 +318,10 @@ bool hw_thread_translate(struct hw_thread *t, uint64_t lin, unsigned acc, uint64
 			*pa = e->pa | (lin & 0xFFF);
 			return true;
 		}
+	}
+	if (t->tlb_only) {
+		*fault = hw_gp();
+		return false;
 	}
 	if (!hw_translate(mmu, lin, acc, pa, fault))
 		return false;

@@ -395,6 +395,7 @@ struct hw_thread {
 		unsigned acc;
 	} tlb[HW_TLB_ENTRIES];
 	unsigned tlb_next; /* the entry a new translation replaces (round robin) */
+	bool tlb_only;	   /* hw_enclu_eenter_tlb: a translation not in the TLB fails (#GP), no walk */
 };
 
 /* Initialise a thread model with a zeroed XSAVE image for m's XCR0. Return: 0 or -1 (ENOMEM). */
@@ -420,6 +421,20 @@ struct hw_result hw_enclu(struct hw_thread *t);
  * the fetch and the leaf.
  */
 bool hw_enclu_at(struct hw_thread *t, struct hw_result *fetch);
+
+/*
+ * EENTER (regs.rax = 2) of host code for exec's entries that keep the
+ * caller's extended state in the registers (docs/exec.md): runs only
+ * where it can without touching a vector, x87 or mask register, and then
+ * exactly as hw_enclu would.  It declines (false, nothing changed) unless
+ * this build compiled the leaf's code for general-purpose registers only
+ * (hw_eenter_tlb_built), no observer is installed, every page the leaf
+ * reads (TCS, SSA frame) is in the thread's TLB, the leaf succeeds, and
+ * the TCS belongs to the enclave whose SECS is secs_pa.  The caller then
+ * performs the leaf the usual way, which gives its exact outcome.
+ */
+bool hw_enclu_eenter_tlb(struct hw_thread *t, uint64_t secs_pa);
+extern const bool hw_eenter_tlb_built;
 bool hw_enclu_fetched(struct hw_thread *t, struct hw_result *fetch, struct hw_result *r);
 
 struct hw_result enclu_ereport(struct hw_thread *t);

@@ -319,6 +319,15 @@ void measure_eextend(struct hw_sha256 *mr, uint64_t offset, const uint8_t data[2
  */
 struct hw_result enclu_operand(struct hw_thread *t, uint64_t lin, unsigned acc, uint64_t *pa);
 
+/*
+ * Copy n bytes with REP MOVSB: no vector register, where an entry that
+ * keeps the caller's extended state in the registers copies (enclu_enter.c).
+ */
+static inline void hw_copy(void *dst, const void *src, size_t n)
+{
+	__asm__ volatile("rep movsb" : "+D"(dst), "+S"(src), "+c"(n) : : "memory");
+}
+
 /* The leaves with m->lock held by the caller (hw_enclu and hw_enclu_fetched take it around them). */
 struct hw_result enclu_ereport_locked(struct hw_thread *t);
 struct hw_result enclu_egetkey_locked(struct hw_thread *t);

@@ -212,6 +212,90 @@ Test(direct, an_ecall_enters_without_rt_sigreturn)
 	cr_assert_eq(b.direct_rolled, a.direct_rolled, "no signal arrived");
 }
 
+/*
+ * state_call(xmm, ctl, c, out, run): OP_ENTRY_STATE on run->tcs with
+ * XMM0..15 = xmm[0..31], MXCSR = ctl[0] and the x87 control word = ctl[1]
+ * loaded right before sgxemu_call_enclave (no C code in between), the
+ * caller's MXCSR and control word back after it.  The enclave stores what
+ * its entry found to c[34].
+ */
+int state_call(const uint64_t *xmm, const uint32_t *ctl, uint64_t *c, uint64_t *out, struct sgx_enclave_run *run);
+_Static_assert(ENCLU_EENTER == 2 && OP_ENTRY_STATE == 30, "state_call's leaf and operation");
+__asm__(".text\n"
+	".globl state_call\n"
+	".type state_call, @function\n"
+	"state_call:\n"
+	"	push %rbp\n"
+	"	mov %rsp, %rbp\n"
+	"	sub $16, %rsp\n"
+	"	stmxcsr -4(%rbp)\n"
+	"	fnstcw -8(%rbp)\n"
+	"	.irp n, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15\n"
+	"	movdqu 16 * \\n(%rdi), %xmm\\n\n"
+	"	.endr\n"
+	"	ldmxcsr 0(%rsi)\n"
+	"	fldcw 4(%rsi)\n"
+	"	mov %rdx, %rax\n"
+	"	mov %rcx, %r9\n"
+	"	sub $8, %rsp\n"
+	"	push %r8\n"
+	"	mov %rax, %r8\n"
+	"	mov $30, %edi\n" /* OP_ENTRY_STATE */
+	"	xor %esi, %esi\n"
+	"	xor %edx, %edx\n"
+	"	mov $2, %ecx\n" /* ENCLU_EENTER */
+	"	call sgxemu_call_enclave\n"
+	"	ldmxcsr -4(%rbp)\n"
+	"	fldcw -8(%rbp)\n"
+	"	leave\n"
+	"	ret\n"
+	".size state_call, . - state_call\n");
+
+/*
+ * Bare entries (docs/exec.md): EENTER without XSAVE, the caller's extended
+ * state kept in the registers across exec's code.  Every XMM register,
+ * MXCSR (rounding and exception masks) and the x87 control word reach the
+ * enclave as the caller set them, call after call with other values; and
+ * the entries were bare wherever they can be (FSGSBASE, no protection
+ * keys, SGXEMU_EXEC_NO_BARE unset).
+ */
+Test(direct, bare_entries_give_the_enclave_the_callers_extended_state)
+{
+	/* The suite's translation hook turns the test OS's TLB counter off, and with it bare entries. */
+	tos_hook_translations(NULL);
+	echo(0, 1); /* the first entry of the thread and of this enclave takes the usual way */
+	struct exec_stats a, b;
+	exec_get_stats(&a);
+	const unsigned n = 40;
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t xmm[32], c[34], out[ENCL_OUT_WORDS] = {0};
+		for (unsigned q = 0; q < 32; q++)
+			xmm[q] = 0x5A00000000000000ULL ^ ((uint64_t)i << 40) ^ ((uint64_t)q * 0x0101010101ULL);
+		/* Rounding control cycles through its four values in both, with a few exceptions unmasked in MXCSR. */
+		uint32_t ctl[2] = {0x1F80u ^ ((i & 3u) << 13) ^ ((i & 4u) ? 0x0200u : 0), 0x037Fu ^ ((i & 3u) << 10)};
+		memset(c, 0, sizeof(c));
+		struct sgx_enclave_run run;
+		memset(&run, 0, sizeof(run));
+		run.tcs = tos_tcs(0);
+		cr_assert_eq(state_call(xmm, ctl, c, out, &run), 0);
+		cr_assert_eq(run.function, ENCLU_EEXIT, "call %u ended with leaf %u", i, run.function);
+		cr_assert_eq(out[0], 1);
+		for (unsigned q = 0; q < 32; q++)
+			cr_assert_eq(c[q], xmm[q], "call %u: XMM%u quadword %u: %#llx, the caller's %#llx", i, q / 2,
+				     q % 2, (unsigned long long)c[q], (unsigned long long)xmm[q]);
+		cr_assert_eq((uint32_t)c[32], ctl[0], "call %u: MXCSR %#x, the caller's %#x", i, (unsigned)c[32],
+			     ctl[0]);
+		cr_assert_eq((uint16_t)c[33], (uint16_t)ctl[1], "call %u: FCW %#x, the caller's %#x", i,
+			     (unsigned)(uint16_t)c[33], ctl[1]);
+	}
+	exec_get_stats(&b);
+	bool can = exec_have_fsgsbase && exec_bare_allowed && !exec_pkey_mask() && !exec_direct_no_load;
+	cr_assert_eq(b.direct_entries - a.direct_entries, n);
+	cr_assert_eq(b.bare_entries - a.bare_entries, can ? n : 0, "%llu of %u entries bare (they can be: %d)",
+		     (unsigned long long)(b.bare_entries - a.bare_entries), n, can);
+	cr_assert_eq(b.direct_loads - a.direct_loads, exec_have_fsgsbase ? n : 0);
+}
+
 Test(direct, the_enclave_gets_its_fs_and_gs)
 {
 	echo(1, 1);

@@ -1030,6 +1030,126 @@ Test(fetched, outside_elrange_is_gp)
 }
 
 /* ======================================================================= */
+/* EENTER from the TLB only (hw_enclu_eenter_tlb, exec's bare entries)      */
+/* ======================================================================= */
+
+TestSuite(eenter_tlb, .init = fresh, .fini = done, .timeout = 60);
+
+struct entered {
+	struct hw_regs regs;
+	uint8_t tcs[SGX_PAGE_SIZE], ssa[SGX_PAGE_SIZE];
+	bool in_enclave;
+	unsigned inside;
+};
+
+static void entered_take(struct entered *e)
+{
+	e->regs = a.regs;
+	memcpy(e->tcs, ptr(th_pa(&t, OFF_TCS)), SGX_PAGE_SIZE);
+	memcpy(e->ssa, ptr(th_pa(&t, OFF_SSA)), SGX_PAGE_SIZE);
+	e->in_enclave = a.in_enclave;
+	e->inside = inside();
+}
+
+/* An EENTER the usual way, then EEXIT back to the host registers of TCS 0: the TCS and SSA pages are in a's TLB. */
+static void warm(void)
+{
+	th_assert_ok(eenter(&a, OFF_TCS, AEP));
+	a.regs.rbx = HOST_RIP;
+	th_assert_ok(enclu(&a, ENCLU_EEXIT));
+	host_regs(&a, OFF_TCS);
+	a.regs.rcx = AEP;
+	a.regs.rax = ENCLU_EENTER;
+}
+
+Test(eenter_tlb, this_build_has_it)
+{
+	cr_assert(hw_eenter_tlb_built, "enclu_enter.c was built with SSE: exec's entries all take the XSAVE way");
+}
+
+Test(eenter_tlb, enters_exactly_as_hw_enclu_does)
+{
+	warm();
+	struct hw_regs in = a.regs;
+	struct entered usual, bare;
+	th_assert_ok(hw_enclu(&a));
+	entered_take(&usual);
+	a.regs.rbx = HOST_RIP;
+	th_assert_ok(enclu(&a, ENCLU_EEXIT));
+	a.regs = in;
+	cr_assert(hw_enclu_eenter_tlb(&a, t.secs_pa));
+	entered_take(&bare);
+	cr_assert(memcmp(&usual.regs, &bare.regs, sizeof(usual.regs)) == 0, "registers differ");
+	cr_assert(memcmp(usual.tcs, bare.tcs, SGX_PAGE_SIZE) == 0, "TCS differs");
+	cr_assert(memcmp(usual.ssa, bare.ssa, SGX_PAGE_SIZE) == 0, "SSA frame differs (URSP/URBP)");
+	cr_assert(bare.in_enclave);
+	cr_assert_eq(bare.inside, 1);
+	cr_assert_eq(a.regs.rip, lin(OFF_ENTRY));
+}
+
+Test(eenter_tlb, declines_with_a_cold_tlb_and_changes_nothing)
+{
+	prep(&a, ENCLU_EENTER, OFF_TCS, AEP);
+	snap_take(&before, &a);
+	cr_assert_not(hw_enclu_eenter_tlb(&a, t.secs_pa));
+	snap_same(&before, &a);
+	/* The usual leaf walks the page tables and fills the TLB: the next one may go the TLB's way. */
+	th_assert_ok(hw_enclu(&a));
+}
+
+Test(eenter_tlb, declines_for_another_enclave)
+{
+	warm();
+	snap_take(&before, &a);
+	cr_assert_not(hw_enclu_eenter_tlb(&a, t.secs_pa + SGX_PAGE_SIZE));
+	snap_same(&before, &a);
+}
+
+Test(eenter_tlb, declines_where_the_leaf_faults)
+{
+	warm();
+	/* TCS 0 busy: thread b is inside it.  The usual leaf gives the #GP. */
+	th_assert_ok(eenter(&b, OFF_TCS, AEP2));
+	snap_take(&before, &a);
+	cr_assert_not(hw_enclu_eenter_tlb(&a, t.secs_pa));
+	snap_same(&before, &a);
+	th_assert_gp(hw_enclu(&a));
+}
+
+Test(eenter_tlb, declines_for_other_leaves)
+{
+	warm();
+	a.regs.rax = ENCLU_ERESUME;
+	snap_take(&before, &a);
+	cr_assert_not(hw_enclu_eenter_tlb(&a, t.secs_pa));
+	snap_same(&before, &a);
+}
+
+static uint64_t obs_now(void)
+{
+	return 1;
+}
+static unsigned obs_leaves;
+static void obs_enclu(struct hw_thread *x, const struct hw_regs *in, struct hw_result r, uint64_t t0)
+{
+	(void)x, (void)in, (void)r, (void)t0;
+	obs_leaves++;
+}
+
+Test(eenter_tlb, declines_while_an_observer_is_installed)
+{
+	warm();
+	static const struct hw_obs o = {.now = obs_now, .enclu = obs_enclu};
+	hw_obs_set(&o);
+	snap_take(&before, &a);
+	bool entered = hw_enclu_eenter_tlb(&a, t.secs_pa);
+	hw_obs_set(NULL);
+	cr_assert_not(entered, "the observer would not have seen the leaf");
+	snap_same(&before, &a);
+	cr_assert_eq(obs_leaves, 0);
+}
+
+/* ======================================================================= */
 /* AEX                                                                      */
 /* ======================================================================= */
 

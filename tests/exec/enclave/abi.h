@@ -101,6 +101,12 @@
  */
 #define OP_EACCEPT_USE 28
 #define OP_XMM15       29 /* out[0] = XMM15's low quadword as the entry found it (the host's at EENTER) */
+/*
+ * XMM0..15, MXCSR and the x87 control word as the entry found them (the
+ * host's at EENTER), stored by entry.S before any other instruction to
+ * untrusted c[34]: c[2n], c[2n + 1] = XMMn, c[32] = MXCSR, c[33] = FCW.
+ */
+#define OP_ENTRY_STATE 30
 
 /* Quadwords OP_YMM_AEX and OP_ZMM_AEX move: YMM0..15; ZMM0..31 then k0..7. */
 #define YMM_AEX_WORDS 64

@@ -12,6 +12,16 @@
 	.globl	enclave_entry
 	.type	enclave_entry, @function
 enclave_entry:
+	cmp	$OP_ENTRY_STATE, %rdi
+	jne	2f
+	test	%rax, %rax
+	jne	2f
+	.irp	n, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15
+	movdqu	%xmm\n, 16 * \n(%r8)
+	.endr
+	stmxcsr	256(%r8)
+	fnstcw	264(%r8)
+2:
 	cmp	$ENCL_NSSA, %rax
 	jae	.Lno_stack
 	cmp	$1, %rax

@@ -46,9 +46,9 @@ struct hw_result access_check_locked(struct hw_thread *t, uint64_t lin, unsigned
  */
 struct hw_result hw_access_check(struct hw_thread *t, uint64_t lin, unsigned acc, uint64_t *pa)
 {
-	pthread_mutex_lock(&t->m->lock);
+	hw_mutex_lock(&t->m->lock);
 	struct hw_result r = access_check_locked(t, lin, acc, pa);
-	pthread_mutex_unlock(&t->m->lock);
+	hw_mutex_unlock(&t->m->lock);
 	return r;
 }
 

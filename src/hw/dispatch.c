@@ -163,9 +163,9 @@ static bool enclu_at_locked(struct hw_thread *t, struct hw_result *fetch)
 
 bool hw_enclu_at(struct hw_thread *t, struct hw_result *fetch)
 {
-	pthread_mutex_lock(&t->m->lock);
+	hw_mutex_lock(&t->m->lock);
 	bool at = enclu_at_locked(t, fetch);
-	pthread_mutex_unlock(&t->m->lock);
+	hw_mutex_unlock(&t->m->lock);
 	return at;
 }
 
@@ -178,11 +178,11 @@ bool hw_enclu_fetched(struct hw_thread *t, struct hw_result *fetch, struct hw_re
 		in = t->regs;
 		t0 = o->now();
 	}
-	pthread_mutex_lock(&t->m->lock);
+	hw_mutex_lock(&t->m->lock);
 	bool at = enclu_at_locked(t, fetch);
 	if (at)
 		*r = enclu_run_locked(t);
-	pthread_mutex_unlock(&t->m->lock);
+	hw_mutex_unlock(&t->m->lock);
 	if (at && __builtin_expect(o != NULL, 0))
 		o->enclu(t, &in, *r, t0);
 	return at;
@@ -190,9 +190,9 @@ bool hw_enclu_fetched(struct hw_thread *t, struct hw_result *fetch, struct hw_re
 
 static struct hw_result enclu_run(struct hw_thread *t)
 {
-	pthread_mutex_lock(&t->m->lock);
+	hw_mutex_lock(&t->m->lock);
 	struct hw_result r = enclu_run_locked(t);
-	pthread_mutex_unlock(&t->m->lock);
+	hw_mutex_unlock(&t->m->lock);
 	return r;
 }
 

@@ -87,9 +87,9 @@ static struct hw_result ecreate_locked(struct hw_machine *m, const struct hw_mmu
 struct hw_result encls_ecreate(struct hw_machine *m, const struct hw_mmu *mmu, uint64_t pageinfo, uint64_t epc)
 {
 	uint64_t t0 = hw_obs_begin();
-	pthread_mutex_lock(&m->lock);
+	hw_mutex_lock(&m->lock);
 	struct hw_result r = ecreate_locked(m, mmu, pageinfo, epc);
-	pthread_mutex_unlock(&m->lock);
+	hw_mutex_unlock(&m->lock);
 	hw_obs_encls(t0, m, mmu, ENCLS_ECREATE, pageinfo, epc, 0, r);
 	return r;
 }
@@ -167,9 +167,9 @@ static struct hw_result eadd_locked(struct hw_machine *m, const struct hw_mmu *m
 struct hw_result encls_eadd(struct hw_machine *m, const struct hw_mmu *mmu, uint64_t pageinfo, uint64_t epc)
 {
 	uint64_t t0 = hw_obs_begin();
-	pthread_mutex_lock(&m->lock);
+	hw_mutex_lock(&m->lock);
 	struct hw_result r = eadd_locked(m, mmu, pageinfo, epc);
-	pthread_mutex_unlock(&m->lock);
+	hw_mutex_unlock(&m->lock);
 	epc_readahead_run();
 	hw_obs_encls(t0, m, mmu, ENCLS_EADD, pageinfo, epc, 0, r);
 	return r;
@@ -202,9 +202,9 @@ struct hw_result encls_eextend(struct hw_machine *m, const struct hw_mmu *mmu, u
 {
 	(void)mmu; /* both operands are EPC addresses */
 	uint64_t t0 = hw_obs_begin();
-	pthread_mutex_lock(&m->lock);
+	hw_mutex_lock(&m->lock);
 	struct hw_result r = eextend_locked(m, secs, chunk);
-	pthread_mutex_unlock(&m->lock);
+	hw_mutex_unlock(&m->lock);
 	hw_obs_encls(t0, m, NULL, ENCLS_EEXTEND, secs, chunk, 0, r);
 	return r;
 }

@@ -58,9 +58,9 @@ static struct hw_result edbgrd_locked(struct hw_machine *m, uint64_t rcx, uint64
 struct hw_result encls_edbgrd(struct hw_machine *m, uint64_t epc, uint64_t *data)
 {
 	uint64_t t0 = hw_obs_begin();
-	pthread_mutex_lock(&m->lock);
+	hw_mutex_lock(&m->lock);
 	struct hw_result r = edbgrd_locked(m, epc, data);
-	pthread_mutex_unlock(&m->lock);
+	hw_mutex_unlock(&m->lock);
 	hw_obs_encls(t0, m, NULL, ENCLS_EDBGRD, hw_is_ok(r) ? *data : 0, epc, 0, r);
 	return r;
 }
@@ -78,9 +78,9 @@ static struct hw_result edbgwr_locked(struct hw_machine *m, uint64_t rcx, uint64
 struct hw_result encls_edbgwr(struct hw_machine *m, uint64_t epc, uint64_t data)
 {
 	uint64_t t0 = hw_obs_begin();
-	pthread_mutex_lock(&m->lock);
+	hw_mutex_lock(&m->lock);
 	struct hw_result r = edbgwr_locked(m, epc, data);
-	pthread_mutex_unlock(&m->lock);
+	hw_mutex_unlock(&m->lock);
 	hw_obs_encls(t0, m, NULL, ENCLS_EDBGWR, data, epc, 0, r);
 	return r;
 }

@@ -53,9 +53,9 @@ static struct hw_result eaug_locked(struct hw_machine *m, const struct hw_mmu *m
 struct hw_result encls_eaug(struct hw_machine *m, const struct hw_mmu *mmu, uint64_t pageinfo, uint64_t epc)
 {
 	uint64_t t0 = hw_obs_begin();
-	pthread_mutex_lock(&m->lock);
+	hw_mutex_lock(&m->lock);
 	struct hw_result r = eaug_locked(m, mmu, pageinfo, epc);
-	pthread_mutex_unlock(&m->lock);
+	hw_mutex_unlock(&m->lock);
 	epc_readahead_run();
 	hw_obs_encls(t0, m, mmu, ENCLS_EAUG, pageinfo, epc, 0, r);
 	return r;
@@ -98,9 +98,9 @@ static struct hw_result emodpr_locked(struct hw_machine *m, const struct hw_mmu 
 struct hw_result encls_emodpr(struct hw_machine *m, const struct hw_mmu *mmu, uint64_t secinfo, uint64_t epc)
 {
 	uint64_t t0 = hw_obs_begin();
-	pthread_mutex_lock(&m->lock);
+	hw_mutex_lock(&m->lock);
 	struct hw_result r = emodpr_locked(m, mmu, secinfo, epc);
-	pthread_mutex_unlock(&m->lock);
+	hw_mutex_unlock(&m->lock);
 	hw_obs_encls(t0, m, mmu, ENCLS_EMODPR, secinfo, epc, 0, r);
 	return r;
 }
@@ -151,9 +151,9 @@ static struct hw_result emodt_locked(struct hw_machine *m, const struct hw_mmu *
 struct hw_result encls_emodt(struct hw_machine *m, const struct hw_mmu *mmu, uint64_t secinfo, uint64_t epc)
 {
 	uint64_t t0 = hw_obs_begin();
-	pthread_mutex_lock(&m->lock);
+	hw_mutex_lock(&m->lock);
 	struct hw_result r = emodt_locked(m, mmu, secinfo, epc);
-	pthread_mutex_unlock(&m->lock);
+	hw_mutex_unlock(&m->lock);
 	hw_obs_encls(t0, m, mmu, ENCLS_EMODT, secinfo, epc, 0, r);
 	return r;
 }

@@ -174,9 +174,9 @@ struct hw_result encls_einit(struct hw_machine *m, const struct hw_mmu *mmu, uin
 			     uint64_t token)
 {
 	uint64_t t0 = hw_obs_begin();
-	pthread_mutex_lock(&m->lock);
+	hw_mutex_lock(&m->lock);
 	struct hw_result r = einit_locked(m, mmu, sigstruct, secs, token);
-	pthread_mutex_unlock(&m->lock);
+	hw_mutex_unlock(&m->lock);
 	hw_obs_encls(t0, m, mmu, ENCLS_EINIT, sigstruct, secs, token, r);
 	return r;
 }

@@ -142,9 +142,9 @@ static struct hw_result eremove_locked(struct hw_machine *m, uint64_t rcx)
 struct hw_result encls_eremove(struct hw_machine *m, uint64_t epc)
 {
 	uint64_t t0 = hw_obs_begin();
-	pthread_mutex_lock(&m->lock);
+	hw_mutex_lock(&m->lock);
 	struct hw_result r = eremove_locked(m, epc);
-	pthread_mutex_unlock(&m->lock);
+	hw_mutex_unlock(&m->lock);
 	hw_obs_encls(t0, m, NULL, ENCLS_EREMOVE, 0, epc, 0, r);
 	return r;
 }
@@ -169,9 +169,9 @@ static struct hw_result epa_locked(struct hw_machine *m, uint64_t rbx, uint64_t 
 struct hw_result encls_epa(struct hw_machine *m, uint64_t rbx, uint64_t epc)
 {
 	uint64_t t0 = hw_obs_begin();
-	pthread_mutex_lock(&m->lock);
+	hw_mutex_lock(&m->lock);
 	struct hw_result r = epa_locked(m, rbx, epc);
-	pthread_mutex_unlock(&m->lock);
+	hw_mutex_unlock(&m->lock);
 	hw_obs_encls(t0, m, NULL, ENCLS_EPA, rbx, epc, 0, r);
 	return r;
 }
@@ -199,9 +199,9 @@ static struct hw_result eblock_locked(struct hw_machine *m, uint64_t rcx)
 struct hw_result encls_eblock(struct hw_machine *m, uint64_t epc)
 {
 	uint64_t t0 = hw_obs_begin();
-	pthread_mutex_lock(&m->lock);
+	hw_mutex_lock(&m->lock);
 	struct hw_result r = eblock_locked(m, epc);
-	pthread_mutex_unlock(&m->lock);
+	hw_mutex_unlock(&m->lock);
 	hw_obs_encls(t0, m, NULL, ENCLS_EBLOCK, 0, epc, 0, r);
 	return r;
 }
@@ -224,9 +224,9 @@ static struct hw_result etrack_locked(struct hw_machine *m, uint64_t rcx)
 struct hw_result encls_etrack(struct hw_machine *m, uint64_t secs)
 {
 	uint64_t t0 = hw_obs_begin();
-	pthread_mutex_lock(&m->lock);
+	hw_mutex_lock(&m->lock);
 	struct hw_result r = etrack_locked(m, secs);
-	pthread_mutex_unlock(&m->lock);
+	hw_mutex_unlock(&m->lock);
 	hw_obs_encls(t0, m, NULL, ENCLS_ETRACK, 0, secs, 0, r);
 	return r;
 }
@@ -309,9 +309,9 @@ struct hw_result encls_ewb(struct hw_machine *m, const struct hw_mmu *mmu, uint6
 			   uint64_t va_slot)
 {
 	uint64_t t0 = hw_obs_begin();
-	pthread_mutex_lock(&m->lock);
+	hw_mutex_lock(&m->lock);
 	struct hw_result r = ewb_locked(m, mmu, pageinfo, epc, va_slot);
-	pthread_mutex_unlock(&m->lock);
+	hw_mutex_unlock(&m->lock);
 	hw_obs_encls(t0, m, mmu, ENCLS_EWB, pageinfo, epc, va_slot, r);
 	return r;
 }
@@ -397,9 +397,9 @@ struct hw_result encls_eldb(struct hw_machine *m, const struct hw_mmu *mmu, uint
 			    uint64_t va_slot)
 {
 	uint64_t t0 = hw_obs_begin();
-	pthread_mutex_lock(&m->lock);
+	hw_mutex_lock(&m->lock);
 	struct hw_result r = eld_locked(m, mmu, pageinfo, epc, va_slot, true);
-	pthread_mutex_unlock(&m->lock);
+	hw_mutex_unlock(&m->lock);
 	epc_readahead_run();
 	hw_obs_encls(t0, m, mmu, ENCLS_ELDB, pageinfo, epc, va_slot, r);
 	return r;
@@ -409,9 +409,9 @@ struct hw_result encls_eldu(struct hw_machine *m, const struct hw_mmu *mmu, uint
 			    uint64_t va_slot)
 {
 	uint64_t t0 = hw_obs_begin();
-	pthread_mutex_lock(&m->lock);
+	hw_mutex_lock(&m->lock);
 	struct hw_result r = eld_locked(m, mmu, pageinfo, epc, va_slot, false);
-	pthread_mutex_unlock(&m->lock);
+	hw_mutex_unlock(&m->lock);
 	epc_readahead_run();
 	hw_obs_encls(t0, m, mmu, ENCLS_ELDU, pageinfo, epc, va_slot, r);
 	return r;

@@ -69,9 +69,9 @@ struct hw_result enclu_ereport_locked(struct hw_thread *t)
 
 struct hw_result enclu_ereport(struct hw_thread *t)
 {
-	pthread_mutex_lock(&t->m->lock);
+	hw_mutex_lock(&t->m->lock);
 	struct hw_result r = enclu_ereport_locked(t);
-	pthread_mutex_unlock(&t->m->lock);
+	hw_mutex_unlock(&t->m->lock);
 	return r;
 }
 
@@ -152,8 +152,8 @@ struct hw_result enclu_egetkey_locked(struct hw_thread *t)
 
 struct hw_result enclu_egetkey(struct hw_thread *t)
 {
-	pthread_mutex_lock(&t->m->lock);
+	hw_mutex_lock(&t->m->lock);
 	struct hw_result r = enclu_egetkey_locked(t);
-	pthread_mutex_unlock(&t->m->lock);
+	hw_mutex_unlock(&t->m->lock);
 	return r;
 }

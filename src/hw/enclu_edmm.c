@@ -130,9 +130,9 @@ struct hw_result enclu_eaccept_locked(struct hw_thread *t)
 
 struct hw_result enclu_eaccept(struct hw_thread *t)
 {
-	pthread_mutex_lock(&t->m->lock);
+	hw_mutex_lock(&t->m->lock);
 	struct hw_result r = enclu_eaccept_locked(t);
-	pthread_mutex_unlock(&t->m->lock);
+	hw_mutex_unlock(&t->m->lock);
 	return r;
 }
 
@@ -188,9 +188,9 @@ struct hw_result enclu_eacceptcopy_locked(struct hw_thread *t)
 
 struct hw_result enclu_eacceptcopy(struct hw_thread *t)
 {
-	pthread_mutex_lock(&t->m->lock);
+	hw_mutex_lock(&t->m->lock);
 	struct hw_result r = enclu_eacceptcopy_locked(t);
-	pthread_mutex_unlock(&t->m->lock);
+	hw_mutex_unlock(&t->m->lock);
 	return r;
 }
 
@@ -236,8 +236,8 @@ struct hw_result enclu_emodpe_locked(struct hw_thread *t)
 
 struct hw_result enclu_emodpe(struct hw_thread *t)
 {
-	pthread_mutex_lock(&t->m->lock);
+	hw_mutex_lock(&t->m->lock);
 	struct hw_result r = enclu_emodpe_locked(t);
-	pthread_mutex_unlock(&t->m->lock);
+	hw_mutex_unlock(&t->m->lock);
 	return r;
 }

@@ -361,7 +361,7 @@ bool hw_enclu_eenter_tlb(struct hw_thread *t, uint64_t secs_pa)
 {
 	if (!hw_eenter_tlb_built || t->regs.rax != ENCLU_EENTER || t->in_enclave || hw_obs_get())
 		return false;
-	pthread_mutex_lock(&t->m->lock);
+	hw_mutex_lock(&t->m->lock);
 	t->tlb_only = true;
 	struct entry en;
 	bool ok = hw_is_ok(entry_checks(t, false, &en)) && en.secs_pa == secs_pa;
@@ -369,15 +369,15 @@ bool hw_enclu_eenter_tlb(struct hw_thread *t, uint64_t secs_pa)
 		enter_at_oentry(t, &en, en.frame);
 	t->tlb_only = false;
 	t->ssa_resolved = false;
-	pthread_mutex_unlock(&t->m->lock);
+	hw_mutex_unlock(&t->m->lock);
 	return ok;
 }
 
 struct hw_result enclu_eenter(struct hw_thread *t)
 {
-	pthread_mutex_lock(&t->m->lock);
+	hw_mutex_lock(&t->m->lock);
 	struct hw_result r = enclu_eenter_locked(t);
-	pthread_mutex_unlock(&t->m->lock);
+	hw_mutex_unlock(&t->m->lock);
 	return r;
 }
 
@@ -441,9 +441,9 @@ struct hw_result enclu_eresume_locked(struct hw_thread *t)
 
 struct hw_result enclu_eresume(struct hw_thread *t)
 {
-	pthread_mutex_lock(&t->m->lock);
+	hw_mutex_lock(&t->m->lock);
 	struct hw_result r = enclu_eresume_locked(t);
-	pthread_mutex_unlock(&t->m->lock);
+	hw_mutex_unlock(&t->m->lock);
 	return r;
 }
 
@@ -477,9 +477,9 @@ struct hw_result enclu_eexit_locked(struct hw_thread *t)
 
 struct hw_result enclu_eexit(struct hw_thread *t)
 {
-	pthread_mutex_lock(&t->m->lock);
+	hw_mutex_lock(&t->m->lock);
 	struct hw_result r = enclu_eexit_locked(t);
-	pthread_mutex_unlock(&t->m->lock);
+	hw_mutex_unlock(&t->m->lock);
 	return r;
 }
 
@@ -506,9 +506,9 @@ struct hw_result enclu_edeccssa_locked(struct hw_thread *t)
 
 struct hw_result enclu_edeccssa(struct hw_thread *t)
 {
-	pthread_mutex_lock(&t->m->lock);
+	hw_mutex_lock(&t->m->lock);
 	struct hw_result r = enclu_edeccssa_locked(t);
-	pthread_mutex_unlock(&t->m->lock);
+	hw_mutex_unlock(&t->m->lock);
 	return r;
 }
 
@@ -623,9 +623,9 @@ struct hw_event hw_aex(struct hw_thread *t, const struct hw_event *ev)
 	const struct hw_obs *o = hw_obs_get();
 	if (__builtin_expect(o != NULL, 0) && t->in_enclave)
 		o->aex(t, ev);
-	pthread_mutex_lock(&t->m->lock);
+	hw_mutex_lock(&t->m->lock);
 	/* Outside enclave mode an event is delivered as it is: there is nothing to save. */
 	struct hw_event os = t->in_enclave ? aex_locked(t, ev) : *ev;
-	pthread_mutex_unlock(&t->m->lock);
+	hw_mutex_unlock(&t->m->lock);
 	return os;
 }

@@ -240,9 +240,9 @@ bool hw_epcm_get(struct hw_machine *m, uint64_t pa, struct hw_epcm_view *out)
 {
 	if (!hw_is_epc(m, pa))
 		return false;
-	pthread_mutex_lock(&m->lock);
+	hw_mutex_lock(&m->lock);
 	*out = epcm_view(m, pa);
-	pthread_mutex_unlock(&m->lock);
+	hw_mutex_unlock(&m->lock);
 	return true;
 }
 
@@ -250,16 +250,16 @@ int hw_epcm_get_try(struct hw_machine *m, uint64_t pa, struct hw_epcm_view *out)
 {
 	if (!hw_is_epc(m, pa))
 		return 0;
-	if (pthread_mutex_trylock(&m->lock) != 0)
+	if (!hw_mutex_trylock(&m->lock))
 		return -EBUSY;
 	*out = epcm_view(m, pa);
-	pthread_mutex_unlock(&m->lock);
+	hw_mutex_unlock(&m->lock);
 	return 1;
 }
 
 bool hw_secs_get(struct hw_machine *m, uint64_t secs_pa, struct hw_secs_view *out)
 {
-	pthread_mutex_lock(&m->lock);
+	hw_mutex_lock(&m->lock);
 	bool ok = hw_secs_valid(m, secs_pa);
 	if (ok) {
 		struct secs_priv *p = secs_priv_of(m, secs_pa);
@@ -277,7 +277,7 @@ bool hw_secs_get(struct hw_machine *m, uint64_t secs_pa, struct hw_secs_view *ou
 		for (struct hw_thread *t = p->inside; t; t = t->next_inside)
 			out->threads_inside++;
 	}
-	pthread_mutex_unlock(&m->lock);
+	hw_mutex_unlock(&m->lock);
 	return ok;
 }
 
@@ -377,7 +377,7 @@ bool hw_tcs_ssa(struct hw_machine *m, uint64_t pa, uint32_t *cssa, uint32_t *nss
 {
 	if (!hw_is_epc(m, pa))
 		return false;
-	pthread_mutex_lock(&m->lock);
+	hw_mutex_lock(&m->lock);
 	const struct epcm_entry *e = epcm_peek(m, HW_PAGE_DOWN(pa));
 	bool ok = e && e->valid && e->pt == SGX_PT_TCS;
 	if (ok) {
@@ -385,6 +385,6 @@ bool hw_tcs_ssa(struct hw_machine *m, uint64_t pa, uint32_t *cssa, uint32_t *nss
 		*cssa = tcs->cssa;
 		*nssa = tcs->nssa;
 	}
-	pthread_mutex_unlock(&m->lock);
+	hw_mutex_unlock(&m->lock);
 	return ok;
 }

@@ -218,6 +218,43 @@ int hw_epc_populate(struct hw_machine *m, uint64_t pa, uint64_t len);
  * otherwise wait for in the kernel, each wait and wake-up a system call.
  */
 void hw_lock_init(pthread_mutex_t *lock);
+
+/*
+ * The machine's own lock (m->lock, every leaf): a futex word, 0 free, 1
+ * held, 2 held with a thread asleep on it.  Taken and released inline, one
+ * locked instruction each way and no call, since a leaf of enclave code
+ * takes it in every transition; held elsewhere, it spins briefly before it
+ * sleeps, as hw_lock_init's locks do.  Not recursive, and like those not to
+ * be taken in a signal handler that may have interrupted its holder.
+ */
+struct hw_mutex {
+	_Atomic uint32_t word;
+};
+/*
+ * The slow halves: wait until the lock is free and take it; wake one
+ * sleeper.  General-purpose registers only, as the leaves of a bare entry
+ * that take the lock (hw_enclu_eenter_tlb).
+ */
+__attribute__((target("general-regs-only"))) void hw_mutex_wait(struct hw_mutex *l);
+__attribute__((target("general-regs-only"))) void hw_mutex_wake(struct hw_mutex *l);
+static inline void hw_mutex_lock(struct hw_mutex *l)
+{
+	uint32_t free_word = 0;
+	if (!atomic_compare_exchange_strong_explicit(&l->word, &free_word, 1, memory_order_acquire,
+						     memory_order_relaxed))
+		hw_mutex_wait(l);
+}
+static inline bool hw_mutex_trylock(struct hw_mutex *l)
+{
+	uint32_t free_word = 0;
+	return atomic_compare_exchange_strong_explicit(&l->word, &free_word, 1, memory_order_acquire,
+						       memory_order_relaxed);
+}
+static inline void hw_mutex_unlock(struct hw_mutex *l)
+{
+	if (atomic_exchange_explicit(&l->word, 0, memory_order_release) == 2)
+		hw_mutex_wake(l);
+}
 /*
  * While held (nesting counts), frames the machine's readahead gives memory
  * ahead of this thread's leaves get it when the thread lets go, not when

@@ -54,7 +54,7 @@ struct secs_priv {
 
 struct hw_machine {
 	struct hw_config cfg;
-	pthread_mutex_t lock; /* serialises every leaf */
+	struct hw_mutex lock; /* serialises every leaf */
 
 	int memfd;
 	uint8_t *alias; /* physical space: frame f at alias + f*4096 */

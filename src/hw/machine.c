@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -146,7 +148,7 @@ int hw_machine_create(const struct hw_config *cfg, struct hw_machine **out, char
 	m->kept_mask = slots - 1;
 	if (!m->kept)
 		m->kept_limit = 0;
-	hw_lock_init(&m->lock);
+	atomic_init(&m->lock.word, 0);
 	hw_lock_init(&m->alloc_lock);
 	for (unsigned i = 0; i < 4; i++)
 		memcpy(&m->lehash[i], c.lehash + 8 * i, 8);
@@ -197,7 +199,6 @@ void hw_machine_destroy(struct hw_machine *m)
 	munmap(m->alias, m->space);
 	close(m->memfd);
 	free(m->kept);
-	pthread_mutex_destroy(&m->lock);
 	pthread_mutex_destroy(&m->alloc_lock);
 	free(m);
 }
@@ -340,6 +341,29 @@ int hw_epc_populate(struct hw_machine *m, uint64_t pa, uint64_t len)
 /* Frames in order after which the populator gives the memory ahead (1 MiB). */
 #define RA_ASYNC_AFTER 256
 
+/* Rounds a thread spins on a held machine lock before it sleeps (glibc's adaptive mutexes spin up to 100). */
+#define MUTEX_SPINS 100
+
+__attribute__((target("general-regs-only"))) void hw_mutex_wait(struct hw_mutex *l)
+{
+	for (unsigned i = 0; i < MUTEX_SPINS; i++) {
+		__builtin_ia32_pause();
+		uint32_t free_word = 0;
+		if (atomic_load_explicit(&l->word, memory_order_relaxed) == 0 &&
+		    atomic_compare_exchange_weak_explicit(&l->word, &free_word, 1, memory_order_acquire,
+							  memory_order_relaxed))
+			return;
+	}
+	/* Marked 2 whoever holds it, so that its unlock wakes a sleeper; whoever takes it by the exchange keeps 2. */
+	while (atomic_exchange_explicit(&l->word, 2, memory_order_acquire) != 0)
+		syscall(SYS_futex, &l->word, FUTEX_WAIT_PRIVATE, 2, NULL, NULL, 0);
+}
+
+__attribute__((target("general-regs-only"))) void hw_mutex_wake(struct hw_mutex *l)
+{
+	syscall(SYS_futex, &l->word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
 void hw_lock_init(pthread_mutex_t *lock)
 {
 	pthread_mutexattr_t a;
@@ -443,14 +467,14 @@ void hw_epc_release_unused(struct hw_machine *m, uint64_t pa, uint64_t len)
 {
 	/* Nothing the populator was asked for lands in the range after this. */
 	populator_forget(m, pa, len);
-	pthread_mutex_lock(&m->lock);
+	hw_mutex_lock(&m->lock);
 	release_invalid(m, pa, len);
-	pthread_mutex_unlock(&m->lock);
+	hw_mutex_unlock(&m->lock);
 }
 
 void hw_epc_retire_end(struct hw_machine *m, uint64_t pa, uint64_t size)
 {
-	pthread_mutex_lock(&m->lock);
+	hw_mutex_lock(&m->lock);
 	for (unsigned i = 0; i < m->nretiring; i++) {
 		if (m->retiring[i].pa == pa && m->retiring[i].size == size) {
 			m->retiring[i] = m->retiring[--m->nretiring];
@@ -458,15 +482,15 @@ void hw_epc_retire_end(struct hw_machine *m, uint64_t pa, uint64_t size)
 		}
 	}
 	release_invalid(m, pa, size);
-	pthread_mutex_unlock(&m->lock);
+	hw_mutex_unlock(&m->lock);
 }
 
 void hw_epc_retire(struct hw_machine *m, uint64_t pa, uint64_t size)
 {
-	pthread_mutex_lock(&m->lock);
+	hw_mutex_lock(&m->lock);
 	if (m->nretiring < HW_RETIRING_MAX)
 		m->retiring[m->nretiring++] = (typeof(m->retiring[0])){.pa = pa, .size = size};
-	pthread_mutex_unlock(&m->lock);
+	hw_mutex_unlock(&m->lock);
 }
 
 void hw_epc_window_free(struct hw_machine *m, uint64_t pa, uint64_t size)
@@ -477,7 +501,7 @@ void hw_epc_window_free(struct hw_machine *m, uint64_t pa, uint64_t size)
 	/* Whatever is left in the window goes back to the system, kept frames and a retiring window's too. */
 	fallocate(m->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)start, (off_t)size);
 	if (atomic_load(&m->kept_count) || atomic_load_explicit(&m->nretiring, memory_order_relaxed)) {
-		pthread_mutex_lock(&m->lock);
+		hw_mutex_lock(&m->lock);
 		epcm_kept_forget(m, pa, size);
 		for (unsigned i = 0; i < m->nretiring; i++) {
 			if (m->retiring[i].pa == pa) {
@@ -485,7 +509,7 @@ void hw_epc_window_free(struct hw_machine *m, uint64_t pa, uint64_t size)
 				break;
 			}
 		}
-		pthread_mutex_unlock(&m->lock);
+		hw_mutex_unlock(&m->lock);
 	}
 	pthread_mutex_lock(&m->alloc_lock);
 	struct window *prev = NULL, *next = m->windows;
@@ -529,9 +553,9 @@ bool hw_epc_reserve(struct hw_machine *m)
 	/* Frames EWB kept with their memory make room: resident frames stay within the capacity. */
 	size_t kept = atomic_load(&m->kept_count);
 	if (kept && used + 1 + kept > m->frames_total) {
-		pthread_mutex_lock(&m->lock);
+		hw_mutex_lock(&m->lock);
 		epcm_kept_trim(m, used + 1);
-		pthread_mutex_unlock(&m->lock);
+		hw_mutex_unlock(&m->lock);
 	}
 	const struct hw_obs *o = hw_obs_get();
 	if (__builtin_expect(o != NULL, 0))
@@ -565,9 +589,9 @@ bool hw_wrmsr_lehash(struct hw_machine *m, unsigned n, uint64_t value)
 {
 	if (n > 3 || m->cfg.lehash_locked)
 		return false;
-	pthread_mutex_lock(&m->lock);
+	hw_mutex_lock(&m->lock);
 	m->lehash[n] = value;
-	pthread_mutex_unlock(&m->lock);
+	hw_mutex_unlock(&m->lock);
 	return true;
 }
 
@@ -575,9 +599,9 @@ uint64_t hw_rdmsr_lehash(struct hw_machine *m, unsigned n)
 {
 	if (n > 3)
 		return 0;
-	pthread_mutex_lock(&m->lock);
+	hw_mutex_lock(&m->lock);
 	uint64_t v = m->lehash[n];
-	pthread_mutex_unlock(&m->lock);
+	hw_mutex_unlock(&m->lock);
 	return v;
 }
 

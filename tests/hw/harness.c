@@ -123,7 +123,7 @@ const char *th_fmt(struct hw_result r)
 
 void th_force_init(struct th *t)
 {
-	pthread_mutex_lock(&t->m->lock);
+	hw_mutex_lock(&t->m->lock);
 	secs_of(t->m, t->secs_pa)->attributes |= SGX_ATTR_INIT;
-	pthread_mutex_unlock(&t->m->lock);
+	hw_mutex_unlock(&t->m->lock);
 }

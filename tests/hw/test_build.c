@@ -941,10 +941,10 @@ static void ask_then_give_back(bool free_window)
 	}
 	for (unsigned w = 0; w < RA_WINDOWS; w++) {
 		/* What a leaf writing two frames in order does (under the machine lock), then the request after it. */
-		pthread_mutex_lock(&t.m->lock);
+		hw_mutex_lock(&t.m->lock);
 		epc_readahead(t.m, win[w]);
 		epc_readahead(t.m, win[w] + 0x1000);
-		pthread_mutex_unlock(&t.m->lock);
+		hw_mutex_unlock(&t.m->lock);
 		epc_readahead_run();
 		if (free_window)
 			hw_epc_window_free(t.m, win[w], 4 * RA_CHUNK);

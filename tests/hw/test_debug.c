@@ -56,9 +56,9 @@ static bool view_eq(struct hw_epcm_view x, struct hw_epcm_view y)
 
 #define EPCM_SET(pa, field, val)                                                                                       \
 	do {                                                                                                           \
-		pthread_mutex_lock(&t.m->lock);                                                                        \
+		hw_mutex_lock(&t.m->lock);                                                                             \
 		epcm_entry(t.m, (pa))->field = (val);                                                                  \
-		pthread_mutex_unlock(&t.m->lock);                                                                      \
+		hw_mutex_unlock(&t.m->lock);                                                                           \
 	} while (0)
 
 static void add_pages(struct th *e)
@@ -288,9 +288,9 @@ Test(edbg, pending_checked_before_tcs_limit_and_owner)
 	EPCM_SET(th_pa(&t, OFF_TCS), pending, 1);
 	rd_fails(th_pa(&t, OFF_TCS) + 72, hw_code(SGX_PAGE_NOT_DEBUGGABLE));
 	wr_fails(th_pa(&t, OFF_TCS) + 16, hw_code(SGX_PAGE_NOT_DEBUGGABLE));
-	pthread_mutex_lock(&t.m->lock);
+	hw_mutex_lock(&t.m->lock);
 	epcm_entry(t.m, th_pa(&nd, OFF_RW))->pending = 1;
-	pthread_mutex_unlock(&t.m->lock);
+	hw_mutex_unlock(&t.m->lock);
 	rd_fails(th_pa(&nd, OFF_RW), hw_code(SGX_PAGE_NOT_DEBUGGABLE));
 }
 

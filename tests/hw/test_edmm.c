@@ -68,13 +68,13 @@ static void enter(struct hw_thread *h)
 		cr_assert(h->in_enclave);
 		return;
 	}
-	pthread_mutex_lock(&t.m->lock);
+	hw_mutex_lock(&t.m->lock);
 	h->in_enclave = true;
 	h->secs_pa = t.secs_pa;
 	h->tcs_pa = P(OFF_TCS);
 	h->tcs_lin = L(OFF_TCS);
 	track_thread_enter(secs_priv_of(t.m, t.secs_pa), h);
-	pthread_mutex_unlock(&t.m->lock);
+	hw_mutex_unlock(&t.m->lock);
 }
 
 static void leave(struct hw_thread *h)
@@ -86,10 +86,10 @@ static void leave(struct hw_thread *h)
 		cr_assert(!h->in_enclave);
 		return;
 	}
-	pthread_mutex_lock(&t.m->lock);
+	hw_mutex_lock(&t.m->lock);
 	track_thread_exit(secs_priv_of(t.m, t.secs_pa), h);
 	h->in_enclave = false;
-	pthread_mutex_unlock(&t.m->lock);
+	hw_mutex_unlock(&t.m->lock);
 }
 
 /* ETRACK, then the thread leaves and re-enters: tracking of older stamps completes. */
@@ -258,10 +258,10 @@ static struct hw_epcm_view epcm(uint64_t pa)
 
 static uint64_t stamp_of(uint64_t pa)
 {
-	pthread_mutex_lock(&t.m->lock);
+	hw_mutex_lock(&t.m->lock);
 	struct epcm_entry *e = epcm_peek(t.m, pa);
 	uint64_t s = e ? e->stamp : 0;
-	pthread_mutex_unlock(&t.m->lock);
+	hw_mutex_unlock(&t.m->lock);
 	return s;
 }
 
@@ -346,9 +346,9 @@ static void other_enclave(bool init)
 	th_assert_ok(th_ecreate(&other));
 	th_assert_ok(th_eadd(&other, 0, 0x203, pattern));
 	if (init) {
-		pthread_mutex_lock(&t.m->lock);
+		hw_mutex_lock(&t.m->lock);
 		secs_of(t.m, other.secs_pa)->attributes |= SGX_ATTR_INIT;
-		pthread_mutex_unlock(&t.m->lock);
+		hw_mutex_unlock(&t.m->lock);
 	}
 }
 
@@ -363,9 +363,9 @@ Test(eaug, adds_zeroed_pending_rw_page)
 	/* Stale bytes in the frame must not survive. */
 	memset((void *)(uintptr_t)P(OFF_DYN), 0xAB, 4096);
 	uint8_t mr_before[32], mr_after[32];
-	pthread_mutex_lock(&t.m->lock);
+	hw_mutex_lock(&t.m->lock);
 	crypto_sha256_peek(secs_priv_of(t.m, t.secs_pa)->mr, mr_before);
-	pthread_mutex_unlock(&t.m->lock);
+	hw_mutex_unlock(&t.m->lock);
 	uint64_t before = children();
 
 	th_assert_ok(eaug(OFF_DYN));
@@ -376,9 +376,9 @@ Test(eaug, adds_zeroed_pending_rw_page)
 	cr_assert_eq(v.enclave_secs, t.secs_pa);
 	cr_assert(page_zero(P(OFF_DYN)));
 	cr_assert_eq(children(), before + 1);
-	pthread_mutex_lock(&t.m->lock);
+	hw_mutex_lock(&t.m->lock);
 	crypto_sha256_peek(secs_priv_of(t.m, t.secs_pa)->mr, mr_after);
-	pthread_mutex_unlock(&t.m->lock);
+	hw_mutex_unlock(&t.m->lock);
 	cr_assert(memcmp(mr_before, mr_after, 32) == 0, "EAUG must not be measured");
 }
 

@@ -123,17 +123,17 @@ static uint64_t epoch(void)
 /* White-box EPCM edit under the machine lock (states other leaves produce). */
 #define EPCM_SET(off, field, val)                                                                                      \
 	do {                                                                                                           \
-		pthread_mutex_lock(&t.m->lock);                                                                        \
+		hw_mutex_lock(&t.m->lock);                                                                             \
 		epcm_entry(t.m, th_pa(&t, off))->field = (val);                                                        \
-		pthread_mutex_unlock(&t.m->lock);                                                                      \
+		hw_mutex_unlock(&t.m->lock);                                                                           \
 	} while (0)
 
 static void secs_attr(uint64_t set, uint64_t clear)
 {
-	pthread_mutex_lock(&t.m->lock);
+	hw_mutex_lock(&t.m->lock);
 	struct sgx_secs *s = secs_of(t.m, t.secs_pa);
 	s->attributes = (s->attributes | set) & ~clear;
-	pthread_mutex_unlock(&t.m->lock);
+	hw_mutex_unlock(&t.m->lock);
 }
 
 static void cfg_test(struct hw_config *c)

@@ -799,12 +799,12 @@ Test(einit_launch, kss_enclave_commits_family_and_ext_ids)
 	memset(sig.isv_ext_prod_id, 0x0E, 16);
 	resign();
 	th_assert_ok(einit());
-	pthread_mutex_lock(&m->lock);
+	hw_mutex_lock(&m->lock);
 	struct secs_priv *p = secs_priv_of(m, E.th.secs_pa);
 	uint8_t fam[16], ext[16];
 	memcpy(fam, p->isv_family_id, 16);
 	memcpy(ext, p->isv_ext_prod_id, 16);
-	pthread_mutex_unlock(&m->lock);
+	hw_mutex_unlock(&m->lock);
 	cr_assert_arr_eq(fam, sig.isv_family_id, 16);
 	cr_assert_arr_eq(ext, sig.isv_ext_prod_id, 16);
 }

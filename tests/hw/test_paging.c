@@ -205,41 +205,41 @@ static void evict(uint64_t off, struct blob *b, uint64_t slot)
 /* Change EPCM fields the way leaves of other areas (EMODT, EMODPR, EAUG) would. */
 static void make_trim(uint64_t off, bool accepted)
 {
-	pthread_mutex_lock(&t.m->lock);
+	hw_mutex_lock(&t.m->lock);
 	struct epcm_entry *e = epcm_peek(t.m, th_pa(&t, off));
 	e->pt = SGX_PT_TRIM;
 	e->r = e->w = e->x = 0;
 	e->modified = !accepted;
-	pthread_mutex_unlock(&t.m->lock);
+	hw_mutex_unlock(&t.m->lock);
 }
 
 static void set_state_bits(uint64_t off, bool pending, bool modified, bool pr)
 {
-	pthread_mutex_lock(&t.m->lock);
+	hw_mutex_lock(&t.m->lock);
 	struct epcm_entry *e = epcm_peek(t.m, th_pa(&t, off));
 	e->pending = pending;
 	e->modified = modified;
 	e->pr = pr;
-	pthread_mutex_unlock(&t.m->lock);
+	hw_mutex_unlock(&t.m->lock);
 }
 
 /* Put thread thr inside the enclave of secs_pa (what EENTER does for tracking). */
 static void enter(struct hw_thread *thr, uint64_t secs_pa)
 {
 	cr_assert_eq(hw_thread_init(thr, t.m, &t.pt.mmu), 0);
-	pthread_mutex_lock(&t.m->lock);
+	hw_mutex_lock(&t.m->lock);
 	thr->in_enclave = true;
 	thr->secs_pa = secs_pa;
 	track_thread_enter(secs_priv_of(t.m, secs_pa), thr);
-	pthread_mutex_unlock(&t.m->lock);
+	hw_mutex_unlock(&t.m->lock);
 }
 
 static void leave(struct hw_thread *thr)
 {
-	pthread_mutex_lock(&t.m->lock);
+	hw_mutex_lock(&t.m->lock);
 	track_thread_exit(secs_priv_of(t.m, thr->secs_pa), thr);
 	thr->in_enclave = false;
-	pthread_mutex_unlock(&t.m->lock);
+	hw_mutex_unlock(&t.m->lock);
 	hw_thread_fini(thr);
 }
 
@@ -623,10 +623,10 @@ Test(tracking, evicted_restricted_page_stays_tracked_after_reload)
 	struct hw_thread a;
 	enter(&a, t.secs_pa);
 	assert_ok_clean(eldu_page(&b1, 0, SLOT(0)));
-	pthread_mutex_lock(&t.m->lock);
+	hw_mutex_lock(&t.m->lock);
 	struct epcm_entry *e = epcm_peek(t.m, th_pa(&t, 0));
 	bool tracked = track_done(secs_priv_of(t.m, t.secs_pa), e->stamp);
-	pthread_mutex_unlock(&t.m->lock);
+	hw_mutex_unlock(&t.m->lock);
 	cr_assert(tracked);
 	cr_assert(epcm(th_pa(&t, 0)).pr);
 	leave(&a);
@@ -982,9 +982,9 @@ Test(ewb, improper_block_record_gp)
 	/* A block record from an epoch the enclave has not reached was not made by EBLOCK. */
 	ready();
 	prep_b1();
-	pthread_mutex_lock(&t.m->lock);
+	hw_mutex_lock(&t.m->lock);
 	epcm_peek(t.m, th_pa(&t, 0))->stamp = secs_priv_of(t.m, t.secs_pa)->epoch + 1;
-	pthread_mutex_unlock(&t.m->lock);
+	hw_mutex_unlock(&t.m->lock);
 	struct snap s;
 	snap_take(&s, th_pa(&t, 0));
 	expect_gp(ewb_raw(u(&b1.pi), th_pa(&t, 0), SLOT(0)));

@@ -533,10 +533,10 @@ Test(race, sgx2_leaves_on_shared_pages_serialise, .timeout = 60)
 		/* An accepted TCS passed EACCEPT's TCS checks: it must be the copied image. */
 		if (v.pt == SGX_PT_TCS && !v.modified)
 			cr_assert(copied, "page %u: accepted TCS with contents EACCEPT must refuse", i);
-		pthread_mutex_lock(&t.m->lock);
+		hw_mutex_lock(&t.m->lock);
 		uint64_t stamp = epcm_peek(t.m, P(RACE_OFF(i)))->stamp;
 		uint64_t ep = secs_priv_of(t.m, t.secs_pa)->epoch;
-		pthread_mutex_unlock(&t.m->lock);
+		hw_mutex_unlock(&t.m->lock);
 		cr_assert_leq(stamp, ep, "page %u: stamp from the future", i);
 	}
 	struct hw_secs_view s;
@@ -610,4 +610,51 @@ Test(race, sgx2_leaves_on_shared_pages_serialise, .timeout = 60)
 	for (unsigned k = 0; k < N_ENCLU; k++)
 		hw_thread_fini(&enclu_args[k].h);
 	th_teardown(&t);
+}
+
+/* ---- the machine lock itself ---------------------------------------------- */
+
+#define MUTEX_THREADS 4
+#define MUTEX_ROUNDS  20000
+
+static struct hw_mutex mutex;
+/* Read and written only with the mutex held; a torn increment shows as a lost count. */
+static volatile uint64_t mutex_count, mutex_inside;
+static _Atomic unsigned mutex_saw_sleeper;
+
+static void *mutex_worker(void *arg)
+{
+	unsigned id = (unsigned)(uintptr_t)arg;
+	for (unsigned i = 0; i < MUTEX_ROUNDS; i++) {
+		hw_mutex_lock(&mutex);
+		cr_assert_eq(mutex_inside, 0, "two threads inside the machine lock at once");
+		mutex_inside = 1;
+		mutex_count = mutex_count + 1;
+		if (atomic_load(&mutex.word) == 2)
+			atomic_store(&mutex_saw_sleeper, 1);
+		/* Now and then a long hold, so that the others give up spinning and sleep. */
+		if ((i + id) % 997 == 0) {
+			struct timespec ts = {0, 200000};
+			nanosleep(&ts, NULL);
+		}
+		mutex_inside = 0;
+		hw_mutex_unlock(&mutex);
+	}
+	return NULL;
+}
+
+Test(race, the_machine_lock_excludes_and_wakes_sleepers, .timeout = 30)
+{
+	atomic_init(&mutex.word, 0);
+	cr_assert(hw_mutex_trylock(&mutex));
+	cr_assert_not(hw_mutex_trylock(&mutex), "trylock took a held lock");
+	hw_mutex_unlock(&mutex);
+	pthread_t th[MUTEX_THREADS];
+	for (unsigned i = 0; i < MUTEX_THREADS; i++)
+		cr_assert_eq(pthread_create(&th[i], NULL, mutex_worker, (void *)(uintptr_t)i), 0);
+	for (unsigned i = 0; i < MUTEX_THREADS; i++)
+		pthread_join(th[i], NULL);
+	cr_assert_eq(mutex_count, (uint64_t)MUTEX_THREADS * MUTEX_ROUNDS);
+	cr_assert(atomic_load(&mutex_saw_sleeper), "no thread ever slept on the lock: the slow path went untested");
+	cr_assert_eq(atomic_load(&mutex.word), 0, "the lock is not free at the end");
 }

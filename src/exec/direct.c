@@ -154,6 +154,29 @@ bool exec_direct_trap_mask(uint64_t rsp, uint64_t *mask)
 	return false;
 }
 
+/* The registers at sgxemu_enter_enclave's ENCLU (RIP the ENCLU, RSP the caller's), from what direct.S pushed. */
+EXEC_GENERAL_REGS static void regs_at_enclu(const struct exec_direct_regs *r, struct hw_regs *g)
+{
+	g->rax = r->rax;
+	g->rcx = r->rcx;
+	g->rdx = r->rdx;
+	g->rbx = r->rbx;
+	g->rsp = (uint64_t)(uintptr_t)&r->ret + 8;
+	g->rbp = r->rbp;
+	g->rsi = r->rsi;
+	g->rdi = r->rdi;
+	g->r8 = r->r8;
+	g->r9 = r->r9;
+	g->r10 = r->r10;
+	g->r11 = r->r11;
+	g->r12 = r->r12;
+	g->r13 = r->r13;
+	g->r14 = r->r14;
+	g->r15 = r->r15;
+	g->rflags = r->rflags;
+	g->rip = r->ret;
+}
+
 /* One more event of kind i on the thread's own block (exec_count, for general-purpose registers only). */
 EXEC_GENERAL_REGS static void bare_count(struct exec_thread *self, unsigned i)
 {
@@ -185,24 +208,7 @@ EXEC_GENERAL_REGS static struct direct_frame *bare_entry(struct exec_thread *sel
 	__asm__ volatile("rdfsbase %0" : "=r"(fs));
 	__asm__ volatile("rdgsbase %0" : "=r"(gs));
 	struct hw_regs *g = &t->regs;
-	g->rax = r->rax;
-	g->rcx = r->rcx;
-	g->rdx = r->rdx;
-	g->rbx = r->rbx;
-	g->rsp = (uint64_t)(uintptr_t)&r->ret + 8;
-	g->rbp = r->rbp;
-	g->rsi = r->rsi;
-	g->rdi = r->rdi;
-	g->r8 = r->r8;
-	g->r9 = r->r9;
-	g->r10 = r->r10;
-	g->r11 = r->r11;
-	g->r12 = r->r12;
-	g->r13 = r->r13;
-	g->r14 = r->r14;
-	g->r15 = r->r15;
-	g->rflags = r->rflags;
-	g->rip = r->ret;
+	regs_at_enclu(r, g);
 	g->fsbase = fs;
 	g->gsbase = gs;
 	if (!hw_enclu_eenter_tlb(t, self->elr_secs))
@@ -225,25 +231,7 @@ EXEC_GENERAL_REGS static struct direct_frame *bare_entry(struct exec_thread *sel
 
 	struct direct_frame *f = frame_below(fp);
 	ucontext_t *uc = (ucontext_t *)(void *)&f->uc;
-	greg_t *u = uc->uc_mcontext.gregs;
-	u[REG_R8] = (greg_t)g->r8;
-	u[REG_R9] = (greg_t)g->r9;
-	u[REG_R10] = (greg_t)g->r10;
-	u[REG_R11] = (greg_t)g->r11;
-	u[REG_R12] = (greg_t)g->r12;
-	u[REG_R13] = (greg_t)g->r13;
-	u[REG_R14] = (greg_t)g->r14;
-	u[REG_R15] = (greg_t)g->r15;
-	u[REG_RDI] = (greg_t)g->rdi;
-	u[REG_RSI] = (greg_t)g->rsi;
-	u[REG_RBP] = (greg_t)g->rbp;
-	u[REG_RBX] = (greg_t)g->rbx;
-	u[REG_RDX] = (greg_t)g->rdx;
-	u[REG_RAX] = (greg_t)g->rax;
-	u[REG_RCX] = (greg_t)g->rcx;
-	u[REG_RSP] = (greg_t)g->rsp;
-	u[REG_RIP] = (greg_t)g->rip;
-	u[REG_EFL] = (greg_t)g->rflags;
+	exec_regs_to_uc(uc, g);
 	f->uc.uc_mcontext.fpregs = NULL;
 	/* The enclave's mask, which exec_direct_place gave the thread (the load sets it if a signal was put off). */
 	f->uc.uc_sigmask = host_mask & ~exec_direct_own;
@@ -307,7 +295,7 @@ uint8_t *exec_direct_place(const struct exec_direct_regs *r, uint64_t *host_mask
 void *exec_direct_frame(const struct exec_direct_regs *r, uint8_t *fp, uint64_t host_mask)
 {
 	struct exec_thread *self = exec_thread_lookup();
-	uint64_t rsp = (uint64_t)(uintptr_t)&r->ret + 8, size = exec_direct_xsize;
+	uint64_t size = exec_direct_xsize;
 	struct direct_frame *f = frame_below(fp);
 	uint32_t magic1 = FP_XSTATE_MAGIC1, magic2 = FP_XSTATE_MAGIC2, ext = (uint32_t)size + MAGIC2_SIZE,
 		 xsize = (uint32_t)size;
@@ -324,24 +312,8 @@ void *exec_direct_frame(const struct exec_direct_regs *r, uint8_t *fp, uint64_t 
 	/* uc_stack: only a frame that ends in rt_sigreturn needs it (exec_direct_finish). */
 	/* The trampoline and exec see f->uc as the ucontext_t it begins like. */
 	ucontext_t *uc = (ucontext_t *)(void *)&f->uc;
-	struct hw_regs regs = {.rax = r->rax,
-			       .rcx = r->rcx,
-			       .rdx = r->rdx,
-			       .rbx = r->rbx,
-			       .rsp = rsp,
-			       .rbp = r->rbp,
-			       .rsi = r->rsi,
-			       .rdi = r->rdi,
-			       .r8 = r->r8,
-			       .r9 = r->r9,
-			       .r10 = r->r10,
-			       .r11 = r->r11,
-			       .r12 = r->r12,
-			       .r13 = r->r13,
-			       .r14 = r->r14,
-			       .r15 = r->r15,
-			       .rflags = r->rflags,
-			       .rip = r->ret};
+	struct hw_regs regs;
+	regs_at_enclu(r, &regs);
 	exec_regs_to_uc(uc, &regs);
 	greg_t *g = uc->uc_mcontext.gregs;
 	g[REG_CSGSFS] = (greg_t)frame_segments;

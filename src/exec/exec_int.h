@@ -327,7 +327,8 @@ EXEC_HIDDEN bool exec_enclu_trap_kind(int sig, const siginfo_t *si, const uconte
 
 /* Registers of a signal context <-> the thread model. */
 EXEC_HIDDEN void exec_regs_from_uc(struct hw_regs *r, const ucontext_t *uc);
-EXEC_HIDDEN void exec_regs_to_uc(ucontext_t *uc, const struct hw_regs *r);
+/* General-purpose registers only: a bare entry (direct.c) calls it. */
+EXEC_HIDDEN EXEC_GENERAL_REGS void exec_regs_to_uc(ucontext_t *uc, const struct hw_regs *r);
 /* XSAVE image of a signal context <-> the thread model. */
 EXEC_HIDDEN void exec_xsave_from_uc(struct hw_thread *t, const ucontext_t *uc);
 EXEC_HIDDEN void exec_xsave_to_uc(ucontext_t *uc, const struct hw_thread *t);

@@ -264,7 +264,7 @@ void exec_regs_from_uc(struct hw_regs *r, const ucontext_t *uc)
 	r->rip = (uint64_t)g[REG_RIP];
 }
 
-void exec_regs_to_uc(ucontext_t *uc, const struct hw_regs *r)
+EXEC_GENERAL_REGS void exec_regs_to_uc(ucontext_t *uc, const struct hw_regs *r)
 {
 	greg_t *g = uc->uc_mcontext.gregs;
 	g[REG_RAX] = (greg_t)r->rax;

@@ -458,6 +458,7 @@ struct hw_result hw_enclu(struct hw_thread *t);
  * the fetch and the leaf.
  */
 bool hw_enclu_at(struct hw_thread *t, struct hw_result *fetch);
+bool hw_enclu_fetched(struct hw_thread *t, struct hw_result *fetch, struct hw_result *r);
 
 /*
  * EENTER (regs.rax = 2) of host code for exec's entries that keep the
@@ -472,7 +473,6 @@ bool hw_enclu_at(struct hw_thread *t, struct hw_result *fetch);
  */
 bool hw_enclu_eenter_tlb(struct hw_thread *t, uint64_t secs_pa);
 extern const bool hw_eenter_tlb_built;
-bool hw_enclu_fetched(struct hw_thread *t, struct hw_result *fetch, struct hw_result *r);
 
 struct hw_result enclu_ereport(struct hw_thread *t);
 struct hw_result enclu_egetkey(struct hw_thread *t);

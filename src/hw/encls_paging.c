@@ -281,9 +281,9 @@ static struct hw_result ewb_locked(struct hw_machine *m, const struct hw_mmu *mm
 	}
 
 	/* The outputs must be writable before anything is stored (a fault changes nothing). */
-	uint64_t pa;
-	if (!hw_translate(mmu, pi.srcpge, HW_ACC_W, &pa, &f) || !hw_translate(mmu, pi.secinfo, HW_ACC_W, &pa, &f) ||
-	    !hw_translate(mmu, rbx, HW_ACC_W, &pa, &f))
+	uint64_t pa, blob_pa;
+	if (!hw_translate(mmu, pi.srcpge, HW_ACC_W, &blob_pa, &f) ||
+	    !hw_translate(mmu, pi.secinfo, HW_ACC_W, &pa, &f) || !hw_translate(mmu, rbx, HW_ACC_W, &pa, &f))
 		return f;
 
 	/* 4. Seal the page under a fresh version, store blob, PCMD, LINADDR and the version. */
@@ -293,9 +293,19 @@ static struct hw_result ewb_locked(struct hw_machine *m, const struct hw_mmu *mm
 	memset(&pcmd, 0, sizeof(pcmd));
 	pcmd.secinfo.flags = epcm_to_flags(e);
 	pcmd.enclave_id = eid;
-	uint8_t blob[SGX_PAGE_SIZE];
-	blob_seal(m, &pcmd, linaddr, version, hw_pa_ptr(m, rcx), blob);
-	write_checked(m, mmu, pi.srcpge, blob, sizeof(blob));
+	/*
+	 * The blob is sealed straight into its page (page-aligned, so one
+	 * page) when that is ordinary memory; written from outside, an EPC
+	 * page keeps its contents (hw_write_mem), so that case goes through a
+	 * copy.
+	 */
+	if (!hw_is_epc(m, blob_pa)) {
+		blob_seal(m, &pcmd, linaddr, version, hw_pa_ptr(m, rcx), hw_pa_ptr(m, blob_pa));
+	} else {
+		uint8_t blob[SGX_PAGE_SIZE];
+		blob_seal(m, &pcmd, linaddr, version, hw_pa_ptr(m, rcx), blob);
+		write_checked(m, mmu, pi.srcpge, blob, sizeof(blob));
+	}
 	write_checked(m, mmu, pi.secinfo, &pcmd, sizeof(pcmd));
 	write_checked(m, mmu, rbx + offsetof(struct sgx_pageinfo, linaddr), &linaddr, sizeof(linaddr));
 	uint64_t *slot = hw_pa_ptr(m, rdx);
@@ -366,17 +376,22 @@ static struct hw_result eld_locked(struct hw_machine *m, const struct hw_mmu *mm
 	if (!hw_read_mem(m, mmu, pi.srcpge, blob, sizeof(blob), 0, &f))
 		return f;
 
-	/* Verify with the slot's version: an empty slot (0) matches no blob. */
+	/*
+	 * Verify with the slot's version (an empty slot, 0, matches no blob),
+	 * decrypting straight into the frame: a free frame, which reads zeros
+	 * (docs/hw.md), and does again if the tag does not match.  The blob
+	 * is the copy read above, which the host can no longer change.
+	 */
 	uint64_t *slot = hw_pa_ptr(m, rdx);
-	uint8_t page[SGX_PAGE_SIZE];
 	if (child && pcmd.enclave_id != secs_priv_of(m, pi.secs)->eid)
 		return hw_code(SGX_MAC_COMPARE_FAIL);
-	if (!blob_open(m, &pcmd, pi.linaddr, *slot, blob, page))
+	epc_readahead(m, rcx);
+	if (!blob_open(m, &pcmd, pi.linaddr, *slot, blob, hw_pa_ptr(m, rcx))) {
+		memset(hw_pa_ptr(m, rcx), 0, SGX_PAGE_SIZE);
 		return hw_code(SGX_MAC_COMPARE_FAIL);
+	}
 
 	uint64_t fl = pcmd.secinfo.flags;
-	epc_readahead(m, rcx);
-	memcpy(hw_pa_ptr(m, rcx), page, sizeof(page));
 	/* Tracking of a reloaded page is complete (stamp 0): see docs/hw-paging.md. */
 	*e = (struct epcm_entry){.r = !!(fl & SGX_SECINFO_R),
 				 .w = !!(fl & SGX_SECINFO_W),

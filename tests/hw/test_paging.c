@@ -1281,6 +1281,9 @@ static void evicted(void)
 static void eld_nothing_changed(uint64_t pa, uint64_t slot, uint64_t v, uint64_t children)
 {
 	assert_free(pa);
+	/* A free frame reads zeros, also after a refused blob was decrypted into it. */
+	for (size_t i = 0; i < SGX_PAGE_SIZE; i++)
+		cr_assert_eq(ptr(pa)[i], 0, "byte %zu of the free frame is %#x", i, ptr(pa)[i]);
 	cr_assert_eq(slot_val(slot), v);
 	cr_assert_eq(secs_view(t.secs_pa).child_count, children);
 }

@@ -193,7 +193,7 @@ EXEC_GENERAL_REGS static void bare_count(struct exec_thread *self, unsigned i)
  * holds what the load and a signal in its window read: the registers,
  * RFLAGS and the enclave's mask, and no XSAVE image (fpregs NULL).  Where
  * the leaf declines (its pages not in the thread's TLB, another enclave
- * than the last one, the leaf would fault ...) or where exec needs more
+ * than the thread's last in this install of exec, the leaf would fault ...) or where exec needs more
  * (protection keys, chaos mode, the checker), NULL: nothing changed, and
  * the entry goes the usual way, which gives every outcome exactly.
  */
@@ -202,7 +202,8 @@ EXEC_GENERAL_REGS static struct direct_frame *bare_entry(struct exec_thread *sel
 {
 	struct hw_thread *t = &self->t;
 	if (!exec_bare_allowed || r->rax != ENCLU_EENTER || exec_chaos_on || exec_chaos_step || exec_check_on ||
-	    exec_pkey_mask() || !self->elr_secs || t->m != exec_os_cur.m || t->mmu != exec_os_cur.mmu)
+	    exec_pkey_mask() || !self->elr_eid || self->elr_gen != exec_install_gen || t->m != exec_os_cur.m ||
+	    t->mmu != exec_os_cur.mmu)
 		return NULL;
 	uint64_t fs, gs;
 	__asm__ volatile("rdfsbase %0" : "=r"(fs));
@@ -211,7 +212,7 @@ EXEC_GENERAL_REGS static struct direct_frame *bare_entry(struct exec_thread *sel
 	regs_at_enclu(r, g);
 	g->fsbase = fs;
 	g->gsbase = gs;
-	if (!hw_enclu_eenter_tlb(t, self->elr_secs))
+	if (!hw_enclu_eenter_tlb(t, self->elr_eid))
 		return NULL;
 	/* What exec_host_enclu and exec_resume_enclave record after an EENTER. */
 	g->rflags &= ~RFLAGS_RF;

@@ -128,6 +128,8 @@ struct exec_thread {
 	int tid;	    /* host thread id (for signals sent to it) */
 	sigset_t host_mask; /* signal mask of the host code that entered */
 	uint64_t elr_secs;  /* SECS the ELRANGE cache below belongs to */
+	uint64_t elr_eid;   /* ... and its EID (a later enclave may have its SECS in the same frame) */
+	uint64_t elr_gen;   /* ... in the machine of this exec_install (exec_install_gen) */
 	uint64_t elr_base, elr_size;
 	uint64_t retry_rip, retry_addr; /* last transparent retry (loop guard) */
 	unsigned retries;
@@ -359,6 +361,11 @@ extern EXEC_HIDDEN uint8_t exec_direct_on;
 extern EXEC_HIDDEN uint64_t exec_direct_xsize, exec_direct_xfeatures;
 /* Set at install: hw_eenter_tlb_built, SGXEMU_EXEC_NO_BARE unset (direct.c's bare entries). */
 extern EXEC_HIDDEN bool exec_bare_allowed;
+/*
+ * Counts exec_install calls: a thread's ELRANGE cache (elr_*) holds for the
+ * install it was made in, since EIDs are unique only within one machine.
+ */
+extern EXEC_HIDDEN uint64_t exec_install_gen;
 /* Set at install: SGXEMU_EXEC_NO_DIRECT unset, not under valgrind. */
 extern EXEC_HIDDEN bool exec_direct_allowed;
 /* Set at install from SGXEMU_EXEC_NO_DIRECT_LOAD: direct entries end in rt_sigreturn, as before exec_direct_load. */

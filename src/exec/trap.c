@@ -20,6 +20,7 @@
 #include "exec_int.h"
 
 struct exec_os exec_os_cur;
+uint64_t exec_install_gen;
 static bool installed;
 bool exec_short_path = true;
 
@@ -67,6 +68,7 @@ int exec_install(const struct exec_os *os)
 	if (r)
 		return r;
 	exec_os_cur = *os;
+	exec_install_gen++;
 	exec_kick_sig = EXEC_KICK_SIGNAL;
 	exec_short_path = !getenv("SGXEMU_EXEC_NO_SHORT_PATH");
 	exec_deferred_open = !getenv("SGXEMU_EXEC_NO_DEFERRED_OPEN");

@@ -300,7 +300,9 @@ static void enter_mode(struct hw_thread *t, const struct entry *en, uint64_t aep
 	t->tcs_pa = en->tcs_pa;
 	t->secs_pa = en->secs_pa;
 	t->aep = aep;
-	track_thread_enter(secs_priv_of(t->m, en->secs_pa), t);
+	struct secs_priv *p = secs_priv_of(t->m, en->secs_pa);
+	t->eid = p->eid;
+	track_thread_enter(p, t);
 }
 
 /*
@@ -357,14 +359,14 @@ const bool hw_eenter_tlb_built = false;
 const bool hw_eenter_tlb_built = true;
 #endif
 
-bool hw_enclu_eenter_tlb(struct hw_thread *t, uint64_t secs_pa)
+bool hw_enclu_eenter_tlb(struct hw_thread *t, uint64_t eid)
 {
 	if (!hw_eenter_tlb_built || t->regs.rax != ENCLU_EENTER || t->in_enclave || hw_obs_get())
 		return false;
 	hw_mutex_lock(&t->m->lock);
 	t->tlb_only = true;
 	struct entry en;
-	bool ok = hw_is_ok(entry_checks(t, false, &en)) && en.secs_pa == secs_pa;
+	bool ok = hw_is_ok(entry_checks(t, false, &en)) && secs_priv_of(t->m, en.secs_pa)->eid == eid;
 	if (ok)
 		enter_at_oentry(t, &en, en.frame);
 	t->tlb_only = false;

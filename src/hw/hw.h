@@ -415,6 +415,7 @@ struct hw_thread {
 	uint64_t tcs_lin;		 /* linear address of the current TCS */
 	uint64_t tcs_pa;		 /* physical address of the current TCS */
 	uint64_t secs_pa;		 /* the current enclave's SECS */
+	uint64_t eid;			 /* ... and its EID, unique on the machine (a SECS frame is used again) */
 	uint64_t aep;			 /* AEP given at entry */
 	uint64_t entry_epoch;		 /* tracking: enclave epoch at this entry */
 	uint64_t out_fsbase, out_gsbase; /* host FS/GS, restored at exit */
@@ -468,10 +469,11 @@ bool hw_enclu_fetched(struct hw_thread *t, struct hw_result *fetch, struct hw_re
  * this build compiled the leaf's code for general-purpose registers only
  * (hw_eenter_tlb_built), no observer is installed, every page the leaf
  * reads (TCS, SSA frame) is in the thread's TLB, the leaf succeeds, and
- * the TCS belongs to the enclave whose SECS is secs_pa.  The caller then
+ * the TCS belongs to the enclave whose EID is eid (not a SECS address: a
+ * later enclave may have its SECS in the same frame).  The caller then
  * performs the leaf the usual way, which gives its exact outcome.
  */
-bool hw_enclu_eenter_tlb(struct hw_thread *t, uint64_t secs_pa);
+bool hw_enclu_eenter_tlb(struct hw_thread *t, uint64_t eid);
 extern const bool hw_eenter_tlb_built;
 
 struct hw_result enclu_ereport(struct hw_thread *t);

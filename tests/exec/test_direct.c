@@ -296,6 +296,44 @@ Test(direct, bare_entries_give_the_enclave_the_callers_extended_state)
 	cr_assert_eq(b.direct_loads - a.direct_loads, exec_have_fsgsbase ? n : 0);
 }
 
+static void *echo_on_tcs_1(void *arg)
+{
+	(void)arg;
+	echo(1, 7);
+	return NULL;
+}
+
+/*
+ * A thread's ELRANGE cache, and with it its bare entries, holds for the
+ * install of exec it was made in: EIDs are unique within one machine only,
+ * and another install may bring another machine at the same address.  After
+ * exec_uninstall and exec_install (the same OS here), another thread's entry
+ * lets exec learn the host's frames again; this thread's first entry then
+ * goes the direct way but not bare, and the next ones are bare again.
+ */
+Test(direct, a_new_install_takes_the_usual_way_first)
+{
+	tos_hook_translations(NULL);
+	echo(0, 1);
+	echo(0, 2);
+	bool can = exec_have_fsgsbase && exec_bare_allowed && !exec_pkey_mask() && !exec_direct_no_load;
+	cr_assert_eq(exec_uninstall(), 0);
+	cr_assert_eq(exec_install(&tos.os), 0);
+	pthread_t th;
+	cr_assert_eq(pthread_create(&th, NULL, echo_on_tcs_1, NULL), 0);
+	cr_assert_eq(pthread_join(th, NULL), 0);
+	struct exec_stats a, b, c;
+	exec_get_stats(&a);
+	echo(0, 3);
+	exec_get_stats(&b);
+	echo(0, 4);
+	echo(0, 5);
+	exec_get_stats(&c);
+	cr_assert_eq(b.direct_entries - a.direct_entries, 1);
+	cr_assert_eq(b.bare_entries - a.bare_entries, 0, "the first entry after the install was bare");
+	cr_assert_eq(c.bare_entries - b.bare_entries, can ? 2 : 0);
+}
+
 Test(direct, the_enclave_gets_its_fs_and_gs)
 {
 	echo(1, 1);

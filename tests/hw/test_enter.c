@@ -955,6 +955,14 @@ TestSuite(fetched, .init = fresh, .fini = done, .timeout = 60);
 
 static const uint8_t enclu_bytes[3] = {0x0F, 0x01, 0xD7};
 
+/* The EID of the test's enclave. */
+static uint64_t th_secs_eid(void)
+{
+	struct hw_secs_view v;
+	cr_assert(hw_secs_get(t.m, t.secs_pa, &v));
+	return v.eid;
+}
+
 /* Enter TCS 0, then put RIP at off of the enclave with the EEXIT operands. */
 static void inside_at(uint64_t off)
 {
@@ -1077,7 +1085,7 @@ Test(eenter_tlb, enters_exactly_as_hw_enclu_does)
 	a.regs.rbx = HOST_RIP;
 	th_assert_ok(enclu(&a, ENCLU_EEXIT));
 	a.regs = in;
-	cr_assert(hw_enclu_eenter_tlb(&a, t.secs_pa));
+	cr_assert(hw_enclu_eenter_tlb(&a, a.eid));
 	entered_take(&bare);
 	cr_assert(memcmp(&usual.regs, &bare.regs, sizeof(usual.regs)) == 0, "registers differ");
 	cr_assert(memcmp(usual.tcs, bare.tcs, SGX_PAGE_SIZE) == 0, "TCS differs");
@@ -1091,17 +1099,20 @@ Test(eenter_tlb, declines_with_a_cold_tlb_and_changes_nothing)
 {
 	prep(&a, ENCLU_EENTER, OFF_TCS, AEP);
 	snap_take(&before, &a);
-	cr_assert_not(hw_enclu_eenter_tlb(&a, t.secs_pa));
+	cr_assert_not(hw_enclu_eenter_tlb(&a, th_secs_eid()));
 	snap_same(&before, &a);
 	/* The usual leaf walks the page tables and fills the TLB: the next one may go the TLB's way. */
 	th_assert_ok(hw_enclu(&a));
 }
 
-Test(eenter_tlb, declines_for_another_enclave)
+/* EENTER records the enclave's EID: unique on the machine, where a later enclave may reuse the SECS frame. */
+Test(eenter_tlb, declines_for_another_enclaves_eid)
 {
 	warm();
+	cr_assert_eq(a.eid, th_secs_eid(), "EENTER recorded EID %llu", (unsigned long long)a.eid);
 	snap_take(&before, &a);
-	cr_assert_not(hw_enclu_eenter_tlb(&a, t.secs_pa + SGX_PAGE_SIZE));
+	cr_assert_not(hw_enclu_eenter_tlb(&a, a.eid + 1));
+	cr_assert_not(hw_enclu_eenter_tlb(&a, 0));
 	snap_same(&before, &a);
 }
 
@@ -1111,7 +1122,7 @@ Test(eenter_tlb, declines_where_the_leaf_faults)
 	/* TCS 0 busy: thread b is inside it.  The usual leaf gives the #GP. */
 	th_assert_ok(eenter(&b, OFF_TCS, AEP2));
 	snap_take(&before, &a);
-	cr_assert_not(hw_enclu_eenter_tlb(&a, t.secs_pa));
+	cr_assert_not(hw_enclu_eenter_tlb(&a, th_secs_eid()));
 	snap_same(&before, &a);
 	th_assert_gp(hw_enclu(&a));
 }
@@ -1121,7 +1132,7 @@ Test(eenter_tlb, declines_for_other_leaves)
 	warm();
 	a.regs.rax = ENCLU_ERESUME;
 	snap_take(&before, &a);
-	cr_assert_not(hw_enclu_eenter_tlb(&a, t.secs_pa));
+	cr_assert_not(hw_enclu_eenter_tlb(&a, th_secs_eid()));
 	snap_same(&before, &a);
 }
 
@@ -1142,7 +1153,7 @@ Test(eenter_tlb, declines_while_an_observer_is_installed)
 	static const struct hw_obs o = {.now = obs_now, .enclu = obs_enclu};
 	hw_obs_set(&o);
 	snap_take(&before, &a);
-	bool entered = hw_enclu_eenter_tlb(&a, t.secs_pa);
+	bool entered = hw_enclu_eenter_tlb(&a, th_secs_eid());
 	hw_obs_set(NULL);
 	cr_assert_not(entered, "the observer would not have seen the leaf");
 	snap_same(&before, &a);

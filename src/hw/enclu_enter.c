@@ -359,6 +359,13 @@ const bool hw_eenter_tlb_built = false;
 const bool hw_eenter_tlb_built = true;
 #endif
 
+/*
+ * The frame's pages all come from the TLB, so a frame that passes has at
+ * most HW_TLB_ENTRIES pages, all resolved at entry (t->ssa_pa): ssa_page
+ * never walks for one during the leaf.
+ */
+_Static_assert(HW_TLB_ENTRIES <= HW_SSA_PAGES_MAX, "a frame from the TLB fits the resolved SSA pages");
+
 bool hw_enclu_eenter_tlb(struct hw_thread *t, uint64_t eid)
 {
 	if (!hw_eenter_tlb_built || t->regs.rax != ENCLU_EENTER || t->in_enclave || hw_obs_get())

@@ -8,6 +8,7 @@
  * modelled).
  */
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -441,11 +442,15 @@ Test(preload, the_program_ends_when_sgxemu_run_is_killed, .timeout = 20)
 {
 	/* --summary keeps sgxemu run as the program's parent; SIGKILL cannot be forwarded to it. */
 	char *argv[] = {(char *)SGXEMU_BIN, "run", "--summary", "--", "/bin/sleep", "30", NULL};
+	/* Killed, sgxemu run leaves its report directory behind: in a directory of this test's own. */
+	char tmp[] = "/tmp/sgxemu-test-XXXXXX";
+	cr_assert(mkdtemp(tmp));
 	pid_t run = fork();
 	cr_assert(run >= 0);
 	if (run == 0) {
 		int null = open("/dev/null", O_WRONLY);
 		dup2(null, 2);
+		setenv("TMPDIR", tmp, 1);
 		execv(argv[0], argv);
 		_exit(99);
 	}
@@ -466,6 +471,16 @@ Test(preload, the_program_ends_when_sgxemu_run_is_killed, .timeout = 20)
 	}
 	if (st && st != 'Z')
 		kill(prog, SIGKILL);
+	DIR *d = opendir(tmp);
+	for (struct dirent *e; d && (e = readdir(d));) {
+		char sub[sizeof(tmp) + 256];
+		snprintf(sub, sizeof(sub), "%s/%s", tmp, e->d_name);
+		if (e->d_name[0] != '.')
+			rmdir(sub); /* sgxemu-run.XXXXXX, empty: the program wrote no report */
+	}
+	if (d)
+		closedir(d);
+	rmdir(tmp);
 	cr_assert(!st || st == 'Z', "the program (pid %d, state %c) outlived sgxemu run", (int)prog, st);
 }
 

@@ -129,12 +129,11 @@ static void retry_check(struct exec_thread *self, uint64_t rip, uint64_t addr, c
 /* Remember the current enclave's ELRANGE (a stale host protection is possible only inside it). */
 static void elrange_cache(struct exec_thread *self)
 {
-	if (self->elr_secs == self->t.secs_pa && self->elr_eid == self->t.eid && self->elr_gen == exec_install_gen)
+	if (self->elr_eid == self->t.eid && self->elr_gen == exec_install_gen)
 		return;
 	struct hw_secs_view v;
 	if (!hw_secs_get(self->t.m, self->t.secs_pa, &v))
 		exec_die("sgxemu: the SECS of the current enclave is gone\n");
-	self->elr_secs = self->t.secs_pa;
 	self->elr_eid = v.eid;
 	self->elr_gen = exec_install_gen;
 	self->elr_base = v.secs.base;

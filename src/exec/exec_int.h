@@ -127,9 +127,9 @@ struct exec_thread {
 	struct hw_thread t; /* the logical processor */
 	int tid;	    /* host thread id (for signals sent to it) */
 	sigset_t host_mask; /* signal mask of the host code that entered */
-	uint64_t elr_secs;  /* SECS the ELRANGE cache below belongs to */
-	uint64_t elr_eid;   /* ... and its EID (a later enclave may have its SECS in the same frame) */
-	uint64_t elr_gen;   /* ... in the machine of this exec_install (exec_install_gen) */
+	/* The enclave the ELRANGE cache below belongs to: its EID (a SECS frame is used again by later enclaves) ... */
+	uint64_t elr_eid;
+	uint64_t elr_gen; /* ... in the machine of this exec_install (exec_install_gen) */
 	uint64_t elr_base, elr_size;
 	uint64_t retry_rip, retry_addr; /* last transparent retry (loop guard) */
 	unsigned retries;
@@ -137,7 +137,7 @@ struct exec_thread {
 	_Atomic int kick_pending;    /* exec_kick waits for this thread to leave enclave mode */
 	stack_t altstack;	     /* for exec_altstack_switch */
 	struct exec_thread *next_free;
-	uint64_t elr_xfrm;	 /* XFRM of elr_secs */
+	uint64_t elr_xfrm;	 /* XFRM of the enclave elr_eid */
 	uint32_t host_pkru;	 /* PKRU of the host code that entered (valid if pkru_saved) */
 	bool pkru_saved;	 /* the context's PKRU was switched to the enclave's at entry */
 	bool sud_on;		 /* Syscall User Dispatch is enabled for this thread */

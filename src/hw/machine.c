@@ -344,6 +344,22 @@ int hw_epc_populate(struct hw_machine *m, uint64_t pa, uint64_t len)
 /* Rounds a thread spins on a held machine lock before it sleeps (glibc's adaptive mutexes spin up to 100). */
 #define MUTEX_SPINS 100
 
+/*
+ * futex(word, op, val) without errno: the lock is taken on the way into and
+ * out of enclaves, where a program's errno must come back as it went in
+ * (its failures, EAGAIN and EINTR, only mean "look at the word again").
+ */
+__attribute__((target("general-regs-only"))) static void futex_raw(_Atomic uint32_t *word, int op, uint32_t val)
+{
+	long ret;
+	register void *timeout __asm__("r10") = NULL;
+	__asm__ volatile("syscall"
+			 : "=a"(ret)
+			 : "0"((long)SYS_futex), "D"(word), "S"((long)op), "d"((long)val), "r"(timeout)
+			 : "rcx", "r11", "memory");
+	(void)ret;
+}
+
 __attribute__((target("general-regs-only"))) void hw_mutex_wait(struct hw_mutex *l)
 {
 	for (unsigned i = 0; i < MUTEX_SPINS; i++) {
@@ -356,12 +372,12 @@ __attribute__((target("general-regs-only"))) void hw_mutex_wait(struct hw_mutex 
 	}
 	/* Marked 2 whoever holds it, so that its unlock wakes a sleeper; whoever takes it by the exchange keeps 2. */
 	while (atomic_exchange_explicit(&l->word, 2, memory_order_acquire) != 0)
-		syscall(SYS_futex, &l->word, FUTEX_WAIT_PRIVATE, 2, NULL, NULL, 0);
+		futex_raw(&l->word, FUTEX_WAIT_PRIVATE, 2);
 }
 
 __attribute__((target("general-regs-only"))) void hw_mutex_wake(struct hw_mutex *l)
 {
-	syscall(SYS_futex, &l->word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+	futex_raw(&l->word, FUTEX_WAKE_PRIVATE, 1);
 }
 
 void hw_lock_init(pthread_mutex_t *lock)

@@ -476,7 +476,7 @@ Test(preload, the_program_ends_when_sgxemu_run_is_killed, .timeout = 20)
 		char sub[sizeof(tmp) + 256];
 		snprintf(sub, sizeof(sub), "%s/%s", tmp, e->d_name);
 		if (e->d_name[0] != '.')
-			rmdir(sub); /* sgxemu-run.XXXXXX, empty: the program wrote no report */
+			rmdir(sub); /* the report directory sgxemu run made, empty: the program wrote no report */
 	}
 	if (d)
 		closedir(d);

@@ -194,9 +194,12 @@ static void print_costs(const struct exec_trap_probe *p, const size_t *first, co
 			printf("%s %.2f us, ", bare[i].name, w / 1e3);
 	}
 	printf("each a median of %d x %d bare round trips\n", TIME_REPS, TIME_N);
+	/* The vDSO entry (sgxemu_enter_enclave) performs EENTER without a trap: an ECALL traps once, at its EEXIT. */
+	if (okx)
+		printf("  -> an ECALL costs at least %.2f us here: its EEXIT traps, the vDSO entry's EENTER does not\n",
+		       x / 1e3);
 	if (okx && oke)
-		printf("  -> an enclave round trip (EENTER and EEXIT trap once each) costs at least %.2f us here\n",
-		       (x + e) / 1e3);
+		printf("     (a program's own ENCLU[EENTER] traps too: %.2f us a round trip)\n", (x + e) / 1e3);
 }
 
 static void print_pku(const struct exec_host_cpu *c)

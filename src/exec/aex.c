@@ -1135,6 +1135,9 @@ void exec_enclave_signal(struct exec_thread *self, int sig, siginfo_t *si, ucont
 	if (vector == X86_GP && exec_int_n_at(t, rip)) {
 		/* INT n: the host's IDT refused it (#GP); in an enclave it is #UD. */
 		ev = (struct hw_event){.vector = X86_UD};
+	} else if (vector == X86_GP && exec_cpuid_at(t, rip)) {
+		/* CPUID with CPUID faulting on for this thread (#GP); in an enclave it is #UD. */
+		ev = (struct hw_event){.vector = X86_UD};
 	}
 	if (vector == X86_PF) {
 		uint64_t addr = (uint64_t)(uintptr_t)si->si_addr, pa;

@@ -587,6 +587,12 @@ EXEC_HIDDEN void exec_sud_thread_stop(struct exec_thread *self);
 EXEC_HIDDEN struct hw_event exec_sud_event(struct exec_thread *self, const siginfo_t *si);
 /* Is the #GP of enclave code at rip an INT n (CD ib, n != 3)?  Hardware raises #UD for it in an enclave. */
 EXEC_HIDDEN bool exec_int_n_at(struct hw_thread *t, uint64_t rip);
+/*
+ * Is the #GP of enclave code at rip a CPUID (0F A2, after any legacy or REX
+ * prefixes)?  Only CPUID faulting makes CPUID raise #GP; hardware raises #UD
+ * for it in an enclave.
+ */
+EXEC_HIDDEN bool exec_cpuid_at(struct hw_thread *t, uint64_t rip);
 
 /* ---- pkey.c ---------------------------------------------------------------- */
 

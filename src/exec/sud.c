@@ -144,3 +144,38 @@ bool exec_int_n_at(struct hw_thread *t, uint64_t rip)
 	uint8_t b[2];
 	return fetch(t, rip, b, 2) && b[0] == 0xCD && b[1] != 3;
 }
+
+/* Legacy prefixes CPUID may carry (segment overrides, operand and address size, REP): LOCK makes it #UD. */
+static bool legacy_prefix(uint8_t b)
+{
+	switch (b) {
+	case 0x26:
+	case 0x2E:
+	case 0x36:
+	case 0x3E:
+	case 0x64:
+	case 0x65:
+	case 0x66:
+	case 0x67:
+	case 0xF2:
+	case 0xF3:
+		return true;
+	default:
+		return false;
+	}
+}
+
+#define INSN_MAX 15 /* the longest x86 instruction */
+
+bool exec_cpuid_at(struct hw_thread *t, uint64_t rip)
+{
+	uint8_t b;
+	unsigned n = 0;
+	/* Prefixes, then at most one REX right before the opcode. */
+	while (n < INSN_MAX - 2 && fetch(t, rip + n, &b, 1) && legacy_prefix(b))
+		n++;
+	if (n < INSN_MAX - 2 && fetch(t, rip + n, &b, 1) && (b & 0xF0) == 0x40)
+		n++;
+	uint8_t op[2];
+	return n <= INSN_MAX - 2 && fetch(t, rip + n, op, 2) && op[0] == 0x0F && op[1] == 0xA2;
+}

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Fidelity of native execution (docs/exec.md): system-call instructions of
- * enclave code raise #UD (Syscall User Dispatch), the XSAVE components
+ * enclave code raise #UD (Syscall User Dispatch), so does CPUID where CPUID
+ * faulting is on, the XSAVE components
  * outside the enclave's XFRM never carry enclave values back to the host,
  * and protection keys isolate enclave pages from host code where the host
  * has them.  Host features are probed; a test that needs a missing one is
@@ -10,6 +11,7 @@
 #include <cpuid.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <asm/prctl.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -20,6 +22,7 @@
 
 #include "cpu.h"
 #include "exec_int.h"
+#include "hostprobe.h"
 #include "testos.h"
 
 #define SYS32_CLOSE 6 /* the i386 system call number of close (INT 0x80) */
@@ -147,6 +150,59 @@ Test(sud, int_n_in_the_enclave_is_ud)
 	cr_assert_eq(tos_ecall(0, OP_SYSCALL, (uint64_t)(uintptr_t)args, SC_INT81, 0, out, &run), 0);
 	assert_exception(&run, X86_UD, 0, 0);
 	cr_assert_eq(out[1], 0);
+}
+
+/* ---- CPUID inside the enclave ---- */
+
+TestSuite(cpuid, .init = setup, .fini = teardown, .timeout = 60);
+
+/* CPUID faulting on for this thread, or the test skipped with the probe's reason. */
+static void cpuid_faulting_on(void)
+{
+	char why[160];
+	if (!exec_host_cpuid_fault(why, sizeof(why)))
+		cr_skip_test("no CPUID faulting here: %s", why);
+	cr_assert_eq(syscall(SYS_arch_prctl, ARCH_SET_CPUID, 0L), 0, "arch_prctl(ARCH_SET_CPUID, 0): %s",
+		     strerror(errno));
+}
+
+Test(cpuid, cpuid_in_the_enclave_is_ud_with_cpuid_faulting)
+{
+	cpuid_faulting_on();
+	/* Nothing of the host's between here and the next arch_prctl may execute CPUID: it would fault. */
+	uint64_t args[4] = {1, 0, 0, 0}; /* leaf 1, subleaf 0 */
+	uint64_t rec[HREC_WORDS] = {0}, out[ENCL_OUT_WORDS] = {0};
+	tos_set_handler(0, HANDLER_SKIP, 2, rec);
+	struct tos_flow f = {0};
+	int r = tos_flow_call(0, OP_SYSCALL, (uint64_t)(uintptr_t)args, SC_CPUID, out, &f);
+	long off = syscall(SYS_arch_prctl, ARCH_SET_CPUID, 1L);
+	cr_assert_eq(off, 0);
+	cr_assert_eq(r, 0);
+	cr_assert_eq(f.exceptions, 1);
+	cr_assert_eq(f.vector, X86_UD, "vector %u: CPUID in an enclave raises #UD, whatever the host raised", f.vector);
+	cr_assert_eq(rec[HREC_EXITINFO], TOS_EXITINFO(X86_UD));
+	cr_assert_eq(rec[HREC_RIP], out[2], "SSA RIP %#llx is the cpuid %#llx", (unsigned long long)rec[HREC_RIP],
+		     (unsigned long long)out[2]);
+	cr_assert_eq(out[1], 1, "the handler skipped the instruction and the code went on");
+	cr_assert_eq(out[0], 1, "RAX still holds the leaf: CPUID did not execute");
+	cr_assert_eq(tos_cssa(0), 0);
+	/* The host's own CPUID answers again. */
+	unsigned a, b, c, d;
+	cr_assert(__get_cpuid(0, &a, &b, &c, &d));
+}
+
+/* Without CPUID faulting the instruction cannot be made to trap: it runs natively (docs/exec.md, limits). */
+Test(cpuid, cpuid_in_the_enclave_runs_natively_without_cpuid_faulting)
+{
+	uint64_t args[4] = {0, 0, 0, 0};
+	struct sgx_enclave_run run;
+	uint64_t out[ENCL_OUT_WORDS] = {0};
+	cr_assert_eq(tos_ecall(0, OP_SYSCALL, (uint64_t)(uintptr_t)args, SC_CPUID, 0, out, &run), 0);
+	cr_assert_eq(run.function, ENCLU_EEXIT);
+	cr_assert_eq(out[1], 1);
+	unsigned a, b, c, d;
+	cr_assert(__get_cpuid(0, &a, &b, &c, &d));
+	cr_assert_eq(out[0], a, "leaf 0's EAX, %#llx, is the host's %#x", (unsigned long long)out[0], a);
 }
 
 /* Tests with their own setup. */

@@ -143,6 +143,28 @@ static uint64_t enclave_enclu(void)
 	return 0;
 }
 
+/* The first place in the test enclave's code where bytes b0 b1 b2 (b2 < 0: any) start. */
+static uint64_t enclave_code_at(int b0, int b1, int b2)
+{
+	const uint8_t *p = (const uint8_t *)(uintptr_t)tos_pa(ENCL_BASE);
+	for (uint64_t off = 0; off + 3 <= 0x10000; off++)
+		if (p[off] == b0 && p[off + 1] == b1 && (b2 < 0 || p[off + 2] == b2))
+			return ENCL_BASE + off;
+	cr_assert_fail("no %02x %02x in the test enclave's first pages", b0, b1);
+	return 0;
+}
+
+/* EXITINFO of SSA frame `frame` of thread 0, as the enclave's handler would read it. */
+static uint32_t ssa_exitinfo(unsigned frame)
+{
+	uint64_t off = ENCL_SLOT(0) + ENCL_SLOT_SSA + (frame + 1) * (uint64_t)SGX_PAGE_SIZE - SGX_GPRSGX_SIZE +
+		       offsetof(struct sgx_gprsgx, exitinfo);
+	uint64_t q = 0;
+	cr_assert_eq(off % 8, 0);
+	cr_assert(hw_is_ok(encls_edbgrd(tos.th.m, tos_pa(tos_lin(off)), &q)), "EDBGRD of the SSA");
+	return (uint32_t)q;
+}
+
 /* Host side: EENTER at sgxemu_enter_enclave's ENCLU, delivered as kind k. */
 static void host_eenter(struct event *e, enum kind k)
 {
@@ -317,6 +339,36 @@ Test(not_enclu, enclave_fetch_fault_in_a_frame_without_trapno_is_a_page_fault)
 	cr_assert_eq(passed.count, 0);
 	enclave_eexit(&x, GP, 0x1234);
 	cr_assert_not(exec_thread_self()->in_enclave);
+}
+
+/*
+ * A #GP of enclave code (SIGSEGV, SI_KERNEL, trap 13) at a CPUID is CPUID
+ * faulting's: hardware raises #UD for CPUID in an enclave, so the AEX
+ * records #UD.  On any host, whether or not it has CPUID faulting.
+ */
+static void enclave_gp_at(uint64_t rip)
+{
+	struct event e, x;
+	host_eenter(&e, UD);
+	assert_entered(&e);
+	make(&x, GP, rip, 0);
+	x.uc.uc_mcontext.gregs[REG_RSP] = (greg_t)tos_lin(ENCL_SLOT(0) + ENCL_SLOT_STACK0_TOP - 64);
+	exec_trap(SIGSEGV, &x.si, &x.uc, self_block());
+	cr_assert_not(exec_thread_self()->in_enclave, "the thread left enclave mode");
+	cr_assert_eq(tos_cssa(0), 1, "by an AEX");
+}
+
+Test(not_enclu, enclave_cpuid_gp_is_ud)
+{
+	enclave_gp_at(enclave_code_at(0x0F, 0xA2, -1));
+	cr_assert_eq(ssa_exitinfo(0), TOS_EXITINFO(X86_UD), "EXITINFO %#x", ssa_exitinfo(0));
+}
+
+Test(not_enclu, enclave_gp_elsewhere_stays_gp)
+{
+	/* div %rcx (48 F7 F1): no CPUID, no INT n. */
+	enclave_gp_at(enclave_code_at(0x48, 0xF7, 0xF1));
+	cr_assert_eq(ssa_exitinfo(0), TOS_EXITINFO(X86_GP), "EXITINFO %#x", ssa_exitinfo(0));
 }
 
 /* Enclave side: SIGILL sent by a process while in enclave code is an interrupt (AEX), not EEXIT. */

@@ -116,6 +116,7 @@
 #define SC_SYSCALL 0 /* syscall (0F 05) */
 #define SC_INT80   1 /* int $0x80 (CD 80) */
 #define SC_INT81   2 /* int $0x81 (CD 81): no system call on Linux, #GP on the host */
+#define SC_CPUID   3 /* cpuid (0F A2), leaf EAX, subleaf ECX: #UD on hardware; #GP on the host with CPUID faulting */
 
 /* Exception handler modes (entered with CSSA = 1). */
 #define HANDLER_SKIP	1 /* SSA RIP += skip */

@@ -232,7 +232,10 @@ encl_xmm:
 	movq	%xmm0, %rax
 	ret
 
-/* encl_syscall(args[4], kind, &insn): the instruction's address to *insn, then the call; RAX after it. */
+/*
+ * encl_syscall(args[4], kind, &insn): the instruction's address to *insn,
+ * then the call (or CPUID); RAX after it.
+ */
 	.globl	encl_syscall
 encl_syscall:
 	push	%rbx
@@ -243,6 +246,9 @@ encl_syscall:
 	lea	.Lsc_int80(%rip), %r8
 	je	1f
 	lea	.Lsc_int81(%rip), %r8
+	cmp	$SC_INT81, %rsi
+	je	1f
+	lea	.Lsc_cpuid(%rip), %r8
 1:	mov	%r8, (%rdx)
 	mov	8(%r9), %rdi
 	mov	16(%r9), %rsi
@@ -259,6 +265,9 @@ encl_syscall:
 	jmp	2f
 .Lsc_int81:
 	int	$0x81
+	jmp	2f
+.Lsc_cpuid:
+	cpuid				/* 0f a2: leaf in EAX, subleaf in ECX */
 2:	pop	%rbx
 	ret
 

@@ -61,6 +61,7 @@ enum op {
 	OP_ACCEPT_RANGE = 13, /* EACCEPT(b) of c pages from a: out[0] = first non-zero result, out[1] = accepted */
 	OP_WRITE_CODE = 14,   /* page a: "mov $b, %eax; ret" */
 	OP_SPIN = 15,	      /* out[0] = 1, then spin until a != 0 (the untrusted struct call's word) */
+	OP_CPUID = 16,	      /* cpuid (2 bytes) with EAX = a, ECX = b: out[0] = EAX after it, out[1] = 1 */
 	/* With CSSA = 1 (the exception handler), about SSA frame 0: */
 	H_ACCEPT = 32, /* EACCEPT(REG|PENDING|R|W) the faulting page; out[] = result, MADDR, EXITINFO */
 	H_SKIP = 33,   /* RIP += a; out[] = EXITINFO, MADDR, ERRCD */

@@ -1673,6 +1673,32 @@ static bool s_exec_stale(const char *arg)
 }
 
 /* Spin in the enclave until a signal ends the process (the caller sends it: `timeout`, Ctrl-C). */
+/*
+ * CPUID in enclave code (leaf 0): "ud" where CPUID faulting is on, as under
+ * sgxemu run on a host that has it: #UD as on hardware, the enclave's
+ * handler skips the instruction and EAX still holds the leaf; "native"
+ * where it is off: the instruction runs and returns the highest basic leaf.
+ */
+static bool s_enclave_cpuid(const char *arg)
+{
+	if (!build(&E, O_RDWR))
+		return false;
+	struct call c = {.a = 0, .b = 0};
+	if (!strcmp(arg, "ud")) {
+		struct handler_call skip = {.op = H_SKIP, .c = {.a = 2}};
+		ECALL_FIX(E.tcs[0], OP_CPUID, &c, 6, 0, 0, fix_handler, &skip);
+		CHECK_EQ(skip.c.out[0], 0x80000306); /* EXITINFO: VALID, hardware exception, #UD */
+		CHECK_EQ(c.out[1], 1);
+		CHECK_EQ(c.out[0], 0);
+		return true;
+	}
+	CHECK(!strcmp(arg, "native"));
+	ECALL(E.tcs[0], OP_CPUID, &c);
+	CHECK_EQ(c.out[1], 1);
+	CHECK(c.out[0] != 0);
+	return true;
+}
+
 static bool s_spin(void)
 {
 	if (!build(&E, O_RDWR))
@@ -1769,6 +1795,7 @@ int main(int argc, char **argv)
 	    {"exec-settings", NULL, s_exec_settings},
 	    {"exec-stale", NULL, s_exec_stale},
 	    {"spin", s_spin, NULL},
+	    {"enclave-cpuid", NULL, s_enclave_cpuid},
 	    {"signal-handler", s_signal_handler, NULL},
 #ifdef AUXV_CTOR
 	    {"auxv-ctor", s_auxv_ctor, NULL},

@@ -237,6 +237,21 @@ Test(preload, unmodified_cpuid_sees_the_emulated_machine_with_cpuid_faulting)
 	cr_assert_str_eq(o.out, EMULATED_CPUID);
 }
 
+/* Enclave code's CPUID: #UD as on hardware where CPUID faulting makes it trap, native where it does not. */
+Test(preload, enclave_cpuid_is_ud_with_cpuid_faulting)
+{
+	if (!have_cpuid_faulting())
+		cr_skip_test("no CPUID faulting here (arch_prctl(ARCH_SET_CPUID) fails): enclave code's CPUID runs "
+			     "natively (the test enclave_cpuid_runs_natively_in_header_mode covers that)");
+	expect_clean("cc", "enclave-cpuid", NULL, "ud");
+}
+
+static const char *const header_mode[] = {"--cpuid=header", NULL};
+Test(preload, enclave_cpuid_runs_natively_in_header_mode)
+{
+	expect_clean("cc", "enclave-cpuid", header_mode, "native");
+}
+
 Test(preload, cpuid_header_mode_leaves_the_instruction_to_the_host)
 {
 	char real[128];

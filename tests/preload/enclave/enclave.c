@@ -17,6 +17,7 @@
 extern char __enclave_base[];
 void enclave_entry(void);
 void encl_ud2(void);
+uint32_t encl_cpuid(uint32_t leaf, uint32_t subleaf);
 void encl_store(uint64_t addr, uint64_t value);
 uint64_t enclave_main(uint64_t op, struct call *c, uint64_t rdx, uint64_t cssa);
 
@@ -158,6 +159,10 @@ uint64_t enclave_main(uint64_t op, struct call *c, uint64_t rdx, uint64_t cssa)
 		return op_fill(c, false);
 	case OP_CHECK:
 		return op_fill(c, true);
+	case OP_CPUID:
+		c->out[0] = encl_cpuid((uint32_t)c->a, (uint32_t)c->b);
+		c->out[1] = 1;
+		return ENCL_OK;
 	case OP_SPIN:
 		*(volatile unsigned long long *)&c->out[0] = 1;
 		while (!*(volatile unsigned long long *)&c->a)

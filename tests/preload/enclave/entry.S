@@ -53,6 +53,17 @@ encl_ud2:
 	ud2
 	ret
 
+	/* encl_cpuid(leaf, subleaf): EAX after one cpuid (0f a2, the handler skips 2 bytes). */
+	.globl	encl_cpuid
+	.hidden	encl_cpuid
+encl_cpuid:
+	push	%rbx
+	mov	%edi, %eax
+	mov	%esi, %ecx
+	cpuid
+	pop	%rbx
+	ret
+
 	/* A store of known length for OP_STORE (the handler skips 3 bytes). */
 	.globl	encl_store
 	.hidden	encl_store

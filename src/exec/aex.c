@@ -1132,11 +1132,8 @@ void exec_enclave_signal(struct exec_thread *self, int sig, siginfo_t *si, ucont
 	ev = (struct hw_event){.vector = vector, .errcode = herr};
 	ev.has_errcode = vector_has_errcode(vector);
 	ev.software = vector == X86_BP;
-	if (vector == X86_GP && exec_int_n_at(t, rip)) {
-		/* INT n: the host's IDT refused it (#GP); in an enclave it is #UD. */
-		ev = (struct hw_event){.vector = X86_UD};
-	} else if (vector == X86_GP && exec_cpuid_at(t, rip)) {
-		/* CPUID with CPUID faulting on for this thread (#GP); in an enclave it is #UD. */
+	if (vector == X86_GP && exec_enclave_ud_at(t, rip)) {
+		/* Illegal in an enclave, refused by the host with #GP (INT n, IN, CPUID faulting ...). */
 		ev = (struct hw_event){.vector = X86_UD};
 	}
 	if (vector == X86_PF) {

@@ -585,14 +585,17 @@ EXEC_HIDDEN void exec_sud_thread_stop(struct exec_thread *self);
  * the instruction when it can be identified.
  */
 EXEC_HIDDEN struct hw_event exec_sud_event(struct exec_thread *self, const siginfo_t *si);
-/* Is the #GP of enclave code at rip an INT n (CD ib, n != 3)?  Hardware raises #UD for it in an enclave. */
-EXEC_HIDDEN bool exec_int_n_at(struct hw_thread *t, uint64_t rip);
 /*
- * Is the #GP of enclave code at rip a CPUID (0F A2, after any legacy or REX
- * prefixes)?  Only CPUID faulting makes CPUID raise #GP; hardware raises #UD
- * for it in an enclave.
+ * Is the #GP of enclave code at rip raised by an instruction that is
+ * illegal in an enclave, for which hardware raises #UD there?  Those that
+ * raise #GP in host user mode: I/O (IN, OUT, INS, OUTS), RDPMC, SGDT, SIDT,
+ * SLDT and STR (with UMIP), CPUID (with CPUID faulting), INT n (n != 3),
+ * IRET, far RET, far CALL and JMP through memory, MOV to a segment
+ * register, POP FS/GS, LSS/LFS/LGS (a selector the host refuses), after
+ * any legacy or REX prefixes.  Those the host executes when its checks
+ * pass (a valid selector, RDPMC where the kernel allows it) run natively.
  */
-EXEC_HIDDEN bool exec_cpuid_at(struct hw_thread *t, uint64_t rip);
+EXEC_HIDDEN bool exec_enclave_ud_at(struct hw_thread *t, uint64_t rip);
 
 /* ---- pkey.c ---------------------------------------------------------------- */
 

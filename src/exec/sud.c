@@ -139,13 +139,7 @@ struct hw_event exec_sud_event(struct exec_thread *self, const siginfo_t *si)
 	return (struct hw_event){.vector = X86_UD};
 }
 
-bool exec_int_n_at(struct hw_thread *t, uint64_t rip)
-{
-	uint8_t b[2];
-	return fetch(t, rip, b, 2) && b[0] == 0xCD && b[1] != 3;
-}
-
-/* Legacy prefixes CPUID may carry (segment overrides, operand and address size, REP): LOCK makes it #UD. */
+/* Legacy prefixes an instruction may carry (segment overrides, operand and address size, REP): LOCK makes it #UD. */
 static bool legacy_prefix(uint8_t b)
 {
 	switch (b) {
@@ -167,15 +161,69 @@ static bool legacy_prefix(uint8_t b)
 
 #define INSN_MAX 15 /* the longest x86 instruction */
 
-bool exec_cpuid_at(struct hw_thread *t, uint64_t rip)
+/* The ModRM byte's reg field and whether it names a register (mod = 3) rather than memory. */
+#define MODRM_REG(m)	(((m) >> 3) & 7)
+#define MODRM_IS_REG(m) (((m) >> 6) == 3)
+
+bool exec_enclave_ud_at(struct hw_thread *t, uint64_t rip)
 {
-	uint8_t b;
-	unsigned n = 0;
+	uint8_t b[INSN_MAX];
+	unsigned len = 0;
+	while (len < INSN_MAX && fetch(t, rip + len, &b[len], 1))
+		len++;
 	/* Prefixes, then at most one REX right before the opcode. */
-	while (n < INSN_MAX - 2 && fetch(t, rip + n, &b, 1) && legacy_prefix(b))
-		n++;
-	if (n < INSN_MAX - 2 && fetch(t, rip + n, &b, 1) && (b & 0xF0) == 0x40)
-		n++;
-	uint8_t op[2];
-	return n <= INSN_MAX - 2 && fetch(t, rip + n, op, 2) && op[0] == 0x0F && op[1] == 0xA2;
+	unsigned i = 0;
+	while (i < len && legacy_prefix(b[i]))
+		i++;
+	if (i < len && (b[i] & 0xF0) == 0x40)
+		i++;
+	if (i + 1 > len)
+		return false;
+	uint8_t op = b[i];
+	bool more = i + 2 <= len, modrm2 = i + 3 <= len;
+	switch (op) {
+	case 0xE4: /* IN AL, imm8 */
+	case 0xE5: /* IN eAX, imm8 */
+	case 0xE6: /* OUT imm8, AL */
+	case 0xE7: /* OUT imm8, eAX */
+	case 0xEC: /* IN AL, DX */
+	case 0xED: /* IN eAX, DX */
+	case 0xEE: /* OUT DX, AL */
+	case 0xEF: /* OUT DX, eAX */
+	case 0x6C: /* INSB */
+	case 0x6D: /* INSW/INSD */
+	case 0x6E: /* OUTSB */
+	case 0x6F: /* OUTSW/OUTSD */
+	case 0xCA: /* far RET imm16 */
+	case 0xCB: /* far RET */
+	case 0xCF: /* IRET */
+		return true;
+	case 0xCD: /* INT n; INT 3 (CD 03) raises #BP as INT3 does */
+		return more && b[i + 1] != 3;
+	case 0x8E: /* MOV Sreg, r/m16 */
+		return more;
+	case 0xFF: /* far CALL (/3) and far JMP (/5) through memory */
+		return more && !MODRM_IS_REG(b[i + 1]) && (MODRM_REG(b[i + 1]) == 3 || MODRM_REG(b[i + 1]) == 5);
+	case 0x0F:
+		if (!more)
+			return false;
+		switch (b[i + 1]) {
+		case 0xA2: /* CPUID (#GP only with CPUID faulting) */
+		case 0x33: /* RDPMC */
+		case 0xA1: /* POP FS */
+		case 0xA9: /* POP GS */
+		case 0xB2: /* LSS */
+		case 0xB4: /* LFS */
+		case 0xB5: /* LGS */
+			return true;
+		case 0x00: /* SLDT (/0), STR (/1) */
+			return modrm2 && MODRM_REG(b[i + 2]) <= 1;
+		case 0x01: /* SGDT (/0), SIDT (/1): memory forms only (mod = 3 encodes other instructions) */
+			return modrm2 && !MODRM_IS_REG(b[i + 2]) && MODRM_REG(b[i + 2]) <= 1;
+		default:
+			return false;
+		}
+	default:
+		return false;
+	}
 }

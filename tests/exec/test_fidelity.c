@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Fidelity of native execution (docs/exec.md): system-call instructions of
- * enclave code raise #UD (Syscall User Dispatch), so does CPUID where CPUID
- * faulting is on, the XSAVE components
+ * enclave code raise #UD (Syscall User Dispatch), so do the instructions
+ * illegal in an enclave that the host refuses with #GP (IN, segment loads;
+ * CPUID where CPUID faulting is on), the XSAVE components
  * outside the enclave's XFRM never carry enclave values back to the host,
  * and protection keys isolate enclave pages from host code where the host
  * has them.  Host features are probed; a test that needs a missing one is
@@ -150,6 +151,53 @@ Test(sud, int_n_in_the_enclave_is_ud)
 	cr_assert_eq(tos_ecall(0, OP_SYSCALL, (uint64_t)(uintptr_t)args, SC_INT81, 0, out, &run), 0);
 	assert_exception(&run, X86_UD, 0, 0);
 	cr_assert_eq(out[1], 0);
+}
+
+/* ---- instructions illegal in an enclave that the host refuses with #GP ---- */
+
+TestSuite(illegal, .init = setup, .fini = teardown, .timeout = 60);
+
+/*
+ * The instruction `insn` (len bytes), then RET, in a page of code called
+ * from enclave code with RDI = arg: #UD at it, and the enclave's handler
+ * skips it.
+ */
+static void assert_ud_skipped(const uint8_t *insn, size_t len, uint64_t arg)
+{
+	uint8_t code[16];
+	cr_assert_lt(len, sizeof(code));
+	memcpy(code, insn, len);
+	code[len] = 0xC3; /* ret */
+	uint64_t page = tos_lin(ENCL_DYN);
+	tos_code_page(page, code, len + 1);
+	uint64_t rec[HREC_WORDS] = {0}, out[ENCL_OUT_WORDS] = {0};
+	tos_set_handler(0, HANDLER_SKIP, len, rec);
+	struct tos_flow f = {0};
+	cr_assert_eq(tos_flow_call(0, OP_EXEC, page, arg, out, &f), 0);
+	cr_assert_eq(f.exceptions, 1);
+	cr_assert_eq(f.vector, X86_UD, "vector %u: the instruction is illegal in an enclave", f.vector);
+	cr_assert_eq(rec[HREC_EXITINFO], TOS_EXITINFO(X86_UD));
+	cr_assert_eq(rec[HREC_ERRCD], 0, "no error code");
+	cr_assert_eq(rec[HREC_RIP], page, "SSA RIP %#llx is the instruction %#llx", (unsigned long long)rec[HREC_RIP],
+		     (unsigned long long)page);
+	cr_assert_eq(tos_cssa(0), 0);
+}
+
+/* IN without I/O permission: #GP(0) on the host, #UD in an enclave; on any host. */
+Test(illegal, in_is_ud)
+{
+	static const uint8_t in_al[] = {0xE4, 0x80}; /* in $0x80, %al */
+	assert_ud_skipped(in_al, sizeof(in_al), 0);
+}
+
+/* MOV to DS of a selector the host refuses (#GP with the selector as error code): #UD without one. */
+Test(illegal, a_segment_register_load_is_ud)
+{
+	static const uint8_t mov_ds[] = {0x8E, 0xDF}; /* mov %edi, %ds */
+	assert_ud_skipped(mov_ds, sizeof(mov_ds), 0xFFFF);
+	uint16_t ds;
+	__asm__ volatile("mov %%ds, %0" : "=r"(ds));
+	cr_assert_neq(ds, 0xFFFF);
 }
 
 /* ---- CPUID inside the enclave ---- */

@@ -300,6 +300,25 @@ void tos_set_handler(unsigned i, uint64_t mode, uint64_t skip, uint64_t *rec)
 	cr_assert_eq(run.function, ENCLU_EEXIT);
 }
 
+void tos_code_page(uint64_t lin, const void *code, size_t n)
+{
+	cr_assert_leq(n, SGX_PAGE_SIZE);
+	cr_assert(tos_eaug(lin, HW_ACC_R | HW_ACC_W | HW_ACC_X), "EAUG of %#llx", (unsigned long long)lin);
+	struct sgx_enclave_run run;
+	uint64_t out[ENCL_OUT_WORDS] = {0};
+	const uint64_t reg = SGX_SECINFO_PT(SGX_PT_REG);
+	cr_assert_eq(
+	    tos_ecall(1, OP_EACCEPT, lin, reg | SGX_SECINFO_R | SGX_SECINFO_W | SGX_SECINFO_PENDING, 0, out, &run), 0);
+	cr_assert(run.function == ENCLU_EEXIT && out[0] == 0, "EACCEPT of %#llx: %#llx", (unsigned long long)lin,
+		  (unsigned long long)out[0]);
+	cr_assert_eq(tos_ecall(1, OP_EMODPE, lin, reg | SGX_SECINFO_X, 0, out, &run), 0);
+	cr_assert_eq(run.function, ENCLU_EEXIT);
+	uint8_t *p = (uint8_t *)(uintptr_t)tos_pa(lin);
+	memset(p, 0xCC, SGX_PAGE_SIZE);
+	if (n)
+		memcpy(p, code, n);
+}
+
 void tos_sigaction(int sig, void (*h)(int, siginfo_t *, void *))
 {
 	struct sigaction sa;

@@ -95,5 +95,12 @@ int tos_flow_handler(long rdi, long rsi, long rdx, long rsp, long r8, long r9, s
 int tos_flow_call(unsigned i, uint64_t op, uint64_t a, uint64_t b, uint64_t *out, struct tos_flow *f);
 /* OP_SET_HANDLER on TCS i: the enclave's handler mode, skip length and record buffer. */
 void tos_set_handler(unsigned i, uint64_t mode, uint64_t skip, uint64_t *rec);
+/*
+ * Make the dynamic page at lin (not yet added) a page of code: EAUG with
+ * page tables RWX, EACCEPT as RW and EMODPE X by enclave code (ECALLs on
+ * TCS 1), then n bytes of code written at its start through the EPC alias,
+ * int3 after them.  Later writes through tos_pa(lin) change the code.
+ */
+void tos_code_page(uint64_t lin, const void *code, size_t n);
 
 #endif

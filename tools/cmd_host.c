@@ -195,11 +195,10 @@ static void print_costs(const struct exec_trap_probe *p, const size_t *first, co
 	}
 	printf("each a median of %d x %d bare round trips\n", TIME_REPS, TIME_N);
 	/* The vDSO entry (sgxemu_enter_enclave) performs EENTER without a trap: an ECALL traps once, at its EEXIT. */
-	if (okx)
-		printf("  -> an ECALL costs at least %.2f us here: its EEXIT traps, the vDSO entry's EENTER does not\n",
-		       x / 1e3);
 	if (okx && oke)
-		printf("     (a program's own ENCLU[EENTER] traps too: %.2f us a round trip)\n", (x + e) / 1e3);
+		printf("  -> an ECALL costs at least %.2f us here (one trap: EEXIT; a program's own EENTER adds %.2f "
+		       "us)\n",
+		       x / 1e3, e / 1e3);
 }
 
 static void print_pku(const struct exec_host_cpu *c)
@@ -224,10 +223,12 @@ static void print_cpuid_fault(void)
 	label("CPUID faulting:");
 	printf("%s: %s\n", ok ? "yes" : "no", why);
 	if (ok)
-		printf("  -> under sgxemu run, unmodified programs' CPUID sees the emulated leaf 0x12\n");
+		printf("  -> under sgxemu run, unmodified programs' CPUID sees the emulated leaf 0x12,\n"
+		       "     and enclave code's CPUID raises #UD as on hardware\n");
 	else
 		printf("  -> build programs with -include sgxemu/cpuid.h: their <cpuid.h> __cpuid/__cpuid_count see\n"
-		       "     the emulated leaf 0x12 under sgxemu run (cpuid in inline assembly reaches the CPU)\n");
+		       "     the emulated leaf 0x12 under sgxemu run; cpuid in inline assembly and in enclaves reaches "
+		       "the CPU\n");
 }
 
 static void print_fsgsbase(const struct exec_host_cpu *c)

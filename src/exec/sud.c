@@ -171,11 +171,9 @@ bool exec_enclave_ud_at(struct hw_thread *t, uint64_t rip)
 	unsigned len = 0;
 	while (len < INSN_MAX && fetch(t, rip + len, &b[len], 1))
 		len++;
-	/* Prefixes, then at most one REX right before the opcode. */
+	/* Prefixes: legacy ones and REX (which only counts right before the opcode, but never ends the prefixes). */
 	unsigned i = 0;
-	while (i < len && legacy_prefix(b[i]))
-		i++;
-	if (i < len && (b[i] & 0xF0) == 0x40)
+	while (i < len && (legacy_prefix(b[i]) || (b[i] & 0xF0) == 0x40))
 		i++;
 	if (i + 1 > len)
 		return false;

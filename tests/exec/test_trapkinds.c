@@ -379,6 +379,7 @@ static const struct insn_case insn_cases[] = {
     {"pop %gs", {0x0F, 0xA9}, 2, true},
     {"cpuid", {0x0F, 0xA2}, 2, true},
     {"cs rex.W cpuid", {0x2E, 0x48, 0x0F, 0xA2}, 4, true},
+    {"rex.W data16 cpuid", {0x48, 0x66, 0x0F, 0xA2}, 4, true},
     {"int $0x81", {0xCD, 0x81}, 2, true},
     {"mov (%rax), %rax", {0x48, 0x8B, 0x00}, 3, false},
     {"hlt", {0xF4}, 1, false},

@@ -11,7 +11,9 @@
  * each must run the leaf, on the host side (EENTER at sgxemu_enter_enclave's
  * ENCLU) and on the enclave side (EEXIT at an ENCLU of enclave code).  A
  * fault fetching the ENCLU itself, and a signal sent by a process, are not
- * the leaf: they are passed on as what they are.
+ * the leaf: they are passed on as what they are.  And a #GP at any other
+ * instruction of enclave code is #UD exactly where that instruction is
+ * illegal in an enclave (SGX's list), whatever made the host refuse it.
  */
 #include <signal.h>
 #include <string.h>

@@ -17,7 +17,11 @@
  *      returning to the enclave and trapping again);
  *  (2) SGX_IOC_ENCLAVE_AUGMENT_PAGES over the range, then one ECALL that
  *      EACCEPTs every page: one signal per page, the ioctl's and the
- *      EACCEPTs' shares printed separately;
+ *      EACCEPTs' shares printed separately.  The ioctl hands the range's
+ *      frames to the machine's populator, which gives them memory on the
+ *      other CPU during the EACCEPTs (docs/kernel.md "Frames in batches"):
+ *      its CPU time shows in the process CPU column, not in the wall
+ *      column; (10) adds the pages' first use;
  *  (3) baseline in the same run: the bare host SIGSEGV + mmap round trip
  *      of bench_augment (bench/common.c);
  *  (4) for scale: EMODPE with no new permission on an accepted page, N

@@ -43,7 +43,13 @@ static struct hw_result eaug_locked(struct hw_machine *m, const struct hw_mmu *m
 		return hw_gp();
 
 	epc_readahead(m, rcx);
-	memset(hw_pa_ptr(m, rcx), 0, SGX_PAGE_SIZE);
+	/*
+	 * The page reads zeros.  An invalid frame already does, unless a
+	 * teardown left its memory; not writing it leaves the frame's host
+	 * memory to its first use, or to the populator ahead of it.
+	 */
+	if (epcm_frame_may_hold_data(m, rcx))
+		memset(hw_pa_ptr(m, rcx), 0, SGX_PAGE_SIZE);
 	*e = (struct epcm_entry){
 	    .r = 1, .w = 1, .pending = 1, .pt = SGX_PT_REG, .enclave_address = pi.linaddr, .enclave_secs = pi.secs};
 	epcm_set_valid(m, rcx, e);

@@ -67,6 +67,11 @@ static bool retiring(const struct hw_machine *m, uint64_t pa)
 	return false;
 }
 
+bool epcm_frame_may_hold_data(const struct hw_machine *m, uint64_t pa)
+{
+	return retiring(m, pa);
+}
+
 void epcm_invalidate(struct hw_machine *m, uint64_t pa, struct epcm_entry *e)
 {
 	invalidate(m, e);

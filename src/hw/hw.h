@@ -212,6 +212,17 @@ void hw_epc_retire_end(struct hw_machine *m, uint64_t pa, uint64_t size);
  */
 int hw_epc_populate(struct hw_machine *m, uint64_t pa, uint64_t len);
 /*
+ * The same, done by the machine's populator (docs/hw.md "Frame
+ * readahead") while the caller goes on: for leaves that do not write their
+ * frames (EAUG), whose pages' first use then finds memory there.  A frame
+ * used before the populator reaches it faults in as without it.
+ * hw_epc_release_unused over the range takes back what is not done yet.
+ * Return: 0 (queued), -EAGAIN (its queue is full), -ENOSYS (no populator:
+ * sync_readahead, a child of fork, or its thread could not start),
+ * -EINVAL (not EPC); on an error the caller may populate itself.
+ */
+int hw_epc_populate_async(struct hw_machine *m, uint64_t pa, uint64_t len);
+/*
  * Initialise a lock of the machine or of an OS built on it: one that spins
  * briefly before it sleeps (glibc's adaptive mutex), for the short critical
  * sections of leaves and faults, which threads on other CPUs would
@@ -265,6 +276,8 @@ static inline void hw_mutex_unlock(struct hw_mutex *l)
 void hw_epc_readahead_hold(bool hold);
 /* Wait until every frame the readahead asked the populator for has its memory (tests, benchmarks). */
 void hw_epc_populate_wait(struct hw_machine *m);
+/* Bytes of [pa, pa + len) the populator's queue still asks memory for, the step in flight not counted (tests). */
+uint64_t hw_epc_populate_queued(struct hw_machine *m, uint64_t pa, uint64_t len);
 /* Give back the memory of the frames in [pa, pa + len) that hold no valid EPC page. */
 void hw_epc_release_unused(struct hw_machine *m, uint64_t pa, uint64_t len);
 

@@ -121,16 +121,17 @@ int epc_populate(struct hw_machine *m, uint64_t pa, uint64_t len);
 
 /*
  * populate.c: the machine's helper thread.  populator_request queues a
- * range without ever waiting: DROPPED when the queue is full or locked,
- * ABSENT when there is no thread (it could not start, or this is a child
- * of fork).  populator_forget takes back the queued requests that touch
- * [pa, pa + len) and waits for the one in flight if it does (before that
- * memory is given back).  init (false: out of memory) and fini: with the
- * machine.
+ * range: DROPPED when the queue is full, or when its lock is taken and
+ * wait_lock is false (a leaf's readahead never waits), ABSENT when there
+ * is no thread (it could not start, or this is a child of fork).  The
+ * thread does a long range in steps of 1 MiB.  populator_forget takes back
+ * what the queued requests ask of [pa, pa + len) and waits for the step in
+ * flight if it touches the range (before that memory is given back).  init (false: out
+ * of memory) and fini: with the machine.
  */
 enum populator_answer { POPULATOR_QUEUED, POPULATOR_DROPPED, POPULATOR_ABSENT };
 bool populator_init(struct hw_machine *m);
-enum populator_answer populator_request(struct hw_machine *m, uint64_t pa, uint64_t len);
+enum populator_answer populator_request(struct hw_machine *m, uint64_t pa, uint64_t len, bool wait_lock);
 void populator_forget(struct hw_machine *m, uint64_t pa, uint64_t len);
 void populator_fini(struct hw_machine *m);
 
@@ -154,6 +155,13 @@ struct epcm_entry *epcm_peek(struct hw_machine *m, uint64_t pa);
 void epcm_set_valid(struct hw_machine *m, uint64_t pa, struct epcm_entry *e);
 /* Invalidate the entry and give the frame's memory back (contents lost). */
 void epcm_invalidate(struct hw_machine *m, uint64_t pa, struct epcm_entry *e);
+/*
+ * Can the frame at pa, invalid, hold anything but zeros (m->lock held)?
+ * Only in a window being torn down (hw_epc_retire), where an invalidation
+ * leaves the memory as it was; everywhere else an invalid frame is a hole
+ * of the memfd or a kept frame cleared by EWB (docs/hw.md "Physical memory").
+ */
+bool epcm_frame_may_hold_data(const struct hw_machine *m, uint64_t pa);
 /*
  * The same, the frame's memory kept and zeroed (EWB: a frame is written
  * back because the EPC is full and is used again at once; giving its

@@ -336,6 +336,29 @@ int hw_epc_populate(struct hw_machine *m, uint64_t pa, uint64_t len)
 	return r;
 }
 
+int hw_epc_populate_async(struct hw_machine *m, uint64_t pa, uint64_t len)
+{
+	if (!hw_is_epc(m, pa) || !len || len > m->space || pa - (uint64_t)(uintptr_t)m->alias > m->space - len)
+		return -EINVAL;
+	if (m->cfg.sync_readahead)
+		return -ENOSYS;
+	switch (populator_request(m, pa, len, true)) {
+	case POPULATOR_QUEUED:
+		break;
+	case POPULATOR_DROPPED:
+		return -EAGAIN;
+	case POPULATOR_ABSENT:
+		return -ENOSYS;
+	}
+	/* As after hw_epc_populate: the leaves this thread has next take these frames. */
+	ra_for(m);
+	ra.start = pa;
+	ra.end = pa + len;
+	ra.ahead = false;
+	ra.batch = true;
+	return 0;
+}
+
 /* Frames given memory ahead of a leaf that takes frames in order: up to the end of 256 KiB chunks. */
 #define RA_BYTES (64ULL * SGX_PAGE_SIZE)
 /* Frames in order after which the populator gives the memory ahead (1 MiB). */
@@ -439,7 +462,7 @@ void epc_readahead_run(void)
 	uint64_t pa = ra.pa, len = ra.len;
 	if (ra.ahead) {
 		/* Dropped (the thread is behind): these frames fault in at their first write. */
-		if (populator_request(ra.m, pa, len) != POPULATOR_ABSENT) {
+		if (populator_request(ra.m, pa, len, false) != POPULATOR_ABSENT) {
 			ra.len = 0;
 			return;
 		}

@@ -24,6 +24,8 @@
 #include "internal.h"
 
 #define QUEUE 8
+/* The most one step populates: a long request is done in steps, so that taking it back waits for one step only. */
+#define STEP (256ULL * 4096)
 
 struct populator {
 	pthread_mutex_t lock;
@@ -59,9 +61,15 @@ static void *run(void *arg)
 		if (p->stop)
 			break;
 		p->busy_pa = p->pa[p->head];
-		p->busy_len = p->len[p->head];
-		p->head = (p->head + 1) % QUEUE;
-		p->n--;
+		p->busy_len = p->len[p->head] < STEP ? p->len[p->head] : STEP;
+		if (p->busy_len < p->len[p->head]) {
+			/* The rest stays first in the queue, where populator_forget can take it back. */
+			p->pa[p->head] += p->busy_len;
+			p->len[p->head] -= p->busy_len;
+		} else {
+			p->head = (p->head + 1) % QUEUE;
+			p->n--;
+		}
 		uint64_t pa = p->busy_pa, len = p->busy_len;
 		pthread_mutex_unlock(&p->lock);
 		/* A failure only means these frames fault in one by one. */
@@ -102,12 +110,14 @@ static bool start(struct hw_machine *m, struct populator *p)
 	return p->started;
 }
 
-enum populator_answer populator_request(struct hw_machine *m, uint64_t pa, uint64_t len)
+enum populator_answer populator_request(struct hw_machine *m, uint64_t pa, uint64_t len, bool wait_lock)
 {
 	struct populator *p = m->populator;
 	if (!p || atomic_load_explicit(&forked, memory_order_relaxed))
 		return POPULATOR_ABSENT;
-	if (pthread_mutex_trylock(&p->lock) != 0)
+	if (wait_lock)
+		pthread_mutex_lock(&p->lock);
+	else if (pthread_mutex_trylock(&p->lock) != 0)
 		return POPULATOR_DROPPED;
 	enum populator_answer a = POPULATOR_QUEUED;
 	if (!start(m, p))
@@ -136,20 +146,49 @@ void populator_forget(struct hw_machine *m, uint64_t pa, uint64_t len)
 	if (!p || atomic_load_explicit(&forked, memory_order_relaxed))
 		return;
 	pthread_mutex_lock(&p->lock);
-	/* Queued requests that touch the range go; the rest keep their order. */
+	/*
+	 * Queued requests lose their part in the range and keep their order: the
+	 * part below it stays, or else the part above (a request that spans the
+	 * range loses what lies above it; those frames fault in at first use).
+	 */
 	unsigned kept = 0;
 	for (unsigned k = 0; k < p->n; k++) {
 		unsigned i = (p->head + k) % QUEUE, j = (p->head + kept) % QUEUE;
-		if (overlaps(p->pa[i], p->len[i], pa, len))
-			continue;
-		p->pa[j] = p->pa[i];
-		p->len[j] = p->len[i];
+		uint64_t a = p->pa[i], n = p->len[i];
+		if (overlaps(a, n, pa, len)) {
+			if (a < pa)
+				n = pa - a;
+			else if (a + n > pa + len) {
+				n = a + n - (pa + len);
+				a = pa + len;
+			} else
+				continue;
+		}
+		p->pa[j] = a;
+		p->len[j] = n;
 		kept++;
 	}
 	p->n = kept;
 	while (p->busy_len && overlaps(p->busy_pa, p->busy_len, pa, len))
 		pthread_cond_wait(&p->done, &p->lock);
 	pthread_mutex_unlock(&p->lock);
+}
+
+uint64_t hw_epc_populate_queued(struct hw_machine *m, uint64_t pa, uint64_t len)
+{
+	struct populator *p = m->populator;
+	if (!p || atomic_load_explicit(&forked, memory_order_relaxed))
+		return 0;
+	uint64_t n = 0;
+	pthread_mutex_lock(&p->lock);
+	for (unsigned k = 0; k < p->n; k++) {
+		unsigned i = (p->head + k) % QUEUE;
+		uint64_t lo = p->pa[i] > pa ? p->pa[i] : pa;
+		uint64_t hi = p->pa[i] + p->len[i] < pa + len ? p->pa[i] + p->len[i] : pa + len;
+		n += hi > lo ? hi - lo : 0;
+	}
+	pthread_mutex_unlock(&p->lock);
+	return n;
 }
 
 void hw_epc_populate_wait(struct hw_machine *m)

@@ -377,12 +377,29 @@ static void populate_batch(struct sgx_encl *e, uint64_t off, uint64_t c, uint64_
 	(void)hw_epc_populate(e->k->m, encl_frame(e, e->base + off + c), n);
 }
 
-/* The range stopped at c: the frames populated for the rest of c's batch, and not used, go back. */
-static void populate_unwind(struct sgx_encl *e, uint64_t off, uint64_t c, uint64_t len)
+/*
+ * AUGMENT_PAGES: EAUG does not write its frame, so the whole range goes to
+ * the machine's populator at once and the ioctl does not wait for it, when
+ * the range fits in the free EPC (else its own pages would be evicted while
+ * the populator gives their frames memory behind it).  False: the ioctl
+ * populates batch by batch itself.
+ */
+static bool populate_ahead(struct sgx_encl *e, uint64_t off, uint64_t len)
+{
+	if (e->k->cfg.no_populate || len < 2 * KPAGE || len / KPAGE > hw_epc_frames_free(e->k->m))
+		return false;
+	return hw_epc_populate_async(e->k->m, encl_frame(e, e->base + off), len) == 0;
+}
+
+/*
+ * The range stopped at c: the frames populated for the rest of c's batch
+ * (of the whole range, if it went to the populator), and not used, go back.
+ */
+static void populate_unwind(struct sgx_encl *e, uint64_t off, uint64_t c, uint64_t len, bool ahead)
 {
 	if (e->k->cfg.no_populate || c >= len)
 		return;
-	uint64_t end = (c / POPULATE_BYTES + 1) * POPULATE_BYTES;
+	uint64_t end = ahead ? len : (c / POPULATE_BYTES + 1) * POPULATE_BYTES;
 	end = end < len ? end : len;
 	hw_epc_release_unused(e->k->m, encl_frame(e, e->base + off + c), end - c);
 }
@@ -526,7 +543,7 @@ static long sgx_ioc_enclave_add_pages(struct sgx_encl *e, unsigned long arg)
 		if (ret)
 			break;
 	}
-	populate_unwind(e, a.offset, c, a.length);
+	populate_unwind(e, a.offset, c, a.length, false);
 	/* The whole struct goes back, as Linux copies it: a struct count alone can be written to is EFAULT. */
 	a.count = c;
 	if (copy_to_user(arg, &a, sizeof(a)))
@@ -936,13 +953,15 @@ static long sgx_ioc_enclave_augment_pages(struct sgx_encl *e, unsigned long arg)
 	const struct reclaim_keep keep = {.encl = e};
 	/* As when no EPC frame can be freed: ENOMEM with the count done. */
 	uint64_t stop = chaos_stop(e, "AUGMENT_PAGES", a.offset, a.length / KPAGE, 0, "ENOMEM");
+	bool ahead = populate_ahead(e, a.offset, a.length);
 	uint64_t c;
 	for (c = 0; c < a.length; c += KPAGE) {
 		if (c == stop) {
 			ret = -ENOMEM;
 			break;
 		}
-		populate_batch(e, a.offset, c, a.length);
+		if (!ahead)
+			populate_batch(e, a.offset, c, a.length);
 		reclaim_direct(e);
 		/* Bounded: a round either adds the page or evicts a page at least, whose frame others may take. */
 		for (unsigned round = 0;; round++) {
@@ -964,7 +983,7 @@ static long sgx_ioc_enclave_augment_pages(struct sgx_encl *e, unsigned long arg)
 		if (ret)
 			break;
 	}
-	populate_unwind(e, a.offset, c, a.length);
+	populate_unwind(e, a.offset, c, a.length, ahead);
 	a.count = c;
 	if (copy_to_user(arg + offsetof(struct sgx_enclave_augment_pages, count), &a.count, sizeof(a.count)))
 		return -EFAULT;

@@ -916,14 +916,14 @@ Test(readahead_async, a_child_of_fork_never_waits_for_the_populator)
 	for (unsigned w = 0; w < RA_WINDOWS; w++) {
 		uint64_t win = hw_epc_window_alloc(t.m, 4 * RA_CHUNK);
 		cr_assert_neq(win, 0);
-		cr_assert_neq(populator_request(t.m, win, 4 * RA_CHUNK), POPULATOR_ABSENT);
+		cr_assert_neq(populator_request(t.m, win, 4 * RA_CHUNK, false), POPULATOR_ABSENT);
 	}
 	pid_t pid = fork();
 	cr_assert_geq(pid, 0);
 	if (pid == 0) {
 		alarm(10); /* a child that waits for a thread it does not have dies instead of hanging */
 		hw_epc_populate_wait(t.m);
-		_exit(populator_request(t.m, t.window, RA_CHUNK) == POPULATOR_ABSENT ? 0 : 1);
+		_exit(populator_request(t.m, t.window, RA_CHUNK, false) == POPULATOR_ABSENT ? 0 : 1);
 	}
 	int status = 0;
 	cr_assert_eq(waitpid(pid, &status, 0), pid);

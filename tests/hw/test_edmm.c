@@ -360,8 +360,7 @@ TestSuite(eaug, .init = fresh, .fini = done, .timeout = 60);
 
 Test(eaug, adds_zeroed_pending_rw_page)
 {
-	/* Stale bytes in the frame must not survive. */
-	memset((void *)(uintptr_t)P(OFF_DYN), 0xAB, 4096);
+	/* (Stale bytes of a page removed before: flow::eaug_where_a_teardown_left_memory_is_zeroed.) */
 	uint8_t mr_before[32], mr_after[32];
 	hw_mutex_lock(&t.m->lock);
 	crypto_sha256_peek(secs_priv_of(t.m, t.secs_pa)->mr, mr_before);
@@ -2163,6 +2162,36 @@ Test(flow, remove_pages_via_trim)
 	assert_epcm(P(OFF_DYN), 1, SGX_PT_REG, 1, 1, 0, 1, 0, 0);
 	cr_assert(page_zero(P(OFF_DYN)));
 	th_assert_pf(enclave_access(OFF_DYN, HW_ACC_R), L(OFF_DYN), PF_P | PF_U | PF_SGX);
+}
+
+/*
+ * EREMOVE in a window the OS is tearing down (hw_epc_retire: REMOVE_PAGES,
+ * an enclave's release) leaves the frame's memory as it was; an EAUG of the
+ * frame before the teardown ends still gives a zeroed page.  Elsewhere an
+ * invalid frame is a hole of the memfd, and EAUG does not write it.
+ */
+Test(flow, eaug_where_a_teardown_left_memory_is_zeroed)
+{
+	augment(OFF_DYN);
+	augment(OFF_DYN2);
+	memset((void *)(uintptr_t)P(OFF_DYN), 0x33, 4096);
+	memset((void *)(uintptr_t)P(OFF_DYN2), 0x44, 4096);
+	for (uint64_t off = OFF_DYN; off <= OFF_DYN2; off += OFF_DYN2 - OFF_DYN) {
+		th_assert_ok(emodt(SGX_SECINFO_PT(SGX_PT_TRIM), off));
+		track();
+		th_assert_ok(eaccept(0x410, off));
+	}
+	hw_epc_retire(t.m, t.window, t.size);
+	th_assert_ok(encls_eremove(t.m, P(OFF_DYN)));
+	th_assert_ok(encls_eremove(t.m, P(OFF_DYN2)));
+	cr_assert_eq(*(const volatile uint8_t *)(uintptr_t)P(OFF_DYN), 0x33, "the teardown keeps the memory");
+	th_assert_ok(eaug(OFF_DYN));
+	cr_assert(page_zero(P(OFF_DYN)), "EAUG over a retiring frame's old bytes");
+	hw_epc_retire_end(t.m, t.window, t.size);
+	/* The end of the teardown gave the other frame's memory back: it reads zeros, and so does its EAUG. */
+	th_assert_ok(eaug(OFF_DYN2));
+	cr_assert(page_zero(P(OFF_DYN2)));
+	cr_assert(page_zero(P(OFF_DYN)));
 }
 
 Test(flow, remove_pages_wrong_steps)

@@ -505,6 +505,8 @@ static void *churn(void *arg)
 					: sgxk_fault(h.k, lin(off), PF_U) == SGXK_FAULT_FIXED;
 			if (!ok)
 				atomic_fetch_add(&churn_bad, 1);
+			else /* its first use, which gives the frame memory (EAUG does not write it) */
+				memset(kh_frame(&h, off), (int)(i + 1), 4096);
 		}
 		atomic_fetch_add(&churn_rounds, 1);
 	}
@@ -533,6 +535,11 @@ Test(edmm, remove_pages_while_another_thread_adds_pages)
 		cr_assert(v.valid && v.pending, "page %u of the other thread", i);
 	}
 	cr_assert_eq(frames_with_memory(KH_DYN + 16 * 4096ULL, 64), ~0ULL, "the other thread's pages have memory");
+	for (unsigned i = 0; i < 64; i++) {
+		const uint8_t *p = kh_frame(&h, KH_DYN + (16 + i) * 4096ULL);
+		for (unsigned j = 0; j < 4096; j += 511)
+			cr_assert_eq(p[j], (uint8_t)(i + 1), "byte %u of the other thread's page %u", j, i);
+	}
 }
 
 /* ---- flow 6: JIT with EACCEPTCOPY ---- */

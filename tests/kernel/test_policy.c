@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* The dynamic-page policy and SGX_IOC_ENCLAVE_AUGMENT_PAGES (docs/policy.md). */
+#include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "kharness.h"
 
@@ -300,6 +303,8 @@ Test(policy, augment_stopped_early_gives_back_the_frames_it_populated)
 	struct sgx_enclave_augment_pages a;
 	cr_assert_eq(augment(KH_DYN, 32 * 4096, SI_REG(SGX_SECINFO_R | SGX_SECINFO_W), &a), -EBUSY);
 	cr_assert_eq(a.count, 0x8000);
+	/* The range went to the populator: what it still had to do below the stop, it does. */
+	hw_epc_populate_wait(h.m);
 	cr_assert_eq(frames_with_memory(KH_DYN, 32), 0x1FF, "frames 0-8 in use, 9-31 given back: %#llx",
 		     (unsigned long long)frames_with_memory(KH_DYN, 32));
 	const uint8_t *kept = kh_frame(&h, KH_DYN + 0x8000);
@@ -310,6 +315,188 @@ Test(policy, augment_stopped_early_gives_back_the_frames_it_populated)
 		for (unsigned i = 0; i < 4096; i++)
 			cr_assert_eq(z[i], 0, "an EAUGed page is not zero");
 	}
+}
+
+/*
+ * The same over 160 pages, longer than a batch: the whole range went to the
+ * populator, and the stop takes back all of it past the stop, not only the
+ * rest of a batch.
+ */
+Test(policy, augment_stopped_early_takes_back_the_rest_of_its_range)
+{
+	build_with(SGXK_DYN_RWX, NULL);
+	cr_assert_eq(sgxk_fault(h.k, lin(KH_DYN + 0x8000), PF_U), SGXK_FAULT_FIXED);
+	memset(kh_frame(&h, KH_DYN + 0x8000), 0x5C, 4096);
+	hw_epc_release_unused(h.m, sgx_file_frame(h.f, lin(KH_DYN)), 160 * 4096);
+	struct sgx_enclave_augment_pages a;
+	cr_assert_eq(augment(KH_DYN, 160 * 4096, SI_REG(SGX_SECINFO_R | SGX_SECINFO_W), &a), -EBUSY);
+	cr_assert_eq(a.count, 0x8000);
+	hw_epc_populate_wait(h.m);
+	cr_assert_eq(frames_with_memory(KH_DYN, 64), 0x1FF, "%#llx",
+		     (unsigned long long)frames_with_memory(KH_DYN, 64));
+	for (uint64_t off = KH_DYN + 64 * 4096; off < KH_DYN + 160 * 4096; off += 32 * 4096)
+		cr_assert_eq(frames_with_memory(off, 32), 0, "frames from %#llx: %#llx", (unsigned long long)off,
+			     (unsigned long long)frames_with_memory(off, 32));
+}
+
+/* Page faults the calling thread has taken so far (MADV_POPULATE_WRITE's count too). */
+static long thread_faults(void)
+{
+	struct rusage ru;
+	cr_assert_eq(getrusage(RUSAGE_THREAD, &ru), 0);
+	return ru.ru_minflt + ru.ru_majflt;
+}
+
+/*
+ * AUGMENT_PAGES hands its whole range to the machine's populator and does
+ * not wait for it (EAUG does not write its frame): the ioctl's own thread
+ * takes no fault for the frames, where populating a batch itself takes one
+ * per frame; once the populator is done, every frame has its memory, and
+ * every page reads zeros.
+ */
+Test(policy, augment_leaves_its_frames_to_the_populator)
+{
+	build_with(SGXK_DYN_RWX, NULL);
+	hw_epc_release_unused(h.m, sgx_file_frame(h.f, lin(KH_DYN)), 64 * 4096);
+	cr_assert_eq(frames_with_memory(KH_DYN, 64), 0);
+	struct sgx_enclave_augment_pages a;
+	long before = thread_faults();
+	cr_assert_eq(augment(KH_DYN, 64 * 4096, SI_REG(SGX_SECINFO_R | SGX_SECINFO_W), &a), 0);
+	long faults = thread_faults() - before;
+	cr_assert_eq(a.count, 64 * 4096);
+	cr_assert_lt(faults, 16, "the ioctl's thread took %ld page faults for 64 frames", faults);
+	hw_epc_populate_wait(h.m);
+	cr_assert_eq(frames_with_memory(KH_DYN, 64), ~0ULL, "%#llx",
+		     (unsigned long long)frames_with_memory(KH_DYN, 64));
+	for (uint64_t off = KH_DYN; off < KH_DYN + 64 * 4096; off += 4096) {
+		const uint8_t *z = kh_frame(&h, off);
+		for (unsigned i = 0; i < 4096; i++)
+			cr_assert_eq(z[i], 0, "byte %u of the page at %#llx", i, (unsigned long long)off);
+	}
+}
+
+/*
+ * Four threads AUGMENT ranges of one enclave at once (their ioctls one at a
+ * time, as on Linux, each retried on EBUSY), each range handed to the
+ * populator while the others' are queued, being populated or used; in two of
+ * them a page exists already, so the ioctl stops there (EBUSY) and takes
+ * back the rest of its range from the populator while the others' requests
+ * go on.  Every page added reads zeros, then keeps what its thread wrote;
+ * afterwards every frame of a page added has memory, and no frame past a
+ * stop does.
+ */
+#define MT_PAGES 32
+#define MT_STOP	 20 /* the page that exists in ranges 1 and 3 */
+
+struct mt_range {
+	unsigned idx;
+	uint64_t off;
+	long ret;
+	uint64_t count;
+	unsigned bad;
+};
+
+static void *augment_and_use(void *arg)
+{
+	struct mt_range *r = arg;
+	struct sgx_secinfo si __attribute__((aligned(64))) = {.flags = SI_REG(SGX_SECINFO_R | SGX_SECINFO_W)};
+	struct sgx_enclave_augment_pages a = {
+	    .offset = r->off, .length = MT_PAGES * 4096, .secinfo = (uint64_t)(uintptr_t)&si};
+	/* Another thread's ioctl of the enclave running: EBUSY before anything is done, as on Linux. */
+	while ((r->ret = kh_ioctl(&h, SGX_IOC_ENCLAVE_AUGMENT_PAGES, &a)) == -EBUSY && a.count == 0)
+		sched_yield();
+	r->count = a.count;
+	for (uint64_t o = 0; o < a.count; o += 4096) {
+		uint8_t *p = kh_frame(&h, r->off + o);
+		for (unsigned i = 0; i < 4096; i += 64)
+			r->bad += p[i] != 0;
+		memset(p, (int)(0x10 + r->idx), 4096);
+	}
+	return NULL;
+}
+
+Test(policy, augments_of_threads_at_once_share_the_populator)
+{
+	build_with(SGXK_DYN_RWX, NULL);
+	struct mt_range r[4];
+	pthread_t th[4];
+	hw_epc_release_unused(h.m, sgx_file_frame(h.f, lin(KH_DYN)), 4 * MT_PAGES * 4096);
+	for (unsigned i = 0; i < 4; i++) {
+		r[i] = (struct mt_range){.idx = i, .off = KH_DYN + i * MT_PAGES * 4096ULL};
+		if (i % 2) {
+			cr_assert_eq(sgxk_fault(h.k, lin(r[i].off + MT_STOP * 4096ULL), PF_U), SGXK_FAULT_FIXED);
+			memset(kh_frame(&h, r[i].off + MT_STOP * 4096ULL), 0x77, 4096);
+		}
+	}
+	for (unsigned i = 0; i < 4; i++)
+		cr_assert_eq(pthread_create(&th[i], NULL, augment_and_use, &r[i]), 0);
+	for (unsigned i = 0; i < 4; i++)
+		pthread_join(th[i], NULL);
+	hw_epc_populate_wait(h.m);
+	for (unsigned i = 0; i < 4; i++) {
+		bool stops = i % 2;
+		cr_assert_eq(r[i].ret, stops ? -EBUSY : 0, "range %u: %ld", i, r[i].ret);
+		cr_assert_eq(r[i].count, (stops ? MT_STOP : MT_PAGES) * 4096ULL, "range %u: count %#llx", i,
+			     (unsigned long long)r[i].count);
+		cr_assert_eq(r[i].bad, 0, "range %u: %u bytes of new pages were not zero", i, r[i].bad);
+		uint64_t want = stops ? (1ULL << (MT_STOP + 1)) - 1 : (1ULL << MT_PAGES) - 1;
+		uint64_t got = frames_with_memory(r[i].off, MT_PAGES);
+		cr_assert_eq(got, want, "range %u: frames with memory %#llx, expected %#llx", i,
+			     (unsigned long long)got, (unsigned long long)want);
+		for (unsigned p = 0; p < (stops ? MT_STOP + 1 : MT_PAGES); p++) {
+			const uint8_t *b = kh_frame(&h, r[i].off + p * 4096ULL);
+			uint8_t v = stops && p == MT_STOP ? 0x77 : (uint8_t)(0x10 + i);
+			cr_assert(b[0] == v && b[4095] == v, "range %u page %u holds %#x, expected %#x", i, p, b[0], v);
+		}
+	}
+}
+
+static void sync_readahead(struct sgxk_config *c)
+{
+	c->hw.sync_readahead = true;
+}
+
+/* Without a populator (sync_readahead, a child of fork), the ioctl gives the frames their memory itself. */
+Test(policy, augment_without_a_populator_populates_in_batches)
+{
+	build_with(SGXK_DYN_RWX, sync_readahead);
+	hw_epc_release_unused(h.m, sgx_file_frame(h.f, lin(KH_DYN)), 64 * 4096);
+	cr_assert_eq(frames_with_memory(KH_DYN, 64), 0);
+	struct sgx_enclave_augment_pages a;
+	cr_assert_eq(augment(KH_DYN, 64 * 4096, SI_REG(SGX_SECINFO_R | SGX_SECINFO_W), &a), 0);
+	cr_assert_eq(frames_with_memory(KH_DYN, 64), ~0ULL, "%#llx",
+		     (unsigned long long)frames_with_memory(KH_DYN, 64));
+}
+
+static void small_epc(struct sgxk_config *c)
+{
+	c->hw.epc_size = 96 * 4096;
+}
+
+/*
+ * A range larger than the free EPC (pages of it are evicted while the ioctl
+ * goes on) is not handed to the populator, which would give the evicted
+ * pages' frames memory behind the ioctl: it populates batch by batch itself.
+ */
+Test(policy, augment_beyond_the_free_epc_populates_in_batches)
+{
+	build_with(SGXK_DYN_RWX, small_epc);
+	cr_assert_lt(hw_epc_frames_free(h.m), 128);
+	/* The populator busy elsewhere for longer than the ioctl takes: a request of the ioctl's would come after it.
+	 */
+	uint64_t busy = hw_epc_window_alloc(h.m, 256ULL << 20);
+	cr_assert_neq(busy, 0);
+	cr_assert_eq(hw_epc_populate_async(h.m, busy, 256ULL << 20), 0);
+	struct sgx_enclave_augment_pages a;
+	cr_assert_eq(augment(KH_DYN, 128 * 4096, SI_REG(SGX_SECINFO_R | SGX_SECINFO_W), &a), 0);
+	cr_assert_eq(a.count, 128 * 4096);
+	uint64_t frames = sgx_file_frame(h.f, lin(KH_DYN)), queued = hw_epc_populate_queued(h.m, frames, 128 * 4096);
+	hw_epc_window_free(h.m, busy, 256ULL << 20);
+	cr_assert_eq(queued, 0, "the populator was asked for %llu bytes of the range", (unsigned long long)queued);
+	unsigned evicted = 0;
+	for (uint64_t off = KH_DYN; off < KH_DYN + 128 * 4096; off += 4096)
+		evicted += !kh_epcm(&h, off).valid;
+	cr_assert_geq(evicted, 32, "%u pages evicted", evicted);
 }
 
 /* ADD_PAGES stopped by a page already added gives back the rest of its batch too. */

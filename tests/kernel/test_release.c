@@ -6,6 +6,7 @@
  * pages from its list; the teardown frees them.
  */
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -190,6 +191,34 @@ Test(release, enclaves_released_while_the_reclaimer_runs, .timeout = 120)
 	cr_assert_eq(resident + evicted, 0);
 	cr_assert_eq(epc_memory(), 0, "the EPC holds %llu bytes of memory with no enclave left",
 		     (unsigned long long)epc_memory());
+}
+
+/*
+ * Enclaves released right after an AUGMENT_PAGES whose frames the
+ * machine's populator is still giving memory (docs/kernel.md "Frames in
+ * batches"): the release takes the rest of the range back from the
+ * populator and waits for its step in flight, so no frame of a released
+ * enclave has memory then, or later.
+ */
+Test(release, enclaves_released_while_the_populator_works_on_their_pages, .timeout = 120)
+{
+	static const struct sgx_secinfo rw __attribute__((aligned(64))) = {.flags = SI_REG(RW)};
+	for (unsigned round = 0; round < 40; round++) {
+		if (!h.f)
+			cr_assert_eq(sgxk_open(h.k, SGX_DEV_ENCLAVE, &h.f), 0);
+		kh_build(&h, KH_SIZE, true);
+		/* 200 pages: the EPC's 256 frames hold them, so the whole range goes to the populator. */
+		struct sgx_enclave_augment_pages a = {
+		    .offset = KH_DYN, .length = 200 * 4096, .secinfo = (uint64_t)(uintptr_t)&rw};
+		cr_assert_eq(kh_ioctl(&h, SGX_IOC_ENCLAVE_AUGMENT_PAGES, &a), 0, "round %u", round);
+		cr_assert_eq(sgxk_munmap(h.k, KH_BASE, KH_SIZE), 0);
+		sgx_file_close(h.f);
+		h.f = NULL;
+		cr_assert_eq(epc_memory(), 0, "round %u: %llu bytes left after the release", round,
+			     (unsigned long long)epc_memory());
+	}
+	hw_epc_populate_wait(h.m);
+	cr_assert_eq(epc_memory(), 0, "%llu bytes given memory after the releases", (unsigned long long)epc_memory());
 }
 
 /*

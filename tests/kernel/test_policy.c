@@ -292,19 +292,28 @@ static uint64_t frames_with_memory(uint64_t off, unsigned n)
  * populated at the start, the ioctl stops at the ninth (EBUSY), the frames
  * past it go back, and the existing page keeps what it holds.
  */
-Test(policy, augment_stopped_early_gives_back_the_frames_it_populated)
+/*
+ * AUGMENT over `pages` pages from the first dynamic one, whose ninth exists
+ * and holds 0x5C: EBUSY at it, then the populator done.
+ */
+static void augment_stopped_at_the_ninth(unsigned pages)
 {
 	build_with(SGXK_DYN_RWX, NULL);
 	cr_assert_eq(sgxk_fault(h.k, lin(KH_DYN + 0x8000), PF_U), SGXK_FAULT_FIXED);
 	memset(kh_frame(&h, KH_DYN + 0x8000), 0x5C, 4096);
 	/* The build's in-order adds gave the rest of their last chunk memory ahead (docs/hw.md): start clean. */
-	hw_epc_release_unused(h.m, sgx_file_frame(h.f, lin(KH_DYN)), 32 * 4096);
+	hw_epc_release_unused(h.m, sgx_file_frame(h.f, lin(KH_DYN)), pages * 4096ULL);
 	cr_assert_eq(frames_with_memory(KH_DYN, 32), 1ULL << 8);
 	struct sgx_enclave_augment_pages a;
-	cr_assert_eq(augment(KH_DYN, 32 * 4096, SI_REG(SGX_SECINFO_R | SGX_SECINFO_W), &a), -EBUSY);
+	cr_assert_eq(augment(KH_DYN, pages * 4096ULL, SI_REG(SGX_SECINFO_R | SGX_SECINFO_W), &a), -EBUSY);
 	cr_assert_eq(a.count, 0x8000);
 	/* The range went to the populator: what it still had to do below the stop, it does. */
 	hw_epc_populate_wait(h.m);
+}
+
+Test(policy, augment_stopped_early_gives_back_the_frames_it_populated)
+{
+	augment_stopped_at_the_ninth(32);
 	cr_assert_eq(frames_with_memory(KH_DYN, 32), 0x1FF, "frames 0-8 in use, 9-31 given back: %#llx",
 		     (unsigned long long)frames_with_memory(KH_DYN, 32));
 	const uint8_t *kept = kh_frame(&h, KH_DYN + 0x8000);
@@ -324,14 +333,7 @@ Test(policy, augment_stopped_early_gives_back_the_frames_it_populated)
  */
 Test(policy, augment_stopped_early_takes_back_the_rest_of_its_range)
 {
-	build_with(SGXK_DYN_RWX, NULL);
-	cr_assert_eq(sgxk_fault(h.k, lin(KH_DYN + 0x8000), PF_U), SGXK_FAULT_FIXED);
-	memset(kh_frame(&h, KH_DYN + 0x8000), 0x5C, 4096);
-	hw_epc_release_unused(h.m, sgx_file_frame(h.f, lin(KH_DYN)), 160 * 4096);
-	struct sgx_enclave_augment_pages a;
-	cr_assert_eq(augment(KH_DYN, 160 * 4096, SI_REG(SGX_SECINFO_R | SGX_SECINFO_W), &a), -EBUSY);
-	cr_assert_eq(a.count, 0x8000);
-	hw_epc_populate_wait(h.m);
+	augment_stopped_at_the_ninth(160);
 	cr_assert_eq(frames_with_memory(KH_DYN, 64), 0x1FF, "%#llx",
 		     (unsigned long long)frames_with_memory(KH_DYN, 64));
 	for (uint64_t off = KH_DYN + 64 * 4096; off < KH_DYN + 160 * 4096; off += 32 * 4096)

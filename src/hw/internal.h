@@ -124,7 +124,7 @@ int epc_populate(struct hw_machine *m, uint64_t pa, uint64_t len);
  * range: DROPPED when the queue is full, or when its lock is taken and
  * wait_lock is false (a leaf's readahead never waits), ABSENT when there
  * is no thread (it could not start, or this is a child of fork).  The
- * thread does a long range in steps of 1 MiB.  populator_forget takes back
+ * thread does a long range in steps of 256 KiB.  populator_forget takes back
  * what the queued requests ask of [pa, pa + len) and waits for the step in
  * flight if it touches the range (before that memory is given back).  init (false: out
  * of memory) and fini: with the machine.

@@ -24,8 +24,12 @@
 #include "internal.h"
 
 #define QUEUE 8
-/* The most one step populates: a long request is done in steps, so that taking it back waits for one step only. */
-#define STEP (256ULL * 4096)
+/*
+ * The most one step populates (256 KiB, the readahead's chunk): a long request
+ * is done in steps, so that taking it back waits for one step only, and so
+ * that the process's mmap lock, which populating holds, is let go between them.
+ */
+#define STEP (64ULL * 4096)
 
 struct populator {
 	pthread_mutex_t lock;

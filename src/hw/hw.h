@@ -217,11 +217,12 @@ int hw_epc_populate(struct hw_machine *m, uint64_t pa, uint64_t len);
  * frames (EAUG), whose pages' first use then finds memory there.  A frame
  * used before the populator reaches it faults in as without it.
  * hw_epc_release_unused over the range takes back what is not done yet.
- * Return: 0 (queued), -EAGAIN (its queue is full), -ENOSYS (no populator:
- * sync_readahead, a child of fork, or its thread could not start),
- * -EINVAL (not EPC); on an error the caller may populate itself.
+ * Return: true if the populator took the range; false if there is none
+ * (sync_readahead, a child of fork, its thread could not start), its
+ * queue is full, or the range is not the machine's: the caller may then
+ * populate itself.
  */
-int hw_epc_populate_async(struct hw_machine *m, uint64_t pa, uint64_t len);
+bool hw_epc_populate_async(struct hw_machine *m, uint64_t pa, uint64_t len);
 /*
  * Initialise a lock of the machine or of an OS built on it: one that spins
  * briefly before it sleeps (glibc's adaptive mutex), for the short critical

@@ -273,9 +273,15 @@ uint64_t hw_epc_window_alloc(struct hw_machine *m, uint64_t size)
 /* 1: MADV_POPULATE_WRITE works, 0: not known yet, -1: the host kernel refused it (use fallocate). */
 static _Atomic int populate_madvise;
 
+/* Is [pa, pa + len) a non-empty range of the machine's physical space? */
+static bool epc_range_ok(const struct hw_machine *m, uint64_t pa, uint64_t len)
+{
+	return hw_is_epc(m, pa) && len && len <= m->space && pa - (uint64_t)(uintptr_t)m->alias <= m->space - len;
+}
+
 int epc_populate(struct hw_machine *m, uint64_t pa, uint64_t len)
 {
-	if (!hw_is_epc(m, pa) || !len || len > m->space || pa - (uint64_t)(uintptr_t)m->alias > m->space - len)
+	if (!epc_range_ok(m, pa, len))
 		return -EINVAL;
 	if (populate_madvise >= 0) {
 		if (madvise(hw_pa_ptr(m, pa), len, MADV_POPULATE_WRITE) == 0) {
@@ -322,41 +328,31 @@ static void ra_for(struct hw_machine *m)
 	}
 }
 
-int hw_epc_populate(struct hw_machine *m, uint64_t pa, uint64_t len)
+/* An OS gave [pa, pa + len) memory or asked for it: this thread's next leaves take those frames, no readahead. */
+static void ra_batch(struct hw_machine *m, uint64_t pa, uint64_t len)
 {
-	int r = epc_populate(m, pa, len);
-	if (r == 0) {
-		/* The leaves this thread has write these frames next: they need no readahead. */
-		ra_for(m);
-		ra.start = pa;
-		ra.end = pa + len;
-		ra.ahead = false;
-		ra.batch = true;
-	}
-	return r;
-}
-
-int hw_epc_populate_async(struct hw_machine *m, uint64_t pa, uint64_t len)
-{
-	if (!hw_is_epc(m, pa) || !len || len > m->space || pa - (uint64_t)(uintptr_t)m->alias > m->space - len)
-		return -EINVAL;
-	if (m->cfg.sync_readahead)
-		return -ENOSYS;
-	switch (populator_request(m, pa, len, true)) {
-	case POPULATOR_QUEUED:
-		break;
-	case POPULATOR_DROPPED:
-		return -EAGAIN;
-	case POPULATOR_ABSENT:
-		return -ENOSYS;
-	}
-	/* As after hw_epc_populate: the leaves this thread has next take these frames. */
 	ra_for(m);
 	ra.start = pa;
 	ra.end = pa + len;
 	ra.ahead = false;
 	ra.batch = true;
-	return 0;
+}
+
+int hw_epc_populate(struct hw_machine *m, uint64_t pa, uint64_t len)
+{
+	int r = epc_populate(m, pa, len);
+	if (r == 0)
+		ra_batch(m, pa, len);
+	return r;
+}
+
+bool hw_epc_populate_async(struct hw_machine *m, uint64_t pa, uint64_t len)
+{
+	if (!epc_range_ok(m, pa, len) || m->cfg.sync_readahead ||
+	    populator_request(m, pa, len, true) != POPULATOR_QUEUED)
+		return false;
+	ra_batch(m, pa, len);
+	return true;
 }
 
 /* Frames given memory ahead of a leaf that takes frames in order: up to the end of 256 KiB chunks. */
@@ -412,12 +408,6 @@ void hw_lock_init(pthread_mutex_t *lock)
 	pthread_mutexattr_destroy(&a);
 }
 
-/* Can [pa, pa + len) be asked of the machine's physical space? */
-static bool ra_fits(const struct hw_machine *m, uint64_t pa, uint64_t len)
-{
-	return hw_is_epc(m, pa) && pa - (uint64_t)(uintptr_t)m->alias <= m->space - len;
-}
-
 void epc_readahead(struct hw_machine *m, uint64_t pa)
 {
 	ra_for(m);
@@ -429,7 +419,7 @@ void epc_readahead(struct hw_machine *m, uint64_t pa)
 	bool async = !m->cfg.sync_readahead && ra.run >= after;
 	if (pa >= ra.start && pa < ra.end) {
 		/* The populator keeps a chunk ahead: entering the last chunk given memory asks for the next one. */
-		if (async && !ra.batch && !ra.len && ra.end - pa <= RA_BYTES && ra_fits(m, ra.end, RA_BYTES)) {
+		if (async && !ra.batch && !ra.len && ra.end - pa <= RA_BYTES && epc_range_ok(m, ra.end, RA_BYTES)) {
 			ra.ahead = true;
 			ra.pa = ra.end;
 			ra.len = RA_BYTES;
@@ -446,7 +436,7 @@ void epc_readahead(struct hw_machine *m, uint64_t pa)
 	ra.ahead = async;
 	ra.batch = false;
 	/* With the populator, the next chunk too, so that it stays ahead of the leaves. */
-	if (async && ra_fits(m, ra.end, RA_BYTES))
+	if (async && epc_range_ok(m, ra.end, RA_BYTES))
 		ra.end += RA_BYTES;
 	/* The leaf writes pa itself now; the frames after it get their memory after the lock. */
 	if (ra.end - pa > SGX_PAGE_SIZE) {

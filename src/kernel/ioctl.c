@@ -388,7 +388,7 @@ static bool populate_ahead(struct sgx_encl *e, uint64_t off, uint64_t len)
 {
 	if (e->k->cfg.no_populate || len < 2 * KPAGE || len / KPAGE > hw_epc_frames_free(e->k->m))
 		return false;
-	return hw_epc_populate_async(e->k->m, encl_frame(e, e->base + off), len) == 0;
+	return hw_epc_populate_async(e->k->m, encl_frame(e, e->base + off), len);
 }
 
 /*

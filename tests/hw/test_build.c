@@ -968,3 +968,37 @@ Test(readahead_async, released_frames_get_no_memory_afterwards)
 {
 	ask_then_give_back(false);
 }
+
+/*
+ * hw_epc_populate_async: the populator takes an OS's range of any length
+ * (nothing outside the machine, nothing empty), and a range taken back
+ * (hw_epc_release_unused) trims the queued requests: a request keeps its
+ * part below the range, one that spans the range keeps only that part, and
+ * nothing of the range gets memory.
+ */
+Test(readahead_async, an_os_range_is_trimmed_where_it_is_taken_back)
+{
+	cr_assert_not(hw_epc_populate_async(t.m, 0x1000, RA_CHUNK), "an address outside the machine");
+	cr_assert_not(hw_epc_populate_async(t.m, th_pa(&t, 0), 0), "an empty range");
+	/* The populator busy with a long range first (taken back below), so that the two requests stay queued. */
+	uint64_t busy = hw_epc_window_alloc(t.m, 1ULL << 30);
+	cr_assert_neq(busy, 0);
+	cr_assert(hw_epc_populate_async(t.m, busy, 1ULL << 30));
+	uint64_t a = th_pa(&t, 0), b = th_pa(&t, 2 * RA_CHUNK);
+	cr_assert(hw_epc_populate_async(t.m, a, RA_CHUNK));
+	cr_assert(hw_epc_populate_async(t.m, b, RA_CHUNK));
+	hw_epc_release_unused(t.m, a + RA_CHUNK / 4, RA_CHUNK);	    /* a's upper three quarters and beyond */
+	hw_epc_release_unused(t.m, b + RA_CHUNK / 4, RA_CHUNK / 4); /* b's second quarter */
+	uint64_t still_busy = hw_epc_populate_queued(t.m, busy, 1ULL << 30),
+		 qa = hw_epc_populate_queued(t.m, a, RA_CHUNK), qb = hw_epc_populate_queued(t.m, b, RA_CHUNK);
+	hw_epc_window_free(t.m, busy, 1ULL << 30);
+	cr_assert_gt(still_busy, 0, "the populator got through 1 GiB before the checks: nothing was left queued");
+	cr_assert_eq(qa, RA_CHUNK / 4, "a: %#llx bytes queued", (unsigned long long)qa);
+	cr_assert_eq(qb, RA_CHUNK / 4, "b: %#llx bytes queued", (unsigned long long)qb);
+	hw_epc_populate_wait(t.m);
+	for (uint64_t off = 0; off < RA_CHUNK; off += 0x1000) {
+		bool want = off < RA_CHUNK / 4;
+		cr_assert_eq(resident(a + off), want, "a + %#llx", (unsigned long long)off);
+		cr_assert_eq(resident(b + off), want, "b + %#llx", (unsigned long long)off);
+	}
+}
